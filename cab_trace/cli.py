@@ -1,0 +1,300 @@
+"""The ``cab-trace`` command: argument parsing and error-to-exit-code mapping only.
+
+Exit codes: 0 success; 1 the agent or a phase failed; 2 bad usage or bad input;
+130 interrupted. Errors go to stderr as ``cab-trace: error: ...`` with a hint, never a
+traceback. Heavy modules are imported inside the command that needs them, so
+``cab-trace show`` does not pay for the OpenTelemetry SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cab_trace import __version__
+from cab_trace.errors import CabTraceError
+
+if TYPE_CHECKING:
+    from cab_trace.harness.runner import CellConfig, RunOutcome
+
+PROG = "cab-trace"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _warn(message: str) -> None:
+    _stderr(f"{PROG}: warning: {message}")
+
+
+def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "OTLP export (optional; the JSONL trace file is always written)",
+        "Defaults come from OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and "
+        "OTEL_EXPORTER_OTLP_HEADERS; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured.",
+    )
+    group.add_argument("--otlp-endpoint", metavar="URL",
+                       help="also send spans to this OTLP receiver, e.g. http://127.0.0.1:4318")
+    group.add_argument("--otlp-protocol", choices=["grpc", "http/protobuf"],
+                       help="OTLP transport (default: http/protobuf)")
+    group.add_argument("--otlp-header", action="append", default=[], metavar="KEY=VALUE",
+                       help="a header to send with every request (repeatable; values are redacted from traces)")
+
+
+def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="the run directory to write (default: RUNS_DIR/<run-id>/)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="RUNS_DIR",
+                        help="where new run directories go (default: ./runs)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Record, inspect and validate OpenTelemetry traces of coding-agent benchmark runs.",
+        epilog="Start with `cab-trace demo`, then `cab-trace show runs/<run-id>`.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run one benchmark cell and record it as a trace",
+        description="Run one cell (adapter x model x task) and record every phase as one trace in "
+                    "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
+                    "--secret-env values) are redacted before anything is written.",
+        epilog="examples:\n"
+               "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --task tasks/fix-bug\n"
+               "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--task", required=True, type=Path, metavar="DIR",
+                     help="task directory (holds task.toml and the agent's starting files)")
+    run.add_argument("--adapter", required=True, metavar="NAME|FILE",
+                     help="pi, aider, opencode, command, or an adapter .toml file")
+    run.add_argument("--model", help="model id passed to the agent")
+    run.add_argument("--runtime", choices=["local"], default="local",
+                     help="where the agent runs (default: local, a subprocess)")
+    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="kill the agent after this long (default: 600; 0 for no limit)")
+    run.add_argument("--plugin", action="append", default=[], metavar="NAME",
+                     help="apply the adapter's plugin NAME (repeatable; order is kept)")
+    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                     help="set an adapter variable, e.g. --var provider=nim")
+    run.add_argument("--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)")
+    run.add_argument("--key-env", default="CAB_KEY", metavar="NAME",
+                     help="environment variable holding the API key (default: CAB_KEY)")
+    run.add_argument("--secret-env", action="append", default=[], metavar="NAME",
+                     help="treat the value of $NAME as a secret to redact (repeatable)")
+    run.add_argument("--sweep-id", default="local", help="sweep this cell belongs to (default: local)")
+    run.add_argument("--behavior-mode", default="factory", help="recorded as behavior_mode (default: factory)")
+    run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
+    run.add_argument("--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs")
+    _add_run_output_flags(run)
+    _add_otlp_flags(run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="record the bundled demo run (no Docker, no network, no API key)",
+        description="Record the bundled example: a small task and a scripted agent (no LLM) that "
+                    "prints its progress for a few seconds, leaks a fake key (which is redacted) "
+                    "and fixes a file.",
+    )
+    demo.add_argument("--pace", type=float, default=0.5, metavar="SECONDS",
+                      help="seconds between the scripted agent's steps (default: 0.5)")
+    _add_run_output_flags(demo)
+    _add_otlp_flags(demo)
+
+    show = sub.add_parser("show", help="print a trace's spans as a table",
+                          description="Print each trace in a file as a table of its spans (tree order).")
+    show.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
+    show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
+    show.add_argument("--width", type=int, metavar="COLUMNS",
+                      help="cut lines to this width (default: the terminal's; no cut when piped)")
+
+    validate = sub.add_parser("validate", help="check a trace file against the span-record schema",
+                              description="Check every line of a trace file against "
+                                          "schemas/span-record.v1.schema.json.")
+    validate.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args_list:
+        cut = args_list.index("--")
+        args_list, command = args_list[:cut], args_list[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if command and args.command != "run":
+        parser.error("arguments after -- are only for `run --adapter command`")
+    try:
+        if args.command == "run":
+            return _cmd_run(args, command)
+        if args.command == "demo":
+            return _cmd_demo(args)
+        if args.command == "show":
+            return _cmd_show(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
+        parser.print_help(sys.stderr)
+        return 2
+    except CabTraceError as exc:
+        _stderr(f"{PROG}: error: {exc.message}")
+        if exc.hint:
+            _stderr(f"  hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _stderr(f"{PROG}: interrupted")
+        return 130
+    except BrokenPipeError:
+        # `cab-trace show ... | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+def _otlp(args: argparse.Namespace) -> object:
+    from cab_trace.otel.setup import OtlpSettings
+
+    return OtlpSettings.resolve(args.otlp_endpoint, args.otlp_protocol, args.otlp_header)
+
+
+def _parse_vars(items: Sequence[str]) -> dict[str, str]:
+    from cab_trace.errors import UsageError
+
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var {item!r} is not KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
+    from cab_trace.harness.runner import CellConfig
+
+    config = CellConfig(
+        task_dir=args.task,
+        adapter=args.adapter,
+        runtime=_runtime(args.runtime),
+        model=args.model,
+        plugins=args.plugin,
+        command=command,
+        timeout_s=args.timeout or None,
+        out=args.out,
+        runs_root=args.runs_dir,
+        sweep_id=args.sweep_id,
+        behavior_mode=args.behavior_mode,
+        key_env=args.key_env,
+        secret_envs=args.secret_env,
+        endpoint=args.endpoint,
+        variables=_parse_vars(args.var),
+        keep_workdir=args.keep_workdir,
+        otlp=_otlp(args),  # type: ignore[arg-type]
+    )
+    return _record(config, echo=args.echo, quiet=args.quiet)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from cab_trace.harness.runner import CellConfig
+
+    examples = resources.files("cab_trace.examples")
+    agent = Path(str(examples.joinpath("scripted_agent.py")))
+    task = Path(str(examples.joinpath("demo-task")))
+    # A made-up key that has the shape of a real one: the demo shows it being redacted.
+    environ = {**os.environ, "CAB_KEY": "sk-demo-" + secrets.token_hex(16)}
+    config = CellConfig(
+        task_dir=task,
+        adapter="command",
+        runtime=_runtime("local"),
+        model="scripted/demo-1",
+        command=[sys.executable, str(agent), "--api-key", "{key}", "--model", "{model}",
+                 "--pace", str(args.pace), "{prompt}"],
+        timeout_s=120,
+        out=args.out,
+        runs_root=args.runs_dir,
+        sweep_id="demo",
+        otlp=_otlp(args),  # type: ignore[arg-type]
+        environ=environ,
+    )
+    return _record(config, echo=not args.quiet, quiet=args.quiet)
+
+
+def _runtime(name: str) -> object:
+    from cab_trace.harness.runtime import LocalRuntime
+
+    return LocalRuntime()
+
+
+def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
+    from cab_trace.harness.runner import CellRunner
+
+    def show_output(stream: str, text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    progress = None if quiet else (lambda msg: _stderr(f"  {msg}"))
+    runner = CellRunner(config, echo=show_output if echo else None, progress=progress)
+    if not quiet:
+        _stderr(f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
+                f"({config.runtime.name} runtime) into {runner.run_dir}/")
+    outcome = runner.run()
+    for warning in outcome.warnings:
+        _warn(warning)
+    _report(outcome, quiet)
+    return outcome.exit_code
+
+
+def _report(outcome: RunOutcome, quiet: bool) -> None:
+    if not quiet:
+        verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
+        _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
+        _stderr(f"  look at it: cab-trace show {outcome.run_dir}")
+    print(outcome.run_dir, flush=True)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from cab_trace.model import read_records
+    from cab_trace.show import render
+
+    width = args.width or (shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6)
+    records = list(read_records(args.path, warn=_warn))
+    if not records:
+        _warn(f"{args.path}: holds no spans")
+        return 0
+    for line in render(records, width=width, full=args.full):
+        print(line)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from cab_trace.validate import validate_file
+
+    report = validate_file(args.path)
+    for warning in report.warnings:
+        _warn(warning)
+    if report.ok:
+        print(f"{report.path}: valid ({report.lines} line(s))")
+        return 0
+    for problem in report.problems:
+        _stderr(problem)
+    if report.truncated:
+        _stderr("(more problems not shown)")
+    _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

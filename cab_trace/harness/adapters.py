@@ -1,0 +1,265 @@
+"""Adapters and plugins: data, not code.
+
+An adapter is a TOML file that says how (model, prompt, endpoint, key, extra args) become
+an agent's argv and env::
+
+    name = "aider"
+    description = "..."
+    command = ["aider", "--model", "openai/{model}", "{plugin_args}", "--message", "{prompt}"]
+    [vars]                      # defaults for extra placeholders, overridable with --var K=V
+    [env]                       # added to the agent's environment
+    OPENAI_API_KEY = "{key}"
+    [plugins.no-git]            # named additions a run may apply with --plugin
+    args = ["--no-git"]
+    env = {}
+    requires_env = []           # skipped (and said why) unless these are set
+
+Placeholders are ``{name}`` for the known names below and the adapter's ``vars``; any
+other text in braces is left as it is. In ``command`` every placeholder must have a value;
+an ``env`` entry whose placeholders have no value is left out. ``{plugin_args}`` as a
+whole element marks where plugin arguments go (default: the end).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from cab_trace.errors import AdapterError
+
+#: Placeholders every adapter can use, and what fills them.
+BUILTIN_PLACEHOLDERS = {
+    "model": "--model",
+    "prompt": "the task's prompt",
+    "key": "the API key (from $CAB_KEY, or the variable named by --key-env)",
+    "endpoint": "--endpoint or $CAB_ENDPOINT",
+    "workdir": "the agent's working directory",
+    "task_id": "the task's id",
+}
+PLUGIN_ARGS = "{plugin_args}"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    requires_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    description: str
+    command: tuple[str, ...]
+    vars: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    plugins: Mapping[str, Plugin] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def takes_command(self) -> bool:
+        """The ``command`` adapter: its argv is whatever follows ``--``."""
+        return not self.command
+
+    def uses(self, placeholder: str) -> bool:
+        return any(placeholder in _PLACEHOLDER.findall(part) for part in self.command) or any(
+            placeholder in _PLACEHOLDER.findall(v) for v in self.env.values()
+        )
+
+
+@dataclass(frozen=True)
+class PluginChoice:
+    """What became of the plugins a run asked for."""
+
+    applied: list[Plugin]
+    skipped: list[tuple[str, str]]  # (name, why)
+
+    @property
+    def extra_args(self) -> list[str]:
+        return [a for p in self.applied for a in p.args]
+
+    @property
+    def env(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for p in self.applied:
+            merged.update(p.env)
+        return merged
+
+
+def builtin_adapter_names() -> list[str]:
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in resources.files("cab_trace.harness").joinpath("adapters").iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_adapter(name_or_path: str) -> Adapter:
+    """A built-in adapter by name (pi, aider, opencode, command) or an adapter TOML file.
+
+    Raises:
+        AdapterError: no such adapter, or the file is not a valid adapter.
+    """
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml") or path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AdapterError(f"adapter file {path}: cannot be read ({exc.strerror or exc})") from None
+        return parse_adapter(text, str(path))
+    if name_or_path not in builtin_adapter_names():
+        raise AdapterError(
+            f"unknown adapter {name_or_path!r}",
+            hint=f"built-in adapters: {', '.join(builtin_adapter_names())}; or pass the path of an adapter .toml",
+        )
+    text = resources.files("cab_trace.harness").joinpath("adapters", f"{name_or_path}.toml").read_text("utf-8")
+    return parse_adapter(text, f"built-in adapter {name_or_path}")
+
+
+def parse_adapter(text: str, source: str) -> Adapter:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AdapterError(f"{source}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"name", "description", "command", "vars", "env", "plugins"})
+    if unknown:
+        raise AdapterError(f"{source}: unknown field {unknown[0]!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise AdapterError(f"{source}: 'name' must be a non-empty string")
+    command = _str_list(data.get("command", []), f"{source}: command")
+    variables = _str_map(data.get("vars", {}), f"{source}: [vars]")
+    env = _str_map(data.get("env", {}), f"{source}: [env]")
+    known = set(BUILTIN_PLACEHOLDERS) | set(variables)
+    for part in [*command, *env.values()]:
+        for placeholder in _PLACEHOLDER.findall(part):
+            if placeholder not in known and part != PLUGIN_ARGS:
+                raise AdapterError(
+                    f"{source}: placeholder {{{placeholder}}} is neither built in nor defined in [vars]",
+                    hint=f"built-in placeholders: {', '.join(sorted(BUILTIN_PLACEHOLDERS))}",
+                )
+    plugins_raw = data.get("plugins", {})
+    if not isinstance(plugins_raw, dict):
+        raise AdapterError(f"{source}: [plugins] must be a table of plugin tables")
+    plugins = {pname: parse_plugin(pname, spec, source) for pname, spec in plugins_raw.items()}
+    description = data.get("description", "")
+    return Adapter(name, str(description), tuple(command), variables, env, plugins, source)
+
+
+def parse_plugin(name: str, spec: object, source: str) -> Plugin:
+    where = f"{source}: plugin {name!r}"
+    if not isinstance(spec, dict):
+        raise AdapterError(f"{where} must be a table")
+    unknown = sorted(set(spec) - {"args", "env", "requires_env", "description"})
+    if unknown:
+        raise AdapterError(f"{where}: unknown field {unknown[0]!r}", hint="plugins have args, env, requires_env")
+    return Plugin(
+        name=name,
+        args=tuple(_str_list(spec.get("args", []), f"{where}: args")),
+        env=_str_map(spec.get("env", {}), f"{where}: env"),
+        requires_env=tuple(_str_list(spec.get("requires_env", []), f"{where}: requires_env")),
+    )
+
+
+def choose_plugins(adapter: Adapter, requested: Sequence[str], environ: Mapping[str, str]) -> PluginChoice:
+    """Apply the requested plugin stack in order; say why each one that is not applied was skipped."""
+    applied: list[Plugin] = []
+    skipped: list[tuple[str, str]] = []
+    for name in requested:
+        plugin = adapter.plugins.get(name)
+        if plugin is None:
+            skipped.append((name, f"not defined for adapter {adapter.name}"))
+        elif any(p.name == name for p in applied):
+            skipped.append((name, "already applied"))
+        elif missing := [v for v in plugin.requires_env if not environ.get(v)]:
+            skipped.append((name, f"needs ${missing[0]}, which is not set"))
+        else:
+            applied.append(plugin)
+    return PluginChoice(applied, skipped)
+
+
+def fill(template: str, values: Mapping[str, str | None]) -> str | None:
+    """Replace known placeholders; None if one of them has no value."""
+    missing = False
+
+    def sub(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)  # not ours: braces in a shell command, say
+        value = values[name]
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    result = _PLACEHOLDER.sub(sub, template)
+    return None if missing else result
+
+
+def build_argv(
+    adapter: Adapter, values: Mapping[str, str | None], plugin_args: Sequence[str], command: Sequence[str]
+) -> list[str]:
+    """The agent's argv: the adapter's command (or ``command`` for the command adapter), filled in.
+
+    Raises:
+        AdapterError: a placeholder in the command has no value.
+    """
+    template = list(command) if adapter.takes_command else list(adapter.command)
+    if not template:
+        raise AdapterError(f"adapter {adapter.name} runs the command given after --, and none was given",
+                           hint="e.g. cab-trace run --adapter command --task DIR -- python agent.py")
+    argv: list[str] = []
+    placed = False
+    for part in template:
+        if part == PLUGIN_ARGS:
+            argv.extend(plugin_args)
+            placed = True
+            continue
+        filled = fill(part, values)
+        if filled is None:
+            name = next(n for n in _PLACEHOLDER.findall(part) if n in values and values[n] is None)
+            raise AdapterError(f"adapter {adapter.name} needs a value for {{{name}}}",
+                               hint=_missing_hint(name))
+        argv.append(filled)
+    if not placed:
+        argv.extend(plugin_args)
+    return argv
+
+
+def build_env(adapter: Adapter, values: Mapping[str, str | None], plugin_env: Mapping[str, str]) -> dict[str, str]:
+    """The variables the adapter adds to the agent's environment (entries lacking a value left out)."""
+    env: dict[str, str] = {}
+    for name, template in {**adapter.env, **plugin_env}.items():
+        filled = fill(template, values)
+        if filled is not None:
+            env[name] = filled
+    return env
+
+
+def _missing_hint(name: str) -> str:
+    if name == "key":
+        return "set the API key in $CAB_KEY, or name another variable with --key-env"
+    if name == "endpoint":
+        return "pass --endpoint URL or set $CAB_ENDPOINT"
+    if name == "model":
+        return "pass --model"
+    return f"pass --var {name}=VALUE"
+
+
+def _str_list(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AdapterError(f"{where} must be a list of strings")
+    return list(value)
+
+
+def _str_map(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise AdapterError(f"{where} must be a table of strings")
+    return dict(value)

@@ -1,0 +1,150 @@
+"""Runtimes: where the agent process runs. The local runtime is a subprocess; the Docker
+runtime (a later issue) implements the same :class:`Runtime` protocol."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from cab_trace.model import AttrValue
+
+#: Receives raw output as it arrives: (stream name "stdout" or "stderr", bytes).
+OutputFn = Callable[[str, bytes], None]
+
+#: Seconds between SIGTERM and SIGKILL when a timed-out agent is stopped.
+KILL_GRACE_S = 2.0
+_READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to run: argv, the adapter's environment additions, the workdir, the time limit."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    workdir: Path
+    timeout_s: float | None
+
+
+@dataclass
+class LaunchResult:
+    exit_code: int
+    timed_out: bool
+    duration_s: float
+    error: str | None = None  # the agent could not be started (exit_code is then 127 or 126)
+    attributes: dict[str, AttrValue] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    """Runs one agent process to completion, streaming its output."""
+
+    name: str
+
+    def agent_environment(self, adapter_env: Mapping[str, str]) -> dict[str, str]:
+        """The whole environment the agent will see (so its secrets can be known in advance)."""
+        ...
+
+    def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
+        """Start the agent, feed its output to ``on_output`` until it ends or times out."""
+        ...
+
+
+class LocalRuntime:
+    """The agent as a subprocess of this one, in its own process group.
+
+    The agent inherits this process's environment plus the adapter's variables (agents
+    need PATH, HOME and their own configuration); every secret-named value in it becomes
+    a known secret for redaction.
+    """
+
+    name = "local"
+
+    def __init__(self, base_env: Mapping[str, str] | None = None) -> None:
+        self._base_env = dict(os.environ if base_env is None else base_env)
+
+    def agent_environment(self, adapter_env: Mapping[str, str]) -> dict[str, str]:
+        return {**self._base_env, **adapter_env}
+
+    def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
+        env = self.agent_environment(spec.env)
+        executable = spec.argv[0]
+        resolved = shutil.which(executable, path=env.get("PATH")) if os.sep not in executable else executable
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                list(spec.argv),
+                cwd=spec.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a timeout kills its children too
+            )
+        except FileNotFoundError:
+            return LaunchResult(127, False, time.monotonic() - started,
+                                error=f"command not found: {executable}")
+        except PermissionError:
+            return LaunchResult(126, False, time.monotonic() - started,
+                                error=f"permission denied: {executable}")
+        readers = [
+            threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
+            for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=spec.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop_group(proc)
+        finally:
+            if proc.returncode is None:  # interrupted while waiting: do not leave the agent behind
+                _stop_group(proc)
+        # Whatever the agent started in its group and left running would hold the output pipes
+        # open and outlive the run; it goes with the agent.
+        _signal_group(proc.pid, signal.SIGKILL)
+        for reader in readers:
+            # A grandchild that left the process group could hold the pipes open; do not wait forever.
+            reader.join(timeout=5)
+        duration = time.monotonic() - started
+        exit_code = proc.returncode
+        attributes: dict[str, AttrValue] = {"process.pid": proc.pid}
+        if resolved:
+            attributes["process.executable.path"] = resolved
+        return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+
+
+def _pump(stream: IO[bytes] | None, name: str, on_output: OutputFn) -> None:
+    if stream is None:
+        return
+    fd = stream.fileno()
+    with stream:
+        while chunk := os.read(fd, _READ_SIZE):
+            on_output(name, chunk)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the agent's process group, give it a grace period, then SIGKILL what is left."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone

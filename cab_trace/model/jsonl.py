@@ -1,0 +1,155 @@
+"""Reading and writing span records as JSON Lines: one record per line, streamed.
+
+Pure: stdlib and orjson only.
+
+The writer appends one line per record and flushes it at once, so a process that is
+killed loses at most the line it was writing. The reader streams line by line; a line
+that is not a valid record is an error naming the file and the line, except a truncated
+*last* line (no newline, not parseable), which is what a killed writer leaves behind:
+that is reported as a warning and everything before it is still returned.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from cab_trace.errors import TraceFileError
+from cab_trace.model.record import RecordError, SpanRecord
+
+#: Name of the trace file inside a run directory.
+TRACE_FILE_NAME = "trace.jsonl"
+
+WarnFn = Callable[[str], None]
+
+
+def encode_record(record: SpanRecord) -> bytes:
+    """One record as one JSON line, newline included."""
+    return orjson.dumps(record.to_json_obj()) + b"\n"
+
+
+def resolve_trace_path(path: Path | str) -> Path:
+    """A trace file, or the ``trace.jsonl`` inside a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        candidate = p / TRACE_FILE_NAME
+        if not candidate.is_file():
+            raise TraceFileError(p, f"is a directory with no {TRACE_FILE_NAME} in it",
+                                 hint="pass a trace file or a run directory made by `cab-trace run`")
+        return candidate
+    return p
+
+
+def read_records(path: Path | str, warn: WarnFn | None = None) -> Iterator[SpanRecord]:
+    """Stream the records of a JSONL trace file (or a run directory's trace).
+
+    Args:
+        path: the file, or a run directory holding ``trace.jsonl``.
+        warn: called with a message for problems that lose nothing already recorded
+            (a truncated last line). Defaults to ignoring them.
+
+    Raises:
+        TraceFileError: the file cannot be opened, or a line is not a valid record.
+    """
+    file_path = resolve_trace_path(path)
+    try:
+        handle = file_path.open("rb")
+    except FileNotFoundError:
+        raise TraceFileError(file_path, "no such file") from None
+    except IsADirectoryError:
+        raise TraceFileError(file_path, "is a directory") from None
+    except OSError as exc:
+        raise TraceFileError(file_path, f"cannot be opened: {exc.strerror or exc}") from None
+    with handle:
+        yield from _read_lines(handle, file_path, warn)
+
+
+def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iterator[SpanRecord]:
+    pending: tuple[int, bytes] | None = None
+    for number, raw in enumerate(handle, start=1):
+        # A line is held back one step so that we know whether it is the last one.
+        if pending is not None:
+            record = _parse_line(*pending, file_path)
+            if record is not None:
+                yield record
+        pending = (number, raw)
+    if pending is None:
+        return
+    number, raw = pending
+    if not raw.endswith(b"\n"):
+        try:
+            record = _parse_line(number, raw, file_path)
+        except TraceFileError as exc:
+            if warn is not None:
+                warn(f"{file_path}:{number}: last line is incomplete ({exc.problem}); "
+                     f"ignored it and read the {number - 1} line(s) before it "
+                     f"(the writer was probably killed mid-line)")
+            return
+        if record is not None:
+            yield record
+        return
+    record = _parse_line(number, raw, file_path)
+    if record is not None:
+        yield record
+
+
+def _parse_line(number: int, raw: bytes, file_path: Path) -> SpanRecord | None:
+    if not raw.strip():
+        return None  # blank lines (a hand-edited file's trailing newline) carry nothing
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        problem = "not UTF-8 text" if "utf-8" in str(exc).lower() else f"not valid JSON ({exc})"
+        raise TraceFileError(file_path, problem, number) from None
+    try:
+        return SpanRecord.from_json_obj(obj)
+    except RecordError as exc:
+        raise TraceFileError(file_path, f"not a span record: {exc}", number) from None
+
+
+class JsonlWriter:
+    """Appends records to a JSONL file or stream, one flushed line per record, thread-safe.
+
+    Given a path it opens (and later closes) the file itself; given a stream it writes to
+    it and leaves closing to its owner, like the OpenTelemetry SDK's file exporters.
+    """
+
+    def __init__(self, target: Path | str | IO[bytes]) -> None:
+        self._lock = threading.Lock()
+        if isinstance(target, str | Path):
+            self.path: Path | None = Path(target)
+            self._stream: IO[bytes] = self.path.open("ab")
+            self._owns_stream = True
+        else:
+            self.path = None
+            self._stream = target
+            self._owns_stream = False
+        self._closed = False
+
+    def write(self, records: list[SpanRecord]) -> None:
+        """Write and flush records; raises OSError when the disk refuses."""
+        data = b"".join(encode_record(r) for r in records)
+        with self._lock:
+            if self._closed:
+                raise ValueError("writer is closed")
+            self._stream.write(data)
+            self._stream.flush()
+
+    def close(self) -> None:
+        """fsync and close (only what this writer opened). Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stream.flush()
+            try:
+                os.fsync(self._stream.fileno())
+            except (OSError, ValueError):
+                pass  # pipes, sockets and in-memory streams cannot be fsynced; nothing to do.
+            if self._owns_stream:
+                self._stream.close()

@@ -1,0 +1,1 @@
+"""The only code that touches the OpenTelemetry SDK: conversion, redaction stage, exporters, setup."""

@@ -1,0 +1,253 @@
+"""Building the tracing pipeline for one run.
+
+    TracerProvider ── RedactingSpanProcessor ─┬─ SimpleSpanProcessor ── JsonlSpanExporter (trace.jsonl)
+                                              └─ BatchSpanProcessor ─── CountingExporter ── OTLP (optional)
+
+The JSONL file is written span by span as each ends, so it is complete whatever the
+collector does. The OTLP exporter runs in the background with a short timeout; its
+failures are counted and reported once by :meth:`Pipeline.shutdown`, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+from cab_trace import __version__
+from cab_trace.errors import UsageError
+from cab_trace.otel.exporters import CountingExporter, JsonlSpanExporter
+from cab_trace.otel.redacting import RedactingSpanProcessor
+from cab_trace.redact import Redactor
+
+Protocol = Literal["grpc", "http/protobuf"]
+PROTOCOLS: tuple[Protocol, ...] = ("grpc", "http/protobuf")
+SCOPE_NAME = "cab_trace"
+#: How long one OTLP export may take, retries included, unless OTEL_EXPORTER_OTLP_TIMEOUT says.
+DEFAULT_OTLP_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where and how to send spans over OTLP."""
+
+    endpoint: str
+    protocol: Protocol = "http/protobuf"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = DEFAULT_OTLP_TIMEOUT_S
+
+    @property
+    def traces_url(self) -> str:
+        """The URL the exporter posts to: for HTTP, the base endpoint plus ``/v1/traces``."""
+        if self.protocol == "grpc":
+            return self.endpoint
+        base = self.endpoint.rstrip("/")
+        return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+
+    @classmethod
+    def resolve(
+        cls,
+        endpoint: str | None = None,
+        protocol: str | None = None,
+        headers: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> OtlpSettings | None:
+        """Settings from CLI flags, falling back to the standard ``OTEL_EXPORTER_OTLP_*`` variables.
+
+        Returns None when no endpoint is configured (no OTLP export).
+
+        Raises:
+            UsageError: a protocol, header or endpoint that cannot be used.
+        """
+        env = os.environ if env is None else env
+        endpoint = (
+            endpoint
+            or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        )
+        if not endpoint:
+            return None
+        parsed = urllib.parse.urlsplit(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UsageError(
+                f"OTLP endpoint {endpoint!r} is not an http:// or https:// URL",
+                hint="e.g. --otlp-endpoint http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:4317 (gRPC)",
+            )
+        protocol = (
+            protocol
+            or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
+        if protocol not in PROTOCOLS:
+            raise UsageError(f"OTLP protocol {protocol!r} is not supported",
+                             hint="use grpc or http/protobuf")
+        parsed_headers = _parse_env_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+                                            or env.get("OTEL_EXPORTER_OTLP_HEADERS") or "")
+        for item in headers:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"OTLP header {item!r} is not KEY=VALUE")
+            parsed_headers[key.strip().lower()] = value.strip()
+        timeout = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+        try:
+            # The spec gives this variable in milliseconds.
+            timeout_s = float(timeout) / 1000 if timeout else DEFAULT_OTLP_TIMEOUT_S
+        except ValueError:
+            raise UsageError(f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout!r} is not a number of milliseconds") from None
+        return cls(endpoint, protocol, parsed_headers, timeout_s)  # type: ignore[arg-type]
+
+
+def _parse_env_headers(value: str) -> dict[str, str]:
+    # W3C baggage-style list, as the OTLP exporter spec says: k1=v1,k2=v2 with URL-encoded values.
+    headers: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, val = item.partition("=")
+        if sep and key.strip():
+            headers[key.strip().lower()] = urllib.parse.unquote(val.strip())
+    return headers
+
+
+def _otlp_exporter(settings: OtlpSettings) -> SpanExporter:
+    headers = dict(settings.headers)
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        parsed = urllib.parse.urlsplit(settings.endpoint)
+        return GrpcExporter(
+            endpoint=f"{parsed.hostname}:{parsed.port or 4317}",
+            insecure=parsed.scheme == "http",
+            headers=headers,
+            timeout=settings.timeout_s,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=settings.traces_url, headers=headers, timeout=settings.timeout_s)
+
+
+class _LogCapture(logging.Handler):
+    """Keeps the SDK's and exporters' log records out of the user's terminal while a run lasts.
+
+    What they say is surfaced once, in the run's summary (see :meth:`Pipeline.shutdown`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.messages) < 100:
+            self.messages.append(record.getMessage())
+
+
+@dataclass
+class Pipeline:
+    """A run's tracing pipeline. Use :attr:`tracer`; call :meth:`shutdown` once at the end."""
+
+    provider: TracerProvider
+    tracer: Tracer
+    redaction: RedactingSpanProcessor
+    jsonl_path: Path
+    otlp: OtlpSettings | None
+    otlp_exporter: CountingExporter | None
+    _capture: _LogCapture
+    _logger_state: tuple[bool, list[logging.Handler]]
+    _shut_down: bool = False
+
+    def add_secrets(self, secrets: Sequence[str]) -> None:
+        """Redact these too in every span that ends from now on."""
+        self.redaction.add_secrets(secrets)
+
+    def shutdown(self, timeout_s: float = 5.0) -> list[str]:
+        """Flush and close everything within about ``timeout_s``; returns warnings for the user.
+
+        The JSONL exporter is closed (fsynced) first, so the file is complete whatever the
+        collector does. Idempotent.
+        """
+        if self._shut_down:
+            return []
+        self._shut_down = True
+        deadline = time.monotonic() + timeout_s
+        warnings: list[str] = []
+        for processor in self.redaction.processors:
+            if isinstance(processor, BatchSpanProcessor):
+                remaining_ms = max(int((deadline - time.monotonic()) * 1000), 100)
+                processor.shutdown(timeout_millis=remaining_ms)  # type: ignore[call-arg]
+            else:
+                processor.shutdown()
+        otel_logger = logging.getLogger("opentelemetry")
+        otel_logger.removeHandler(self._capture)
+        otel_logger.propagate, otel_logger.handlers = self._logger_state
+        exporter = self.otlp_exporter
+        if exporter is not None and self.otlp is not None and exporter.failed:
+            reason = exporter.first_error or (self._capture.messages[-1] if self._capture.messages else "")
+            warnings.append(
+                f"could not send {exporter.failed} span(s) to the OTLP endpoint {self.otlp.traces_url} "
+                f"({self.otlp.protocol})" + (f": {_first_line(reason)}" if reason else "")
+                + f"; the trace file is complete: {self.jsonl_path}"
+            )
+        return warnings
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else ""
+
+
+def build_pipeline(
+    jsonl_path: Path,
+    redactor: Redactor,
+    otlp: OtlpSettings | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+) -> Pipeline:
+    """The one place a run's TracerProvider is built.
+
+    Args:
+        jsonl_path: the trace file to append spans to.
+        redactor: applied to every span before any exporter sees it. OTLP header values
+            are added to its known secrets (they are often credentials).
+        otlp: where else to send spans, if anywhere.
+        resource_attributes: extra resource attributes; ``OTEL_RESOURCE_ATTRIBUTES`` and
+            ``OTEL_SERVICE_NAME`` are honoured as the SDK does.
+    """
+    capture = _LogCapture()
+    otel_logger = logging.getLogger("opentelemetry")
+    logger_state = (otel_logger.propagate, list(otel_logger.handlers))
+    otel_logger.handlers = [capture]
+    otel_logger.propagate = False
+
+    if otlp is not None:
+        redactor = redactor.with_secrets(otlp.headers.values())
+    resource = Resource.create(dict(resource_attributes or {}))
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "cab-trace"}))
+    resource = resource.merge(Resource({"service.version": __version__}))
+
+    inner: list[SpanProcessor] = [SimpleSpanProcessor(JsonlSpanExporter(jsonl_path))]
+    counting: CountingExporter | None = None
+    if otlp is not None:
+        counting = CountingExporter(_otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
+        inner.append(BatchSpanProcessor(counting, schedule_delay_millis=1000))
+    redaction = RedactingSpanProcessor(redactor, inner)
+    # Sampling would drop spans from a recording; whatever OTEL_TRACES_SAMPLER says, keep all.
+    provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, shutdown_on_exit=False)
+    provider.add_span_processor(redaction)
+    return Pipeline(
+        provider=provider,
+        tracer=provider.get_tracer(SCOPE_NAME, __version__),  # type: ignore[arg-type]
+        redaction=redaction,
+        jsonl_path=jsonl_path,
+        otlp=otlp,
+        otlp_exporter=counting,
+        _capture=capture,
+        _logger_state=logger_state,
+    )

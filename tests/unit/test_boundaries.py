@@ -1,0 +1,72 @@
+"""The import boundaries of STYLE.md: the pure core imports no opentelemetry, docker or textual;
+the recorder never imports textual; replay never imports the harness."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("opentelemetry", "docker", "textual")
+
+PURE = ["cab_trace", "cab_trace.errors", "cab_trace.model", "cab_trace.redact", "cab_trace.show"]
+NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return {m.split(".")[0] for m in out.stdout.split()} | set(out.stdout.split())
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_load_nothing_heavy(module: str) -> None:
+    loaded = _loaded_after_import(module)
+    assert not loaded & set(HEAVY), f"{module} pulled in {sorted(loaded & set(HEAVY))}"
+
+
+@pytest.mark.parametrize("module", NO_TEXTUAL)
+def test_the_recorder_never_loads_textual(module: str) -> None:
+    assert "textual" not in _loaded_after_import(module)
+
+
+def test_replay_loads_no_harness() -> None:
+    loaded = _loaded_after_import("replay")
+    assert not {m for m in loaded if m.startswith("cab_trace.harness")}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", ["model", "redact"])
+def test_pure_packages_import_only_stdlib_orjson_and_each_other(package: str) -> None:
+    """Static check, so that an import hidden inside a function is caught too."""
+    allowed_roots = set(sys.stdlib_module_names) | {"orjson", "__future__"}
+    allowed_project = {"cab_trace.errors", "cab_trace.model", "cab_trace.redact"}
+    for path in (ROOT / "cab_trace" / package).rglob("*.py"):
+        for name in _imports(path):
+            ok = name.split(".")[0] in allowed_roots or any(
+                name == p or name.startswith(p + ".") for p in allowed_project)
+            assert ok, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_replay_never_imports_the_harness_statically() -> None:
+    for path in (ROOT / "replay").rglob("*.py"):
+        bad = {n for n in _imports(path) if n.startswith(("cab_trace.harness", "cab_trace.otel"))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_recorder_never_imports_textual_statically() -> None:
+    for path in (ROOT / "cab_trace").rglob("*.py"):
+        assert not {n for n in _imports(path) if n.split(".")[0] == "textual"}, path

@@ -1,0 +1,74 @@
+"""Known-secret redaction (the layer the foundation relies on): literal, everywhere, across chunks."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cab_trace.redact import REDACTED, Redactor, is_secret_name, secrets_from_env
+
+KEY = "sk-ijYE3q9wLmZp0aRt7uVx"
+
+
+def test_text_argv_env_and_values() -> None:
+    r = Redactor([KEY])
+    assert r.text(f"using key {KEY}.") == f"using key {REDACTED}."
+    argv = ["--print", "--api-key", KEY, "--model", "m", f"--header=Bearer {KEY}"]
+    assert r.argv(argv) == ["--print", "--api-key", REDACTED, "--model", "m", f"--header=Bearer {REDACTED}"]
+    assert r.env({"OPENAI_API_KEY": "anything-at-all", "MODEL": "m", "X": KEY}) == {
+        "OPENAI_API_KEY": REDACTED, "MODEL": "m", "X": REDACTED}
+    assert r.value([KEY, "ok"]) == [REDACTED, "ok"]
+    assert r.value(("ok", KEY)) == ("ok", REDACTED)
+    assert r.value(42) == 42
+    assert r.value(True) is True
+
+
+def test_longer_secret_containing_a_shorter_one_is_replaced_whole() -> None:
+    r = Redactor(["abcd", "abcdefgh"])
+    assert r.text("xabcdefghx abcd") == f"x{REDACTED}x {REDACTED}"
+
+
+def test_too_short_secrets_are_reported_not_used() -> None:
+    r = Redactor(["ab", KEY])
+    assert r.too_short == ["ab"]
+    assert r.text("ab") == "ab"
+
+
+def test_secret_names() -> None:
+    for name in ["OPENAI_API_KEY", "CAB_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD",
+                 "apiKey", "HF_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "ANTHROPIC_APIKEY"]:
+        assert is_secret_name(name), name
+    for name in ["MAX_TOKENS", "TOKENIZERS_PARALLELISM", "PATH", "HOME", "KEYBOARD_LAYOUT", "PWD", "MODEL"]:
+        assert not is_secret_name(name), name
+
+
+def test_secrets_from_env_skips_flags() -> None:
+    env = {"OPENAI_API_KEY": KEY, "USE_TOKEN": "1", "HOME": "/root"}
+    assert secrets_from_env(env) == [KEY]
+
+
+@given(
+    before=st.text(max_size=200),
+    after=st.text(max_size=200),
+    cuts=st.lists(st.integers(0, 500), max_size=6),
+)
+@settings(max_examples=300)
+def test_a_known_secret_never_survives_any_chunking(before: str, after: str, cuts: list[int]) -> None:
+    r = Redactor([KEY])
+    data = (before + KEY + after).encode()
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    stream = r.stream()
+    out = "".join(stream.feed(c) for c in chunks) + stream.finish()
+    assert KEY not in out
+    assert out == r.text(data.decode("utf-8", errors="replace"))
+
+
+def test_stream_holds_back_only_a_possible_secret_start() -> None:
+    stream = Redactor([KEY]).stream()
+    assert stream.feed(b"hello world\n") == "hello world\n"  # nothing to wait for
+    assert stream.feed(b"key: sk-ijY") == "key: "  # could be the key's start
+    assert stream.feed(b"E3q9wLmZp0aRt7uVx!") == f"{REDACTED}!"
+    assert stream.feed("é".encode()[:1]) == ""  # half a UTF-8 character
+    assert stream.feed("é".encode()[1:]) == "é"
+    assert stream.finish() == ""
