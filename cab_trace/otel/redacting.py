@@ -32,6 +32,7 @@ class RedactingSpanProcessor(SpanProcessor):
     def __init__(self, redactor: Redactor, inner: Sequence[SpanProcessor]) -> None:
         self.redactor = redactor
         self.processors = list(inner)
+        self.forwarded = 0  # spans handed to the inner processors
         self._resource_cache: tuple[Resource, Resource] | None = None
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
@@ -44,6 +45,7 @@ class RedactingSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         redacted = self.redact_span(span)
+        self.forwarded += 1
         for processor in self.processors:
             processor.on_end(redacted)
 

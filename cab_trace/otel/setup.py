@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -168,39 +170,62 @@ class Pipeline:
         """Redact these too in every span that ends from now on."""
         self.redaction.add_secrets(secrets)
 
-    def shutdown(self, timeout_s: float = 5.0) -> list[str]:
-        """Flush and close everything within about ``timeout_s``; returns warnings for the user.
+    def shutdown(self, timeout_s: float | None = None) -> list[str]:
+        """Flush and close everything; returns warnings for the user. Idempotent.
 
-        The JSONL exporter is closed (fsynced) first, so the file is complete whatever the
-        collector does. Idempotent.
+        The JSONL file is closed (fsynced) first, so it is complete whatever the collector
+        does. The OTLP side gets ``timeout_s`` (default: its export timeout plus a second)
+        to deliver what is queued; what it has not delivered by then is reported, not waited for.
         """
         if self._shut_down:
             return []
         self._shut_down = True
-        deadline = time.monotonic() + timeout_s
-        warnings: list[str] = []
+        budget = timeout_s if timeout_s is not None else (self.otlp.timeout_s + 1 if self.otlp else 1.0)
+        deadline = time.monotonic() + budget
+        background: list[threading.Thread] = []
         for processor in self.redaction.processors:
             if isinstance(processor, BatchSpanProcessor):
-                remaining_ms = max(int((deadline - time.monotonic()) * 1000), 100)
-                processor.shutdown(timeout_millis=remaining_ms)  # type: ignore[call-arg]
+                # Its shutdown takes no timeout; run it aside and stop waiting at the deadline.
+                thread = threading.Thread(target=processor.shutdown, name="cab-trace-otlp-shutdown", daemon=True)
+                thread.start()
+                background.append(thread)
             else:
                 processor.shutdown()
-        otel_logger = logging.getLogger("opentelemetry")
-        otel_logger.removeHandler(self._capture)
-        otel_logger.propagate, otel_logger.handlers = self._logger_state
+        for thread in background:
+            thread.join(max(deadline - time.monotonic(), 0))
+        if not any(t.is_alive() for t in background):
+            # A still-running exporter may log on; keep its messages captured rather than printed.
+            otel_logger = logging.getLogger("opentelemetry")
+            otel_logger.removeHandler(self._capture)
+            otel_logger.propagate, otel_logger.handlers = self._logger_state
+        warnings: list[str] = []
         exporter = self.otlp_exporter
-        if exporter is not None and self.otlp is not None and exporter.failed:
-            reason = exporter.first_error or (self._capture.messages[-1] if self._capture.messages else "")
+        unsent = self.redaction.forwarded - exporter.sent if exporter is not None else 0
+        if exporter is not None and self.otlp is not None and unsent > 0:
+            reason = exporter.first_error or _export_failure_reason(self._capture.messages)
+            if not reason and any(t.is_alive() for t in background):
+                reason = f"no answer within {budget:g} s"
             warnings.append(
-                f"could not send {exporter.failed} span(s) to the OTLP endpoint {self.otlp.traces_url} "
-                f"({self.otlp.protocol})" + (f": {_first_line(reason)}" if reason else "")
+                f"could not send {unsent} span(s) to the OTLP endpoint {self.otlp.traces_url} "
+                f"({self.otlp.protocol})" + (f": {reason}" if reason else "")
                 + f"; the trace file is complete: {self.jsonl_path}"
             )
         return warnings
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else ""
+def _export_failure_reason(messages: Sequence[str]) -> str:
+    """What the exporters' log messages say went wrong, in a few words."""
+    text = "\n".join(messages)
+    if "connection refused" in text.lower():
+        return "connection refused (is the collector running, and on that port?)"
+    if "Name or service not known" in text or "DNS resolution failed" in text:
+        return "host not found"
+    if m := re.search(r"error code: StatusCode\.(\w+), error details: ([^\n]+)", text):
+        return f"the receiver answered {m[1]}: {m[2]}"
+    if m := re.search(r"code: (\d+), reason: ([^\n]+)", text):
+        return f"the receiver answered HTTP {m[1]} {m[2]}"
+    last = messages[-1].strip() if messages else ""
+    return last.splitlines()[0][:300] if last else ""
 
 
 def build_pipeline(
