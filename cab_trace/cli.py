@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cab_trace import __version__
-from cab_trace.errors import CabTraceError
+from cab_trace.errors import CabTraceError, UsageError
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import CellConfig, RunOutcome
+    from cab_trace.harness.runtime import Runtime
+    from cab_trace.otel.setup import OtlpSettings
 
 PROG = "cab-trace"
 
@@ -40,19 +42,34 @@ def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
         "Defaults come from OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and "
         "OTEL_EXPORTER_OTLP_HEADERS; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured.",
     )
-    group.add_argument("--otlp-endpoint", metavar="URL",
-                       help="also send spans to this OTLP receiver, e.g. http://127.0.0.1:4318")
-    group.add_argument("--otlp-protocol", choices=["grpc", "http/protobuf"],
-                       help="OTLP transport (default: http/protobuf)")
-    group.add_argument("--otlp-header", action="append", default=[], metavar="KEY=VALUE",
-                       help="a header to send with every request (repeatable; values are redacted from traces)")
+    group.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also send spans to this OTLP receiver, e.g. http://127.0.0.1:4318",
+    )
+    group.add_argument(
+        "--otlp-protocol", choices=["grpc", "http/protobuf"], help="OTLP transport (default: http/protobuf)"
+    )
+    group.add_argument(
+        "--otlp-header",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a header to send with every request (repeatable; values are redacted from traces)",
+    )
 
 
 def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="the run directory to write (default: RUNS_DIR/<run-id>/)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="RUNS_DIR",
-                        help="where new run directories go (default: ./runs)")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="the run directory to write (default: RUNS_DIR/<run-id>/)"
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs"),
+        metavar="RUNS_DIR",
+        help="where new run directories go (default: ./runs)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
 
 
@@ -69,35 +86,78 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run one benchmark cell and record it as a trace",
         description="Run one cell (adapter x model x task) and record every phase as one trace in "
-                    "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
-                    "--secret-env values) are redacted before anything is written.",
+        "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
+        "--secret-env values) are redacted before anything is written.",
         epilog="examples:\n"
-               "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --task tasks/fix-bug\n"
-               "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
+        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --task tasks/fix-bug\n"
+        "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--task", required=True, type=Path, metavar="DIR",
-                     help="task directory (holds task.toml and the agent's starting files)")
-    run.add_argument("--adapter", required=True, metavar="NAME|FILE",
-                     help="pi, aider, opencode, command, or an adapter .toml file")
+    run.add_argument(
+        "--task",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="task directory (holds task.toml and the agent's starting files)",
+    )
+    run.add_argument(
+        "--adapter",
+        required=True,
+        metavar="NAME|FILE",
+        help="pi, aider, opencode, command, or an adapter .toml file",
+    )
     run.add_argument("--model", help="model id passed to the agent")
-    run.add_argument("--runtime", choices=["local"], default="local",
-                     help="where the agent runs (default: local, a subprocess)")
-    run.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                     help="kill the agent after this long (default: 600; 0 for no limit)")
-    run.add_argument("--plugin", action="append", default=[], metavar="NAME",
-                     help="apply the adapter's plugin NAME (repeatable; order is kept)")
-    run.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                     help="set an adapter variable, e.g. --var provider=nim")
-    run.add_argument("--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)")
-    run.add_argument("--key-env", default="CAB_KEY", metavar="NAME",
-                     help="environment variable holding the API key (default: CAB_KEY)")
-    run.add_argument("--secret-env", action="append", default=[], metavar="NAME",
-                     help="treat the value of $NAME as a secret to redact (repeatable)")
+    run.add_argument(
+        "--runtime",
+        choices=["local"],
+        default="local",
+        help="where the agent runs (default: local, a subprocess)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="kill the agent after this long (default: 600; 0 for no limit)",
+    )
+    run.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply the adapter's plugin NAME (repeatable; order is kept)",
+    )
+    run.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an adapter variable, e.g. --var provider=nim",
+    )
+    run.add_argument(
+        "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
+    )
+    run.add_argument(
+        "--key-env",
+        default="CAB_KEY",
+        metavar="NAME",
+        help="environment variable holding the API key (default: CAB_KEY)",
+    )
+    run.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="treat the value of $NAME as a secret to redact (repeatable)",
+    )
     run.add_argument("--sweep-id", default="local", help="sweep this cell belongs to (default: local)")
-    run.add_argument("--behavior-mode", default="factory", help="recorded as behavior_mode (default: factory)")
+    run.add_argument(
+        "--behavior-mode", default="factory", help="recorded as behavior_mode (default: factory)"
+    )
     run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
-    run.add_argument("--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs")
+    run.add_argument(
+        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
+    )
     _add_run_output_flags(run)
     _add_otlp_flags(run)
 
@@ -105,24 +165,38 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="record the bundled demo run (no Docker, no network, no API key)",
         description="Record the bundled example: a small task and a scripted agent (no LLM) that "
-                    "prints its progress for a few seconds, leaks a fake key (which is redacted) "
-                    "and fixes a file.",
+        "prints its progress for a few seconds, leaks a fake key (which is redacted) "
+        "and fixes a file.",
     )
-    demo.add_argument("--pace", type=float, default=0.5, metavar="SECONDS",
-                      help="seconds between the scripted agent's steps (default: 0.5)")
+    demo.add_argument(
+        "--pace",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between the scripted agent's steps (default: 0.5)",
+    )
     _add_run_output_flags(demo)
     _add_otlp_flags(demo)
 
-    show = sub.add_parser("show", help="print a trace's spans as a table",
-                          description="Print each trace in a file as a table of its spans (tree order).")
+    show = sub.add_parser(
+        "show",
+        help="print a trace's spans as a table",
+        description="Print each trace in a file as a table of its spans (tree order).",
+    )
     show.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
     show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
-    show.add_argument("--width", type=int, metavar="COLUMNS",
-                      help="cut lines to this width (default: the terminal's; no cut when piped)")
+    show.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="cut lines to this width (default: the terminal's; no cut when piped)",
+    )
 
-    validate = sub.add_parser("validate", help="check a trace file against the span-record schema",
-                              description="Check every line of a trace file against "
-                                          "schemas/span-record.v1.schema.json.")
+    validate = sub.add_parser(
+        "validate",
+        help="check a trace file against the span-record schema",
+        description="Check every line of a trace file against schemas/span-record.v1.schema.json.",
+    )
     validate.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
     return parser
 
@@ -132,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: list[str] = []
     if "--" in args_list:
         cut = args_list.index("--")
-        args_list, command = args_list[:cut], args_list[cut + 1:]
+        args_list, command = args_list[:cut], args_list[cut + 1 :]
     parser = build_parser()
     args = parser.parse_args(args_list)
     if command and args.command != "run":
@@ -162,15 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _otlp(args: argparse.Namespace) -> object:
+def _otlp(args: argparse.Namespace) -> OtlpSettings | None:
     from cab_trace.otel.setup import OtlpSettings
 
     return OtlpSettings.resolve(args.otlp_endpoint, args.otlp_protocol, args.otlp_header)
 
 
 def _parse_vars(items: Sequence[str]) -> dict[str, str]:
-    from cab_trace.errors import UsageError
-
     result: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -200,7 +272,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         endpoint=args.endpoint,
         variables=_parse_vars(args.var),
         keep_workdir=args.keep_workdir,
-        otlp=_otlp(args),  # type: ignore[arg-type]
+        otlp=_otlp(args),
     )
     return _record(config, echo=args.echo, quiet=args.quiet)
 
@@ -220,21 +292,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         adapter="command",
         runtime=_runtime("local"),
         model="scripted/demo-1",
-        command=[sys.executable, str(agent), "--api-key", "{key}", "--model", "{model}",
-                 "--pace", str(args.pace), "{prompt}"],
+        command=[
+            sys.executable,
+            str(agent),
+            "--api-key",
+            "{key}",
+            "--model",
+            "{model}",
+            "--pace",
+            str(args.pace),
+            "{prompt}",
+        ],
         timeout_s=120,
         out=args.out,
         runs_root=args.runs_dir,
         sweep_id="demo",
-        otlp=_otlp(args),  # type: ignore[arg-type]
+        otlp=_otlp(args),
         environ=environ,
     )
     return _record(config, echo=not args.quiet, quiet=args.quiet)
 
 
-def _runtime(name: str) -> object:
+def _runtime(name: str) -> Runtime:
     from cab_trace.harness.runtime import LocalRuntime
 
+    if name != "local":
+        raise UsageError(f"runtime {name!r} is not available", hint="use --runtime local")
     return LocalRuntime()
 
 
@@ -248,8 +331,10 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
     progress = None if quiet else (lambda msg: _stderr(f"  {msg}"))
     runner = CellRunner(config, echo=show_output if echo else None, progress=progress)
     if not quiet:
-        _stderr(f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
-                f"({config.runtime.name} runtime) into {runner.run_dir}/")
+        _stderr(
+            f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
+            f"({config.runtime.name} runtime) into {runner.run_dir}/"
+        )
     outcome = runner.run()
     for warning in outcome.warnings:
         _warn(warning)

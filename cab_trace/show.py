@@ -82,19 +82,23 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
         errors = sum(1 for s in spans if s.is_error)
         roots = [s for s in spans if s.parent_span_id is None]
         title = safe_text(roots[0].name) if roots else "(no root span)"
-        yield (f"trace {trace_id}  {title}  {format_duration(end - start)}  {len(spans)} spans"
-               + (f"  {errors} error(s)" if errors else ""))
+        yield (
+            f"trace {trace_id}  {title}  {format_duration(end - start)}  {len(spans)} spans"
+            + (f"  {errors} error(s)" if errors else "")
+        )
         rows = [("span", "parent", "kind", "name", "duration", "attributes")]
         ordered = tree_order(spans)
         for depth, s in ordered:
-            rows.append((
-                s.span_id,
-                s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
-                safe_text(s.kind, one_line=True),
-                "  " * depth + safe_text(s.name, one_line=True),
-                format_duration(s.duration_ns),
-                _summary(s),
-            ))
+            rows.append(
+                (
+                    s.span_id,
+                    s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
+                    safe_text(s.kind, one_line=True),
+                    "  " * depth + safe_text(s.name, one_line=True),
+                    format_duration(s.duration_ns),
+                    _summary(s),
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         fixed = sum(widths) + 2 * 5
         for i, row in enumerate(rows):
@@ -119,7 +123,9 @@ def _summary(span: SpanRecord) -> str:
 
 def _details(span: SpanRecord) -> Iterator[str]:
     pad = " " * 6
-    yield f"{pad}status: {span.status.code}" + (f" {safe_text(span.status.message)}" if span.status.message else "")
+    yield f"{pad}status: {span.status.code}" + (
+        f" {safe_text(span.status.message)}" if span.status.message else ""
+    )
     for key, value in span.attributes.items():
         text = safe_text(format_value(value)).replace("\n", "\n" + pad + "  ")
         yield f"{pad}{safe_text(key)} = {text}"

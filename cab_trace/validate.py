@@ -57,8 +57,12 @@ def validate_file(path: Path | str, progress: Callable[[int], None] | None = Non
     try:
         handle = file_path.open("rb")
     except OSError as exc:
-        raise TraceFileError(file_path, "no such file" if isinstance(exc, FileNotFoundError)
-                             else f"cannot be opened: {exc.strerror or exc}") from None
+        raise TraceFileError(
+            file_path,
+            "no such file"
+            if isinstance(exc, FileNotFoundError)
+            else f"cannot be opened: {exc.strerror or exc}",
+        ) from None
     with handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -70,8 +74,10 @@ def validate_file(path: Path | str, progress: Callable[[int], None] | None = Non
             if problem is None:
                 continue
             if not raw.endswith(b"\n") and problem.startswith("not valid JSON"):
-                report.warnings.append(f"{file_path}:{number}: last line is incomplete ({problem}); "
-                                       "the writer was probably killed mid-line")
+                report.warnings.append(
+                    f"{file_path}:{number}: last line is incomplete ({problem}); "
+                    "the writer was probably killed mid-line"
+                )
                 continue
             if len(report.problems) < MAX_PROBLEMS:
                 report.problems.append(f"{file_path}:{number}: {problem}")

@@ -12,12 +12,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "span-record.v1.schema.json"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run `cab-trace` as a user does: a separate process, real stdout and stderr."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "cab_trace", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cab_trace", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")

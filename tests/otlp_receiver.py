@@ -9,6 +9,7 @@ It keeps every request (decoded, and the raw bytes) and the headers it was sent.
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ class OtlpReceiver:
         receiver = self
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request, context):  # noqa: N802 - the proto's name
+            def Export(self, request, context):
                 headers = {k: v for k, v in context.invocation_metadata()}
                 if receiver.refuse:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, "this receiver refuses everything")
@@ -92,7 +93,7 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
@@ -136,8 +137,6 @@ class OtlpReceiver:
 
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

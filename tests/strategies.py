@@ -13,8 +13,13 @@ int64 = st.integers(-(2**63), 2**63 - 1)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 texts = st.text(max_size=40) | st.text(min_size=1, max_size=8).map(lambda s: s * 500)  # huge values too
 scalars = texts | st.booleans() | int64 | finite
-values = scalars | st.lists(texts, max_size=5) | st.lists(st.booleans(), max_size=5) | st.lists(
-    int64, max_size=5) | st.lists(finite, max_size=5)
+values = (
+    scalars
+    | st.lists(texts, max_size=5)
+    | st.lists(st.booleans(), max_size=5)
+    | st.lists(int64, max_size=5)
+    | st.lists(finite, max_size=5)
+)
 attributes = st.dictionaries(st.text(max_size=20), values, max_size=6)
 times = st.integers(0, 2**63)
 
@@ -28,8 +33,10 @@ def span_records(draw: st.DrawFn, trace_id: str | None = None) -> SpanRecord:
         span_id=draw(hex16),
         parent_span_id=draw(st.none() | hex16),
         name=draw(texts),
-        kind=draw(st.sampled_from(["run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"])
-                  | st.text(max_size=10)),
+        kind=draw(
+            st.sampled_from(["run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"])
+            | st.text(max_size=10)
+        ),
         span_kind=draw(st.sampled_from(["INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"])),
         start_time_unix_nano=start,
         end_time_unix_nano=end,

@@ -116,9 +116,12 @@ def load_adapter(name_or_path: str) -> Adapter:
     if name_or_path not in builtin_adapter_names():
         raise AdapterError(
             f"unknown adapter {name_or_path!r}",
-            hint=f"built-in adapters: {', '.join(builtin_adapter_names())}; or pass the path of an adapter .toml",
+            hint=f"built-in adapters: {', '.join(builtin_adapter_names())}; "
+            "or pass the path of an adapter .toml",
         )
-    text = resources.files("cab_trace.harness").joinpath("adapters", f"{name_or_path}.toml").read_text("utf-8")
+    text = (
+        resources.files("cab_trace.harness").joinpath("adapters", f"{name_or_path}.toml").read_text("utf-8")
+    )
     return parse_adapter(text, f"built-in adapter {name_or_path}")
 
 
@@ -158,7 +161,9 @@ def parse_plugin(name: str, spec: object, source: str) -> Plugin:
         raise AdapterError(f"{where} must be a table")
     unknown = sorted(set(spec) - {"args", "env", "requires_env", "description"})
     if unknown:
-        raise AdapterError(f"{where}: unknown field {unknown[0]!r}", hint="plugins have args, env, requires_env")
+        raise AdapterError(
+            f"{where}: unknown field {unknown[0]!r}", hint="plugins have args, env, requires_env"
+        )
     return Plugin(
         name=name,
         args=tuple(_str_list(spec.get("args", []), f"{where}: args")),
@@ -213,8 +218,10 @@ def build_argv(
     """
     template = list(command) if adapter.takes_command else list(adapter.command)
     if not template:
-        raise AdapterError(f"adapter {adapter.name} runs the command given after --, and none was given",
-                           hint="e.g. cab-trace run --adapter command --task DIR -- python agent.py")
+        raise AdapterError(
+            f"adapter {adapter.name} runs the command given after --, and none was given",
+            hint="e.g. cab-trace run --adapter command --task DIR -- python agent.py",
+        )
     argv: list[str] = []
     placed = False
     for part in template:
@@ -225,15 +232,18 @@ def build_argv(
         filled = fill(part, values)
         if filled is None:
             name = next(n for n in _PLACEHOLDER.findall(part) if n in values and values[n] is None)
-            raise AdapterError(f"adapter {adapter.name} needs a value for {{{name}}}",
-                               hint=_missing_hint(name))
+            raise AdapterError(
+                f"adapter {adapter.name} needs a value for {{{name}}}", hint=_missing_hint(name)
+            )
         argv.append(filled)
     if not placed:
         argv.extend(plugin_args)
     return argv
 
 
-def build_env(adapter: Adapter, values: Mapping[str, str | None], plugin_env: Mapping[str, str]) -> dict[str, str]:
+def build_env(
+    adapter: Adapter, values: Mapping[str, str | None], plugin_env: Mapping[str, str]
+) -> dict[str, str]:
     """The variables the adapter adds to the agent's environment (entries lacking a value left out)."""
     env: dict[str, str] = {}
     for name, template in {**adapter.env, **plugin_env}.items():

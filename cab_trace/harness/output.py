@@ -25,10 +25,10 @@ class _Tail:
         # Amortised: trim only when the buffer has grown to twice the limit.
         self._text += text
         if len(self._text) > 2 * self._limit:
-            self._text = self._text[-self._limit:]
+            self._text = self._text[-self._limit :]
 
     def value(self) -> str:
-        return self._text[-self._limit:]
+        return self._text[-self._limit :]
 
 
 class OutputCapture:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from opentelemetry.sdk.trace import Span, Tracer
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import Tracer
+from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.errors import CabTraceError, UsageError
 from cab_trace.harness.adapters import (
@@ -90,7 +91,7 @@ def display_path(path: Path | str) -> str:
     text = str(path)
     home = str(Path.home())
     if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home):]
+        return "~" + text[len(home) :]
     return text
 
 
@@ -109,11 +110,15 @@ class CellRunner:
         self.task = Task.load(config.task_dir)
         self.adapter: Adapter = load_adapter(config.adapter)
         if self.adapter.takes_command and not config.command:
-            raise UsageError(f"adapter {self.adapter.name} needs the agent's command after --",
-                             hint="e.g. cab-trace run --adapter command --task DIR -- python agent.py")
+            raise UsageError(
+                f"adapter {self.adapter.name} needs the agent's command after --",
+                hint="e.g. cab-trace run --adapter command --task DIR -- python agent.py",
+            )
         if config.command and not self.adapter.takes_command:
-            raise UsageError(f"adapter {self.adapter.name} builds its own command; "
-                             f"drop the arguments after -- or use --adapter command")
+            raise UsageError(
+                f"adapter {self.adapter.name} builds its own command; "
+                f"drop the arguments after -- or use --adapter command"
+            )
         self.key = config.environ.get(config.key_env) or None
         self._explicit_secrets = [v for v in [self.key] if v]
         for name in config.secret_envs:
@@ -133,8 +138,10 @@ class CellRunner:
         }
         unknown_vars = sorted(set(config.variables) - set(self.adapter.vars))
         if unknown_vars:
-            raise UsageError(f"--var {unknown_vars[0]}: adapter {self.adapter.name} has no such variable",
-                             hint=f"its variables: {', '.join(sorted(self.adapter.vars)) or 'none'}")
+            raise UsageError(
+                f"--var {unknown_vars[0]}: adapter {self.adapter.name} has no such variable",
+                hint=f"its variables: {', '.join(sorted(self.adapter.vars)) or 'none'}",
+            )
         self.plugins = choose_plugins(self.adapter, config.plugins, config.environ)
         # Fill everything in once now, so a missing key or endpoint is a usage error, not a failed run,
         # and so the agent's whole environment is known (for its secrets) before the first span ends.
@@ -149,16 +156,20 @@ class CellRunner:
                 f"a secret value of {min(map(len, self.redactor.too_short))} character(s) is too short "
                 f"to redact without mangling ordinary text; it is not redacted"
             )
-        self.run_id = (f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{_slug(self.adapter.name)}-"
-                       f"{_slug(self.task.id)}-{secrets.token_hex(3)}")
+        self.run_id = (
+            f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{_slug(self.adapter.name)}-"
+            f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
+        )
         self.run_dir = config.out or (config.runs_root / self.run_id)
 
     def run(self) -> RunOutcome:
         """Run the cell. The trace file is complete (and fsynced) when this returns or raises."""
         run_dir = self.run_dir
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(f"run directory {run_dir} already exists and is not empty",
-                             hint="choose another --out, or leave --out off to get a fresh runs/<run-id>/")
+            raise UsageError(
+                f"run directory {run_dir} already exists and is not empty",
+                hint="choose another --out, or leave --out off to get a fresh runs/<run-id>/",
+            )
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -199,23 +210,31 @@ class CellRunner:
         with self._span(tracer, f"run:{cell_id}", run_attrs) as run_span:
             trace_id = format(run_span.get_span_context().trace_id, "032x")
             try:
-                with self._span(tracer, f"prepare:{task.id}", {
-                    KIND_ATTRIBUTE: "task_setup",
-                    "task_category": task.category,
-                    "plugin_stack": plugin_stack,
-                    "behavior_mode": cfg.behavior_mode,
-                }) as setup_span:
+                with self._span(
+                    tracer,
+                    f"prepare:{task.id}",
+                    {
+                        KIND_ATTRIBUTE: "task_setup",
+                        "task_category": task.category,
+                        "plugin_stack": plugin_stack,
+                        "behavior_mode": cfg.behavior_mode,
+                    },
+                ) as setup_span:
                     scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
                     workdir = scratch / "workdir"
                     workdir.mkdir()
                     copied = task.copy_to(workdir)
                     setup_span.set_attributes({"workdir": display_path(workdir), "files_copied": copied})
 
-                with self._span(tracer, f"{adapter.name}:{task.id}", {
-                    KIND_ATTRIBUTE: "adapter_run",
-                    "timeout_s": cfg.timeout_s or 0,
-                    "plugin_stack": plugin_stack,
-                }) as adapter_span:
+                with self._span(
+                    tracer,
+                    f"{adapter.name}:{task.id}",
+                    {
+                        KIND_ATTRIBUTE: "adapter_run",
+                        "timeout_s": cfg.timeout_s or 0,
+                        "plugin_stack": plugin_stack,
+                    },
+                ) as adapter_span:
                     argv, env = self._apply_plugins(tracer, pipeline, workdir)
                     result = self._launch(tracer, argv, env, workdir)
                     adapter_span.set_attribute("exit_code", result.exit_code)
@@ -241,21 +260,27 @@ class CellRunner:
             timed_out=result.timed_out if result else False,
         )
 
-    def _apply_plugins(self, tracer: Tracer, pipeline: Pipeline, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    def _apply_plugins(
+        self, tracer: Tracer, pipeline: Pipeline, workdir: Path
+    ) -> tuple[list[str], dict[str, str]]:
         plugins = self.plugins
         values = {**self.values, "workdir": str(workdir)}
-        with self._span(tracer, "applied_plugins", {
-            KIND_ATTRIBUTE: "tool_call",
-            "tui": self.adapter.name,
-            "count": len(plugins.applied) + len(plugins.skipped),
-            "applied": [p.name for p in plugins.applied],
-            "skipped": [name for name, _ in plugins.skipped],
-            "skipped_reasons": [f"{name}: {why}" for name, why in plugins.skipped],
-            "env_keys": sorted(plugins.env),
-            "extra_args": plugins.extra_args,
-            "applied_count": len(plugins.applied),
-            "skipped_count": len(plugins.skipped),
-        }):
+        with self._span(
+            tracer,
+            "applied_plugins",
+            {
+                KIND_ATTRIBUTE: "tool_call",
+                "tui": self.adapter.name,
+                "count": len(plugins.applied) + len(plugins.skipped),
+                "applied": [p.name for p in plugins.applied],
+                "skipped": [name for name, _ in plugins.skipped],
+                "skipped_reasons": [f"{name}: {why}" for name, why in plugins.skipped],
+                "env_keys": sorted(plugins.env),
+                "extra_args": plugins.extra_args,
+                "applied_count": len(plugins.applied),
+                "skipped_count": len(plugins.skipped),
+            },
+        ):
             argv = build_argv(self.adapter, values, plugins.extra_args, self.config.command)
             env = build_env(self.adapter, values, plugins.env)
             # The real workdir may reach the environment; learn any secret that brings before spans end.
@@ -268,30 +293,37 @@ class CellRunner:
     def _launch(self, tracer: Tracer, argv: list[str], env: dict[str, str], workdir: Path) -> LaunchResult:
         cfg = self.config
         redacted_argv = self.redactor.argv(argv)
-        with self._span(tracer, f"{self.adapter.name}:launch", {
-            KIND_ATTRIBUTE: "container",
-            "runtime": cfg.runtime.name,
-            "argv": redacted_argv,
-            "timeout_s": cfg.timeout_s or 0,
-            "process.command_args": redacted_argv,
-            "process.executable.name": os.path.basename(argv[0]),
-            "process.working_directory": display_path(workdir),
-        }) as span:
+        with self._span(
+            tracer,
+            f"{self.adapter.name}:launch",
+            {
+                KIND_ATTRIBUTE: "container",
+                "runtime": cfg.runtime.name,
+                "argv": redacted_argv,
+                "timeout_s": cfg.timeout_s or 0,
+                "process.command_args": redacted_argv,
+                "process.executable.name": os.path.basename(argv[0]),
+                "process.working_directory": display_path(workdir),
+            },
+        ) as span:
             capture = OutputCapture(self.redactor, self._echo)
             result = cfg.runtime.launch(LaunchSpec(argv, env, workdir, cfg.timeout_s), capture)
             capture.finish()
-            span.set_attributes({
-                **result.attributes,
-                "exit_code": result.exit_code,
-                "process.exit.code": result.exit_code,
-                "duration_s": round(result.duration_s, 3),
-                "timed_out": result.timed_out,
-                "stdout_tail": capture.tail("stdout"),
-                "stderr_tail": capture.tail("stderr"),
-            })
+            span.set_attributes(
+                {
+                    **result.attributes,
+                    "exit_code": result.exit_code,
+                    "process.exit.code": result.exit_code,
+                    "duration_s": round(result.duration_s, 3),
+                    "timed_out": result.timed_out,
+                    "stdout_tail": capture.tail("stdout"),
+                    "stderr_tail": capture.tail("stderr"),
+                }
+            )
             if "process.executable.path" in result.attributes:
-                span.set_attribute("process.executable.path",
-                                   display_path(str(result.attributes["process.executable.path"])))
+                span.set_attribute(
+                    "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
+                )
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
@@ -317,7 +349,7 @@ class CellRunner:
             name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
         ) as span:
             try:
-                yield span  # type: ignore[misc]
+                yield span
             except KeyboardInterrupt:
                 span.set_status(Status(StatusCode.ERROR, "interrupted"))
                 raise
@@ -327,7 +359,7 @@ class CellRunner:
             except OSError as exc:
                 span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
                 raise
-            if span.status.status_code is StatusCode.UNSET:
+            if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
                 span.set_status(Status(StatusCode.OK))
         if kind != "run":
             self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}")

@@ -3,6 +3,7 @@ runtime (a later issue) implements the same :class:`Runtime` protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -89,11 +90,13 @@ class LocalRuntime:
                 start_new_session=True,  # its own process group, so a timeout kills its children too
             )
         except FileNotFoundError:
-            return LaunchResult(127, False, time.monotonic() - started,
-                                error=f"command not found: {executable}")
+            return LaunchResult(
+                127, False, time.monotonic() - started, error=f"command not found: {executable}"
+            )
         except PermissionError:
-            return LaunchResult(126, False, time.monotonic() - started,
-                                error=f"permission denied: {executable}")
+            return LaunchResult(
+                126, False, time.monotonic() - started, error=f"permission denied: {executable}"
+            )
         readers = [
             threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
             for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
@@ -135,16 +138,12 @@ def _pump(stream: IO[bytes] | None, name: str, on_output: OutputFn) -> None:
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the agent's process group, give it a grace period, then SIGKILL what is left."""
     _signal_group(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=KILL_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is already gone

@@ -40,21 +40,27 @@ class Task:
         root = Path(directory)
         path = root / TASK_FILE
         if not root.is_dir():
-            raise TaskError(f"task directory {root} does not exist",
-                            hint=f"a task is a directory holding a {TASK_FILE} and the agent's starting files")
+            raise TaskError(
+                f"task directory {root} does not exist",
+                hint=f"a task is a directory holding a {TASK_FILE} and the agent's starting files",
+            )
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TaskError(f"{path}: no such file",
-                            hint=f"a task directory needs a {TASK_FILE} with at least id and prompt") from None
+            raise TaskError(
+                f"{path}: no such file",
+                hint=f"a task directory needs a {TASK_FILE} with at least id and prompt",
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise TaskError(f"{path}: not valid TOML ({exc})") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TaskError(f"{path}: cannot be read ({exc})") from None
         unknown = sorted(set(data) - {"id", "category", "prompt", "check"})
         if unknown:
-            raise TaskError(f"{path}: unknown field {unknown[0]!r}",
-                            hint="a task.toml has id, prompt, and optionally category and check")
+            raise TaskError(
+                f"{path}: unknown field {unknown[0]!r}",
+                hint="a task.toml has id, prompt, and optionally category and check",
+            )
         task_id = _str_field(data, "id", path)
         prompt = _str_field(data, "prompt", path)
         category = data.get("category", task_id.split("/", 1)[0] if "/" in task_id else "uncategorized")
@@ -70,7 +76,8 @@ class Task:
         return sorted(
             p.relative_to(self.directory)
             for p in self.directory.rglob("*")
-            if p.is_file() and p.relative_to(self.directory) != Path(TASK_FILE)
+            if p.is_file()
+            and p.relative_to(self.directory) != Path(TASK_FILE)
             and "__pycache__" not in p.parts
         )
 

@@ -1,10 +1,16 @@
 """The span record model and its JSONL file. Pure: stdlib and orjson only."""
 
-from cab_trace.model.jsonl import TRACE_FILE_NAME, JsonlWriter, encode_record, read_records, resolve_trace_path
+from cab_trace.model.jsonl import (
+    TRACE_FILE_NAME,
+    JsonlWriter,
+    encode_record,
+    read_records,
+    resolve_trace_path,
+)
 from cab_trace.model.record import (
     HARNESS_KINDS,
-    AttrValue,
     Attributes,
+    AttrValue,
     Event,
     Link,
     RecordError,

@@ -11,6 +11,7 @@ that is reported as a warning and everything before it is still returned.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -39,8 +40,11 @@ def resolve_trace_path(path: Path | str) -> Path:
     if p.is_dir():
         candidate = p / TRACE_FILE_NAME
         if not candidate.is_file():
-            raise TraceFileError(p, f"is a directory with no {TRACE_FILE_NAME} in it",
-                                 hint="pass a trace file or a run directory made by `cab-trace run`")
+            raise TraceFileError(
+                p,
+                f"is a directory with no {TRACE_FILE_NAME} in it",
+                hint="pass a trace file or a run directory made by `cab-trace run`",
+            )
         return candidate
     return p
 
@@ -86,9 +90,11 @@ def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iter
             record = _parse_line(number, raw, file_path)
         except TraceFileError as exc:
             if warn is not None:
-                warn(f"{file_path}:{number}: last line is incomplete ({exc.problem}); "
-                     f"ignored it and read the {number - 1} line(s) before it "
-                     f"(the writer was probably killed mid-line)")
+                warn(
+                    f"{file_path}:{number}: last line is incomplete ({exc.problem}); "
+                    f"ignored it and read the {number - 1} line(s) before it "
+                    f"(the writer was probably killed mid-line)"
+                )
             return
         if record is not None:
             yield record
@@ -147,9 +153,8 @@ class JsonlWriter:
                 return
             self._closed = True
             self._stream.flush()
-            try:
+            # Pipes, sockets and in-memory streams cannot be fsynced; nothing to do for them.
+            with contextlib.suppress(OSError, ValueError):
                 os.fsync(self._stream.fileno())
-            except (OSError, ValueError):
-                pass  # pipes, sockets and in-memory streams cannot be fsynced; nothing to do.
             if self._owns_stream:
                 self._stream.close()

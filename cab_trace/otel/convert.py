@@ -9,7 +9,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cab_trace.model import AttrValue, Attributes, Event, Link, Scope, SpanRecord, Status
+from cab_trace.model import Attributes, AttrValue, Event, Link, Scope, SpanRecord, Status
 
 #: The attribute through which the harness tells a span's phase (``kind`` in the record).
 KIND_ATTRIBUTE = "cab.kind"
@@ -42,8 +42,11 @@ def span_to_record(span: ReadableSpan) -> SpanRecord:
         attributes=attributes,
         events=[Event(e.name, e.timestamp, plain_attributes(e.attributes)) for e in span.events],
         links=[
-            Link(format(lk.context.trace_id, "032x"), format(lk.context.span_id, "016x"),
-                 plain_attributes(lk.attributes))
+            Link(
+                format(lk.context.trace_id, "032x"),
+                format(lk.context.span_id, "016x"),
+                plain_attributes(lk.attributes),
+            )
             for lk in span.links
         ],
         resource=plain_attributes(span.resource.attributes),

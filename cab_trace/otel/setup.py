@@ -92,10 +92,10 @@ class OtlpSettings:
             or "http/protobuf"
         )
         if protocol not in PROTOCOLS:
-            raise UsageError(f"OTLP protocol {protocol!r} is not supported",
-                             hint="use grpc or http/protobuf")
-        parsed_headers = _parse_env_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-                                            or env.get("OTEL_EXPORTER_OTLP_HEADERS") or "")
+            raise UsageError(f"OTLP protocol {protocol!r} is not supported", hint="use grpc or http/protobuf")
+        parsed_headers = _parse_env_headers(
+            env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
+        )
         for item in headers:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
@@ -106,8 +106,10 @@ class OtlpSettings:
             # The spec gives this variable in milliseconds.
             timeout_s = float(timeout) / 1000 if timeout else DEFAULT_OTLP_TIMEOUT_S
         except ValueError:
-            raise UsageError(f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout!r} is not a number of milliseconds") from None
-        return cls(endpoint, protocol, parsed_headers, timeout_s)  # type: ignore[arg-type]
+            raise UsageError(
+                f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout!r} is not a number of milliseconds"
+            ) from None
+        return cls(endpoint, protocol, parsed_headers, timeout_s)
 
 
 def _parse_env_headers(value: str) -> dict[str, str]:
@@ -186,7 +188,9 @@ class Pipeline:
         for processor in self.redaction.processors:
             if isinstance(processor, BatchSpanProcessor):
                 # Its shutdown takes no timeout; run it aside and stop waiting at the deadline.
-                thread = threading.Thread(target=processor.shutdown, name="cab-trace-otlp-shutdown", daemon=True)
+                thread = threading.Thread(
+                    target=processor.shutdown, name="cab-trace-otlp-shutdown", daemon=True
+                )
                 thread.start()
                 background.append(thread)
             else:
@@ -207,7 +211,8 @@ class Pipeline:
                 reason = f"no answer within {budget:g} s"
             warnings.append(
                 f"could not send {unsent} span(s) to the OTLP endpoint {self.otlp.traces_url} "
-                f"({self.otlp.protocol})" + (f": {reason}" if reason else "")
+                f"({self.otlp.protocol})"
+                + (f": {reason}" if reason else "")
                 + f"; the trace file is complete: {self.jsonl_path}"
             )
         return warnings

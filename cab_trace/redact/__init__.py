@@ -50,9 +50,7 @@ def is_secret_name(name: str) -> bool:
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     """The values of secret-named variables in ``env`` that are long enough to be credentials."""
     return [
-        value
-        for name, value in env.items()
-        if is_secret_name(name) and len(value) >= MIN_ENV_SECRET_LENGTH
+        value for name, value in env.items() if is_secret_name(name) and len(value) >= MIN_ENV_SECRET_LENGTH
     ]
 
 
@@ -105,7 +103,7 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)  # type: ignore[return-value]
         if isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
-            return type(value)(self.text(v) if isinstance(v, str) else v for v in value)  # type: ignore[return-value]
+            return type(value)(self.text(v) if isinstance(v, str) else v for v in value)
         return value
 
     def stream(self) -> StreamRedactor:

@@ -20,13 +20,18 @@ KEY = "sk-proj-Zq81xWlPA0cR5nTu2Ye7"
 PROTOCOLS = [("grpc", "grpc"), ("http", "http/protobuf")]
 
 
-def _emit(pipeline) -> None:  # noqa: ANN001
+def _emit(pipeline) -> None:
     tracer = pipeline.tracer
     with tracer.start_as_current_span("run", attributes={KIND_ATTRIBUTE: "run", "cell_id": "c"}) as root:
         with tracer.start_as_current_span(
             f"launch {KEY}",
-            attributes={KIND_ATTRIBUTE: "container", "argv": ["--api-key", KEY, "--model", "m"],
-                        "exit_code": 3, "duration_s": 1.25, "timed_out": False},
+            attributes={
+                KIND_ATTRIBUTE: "container",
+                "argv": ["--api-key", KEY, "--model", "m"],
+                "exit_code": 3,
+                "duration_s": 1.25,
+                "timed_out": False,
+            },
             links=[Link(root.get_span_context(), {"why": KEY})],
         ) as child:
             child.add_event("output", {"line": f"key is {KEY}"})
@@ -95,7 +100,12 @@ def test_otlp_receives_redacted_spans_with_ids_and_types(tmp_path: Path, mode, p
     attrs = {kv.key: kv.value for kv in launch.attributes}
     assert attrs["exit_code"].int_value == 3
     assert attrs["duration_s"].double_value == 1.25
-    assert [v.string_value for v in attrs["argv"].array_value.values] == ["--api-key", REDACTED, "--model", "m"]
+    assert [v.string_value for v in attrs["argv"].array_value.values] == [
+        "--api-key",
+        REDACTED,
+        "--model",
+        "m",
+    ]
     assert attrs[KIND_ATTRIBUTE].string_value == "container"
 
 
@@ -115,8 +125,9 @@ def test_header_values_never_reach_a_span(tmp_path: Path, mode, protocol) -> Non
 
 
 @pytest.mark.parametrize(("mode", "protocol"), PROTOCOLS)
-def test_a_collector_that_is_down_costs_one_warning_and_nothing_else(tmp_path: Path, mode, protocol,
-                                                                      capfd) -> None:
+def test_a_collector_that_is_down_costs_one_warning_and_nothing_else(
+    tmp_path: Path, mode, protocol, capfd
+) -> None:
     settings = OtlpSettings(f"http://127.0.0.1:{closed_port()}", protocol)
     path = tmp_path / "trace.jsonl"
     pipeline = build_pipeline(path, Redactor([KEY]), settings)
@@ -136,7 +147,9 @@ def test_a_collector_that_is_down_costs_one_warning_and_nothing_else(tmp_path: P
 @pytest.mark.parametrize(("mode", "protocol"), PROTOCOLS)
 def test_a_collector_that_refuses_costs_one_warning(tmp_path: Path, mode, protocol) -> None:
     with OtlpReceiver(mode, refuse=True) as receiver:
-        pipeline = build_pipeline(tmp_path / "trace.jsonl", Redactor(), OtlpSettings(receiver.endpoint, protocol))
+        pipeline = build_pipeline(
+            tmp_path / "trace.jsonl", Redactor(), OtlpSettings(receiver.endpoint, protocol)
+        )
         _emit(pipeline)
         warnings = pipeline.shutdown(timeout_s=3)
     assert len(warnings) == 1 and "could not send 2 span(s)" in warnings[0]
@@ -144,25 +157,45 @@ def test_a_collector_that_refuses_costs_one_warning(tmp_path: Path, mode, protoc
 
 
 def test_settings_from_standard_variables_and_flags() -> None:
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
-           "OTEL_EXPORTER_OTLP_HEADERS": "api-key=abc%3D%3D,x-team=bench",
-           "OTEL_EXPORTER_OTLP_TIMEOUT": "2500"}
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=abc%3D%3D,x-team=bench",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+    }
     s = OtlpSettings.resolve(env=env)
     assert s is not None
-    assert (s.protocol, s.traces_url, s.timeout_s) == ("http/protobuf", "http://collector:4318/v1/traces", 2.5)
+    assert (s.protocol, s.traces_url, s.timeout_s) == (
+        "http/protobuf",
+        "http://collector:4318/v1/traces",
+        2.5,
+    )
     assert s.headers == {"api-key": "abc==", "x-team": "bench"}
     s = OtlpSettings.resolve("http://127.0.0.1:4317", "grpc", ["X-Team=other"], env=env)
-    assert s is not None and (s.endpoint, s.protocol, s.headers["x-team"]) == ("http://127.0.0.1:4317", "grpc", "other")
+    assert s is not None and (s.endpoint, s.protocol, s.headers["x-team"]) == (
+        "http://127.0.0.1:4317",
+        "grpc",
+        "other",
+    )
     assert OtlpSettings.resolve(env={}) is None
-    assert OtlpSettings.resolve(env={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:1/v1/traces"}).protocol == "grpc"
+    assert (
+        OtlpSettings.resolve(
+            env={
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h:1/v1/traces",
+            }
+        ).protocol
+        == "grpc"
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("localhost:4317", None, ()), "is not an http:// or https:// URL"),
-    (("http://h:4318", "http/json", ()), "protocol 'http/json' is not supported"),
-    (("http://h:4318", None, ("novalue",)), "is not KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("localhost:4317", None, ()), "is not an http:// or https:// URL"),
+        (("http://h:4318", "http/json", ()), "protocol 'http/json' is not supported"),
+        (("http://h:4318", None, ("novalue",)), "is not KEY=VALUE"),
+    ],
+)
 def test_bad_settings_are_usage_errors(args, message) -> None:
     with pytest.raises(UsageError, match=message):
         OtlpSettings.resolve(*args, env={})

@@ -17,8 +17,14 @@ from cab_trace.harness.adapters import (
 )
 from cab_trace.harness.task import Task
 
-VALUES = {"model": "stepfun-ai/step-3.5-flash", "prompt": "Fix it", "key": "sk-k", "endpoint": "http://e/v1",
-          "task_id": "t", "workdir": "/w"}
+VALUES = {
+    "model": "stepfun-ai/step-3.5-flash",
+    "prompt": "Fix it",
+    "key": "sk-k",
+    "endpoint": "http://e/v1",
+    "task_id": "t",
+    "workdir": "/w",
+}
 
 
 def test_builtin_adapters() -> None:
@@ -30,16 +36,34 @@ def test_builtin_adapters() -> None:
 def test_pi_argv_is_shaped_like_the_benchmarks() -> None:
     pi = load_adapter("pi")
     argv = build_argv(pi, {**pi.vars, **VALUES, "provider": "nim"}, [], [])
-    assert argv == ["pi", "--print", "--no-session", "--offline", "--provider", "nim",
-                    "--model", "stepfun-ai/step-3.5-flash", "--api-key", "sk-k", "Fix it"]
+    assert argv == [
+        "pi",
+        "--print",
+        "--no-session",
+        "--offline",
+        "--provider",
+        "nim",
+        "--model",
+        "stepfun-ai/step-3.5-flash",
+        "--api-key",
+        "sk-k",
+        "Fix it",
+    ]
 
 
 def test_aider_argv_and_plugin_args_before_the_message() -> None:
     aider = load_adapter("aider")
     choice = choose_plugins(aider, ["no-git"], {})
     argv = build_argv(aider, {**aider.vars, **VALUES}, choice.extra_args, [])
-    assert argv[:7] == ["aider", "--openai-api-base", "http://e/v1", "--openai-api-key", "sk-k",
-                        "--model", "openai/stepfun-ai/step-3.5-flash"]
+    assert argv[:7] == [
+        "aider",
+        "--openai-api-base",
+        "http://e/v1",
+        "--openai-api-key",
+        "sk-k",
+        "--model",
+        "openai/stepfun-ai/step-3.5-flash",
+    ]
     assert argv[-3:] == ["--no-git", "--message", "Fix it"]
 
 
@@ -66,23 +90,31 @@ def test_command_adapter_fills_only_known_placeholders() -> None:
 def test_plugins_applied_and_skipped_with_reasons() -> None:
     aider = parse_adapter(
         'name = "a"\ncommand = ["a"]\n[plugins.p1]\nargs = ["--x"]\n'
-        '[plugins.p2]\nenv = {Y = "1"}\nrequires_env = ["NEEDED"]\n', "t")
+        '[plugins.p2]\nenv = {Y = "1"}\nrequires_env = ["NEEDED"]\n',
+        "t",
+    )
     choice = choose_plugins(aider, ["p1", "p2", "nope", "p1"], {})
     assert [p.name for p in choice.applied] == ["p1"]
-    assert choice.skipped == [("p2", "needs $NEEDED, which is not set"),
-                              ("nope", "not defined for adapter a"), ("p1", "already applied")]
+    assert choice.skipped == [
+        ("p2", "needs $NEEDED, which is not set"),
+        ("nope", "not defined for adapter a"),
+        ("p1", "already applied"),
+    ]
     choice = choose_plugins(aider, ["p2"], {"NEEDED": "yes"})
     assert choice.env == {"Y": "1"}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('name = "a"\ncommand = ["a", "{modle}"]', r"placeholder \{modle\} is neither built in"),
-    ('command = ["a"]', "'name' must be a non-empty string"),
-    ('name = "a"\ncommand = "a"', "command must be a list of strings"),
-    ('name = "a"\ncolor = 1', "unknown field 'color'"),
-    ('name = "a"\n[plugins.p]\nflags = []', "unknown field 'flags'"),
-    ('name = [', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "a"\ncommand = ["a", "{modle}"]', r"placeholder \{modle\} is neither built in"),
+        ('command = ["a"]', "'name' must be a non-empty string"),
+        ('name = "a"\ncommand = "a"', "command must be a list of strings"),
+        ('name = "a"\ncolor = 1', "unknown field 'color'"),
+        ('name = "a"\n[plugins.p]\nflags = []', "unknown field 'flags'"),
+        ("name = [", "not valid TOML"),
+    ],
+)
 def test_bad_adapter_files(text: str, message: str) -> None:
     with pytest.raises(AdapterError, match=message):
         parse_adapter(text, "my.toml")
@@ -105,14 +137,17 @@ def test_task_loading(tmp_path: Path) -> None:
     assert task.copy_to(work) == 1 and (work / "src" / "a.rs").read_text() == "fn main() {}"
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "no such file"),
-    ('id = "x"', "missing field 'prompt'"),
-    ('id = "x"\nprompt = ""', "prompt must be a non-empty string"),
-    ('id = "x"\nprompt = "p"\ncheck = 3', "check must be a string"),
-    ('id = "x"\nprompt = "p"\ntimeout = 3', "unknown field 'timeout'"),
-    ('id = "x', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ('id = "x"', "missing field 'prompt'"),
+        ('id = "x"\nprompt = ""', "prompt must be a non-empty string"),
+        ('id = "x"\nprompt = "p"\ncheck = 3', "check must be a string"),
+        ('id = "x"\nprompt = "p"\ntimeout = 3', "unknown field 'timeout'"),
+        ('id = "x', "not valid TOML"),
+    ],
+)
 def test_bad_tasks(tmp_path: Path, content: str | None, message: str) -> None:
     if content is not None:
         (tmp_path / "task.toml").write_text(content)

@@ -57,7 +57,8 @@ def test_pure_packages_import_only_stdlib_orjson_and_each_other(package: str) ->
     for path in (ROOT / "cab_trace" / package).rglob("*.py"):
         for name in _imports(path):
             ok = name.split(".")[0] in allowed_roots or any(
-                name == p or name.startswith(p + ".") for p in allowed_project)
+                name == p or name.startswith(p + ".") for p in allowed_project
+            )
             assert ok, f"{path.relative_to(ROOT)} imports {name}"
 
 

@@ -32,7 +32,7 @@ def test_a_run_directory_means_its_trace_file(tmp_path: Path) -> None:
 
 
 def test_a_directory_without_a_trace_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(TraceFileError, match="is a directory with no trace.jsonl"):
+    with pytest.raises(TraceFileError, match=r"is a directory with no trace\.jsonl"):
         list(read_records(tmp_path))
 
 

@@ -49,7 +49,7 @@ def test_the_reference_record_is_valid_in_both(schema_validator) -> None:
     assert SpanRecord.from_json_obj(GOOD).name == "run:demo"
 
 
-def _mutate(path: tuple, value):  # noqa: ANN001
+def _mutate(path: tuple, value):
     obj = copy.deepcopy(GOOD)
     target = obj
     for key in path[:-1]:

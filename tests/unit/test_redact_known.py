@@ -16,7 +16,10 @@ def test_text_argv_env_and_values() -> None:
     argv = ["--print", "--api-key", KEY, "--model", "m", f"--header=Bearer {KEY}"]
     assert r.argv(argv) == ["--print", "--api-key", REDACTED, "--model", "m", f"--header=Bearer {REDACTED}"]
     assert r.env({"OPENAI_API_KEY": "anything-at-all", "MODEL": "m", "X": KEY}) == {
-        "OPENAI_API_KEY": REDACTED, "MODEL": "m", "X": REDACTED}
+        "OPENAI_API_KEY": REDACTED,
+        "MODEL": "m",
+        "X": REDACTED,
+    }
     assert r.value([KEY, "ok"]) == [REDACTED, "ok"]
     assert r.value(("ok", KEY)) == ("ok", REDACTED)
     assert r.value(42) == 42
@@ -35,8 +38,17 @@ def test_too_short_secrets_are_reported_not_used() -> None:
 
 
 def test_secret_names() -> None:
-    for name in ["OPENAI_API_KEY", "CAB_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD",
-                 "apiKey", "HF_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "ANTHROPIC_APIKEY"]:
+    for name in [
+        "OPENAI_API_KEY",
+        "CAB_KEY",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "DB_PASSWORD",
+        "apiKey",
+        "HF_TOKEN",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "ANTHROPIC_APIKEY",
+    ]:
         assert is_secret_name(name), name
     for name in ["MAX_TOKENS", "TOKENIZERS_PARALLELISM", "PATH", "HOME", "KEYBOARD_LAYOUT", "PWD", "MODEL"]:
         assert not is_secret_name(name), name
