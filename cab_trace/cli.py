@@ -335,7 +335,12 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
             f"({config.runtime.name} runtime) into {runner.run_dir}/"
         )
-    outcome = runner.run()
+    try:
+        outcome = runner.run()
+    except KeyboardInterrupt:
+        _stderr(f"{PROG}: interrupted; the agent was stopped and the trace so far is in "
+                f"{runner.run_dir / 'trace.jsonl'}")
+        return 130
     for warning in outcome.warnings:
         _warn(warning)
     _report(outcome, quiet)
