@@ -338,8 +338,10 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
     try:
         outcome = runner.run()
     except KeyboardInterrupt:
-        _stderr(f"{PROG}: interrupted; the agent was stopped and the trace so far is in "
-                f"{runner.run_dir / 'trace.jsonl'}")
+        _stderr(
+            f"{PROG}: interrupted; the agent was stopped and the trace so far is in "
+            f"{runner.run_dir / 'trace.jsonl'}"
+        )
         return 130
     for warning in outcome.warnings:
         _warn(warning)
