@@ -192,6 +192,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut lines to this width (default: the terminal's; no cut when piped)",
     )
 
+    redact = sub.add_parser(
+        "redact",
+        help="redact secrets from a file or stdin, to stdout",
+        description="Write FILE (or stdin) to stdout with every secret replaced by [REDACTED]: credential "
+        "shapes, secret-named options and variables, auth headers, URL passwords, private keys, and the "
+        "values of --known-secret-env variables. A cab-trace trace file is redacted record by record and "
+        "stays valid.",
+    )
+    redact.add_argument("path", nargs="?", type=Path, metavar="FILE", help="the file (default: stdin)")
+    redact.add_argument(
+        "--known-secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also replace the value of $NAME wherever it appears (repeatable)",
+    )
+
+    scan = sub.add_parser(
+        "scan",
+        help="report suspected secrets in a trace file or run directory",
+        description="Report every suspected secret in a file, or in every file below a directory, as "
+        "FILE:LINE: RULE: PREVIEW. The preview never shows the secret. Exits 1 if anything is found.",
+    )
+    scan.add_argument("path", type=Path, metavar="PATH", help="a file or a directory (e.g. a run directory)")
+    scan.add_argument(
+        "--known-secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also look for the value of $NAME (repeatable)",
+    )
+
     validate = sub.add_parser(
         "validate",
         help="check a trace file against the span-record schema",
@@ -220,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_show(args)
         if args.command == "validate":
             return _cmd_validate(args)
+        if args.command == "redact":
+            return _cmd_redact(args)
+        if args.command == "scan":
+            return _cmd_scan(args)
         parser.print_help(sys.stderr)
         return 2
     except CabTraceError as exc:
@@ -345,6 +381,13 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
         return 130
     for warning in outcome.warnings:
         _warn(warning)
+    for leak in outcome.leaks:
+        _stderr(f"{PROG}: error: leak check: {leak}")
+    if outcome.leaks:
+        _stderr(
+            "  hint: the trace was redacted, but something else wrote the secret there; "
+            "scrub it with `cab-trace redact` and report how it got there"
+        )
     _report(outcome, quiet)
     return outcome.exit_code
 
@@ -386,6 +429,61 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         _stderr("(more problems not shown)")
     _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
     return 2
+
+
+def _known_secrets(names: Sequence[str]) -> list[str]:
+    values = []
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            raise UsageError(f"--known-secret-env {name}: ${name} is not set")
+        values.append(value)
+    return values
+
+
+def _cmd_redact(args: argparse.Namespace) -> int:
+    from cab_trace.redact import Redactor
+    from cab_trace.redact.records import redact_stream
+
+    redactor = Redactor(_known_secrets(args.known_secret_env))
+    out = sys.stdout.buffer
+    if args.path is None:
+        redact_stream(sys.stdin.buffer, out, redactor)
+        return 0
+    try:
+        handle = args.path.open("rb")
+    except OSError as exc:
+        raise UsageError(f"{args.path}: cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        redact_stream(handle, out, redactor)
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from cab_trace.redact import Redactor
+    from cab_trace.redact.scan import files_under, scan_file
+
+    if not args.path.exists():
+        raise UsageError(f"{args.path}: no such file or directory")
+    redactor = Redactor(_known_secrets(args.known_secret_env))
+    hits = 0
+    files_with_hits = 0
+    files = files_under(args.path)
+    for file in files:
+        found = 0
+        try:
+            for hit in scan_file(file, redactor):
+                print(hit)
+                found += 1
+        except OSError as exc:
+            _warn(f"{file}: cannot be read ({exc.strerror or exc}); skipped")
+        hits += found
+        files_with_hits += bool(found)
+    if hits:
+        _stderr(f"{PROG}: {hits} suspected secret(s) in {files_with_hits} of {len(files)} file(s)")
+        return 1
+    _stderr(f"{PROG}: no suspected secrets in {len(files)} file(s)")
+    return 0
 
 
 if __name__ == "__main__":

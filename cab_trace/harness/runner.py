@@ -45,6 +45,7 @@ from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.convert import KIND_ATTRIBUTE
 from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
+from cab_trace.redact.scan import leak_check
 
 ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
@@ -84,6 +85,8 @@ class RunOutcome:
     agent_exit_code: int | None = None
     timed_out: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: Where the end-of-run leak check found a known secret (file:line: rule: masked preview).
+    leaks: list[str] = field(default_factory=list)
 
 
 def display_path(path: Path | str) -> str:
@@ -181,6 +184,11 @@ class CellRunner:
         finally:
             shutdown_warnings = pipeline.shutdown()
         outcome.warnings = [*self.warnings, *shutdown_warnings]
+        # The last line of defence: no file the run wrote may hold a secret the harness knew of.
+        outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
+        if outcome.leaks:
+            outcome.exit_code = 1
+            outcome.message = f"leak check: a known secret is in {len(outcome.leaks)} place(s) in {run_dir}"
         return outcome
 
     # -- phases ------------------------------------------------------------------------------

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
+
+from cab_trace.redact.rules import (
+    RULES,
+    Rule,
+    is_placeholder,
+    is_secret_name,
+    is_weak_name,
+    secret_value,
+)
+
+__all__ = ["REDACTED", "Finding", "Redactor", "StreamRedactor", "is_secret_name", "secrets_from_env"]
 
 REDACTED = "[REDACTED]"
 
@@ -23,51 +35,50 @@ MIN_SECRET_LENGTH = 4
 #: ("1", "true", "none"), not credentials.
 MIN_ENV_SECRET_LENGTH = 8
 
-_SECRET_NAME_PARTS = frozenset(
-    {
-        "KEY", "APIKEY", "TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE",
-        "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "AUTHORIZATION", "PAT", "PRIVATE", "COOKIE",
-        "SESSION",
-    }
-)  # fmt: skip
+_OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 
 T = TypeVar("T")
 
 
-def is_secret_name(name: str) -> bool:
-    """Whether an environment variable or option name looks like it holds a secret.
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A suspected secret: ``text[start:end]``, found by rule ``rule``."""
 
-    Names are split into words (``OPENAI_API_KEY`` -> OPENAI, API, KEY; ``apiKey`` -> API, KEY),
-    so that ``MAX_TOKENS`` or ``TOKENIZER`` are not taken for ``TOKEN``.
-    """
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper().replace("-", "_").split("_")
-    words = [w for w in words if w]
-    if not words:
-        return False
-    return any(w in _SECRET_NAME_PARTS for w in words) or words[-1].endswith("KEY")
+    start: int
+    end: int
+    rule: str
 
 
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     """The values of secret-named variables in ``env`` that are long enough to be credentials."""
     return [
-        value for name, value in env.items() if is_secret_name(name) and len(value) >= MIN_ENV_SECRET_LENGTH
+        value
+        for name, value in env.items()
+        if is_secret_name(name) and len(value) >= MIN_ENV_SECRET_LENGTH and not is_placeholder(value)
     ]
 
 
 class Redactor:
-    """Replaces secrets in text, argv, environments and attribute values.
+    """Replaces secrets in text, argv, environments and attribute values with ``[REDACTED]``.
+
+    Three layers, applied together: *known secrets* (values the harness handed out, matched
+    literally wherever they appear, whatever their shape); *context* (values of secret-named
+    options, ``NAME=value`` assignments, JSON fields, auth headers, URL passwords, private
+    keys); and *credential shapes* (provider tokens by their prefixes). See ``rules.py``.
 
     Args:
-        known_secrets: values to replace literally wherever they appear. Values shorter
-            than :data:`MIN_SECRET_LENGTH` are left out (see :attr:`too_short`).
+        known_secrets: values to replace literally. Values shorter than
+            :data:`MIN_SECRET_LENGTH` are left out (see :attr:`too_short`).
+        rules: the pattern rules; the default is all of ``rules.RULES``.
     """
 
-    def __init__(self, known_secrets: Iterable[str] = ()) -> None:
+    def __init__(self, known_secrets: Iterable[str] = (), rules: Sequence[Rule] = RULES) -> None:
         secrets = {s for s in known_secrets if s}
         self.too_short: list[str] = sorted(s for s in secrets if len(s) < MIN_SECRET_LENGTH)
         self._secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
         # Longest first, so that a secret containing another is replaced whole.
         self._known = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
+        self._rules = tuple(rules)
 
     @property
     def known_secrets(self) -> tuple[str, ...]:
@@ -79,31 +90,78 @@ class Redactor:
 
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         """A redactor that also knows ``more``."""
-        return Redactor([*self._secrets, *self.too_short, *more])
+        return Redactor([*self._secrets, *self.too_short, *more], self._rules)
+
+    def findings(self, text: str) -> list[Finding]:
+        """Every suspected secret in ``text``, by position (overlaps not merged)."""
+        found: list[Finding] = []
+        if not text:
+            return found
+        if self._known is not None:
+            found.extend(Finding(m.start(), m.end(), "known-secret") for m in self._known.finditer(text))
+        lowered = text.lower()
+        for rule in self._rules:
+            if rule.keyword is not None and rule.keyword not in lowered:
+                continue
+            for m in rule.pattern.finditer(text):
+                if rule.accept is not None and not rule.accept(m):
+                    continue
+                start, end = m.span("secret")
+                if end > start and text[start:end] != REDACTED:
+                    found.append(Finding(start, end, rule.name))
+        return found
 
     def text(self, text: str) -> str:
-        """Free text: output, prompts, status messages."""
-        if self._known is None or not text:
+        """Free text: output, prompts, status messages, shell strings."""
+        found = self.findings(text)
+        if not found:
             return text
-        return self._known.sub(REDACTED, text)
+        parts: list[str] = []
+        position = 0
+        for start, end in _merge((f.start, f.end) for f in found):
+            parts.append(text[position:start])
+            parts.append(REDACTED)
+            position = end
+        parts.append(text[position:])
+        return "".join(parts)
 
     def argv(self, argv: Iterable[str]) -> list[str]:
-        """An argument vector: same length, flags kept, secret values replaced."""
-        return [self.text(arg) for arg in argv]
+        """An argument vector: same length, every flag kept, secret values replaced.
+
+        ``--api-key X`` and ``--api-key=X`` lose X; ``--max-tokens 4096`` keeps 4096; every
+        element is also redacted as text (``-e OPENAI_API_KEY=...``, ``bash -c '...'``).
+        """
+        out: list[str] = []
+        value_of: str | None = None  # the secret-named option whose value comes next
+        for arg in argv:
+            if value_of is not None:
+                name, value_of = value_of, None
+                if not arg.startswith("-") and _option_value_is_secret(name, arg):
+                    out.append(REDACTED)
+                    continue
+            m = _OPTION.fullmatch(arg)
+            if m is not None and is_secret_name(m.group(2)) and not m.group(2).lower().startswith("no-"):
+                if m.group(3) is None:
+                    value_of = m.group(2)
+                elif _option_value_is_secret(m.group(2), m.group(3)):
+                    out.append(f"{m.group(1)}{m.group(2)}={REDACTED}")
+                    continue
+            out.append(self.text(arg))
+        return out
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
-        """An environment: values of secret-named variables replaced whole, others redacted as text."""
+        """An environment: values of secret-named variables replaced whole, the others as text."""
         return {
-            name: REDACTED if is_secret_name(name) and value else self.text(value)
+            name: REDACTED if is_secret_name(name) and not is_placeholder(value) else self.text(value)
             for name, value in env.items()
         }
 
     def value(self, value: T) -> T:
-        """Any attribute value: strings and lists of strings redacted, others returned as they are."""
+        """Any attribute value: a string as text, a list of strings as an argv; others as they are."""
         if isinstance(value, str):
             return self.text(value)  # type: ignore[return-value]
-        if isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
-            return type(value)(self.text(v) if isinstance(v, str) else v for v in value)
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return type(value)(self.argv(value))
         return value
 
     def stream(self) -> StreamRedactor:
@@ -111,14 +169,41 @@ class Redactor:
         return StreamRedactor(self)
 
 
+def _option_value_is_secret(name: str, value: str) -> bool:
+    # An explicitly secret option (--api-key) hides any real value; a weak one (--key) only
+    # a credential-looking one, so that --key sort keeps its value.
+    if is_placeholder(value):
+        return False
+    return secret_value(name, value) if is_weak_name(name) else True
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+#: A stream line longer than this is released up to its last whitespace...
+MAX_LINE_HOLD = 16 * 1024
+#: ...keeping at most this much of an unbroken run (a token longer than that is not one).
+MAX_TOKEN_HOLD = 4 * 1024
+#: An unterminated private-key block is held back up to this size.
+MAX_BLOCK_HOLD = 64 * 1024
+
+
 class StreamRedactor:
     """Redacts a stream of byte chunks, catching a secret cut in two by a chunk boundary.
 
-    After redacting what it has, it holds back the longest end of it that is the start of
-    a known secret (a secret whose end has not arrived yet), and releases everything else
-    at once, so live output is not delayed. :meth:`finish` releases the rest. Bytes are
-    decoded as UTF-8 (invalid bytes become U+FFFD) so that a multi-byte character split
-    across chunks is not broken.
+    Secrets do not span lines (but for private-key blocks), so it releases whole lines and
+    holds back the unfinished last one (up to a bound), an unterminated ``BEGIN ... PRIVATE
+    KEY`` block, and any end that could be the start of a known secret. What it releases is
+    redacted as a whole, exactly as :meth:`Redactor.text` would redact it. ``\r`` counts as
+    a line end, so progress lines that redraw in place flow through. Bytes are decoded as
+    UTF-8 (invalid bytes become U+FFFD); a character split across chunks is not broken.
     """
 
     def __init__(self, redactor: Redactor) -> None:
@@ -128,16 +213,38 @@ class StreamRedactor:
 
     def feed(self, chunk: bytes) -> str:
         """Redacted text that is safe to emit now (possibly empty)."""
-        text = self._redactor.text(self._pending + self._decoder.decode(chunk))
-        cut = len(text) - _secret_prefix_at_end(text, self._redactor.known_secrets)
-        self._pending = text[cut:]
-        return text[:cut]
+        raw = self._pending + self._decoder.decode(chunk)
+        cut = self._safe_cut(raw)
+        self._pending = raw[cut:]
+        return self._redactor.text(raw[:cut])
 
     def finish(self) -> str:
         """The rest, once the stream has ended."""
-        text = self._redactor.text(self._pending + self._decoder.decode(b"", final=True))
+        raw = self._pending + self._decoder.decode(b"", final=True)
         self._pending = ""
-        return text
+        return self._redactor.text(raw)
+
+    def _safe_cut(self, raw: str) -> int:
+        cut = max(raw.rfind("\n"), raw.rfind("\r")) + 1
+        if len(raw) - cut > MAX_LINE_HOLD:
+            space = max(raw.rfind(" ", cut), raw.rfind("\t", cut))
+            cut = max(space + 1, len(raw) - MAX_TOKEN_HOLD)
+        block = raw.rfind("-----BEGIN ")
+        if (
+            0 <= block < cut
+            and "PRIVATE KEY" in raw[block : block + 64]
+            and "-----END " not in raw[block:]
+            and len(raw) - block <= MAX_BLOCK_HOLD
+        ):
+            cut = block
+        secrets = self._redactor.known_secrets
+        cut = min(cut, len(raw) - _secret_prefix_at_end(raw, secrets))
+        # A known secret that straddles the cut (one holding a line break) is held whole.
+        for secret in secrets:
+            start = raw.find(secret, max(cut - len(secret) + 1, 0), cut + len(secret) - 1)
+            if 0 <= start < cut < start + len(secret):
+                cut = start
+        return cut
 
 
 def _secret_prefix_at_end(text: str, secrets: Iterable[str]) -> int:

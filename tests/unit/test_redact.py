@@ -76,11 +76,32 @@ def test_a_known_secret_never_survives_any_chunking(before: str, after: str, cut
     assert out == r.text(data.decode("utf-8", errors="replace"))
 
 
-def test_stream_holds_back_only_a_possible_secret_start() -> None:
+def test_stream_releases_whole_lines_and_holds_the_unfinished_one() -> None:
     stream = Redactor([KEY]).stream()
     assert stream.feed(b"hello world\n") == "hello world\n"  # nothing to wait for
-    assert stream.feed(b"key: sk-ijY") == "key: "  # could be the key's start
-    assert stream.feed(b"E3q9wLmZp0aRt7uVx!") == f"{REDACTED}!"
+    assert stream.feed(b"progress 10%\rprogress 20%\r") == "progress 10%\rprogress 20%\r"
+    assert stream.feed(b"key: sk-ijY") == ""  # the line is not finished: it could hold a secret
+    assert stream.feed(b"E3q9wLmZp0aRt7uVx!\nnext") == f"key: {REDACTED}!\n"
     assert stream.feed("é".encode()[:1]) == ""  # half a UTF-8 character
-    assert stream.feed("é".encode()[1:]) == "é"
+    assert stream.feed("é\n".encode()[1:]) == "nexté\n"
     assert stream.finish() == ""
+
+
+def test_stream_catches_a_shaped_token_split_across_chunks() -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    stream = Redactor().stream()
+    out = stream.feed(f"cloning with {token[:10]}".encode()) + stream.feed(f"{token[10:]} done\n".encode())
+    assert out == f"cloning with {REDACTED} done\n"
+
+
+def test_stream_holds_an_unterminated_private_key_across_lines() -> None:
+    stream = Redactor().stream()
+    out = stream.feed(b"key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n")
+    out += stream.feed(b"IBAAKCAQEA\n-----END RSA PRIVATE KEY-----\nafter\n")
+    assert out == f"key:\n{REDACTED}\nafter\n"
+
+
+def test_stream_bounds_what_it_holds() -> None:
+    stream = Redactor().stream()
+    out = stream.feed(b"x" * 100_000)  # one enormous line with no break
+    assert len(out) >= 100_000 - 4096
