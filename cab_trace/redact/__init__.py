@@ -35,6 +35,8 @@ MIN_SECRET_LENGTH = 4
 #: ("1", "true", "none"), not credentials.
 MIN_ENV_SECRET_LENGTH = 8
 
+_MARKER = re.compile(re.escape(REDACTED))
+_KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 
 T = TypeVar("T")
@@ -100,6 +102,9 @@ class Redactor:
         if self._known is not None:
             found.extend(Finding(m.start(), m.end(), "known-secret") for m in self._known.finditer(text))
         lowered = text.lower()
+        # What is already redacted is not found again (redaction is idempotent), even by a rule
+        # whose value pattern stops short of the marker's closing bracket.
+        markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if REDACTED in text else []
         for rule in self._rules:
             if rule.keyword is not None and rule.keyword not in lowered:
                 continue
@@ -107,7 +112,7 @@ class Redactor:
                 if rule.accept is not None and not rule.accept(m):
                     continue
                 start, end = m.span("secret")
-                if end > start and text[start:end] != REDACTED:
+                if end > start and not any(a <= start and end <= b for a, b in markers):
                     found.append(Finding(start, end, rule.name))
         return found
 
@@ -233,7 +238,7 @@ class StreamRedactor:
         if (
             0 <= block < cut
             and "PRIVATE KEY" in raw[block : block + 64]
-            and "-----END " not in raw[block:]
+            and not _KEY_BLOCK_END.search(raw, block)  # a half-arrived END line does not close it
             and len(raw) - block <= MAX_BLOCK_HOLD
         ):
             cut = block

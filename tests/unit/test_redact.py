@@ -105,3 +105,13 @@ def test_stream_bounds_what_it_holds() -> None:
     stream = Redactor().stream()
     out = stream.feed(b"x" * 100_000)  # one enormous line with no break
     assert len(out) >= 100_000 - 4096
+
+
+def test_stream_does_not_release_a_key_block_whose_end_line_is_half_arrived() -> None:
+    """Found by hypothesis: a chunk ending inside the END line made the block look closed."""
+    block = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----"
+    data = f"key file:\n{block}\ndone\n".encode()
+    cut = data.index(b"KEY-----\ndone") + 5  # inside "-----END OPENSSH PRIVATE KEY-----"
+    stream = Redactor().stream()
+    out = stream.feed(data[:cut]) + stream.feed(data[cut:]) + stream.finish()
+    assert out == f"key file:\n{REDACTED}\ndone\n"
