@@ -18,6 +18,7 @@ from typing import TypeVar
 from cab_trace.redact.rules import (
     RULES,
     Rule,
+    find_named_values,
     is_placeholder,
     is_secret_name,
     is_weak_name,
@@ -74,13 +75,16 @@ class Redactor:
         rules: the pattern rules; the default is all of ``rules.RULES``.
     """
 
-    def __init__(self, known_secrets: Iterable[str] = (), rules: Sequence[Rule] = RULES) -> None:
+    def __init__(
+        self, known_secrets: Iterable[str] = (), rules: Sequence[Rule] = RULES, named_values: bool = True
+    ) -> None:
         secrets = {s for s in known_secrets if s}
         self.too_short: list[str] = sorted(s for s in secrets if len(s) < MIN_SECRET_LENGTH)
         self._secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
         # Longest first, so that a secret containing another is replaced whole.
         self._known = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
         self._rules = tuple(rules)
+        self._named_values = named_values
 
     @property
     def known_secrets(self) -> tuple[str, ...]:
@@ -92,7 +96,7 @@ class Redactor:
 
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         """A redactor that also knows ``more``."""
-        return Redactor([*self._secrets, *self.too_short, *more], self._rules)
+        return Redactor([*self._secrets, *self.too_short, *more], self._rules, self._named_values)
 
     def findings(self, text: str) -> list[Finding]:
         """Every suspected secret in ``text``, by position (overlaps not merged)."""
@@ -105,15 +109,12 @@ class Redactor:
         # What is already redacted is not found again (redaction is idempotent), even by a rule
         # whose value pattern stops short of the marker's closing bracket.
         markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if REDACTED in text else []
-        for rule in self._rules:
-            if rule.keyword is not None and rule.keyword not in lowered:
-                continue
-            for m in rule.pattern.finditer(text):
-                if rule.accept is not None and not rule.accept(m):
-                    continue
-                start, end = m.span("secret")
-                if end > start and not any(a <= start and end <= b for a, b in markers):
-                    found.append(Finding(start, end, rule.name))
+        spans = [span for rule in self._rules for span in rule.find(text, lowered)]
+        if self._named_values:
+            spans.extend(find_named_values(text, lowered))
+        for start, end, rule_name in spans:
+            if end > start and not any(a <= start and end <= b for a, b in markers):
+                found.append(Finding(start, end, rule_name))
         return found
 
     def text(self, text: str) -> str:

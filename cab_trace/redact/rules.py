@@ -14,8 +14,9 @@ secrets here.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 #: Words that make a name secret when they are its last word: ``OPENAI_API_KEY``, ``authToken``.
@@ -75,6 +76,7 @@ def name_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+", _CAMEL.sub(r"\1_\2", name).upper()) if w]
 
 
+@functools.lru_cache(maxsize=4096)  # logs repeat the same few names endlessly
 def is_secret_name(name: str) -> bool:
     """Whether a variable, option or field name says its value is a secret.
 
@@ -119,129 +121,203 @@ def secret_value(name: str, value: str) -> bool:
     return not is_weak_name(name) or looks_like_credential(value)
 
 
+TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+#: A span of text that a rule says is secret: (start, end, rule name).
+Span = tuple[int, int, str]
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A pattern whose group ``secret`` is the secret; ``name`` says what kind (for ``scan``)."""
+    """A secret pattern, found fast: ``str.find`` for each of ``literals`` (lowercase when
+    ``ignore_case``), then ``pattern`` matched *at* each occurrence; group ``secret`` is the
+    secret. Python's ``re`` has no multi-literal scan, and a pattern that starts with a
+    look-behind is tried at every position; this keeps the regex off the rest of the text.
+    """
 
     name: str
+    literals: tuple[str, ...]
     pattern: re.Pattern[str]
-    #: The cheap test run before the pattern: a lowercase literal that every match contains.
-    keyword: str | None = None
-    #: Extra check on a match (for context rules: is the name secret, is the value real?).
+    ignore_case: bool = False
+    #: Whole tokens only: no token character right before the literal or right after the match.
+    token: bool = False
+    #: Extra check on a match (is the value a real one rather than a placeholder?).
     accept: Callable[[re.Match[str]], bool] | None = None
+    #: The literal must start a word (``authorization``, not ``xauthorization``).
+    word_start: bool = True
+
+    def find(self, text: str, lowered: str) -> Iterator[Span]:
+        haystack = lowered if self.ignore_case else text
+        for literal in self.literals:
+            i = haystack.find(literal)
+            while i != -1:
+                span = self._at(text, i)
+                if span is not None:
+                    yield span
+                i = haystack.find(literal, i + 1)
+
+    def _at(self, text: str, i: int) -> Span | None:
+        before = text[i - 1] if i else ""
+        if before and (before in TOKEN_CHARS if self.token else self.word_start and before in _WORD_CHARS):
+            return None
+        m = self.pattern.match(text, i)
+        if m is None or (self.token and m.end() < len(text) and text[m.end()] in TOKEN_CHARS):
+            return None
+        if self.accept is not None and not self.accept(m):
+            return None
+        return (m.start("secret"), m.end("secret"), self.name)
 
 
-def _token(name: str, regex: str, keyword: str | None) -> Rule:
-    # Provider tokens: not preceded by a token character, not followed by one either.
-    return Rule(name, re.compile(rf"(?<![A-Za-z0-9_-])(?P<secret>{regex})(?![A-Za-z0-9_-])"), keyword)
+def _token(name: str, regex: str, *literals: str) -> Rule:
+    return Rule(name, literals, re.compile(f"(?P<secret>{regex})"), token=True)
 
 
-def _named_value(m: re.Match[str]) -> bool:
-    return secret_value(m.group("name"), m.group("secret"))
-
-
-def _field_value(m: re.Match[str]) -> bool:
-    """``name: value``: prose says "Key: the point is..." too, so an unquoted one-word name
-    counts only for the strong words, with a password-like value."""
-    name, value = m.group("name"), m.group("secret")
-    if not _named_value(m):
-        return False
-    if m.group("kq") or m.group("q") or "_" in name or "-" in name:
-        return True
-    words = name_words(name)
-    return (
-        len(words) == 1
-        and words[0] in STRONG_WORDS
-        and len(value) >= 6
-        and any(not c.isalpha() for c in value)
-    )
+def _not_placeholder(m: re.Match[str]) -> bool:
+    return not is_placeholder(m.group("secret"))
 
 
 TOKEN_RULES: tuple[Rule, ...] = (
     _token("anthropic-api-key", r"sk-ant-[A-Za-z0-9_-]{20,}", "sk-ant-"),
     _token("openrouter-api-key", r"sk-or-[A-Za-z0-9_-]{20,}", "sk-or-"),
     _token("openai-api-key", r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}", "sk-"),
-    _token("stripe-secret-key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}", "k_"),
-    _token("github-token", r"gh[pousr]_[A-Za-z0-9]{30,}", "gh"),
+    _token(
+        "stripe-secret-key",
+        r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "rk_test_",
+    ),
+    _token("github-token", r"gh[pousr]_[A-Za-z0-9]{30,}", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     _token("github-fine-grained-token", r"github_pat_[A-Za-z0-9_]{30,}", "github_pat_"),
     _token("gitlab-token", r"glpat-[A-Za-z0-9_-]{20,}", "glpat-"),
-    _token("aws-access-key-id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", None),
+    _token("aws-access-key-id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", "AKIA", "ASIA", "ABIA", "ACCA"),
     _token("slack-token", r"xox[abposr]-[A-Za-z0-9-]{10,}", "xox"),
     _token("slack-app-token", r"xapp-[0-9]-[A-Za-z0-9-]{10,}", "xapp-"),
-    _token("google-api-key", r"AIza[0-9A-Za-z_-]{35}", "aiza"),
+    _token("google-api-key", r"AIza[0-9A-Za-z_-]{35}", "AIza"),
     _token("huggingface-token", r"hf_[A-Za-z0-9]{30,}", "hf_"),
     _token("nvidia-api-key", r"nvapi-[A-Za-z0-9_-]{20,}", "nvapi-"),
     _token("groq-api-key", r"gsk_[A-Za-z0-9]{40,}", "gsk_"),
     _token("xai-api-key", r"xai-[A-Za-z0-9]{40,}", "xai-"),
     _token("npm-token", r"npm_[A-Za-z0-9]{36}", "npm_"),
-    _token("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}", "pypi-"),
-    _token("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyj"),
+    _token("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}", "pypi-AgE"),
+    _token("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyJ"),
 )
 
 CONTEXT_RULES: tuple[Rule, ...] = (
     Rule(
         "private-key",
+        ("-----BEGIN ",),
         re.compile(
             r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
             r"-----END (?P=kind)PRIVATE KEY( BLOCK)?-----)",
             re.DOTALL,
         ),
-        "private key",
     ),
     Rule(
         "authorization-header",
+        ("authorization",),
         re.compile(
-            r"(?i)\b(?:proxy-)?authorization[ \t]*[:=][ \t]*[\"']?"
+            r"(?i)authorization[ \t]*[:=][ \t]*[\"']?"
             r"(?:(?:bearer|basic|token|bot|digest|apikey)[ \t]+)?(?P<secret>[^\s\"',;]{4,})"
         ),
-        "authorization",
+        ignore_case=True,
     ),
-    Rule("bearer-token", re.compile(r"\bBearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)"), "bearer"),
+    Rule("bearer-token", ("Bearer",), re.compile(r"Bearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)")),
     Rule(
         "api-key-header",
+        ("x-api-key", "api-key", "x-auth-token", "x-goog-api-key"),
         re.compile(
-            r"(?i)\b(?:x-api-key|api-key|x-auth-token|x-goog-api-key)[ \t]*:[ \t]*[\"']?"
+            r"(?i)(?:x-api-key|api-key|x-auth-token|x-goog-api-key)[ \t]*:[ \t]*[\"']?"
             r"(?P<secret>[^\s\"',;]{4,})"
         ),
-        ":",
-        lambda m: not is_placeholder(m.group("secret")),
+        ignore_case=True,
+        accept=_not_placeholder,
     ),
     Rule(
         "url-password",
-        re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@\"'<>]+:(?P<secret>[^\s/@\"'<>]+)@"),
-        "://",
-        lambda m: not is_placeholder(m.group("secret")),
-    ),
-    # NAME=value in shell, env files, argv elements and -e options; `export NAME="value"`.
-    Rule(
-        "secret-assignment",
-        re.compile(
-            r"(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)[ \t]?=(?![=~])[ \t]?"
-            r"(?P<q>[\"'])?(?P<secret>(?(q)[^\"'\n]+|[^\s\"'&;|,)}\]]*[^\s\"'&;|,)}\].:!?]))"
-        ),
-        "=",
-        _named_value,
-    ),
-    # --api-key VALUE and --api-key=VALUE inside free text (a shell string: bash -c 'aider --api-key ...').
-    Rule(
-        "secret-option",
-        re.compile(
-            r"(?<![A-Za-z0-9_-])--?(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?:=|[ \t]+)"
-            r"(?P<q>[\"'])?(?P<secret>(?(q)[^\"'\n]+|[^\s\"'&;|]*[^\s\"'&;|.,:!?]))"
-        ),
-        "-",
-        lambda m: not m.group("secret").startswith("-") and _named_value(m),
-    ),
-    # "name": "value" in JSON, name: value in YAML-like output.
-    Rule(
-        "secret-field",
-        re.compile(
-            r"(?<![A-Za-z0-9_.-])(?P<kq>[\"'])?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?(kq)(?P=kq))[ \t]*:[ \t]*"
-            r"(?P<q>[\"'])?(?P<secret>(?(q)[^\"'\n]+|[^\s\"',}\]]*[^\s\"',}\].:;!?]))"
-        ),
-        ":",
-        _field_value,
+        ("://",),
+        re.compile(r"://[^\s/:@\"'<>]+:(?P<secret>[^\s/@\"'<>]+)@"),
+        accept=_not_placeholder,
+        word_start=False,  # "://" follows the scheme
     ),
 )
 
+# -- values given under a secret name: NAME=value, --name value, "name": "value" ---------------
+
+#: Where a secret name can end: its last word, searched for case-insensitively.
+_NAME_ENDINGS = tuple(sorted(w.lower() for w in SECRET_WORDS))
+#: One pattern per word: a literal prefix lets ``re`` scan in C, and the look-ahead drops
+#: "tokens" and "keyboard" there too, so only real candidates reach Python.
+_ENDING_PATTERNS = tuple(re.compile(f"{word}(?![a-z0-9_])") for word in _NAME_ENDINGS)
+_UNQUOTED_END = ".,:;!?"
+_AFTER_NAME = re.compile(r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~])|:)[ \t]*|(?P<sp>[ \t]+)")
+_VALUE = re.compile(r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>[^\s\"'&;|,)}\]]+)")
+
+
+def find_named_values(text: str, lowered: str) -> Iterator[Span]:
+    """Values given under a secret name: ``NAME=value`` (shell, env files, ``-e``, URLs),
+    ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
+    and ``name: value`` (JSON, YAML, logs). Found from the secret word backwards rather than by
+    trying every word of the text."""
+    seen: set[int] = set()
+    for ending in _ENDING_PATTERNS:
+        for m in ending.finditer(lowered):
+            end = m.end()
+            start = m.start()
+            while start > 0 and text[start - 1] in _NAME_CHARS:
+                start -= 1
+            if start in seen:
+                continue
+            seen.add(start)
+            span = _named_value_at(text, start, end)
+            if span is not None:
+                yield span
+
+
+def _named_value_at(text: str, start: int, end: int) -> Span | None:
+    # Cheapest test first: nearly every candidate ("PASSED", "path") has no operator after it.
+    after = _AFTER_NAME.match(text, end)
+    if after is None:
+        return None
+    raw_name = text[start:end]
+    dashes = len(raw_name) - len(raw_name.lstrip("-"))
+    key_quote, op = after.group("kq"), after.group("op")
+    if after.group("sp") is not None and not dashes:
+        return None  # "api key here" is prose: only --options take their value after a space
+    name = raw_name[dashes:].lstrip(".")
+    if not name or not is_secret_name(name) or (dashes and name.lower().startswith("no-")):
+        return None
+    if key_quote and (start == 0 or text[start - 1] != key_quote):
+        return None
+    value = _VALUE.match(text, after.end())
+    if value is None:
+        return None
+    quoted = value.group("q") is not None
+    v_start, v_end = value.span("qv" if quoted else "uv")
+    if not quoted:
+        while v_end > v_start and text[v_end - 1] in _UNQUOTED_END:
+            v_end -= 1  # sentence punctuation is not part of the value
+    secret = text[v_start:v_end]
+    if (dashes and secret.startswith("-")) or not secret_value(name, secret):
+        return None
+    if op == ":" and not (key_quote or quoted or "_" in name or "-" in name):
+        # name: value -- prose says "Key: the point is ..." too; an unquoted one-word name counts
+        # only for the strong words, with a password-like value.
+        words = name_words(name)
+        if not (
+            len(words) == 1
+            and words[0] in STRONG_WORDS
+            and len(secret) >= 6
+            and any(not c.isalpha() for c in secret)
+        ):
+            return None
+    rule = "secret-option" if dashes else ("secret-assignment" if op == "=" else "secret-field")
+    return (v_start, v_end, rule)
+
+
 RULES: tuple[Rule, ...] = CONTEXT_RULES[:1] + TOKEN_RULES + CONTEXT_RULES[1:]
+#: Every rule name, for ``scan`` output and documentation.
+RULE_NAMES = (*(r.name for r in RULES), "secret-assignment", "secret-option", "secret-field", "known-secret")

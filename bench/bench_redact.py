@@ -1,0 +1,100 @@
+"""Redaction throughput on a realistic agent transcript (>= 10 MB), with and without secrets.
+
+Baseline: replacing the known secrets alone with one compiled pattern, the least any
+redactor must do. The ratio says what the context and shape rules cost on top.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from bench.common import Figure, median_seconds
+from cab_trace.redact import REDACTED, Redactor
+
+KEY = "sk-proj-Zq81xWlPA0cR5nTu2Ye7bench0451"
+
+_LINES = [
+    "Running tests: python -m pytest -q tests/test_parser.py",
+    "tests/test_parser.py::test_parses_empty_input PASSED                         [ 12%]",
+    "diff --git a/src/parser.py b/src/parser.py",
+    "@@ -12,7 +12,9 @@ def parse(tokens: list[Token]) -> Node:",
+    "-    value = int(token.text)",
+    "+    try:\n+        value = int(token.text)\n+    except ValueError as exc:\n"
+    "+        raise ParseError(token) from exc",
+    '{"tool": "edit_file", "path": "src/lib.rs", "old": "unwrap()", "new": "?"}',
+    "Thinking: the function uses unwrap on user input; propagate the Result instead.",
+    "model=stepfun-ai/step-3.5-flash tokens_in=1234 tokens_out=567 max_tokens=4096 latency_ms=812",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "image sha256:272792a5fb41b2290cf7f75c094471fc9bc9933cefdb77c68c5122bbfa2044e6",
+    "    Compiling serde v1.0.203",
+    "error[E0308]: mismatched types --> src/lib.rs:42:17 expected `Result<u32, Error>`, found `u32`",
+    "GET https://api.example.com/v1/models 200 OK (trace 4bf92f3577b34da6a3ce929d0e0e4736)",
+    "warning: unused variable: `x` = note: `#[warn(unused_variables)]` on by default",
+]
+_SECRETS = [
+    f"auth: using key {KEY}",
+    "export OPENAI_API_KEY=abc123def456ghi789",
+    "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345' https://api",
+    "clone https://bob:hunter2@git.example.com/r.git",
+    '{"api_key": "plainvalue99"}',
+]
+
+
+def transcript(size: int, secret_every: int | None, seed: int = 7) -> str:
+    """~``size`` characters of agent output; a secret-bearing line every ``secret_every`` chars."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    total = since_secret = 0
+    while total < size:
+        line = rng.choice(_LINES)
+        if secret_every is not None and since_secret >= secret_every:
+            line, since_secret = rng.choice(_SECRETS), 0
+        parts.append(line)
+        total += len(line) + 1
+        since_secret += len(line) + 1
+    return "\n".join(parts) + "\n"
+
+
+def run(quick: bool = False) -> list[Figure]:
+    size = 2_000_000 if quick else 10_000_000
+    repeat = 3 if quick else 5
+    redactor = Redactor([KEY])
+    known_only = re.compile(re.escape(KEY))
+    figures = []
+    for label, every in (("no secrets", None), ("a secret every 4 KB", 4096)):
+        text = transcript(size, every)
+        mb = len(text.encode()) / 1e6
+        ours, base = median_seconds(
+            lambda t=text: redactor.text(t), lambda t=text: known_only.sub(REDACTED, t), repeat
+        )
+        figures.append(
+            Figure(
+                f"redact text, {label} ({mb:.0f} MB)",
+                "MB/s",
+                mb / ours,
+                mb / base,
+                "known-secret replace only",
+                note="higher is better",
+            )
+        )
+        data = text.encode()
+
+        def streamed(d: bytes = data) -> None:
+            stream = redactor.stream()
+            for i in range(0, len(d), 65536):
+                stream.feed(d[i : i + 65536])
+            stream.finish()
+
+        ours, base = median_seconds(streamed, lambda t=text: known_only.sub(REDACTED, t), repeat)
+        figures.append(
+            Figure(
+                f"redact stream 64 KiB chunks, {label}",
+                "MB/s",
+                mb / ours,
+                mb / base,
+                "known-secret replace only",
+                note="higher is better",
+            )
+        )
+    return figures
