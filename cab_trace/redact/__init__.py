@@ -12,8 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from cab_trace.redact.rules import (
     RULES,
@@ -43,8 +42,7 @@ _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """A suspected secret: ``text[start:end]``, found by rule ``rule``."""
 
     start: int
@@ -99,7 +97,10 @@ class Redactor:
         return Redactor([*self._secrets, *self.too_short, *more], self._rules, self._named_values)
 
     def findings(self, text: str) -> list[Finding]:
-        """Every suspected secret in ``text``, by position (overlaps not merged)."""
+        """Every suspected secret in ``text``, in order, one per stretch of text: where rules
+        overlap (``Authorization: Bearer X`` is an auth header *and* a bearer token), the stretch
+        is reported once, under the most specific rule (known secret, then token shapes, then
+        context rules, then secret names)."""
         found: list[Finding] = []
         if not text:
             return found
@@ -115,7 +116,7 @@ class Redactor:
         for start, end, rule_name in spans:
             if end > start and not any(a <= start and end <= b for a, b in markers):
                 found.append(Finding(start, end, rule_name))
-        return found
+        return _merge_findings(found)
 
     def text(self, text: str) -> str:
         """Free text: output, prompts, status messages, shell strings."""
@@ -124,7 +125,7 @@ class Redactor:
             return text
         parts: list[str] = []
         position = 0
-        for start, end in _merge((f.start, f.end) for f in found):
+        for start, end, _ in found:
             parts.append(text[position:start])
             parts.append(REDACTED)
             position = end
@@ -183,13 +184,16 @@ def _option_value_is_secret(name: str, value: str) -> bool:
     return secret_value(name, value) if is_weak_name(name) else True
 
 
-def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+def _merge_findings(found: list[Finding]) -> list[Finding]:
+    # ``found`` is in priority order; sorting is stable, so among findings that start at the
+    # same place the most specific comes first and names the merged stretch.
+    merged: list[Finding] = []
+    for f in sorted(found, key=lambda f: f.start):
+        if merged and f.start <= merged[-1].end:  # adjacent secrets become one marker
+            last = merged[-1]
+            merged[-1] = Finding(last.start, max(last.end, f.end), last.rule)
         else:
-            merged.append((start, end))
+            merged.append(f)
     return merged
 
 
