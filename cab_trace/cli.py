@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -224,6 +224,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="also look for the value of $NAME (repeatable)",
     )
 
+    export = sub.add_parser(
+        "export",
+        help="send traces to an OTLP receiver (Jaeger, a Collector) or write Jaeger/OTLP/asciicast files",
+        description="Send recorded spans to an OTLP receiver with their original ids, times and attributes, "
+        "or write them as a file that Jaeger UI, the OpenTelemetry Collector or asciinema opens. PATH is a "
+        "trace file (ours, OTLP/JSON lines or Jaeger JSON), a run directory, or a directory of run "
+        "directories (a sweep).",
+        epilog="examples:\n"
+        "  cab-trace export runs/ --otlp-endpoint http://127.0.0.1:4317 --protocol grpc --rebase-time now\n"
+        "  cab-trace export runs/<run-id> --format jaeger-json -o trace.json   # Jaeger UI: Upload JSON\n"
+        "  cab-trace export runs/<run-id> --format otlp-json -o traces.jsonl   # Collector otlpjsonfile",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="trace files or run directories")
+    export.add_argument(
+        "--otlp-endpoint", metavar="URL", help="OTLP receiver (default: $OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )
+    export.add_argument(
+        "--protocol", choices=["grpc", "http/protobuf"], help="OTLP transport (default: http/protobuf)"
+    )
+    export.add_argument(
+        "--header", action="append", default=[], metavar="KEY=VALUE", help="OTLP header (repeatable)"
+    )
+    export.add_argument(
+        "--format",
+        choices=["jaeger-json", "otlp-json", "asciicast"],
+        help="write a file instead of sending over OTLP",
+    )
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="the file --format writes")
+    export.add_argument(
+        "--rebase-time",
+        choices=["now"],
+        help="shift all timestamps so the trace ends now (shows up in Jaeger's default search)",
+    )
+    export.add_argument(
+        "--pace",
+        type=float,
+        metavar="SPEED",
+        help="send spans as they ended in the recording, SPEED times faster (a live replay)",
+    )
+
     validate = sub.add_parser(
         "validate",
         help="check a trace file against the span-record schema",
@@ -246,16 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _cmd_run(args, command)
-        if args.command == "demo":
-            return _cmd_demo(args)
-        if args.command == "show":
-            return _cmd_show(args)
-        if args.command == "validate":
-            return _cmd_validate(args)
-        if args.command == "redact":
-            return _cmd_redact(args)
-        if args.command == "scan":
-            return _cmd_scan(args)
+        handler = _COMMANDS.get(args.command)
+        if handler is not None:
+            return handler(args)
         parser.print_help(sys.stderr)
         return 2
     except CabTraceError as exc:
@@ -401,11 +435,11 @@ def _report(outcome: RunOutcome, quiet: bool) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from cab_trace.model import read_records
+    from cab_trace.model.formats import read_trace
     from cab_trace.show import render
 
     width = args.width or (shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6)
-    records = list(read_records(args.path, warn=_warn))
+    records = list(read_trace(args.path, warn=_warn))
     if not records:
         _warn(f"{args.path}: holds no spans")
         return 0
@@ -421,7 +455,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         _warn(warning)
     if report.ok:
-        print(f"{report.path}: valid ({report.lines} line(s))")
+        what = (
+            f"{report.lines} line(s)"
+            if report.format == "cab-jsonl"
+            else f"{report.format}, {report.lines} span(s)"
+        )
+        print(f"{report.path}: valid ({what})")
         return 0
     for problem in report.problems:
         _stderr(problem)
@@ -429,6 +468,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         _stderr("(more problems not shown)")
     _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
     return 2
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cab_trace.export.command import run_export
+
+    return run_export(args, _stderr)
 
 
 def _known_secrets(names: Sequence[str]) -> list[str]:
@@ -484,6 +529,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         return 1
     _stderr(f"{PROG}: no suspected secrets in {len(files)} file(s)")
     return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _cmd_demo,
+    "show": _cmd_show,
+    "validate": _cmd_validate,
+    "redact": _cmd_redact,
+    "scan": _cmd_scan,
+    "export": _cmd_export,
+}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import orjson
 import cab_trace
 from cab_trace.errors import TraceFileError
 from cab_trace.model import RecordError, SpanRecord, resolve_trace_path
+from cab_trace.model.formats import detect_format, read_trace
 
 SCHEMA_NAME = "span-record.v1.schema.json"
 MAX_PROBLEMS = 20
@@ -37,6 +38,7 @@ class ValidationReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False  # more problems than MAX_PROBLEMS
+    format: str = "cab-jsonl"
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,24 @@ def validate_file(path: Path | str, progress: Callable[[int], None] | None = Non
     validator = Draft202012Validator(load_schema())
     file_path = resolve_trace_path(path)
     report = ValidationReport(file_path)
+    try:
+        fmt = detect_format(file_path)
+    except OSError as exc:
+        raise TraceFileError(
+            file_path,
+            "no such file"
+            if isinstance(exc, FileNotFoundError)
+            else f"cannot be opened: {exc.strerror or exc}",
+        ) from None
+    if fmt != "cab-jsonl":
+        # Another tool's format: valid when every span converts into a record that our schema accepts.
+        report.format = fmt
+        for number, record in enumerate(read_trace(file_path, warn=report.warnings.append), start=1):
+            report.lines = number
+            problem = _check_obj(record.to_json_obj(), validator)
+            if problem is not None and len(report.problems) < MAX_PROBLEMS:
+                report.problems.append(f"{file_path}: span {number}: {problem}")
+        return report
     try:
         handle = file_path.open("rb")
     except OSError as exc:
@@ -91,6 +111,10 @@ def _check_line(raw: bytes, validator: Any) -> str | None:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return f"not valid JSON ({exc})"
+    return _check_obj(obj, validator)
+
+
+def _check_obj(obj: Any, validator: Any) -> str | None:
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]

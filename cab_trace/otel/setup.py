@@ -10,13 +10,14 @@ failures are counted and reported once by :meth:`Pipeline.shutdown`, never raise
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -122,7 +123,8 @@ def _parse_env_headers(value: str) -> dict[str, str]:
     return headers
 
 
-def _otlp_exporter(settings: OtlpSettings) -> SpanExporter:
+def otlp_exporter(settings: OtlpSettings) -> SpanExporter:
+    """The SDK's OTLP span exporter (gRPC or HTTP/protobuf) for these settings."""
     headers = dict(settings.headers)
     if settings.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -139,7 +141,7 @@ def _otlp_exporter(settings: OtlpSettings) -> SpanExporter:
     return HttpExporter(endpoint=settings.traces_url, headers=headers, timeout=settings.timeout_s)
 
 
-class _LogCapture(logging.Handler):
+class LogCapture(logging.Handler):
     """Keeps the SDK's and exporters' log records out of the user's terminal while a run lasts.
 
     What they say is surfaced once, in the run's summary (see :meth:`Pipeline.shutdown`).
@@ -154,6 +156,19 @@ class _LogCapture(logging.Handler):
             self.messages.append(record.getMessage())
 
 
+@contextlib.contextmanager
+def captured_otel_logs() -> Iterator[LogCapture]:
+    """Keep the SDK's and exporters' log records out of the terminal for a while; yields them."""
+    capture = LogCapture()
+    otel_logger = logging.getLogger("opentelemetry")
+    state = (otel_logger.propagate, list(otel_logger.handlers))
+    otel_logger.handlers, otel_logger.propagate = [capture], False
+    try:
+        yield capture
+    finally:
+        otel_logger.propagate, otel_logger.handlers = state
+
+
 @dataclass
 class Pipeline:
     """A run's tracing pipeline. Use :attr:`tracer`; call :meth:`shutdown` once at the end."""
@@ -164,7 +179,7 @@ class Pipeline:
     jsonl_path: Path
     otlp: OtlpSettings | None
     otlp_exporter: CountingExporter | None
-    _capture: _LogCapture
+    _capture: LogCapture
     _logger_state: tuple[bool, list[logging.Handler]]
     _shut_down: bool = False
 
@@ -206,7 +221,7 @@ class Pipeline:
         exporter = self.otlp_exporter
         unsent = self.redaction.forwarded - exporter.sent if exporter is not None else 0
         if exporter is not None and self.otlp is not None and unsent > 0:
-            reason = exporter.first_error or _export_failure_reason(self._capture.messages)
+            reason = exporter.first_error or export_failure_reason(self._capture.messages)
             if not reason and any(t.is_alive() for t in background):
                 reason = f"no answer within {budget:g} s"
             warnings.append(
@@ -218,7 +233,7 @@ class Pipeline:
         return warnings
 
 
-def _export_failure_reason(messages: Sequence[str]) -> str:
+def export_failure_reason(messages: Sequence[str]) -> str:
     """What the exporters' log messages say went wrong, in a few words."""
     text = "\n".join(messages)
     if "connection refused" in text.lower():
@@ -249,7 +264,7 @@ def build_pipeline(
         resource_attributes: extra resource attributes; ``OTEL_RESOURCE_ATTRIBUTES`` and
             ``OTEL_SERVICE_NAME`` are honoured as the SDK does.
     """
-    capture = _LogCapture()
+    capture = LogCapture()
     otel_logger = logging.getLogger("opentelemetry")
     logger_state = (otel_logger.propagate, list(otel_logger.handlers))
     otel_logger.handlers = [capture]
@@ -265,7 +280,7 @@ def build_pipeline(
     inner: list[SpanProcessor] = [SimpleSpanProcessor(JsonlSpanExporter(jsonl_path))]
     counting: CountingExporter | None = None
     if otlp is not None:
-        counting = CountingExporter(_otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
+        counting = CountingExporter(otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
         inner.append(BatchSpanProcessor(counting, schedule_delay_millis=1000))
     redaction = RedactingSpanProcessor(redactor, inner)
     # Sampling would drop spans from a recording; whatever OTEL_TRACES_SAMPLER says, keep all.
