@@ -3,6 +3,8 @@ error status, several traces."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import strategies as st
 
 from cab_trace.model import Event, Link, Scope, SpanRecord, Status
@@ -20,7 +22,8 @@ values = (
     | st.lists(int64, max_size=5)
     | st.lists(finite, max_size=5)
 )
-attributes = st.dictionaries(st.text(max_size=20), values, max_size=6)
+# "cab.kind" is where other formats carry our `kind`; a record never holds it as an attribute.
+attributes = st.dictionaries(st.text(max_size=20).filter(lambda k: k != "cab.kind"), values, max_size=6)
 times = st.integers(0, 2**63)
 
 
@@ -47,3 +50,20 @@ def span_records(draw: st.DrawFn, trace_id: str | None = None) -> SpanRecord:
         resource=draw(attributes),
         scope=Scope(draw(st.text(max_size=10)), draw(st.none() | st.text(max_size=5))),
     )
+
+
+@st.composite
+def traces(draw: st.DrawFn) -> list[SpanRecord]:
+    """Several traces of a few spans each, with unique span ids and real parent links."""
+    records: list[SpanRecord] = []
+    used: set[str] = set()
+    for trace_id in draw(st.lists(hex32, min_size=1, max_size=3, unique=True)):
+        ids: list[str] = []
+        for _ in range(draw(st.integers(1, 4))):
+            record = draw(span_records(trace_id=trace_id))
+            span_id = draw(hex16.filter(lambda s: s not in used))
+            used.add(span_id)
+            parent = draw(st.sampled_from(ids)) if ids and draw(st.booleans()) else None
+            records.append(replace(record, span_id=span_id, parent_span_id=parent))
+            ids.append(span_id)
+    return records

@@ -161,9 +161,11 @@ def _from_key_values(items: Any, where: str) -> Attributes:
         raise RecordError(f"{where} must be a list of {{key, value}} objects")
     out: Attributes = {}
     for i, kv in enumerate(items):
-        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+        # The proto3 JSON mapping leaves out fields that hold their default: a missing key is "".
+        key = kv.get("key", "") if isinstance(kv, dict) else None
+        if not isinstance(key, str):
             raise RecordError(f"{where}[{i}] must be an object with a string key")
-        out[kv["key"]] = _from_any_value(kv.get("value", {"stringValue": ""}), f'{where}["{kv["key"]}"]')
+        out[key] = _from_any_value(kv.get("value", {}), f'{where}["{key}"]')
     return out
 
 
@@ -268,6 +270,12 @@ def _tag(key: str, value: AttrValue) -> dict[str, Any]:
     return {"key": key, "type": "string", "value": orjson.dumps(value).decode()}
 
 
+def _service_name(resource: Attributes) -> str:
+    """Jaeger's serviceName is a string; any other value goes as its JSON text."""
+    value = resource.get("service.name", "unknown_service")
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 def jaeger_document(records: Iterable[SpanRecord]) -> dict[str, Any]:
     """Jaeger UI's JSON: one entry in ``data`` per trace, one process per distinct resource."""
     traces: dict[str, list[SpanRecord]] = {}
@@ -326,7 +334,7 @@ def jaeger_document(records: Iterable[SpanRecord]) -> dict[str, Any]:
                 "spans": out_spans,
                 "processes": {
                     pid: {
-                        "serviceName": str(resource.get("service.name", "unknown_service")),
+                        "serviceName": _service_name(resource),
                         "tags": [_tag(k, v) for k, v in resource.items() if k != "service.name"],
                     }
                     for pid, resource in processes.values()
