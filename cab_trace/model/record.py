@@ -204,10 +204,31 @@ def check_attr_value(value: object, where: str) -> AttrValue:
     raise RecordError(f"{where}: {kind} is not an attribute value (string, number, bool or list of one)")
 
 
+def _plain_ok(value: object) -> bool:
+    """Fast check for the common valid values; False sends the value to check_attr_value for
+    a precise verdict and message."""
+    t = type(value)
+    if t is str or t is bool:
+        return True
+    if t is int:
+        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
+    if t is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if t is list:
+        if not value:
+            return True
+        first = type(value[0])  # type: ignore[index]
+        return (first is str or first is bool) and all(type(v) is first for v in value)  # type: ignore[attr-defined]
+    return False
+
+
 def parse_attributes(obj: object, where: str) -> Attributes:
     """Validate an attribute map (string keys, plain values)."""
     mapping = _object(obj, where)
-    return {key: check_attr_value(value, f'{where}["{key}"]') for key, value in mapping.items()}
+    for key, value in mapping.items():
+        if not _plain_ok(value):
+            check_attr_value(value, f'{where}["{key}"]')
+    return cast(Attributes, mapping)
 
 
 def _event(obj: object, where: str) -> Event:
