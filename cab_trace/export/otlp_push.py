@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -27,21 +28,40 @@ def _context(trace_id: str, span_id: str) -> SpanContext:
     return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=_SAMPLED)
 
 
-def _sdk_attrs(attributes: Mapping[str, object]) -> dict[str, Any]:
+def _sdk_attrs(attributes: Mapping[str, object]) -> Mapping[str, Any]:
+    # Most attribute maps hold no list: hand those over as they are (the SDK only reads them).
+    if not any(type(v) is list for v in attributes.values()):
+        return attributes
     return {k: tuple(v) if isinstance(v, list) else v for k, v in attributes.items()}
+
+
+class _ExactResource(Resource):
+    """A resource that keeps its attributes exactly as recorded. ``Resource`` itself drops what
+    the SDK would not accept from instrumentation (an empty key, a list mixing ints and
+    floats); an export must send what the file holds, which the OTLP encoder can carry."""
+
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
+        super().__init__({})
+        self._attributes = dict(attributes)  # type: ignore[assignment]
 
 
 class SpanBuilder:
     """Turns records into SDK ``ReadableSpan``s; shares one ``Resource`` per distinct resource."""
 
     def __init__(self) -> None:
-        self._resources: dict[tuple[tuple[str, object], ...], Resource] = {}
+        self._resources: dict[bytes, Resource] = {}
+        self._scopes: dict[tuple[str, str | None], InstrumentationScope] = {}
 
     def __call__(self, r: SpanRecord) -> ReadableSpan:
-        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in r.resource.items()))
+        key = orjson.dumps(r.resource, option=orjson.OPT_SORT_KEYS)
         resource = self._resources.get(key)
         if resource is None:
-            resource = self._resources[key] = Resource(_sdk_attrs(dict(r.resource)))
+            resource = self._resources[key] = _ExactResource(_sdk_attrs(r.resource))
+        scope = self._scopes.get((r.scope.name, r.scope.version))
+        if scope is None:
+            scope = self._scopes[r.scope.name, r.scope.version] = InstrumentationScope(
+                r.scope.name, r.scope.version
+            )
         code = StatusCode[r.status.code]
         return ReadableSpan(
             name=r.name,
@@ -58,7 +78,7 @@ class SpanBuilder:
             status=Status(code, r.status.message or None) if code is StatusCode.ERROR else Status(code),
             start_time=r.start_time_unix_nano,
             end_time=r.end_time_unix_nano,
-            instrumentation_scope=InstrumentationScope(r.scope.name, r.scope.version),
+            instrumentation_scope=scope,
         )
 
 
