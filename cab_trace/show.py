@@ -7,12 +7,12 @@ escape sequences are shown escaped, so a span cannot change the user's terminal.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 import orjson
 
 from cab_trace.model import AttrValue, SpanRecord
+from cab_trace.model.tree import group_traces, tree_order
 
 #: Attributes too long or too repetitive for the one-line summary (``--full`` shows them).
 _SUMMARY_SKIP = re.compile(r"^(stdout_tail|stderr_tail|process\.|cab\.)")
@@ -41,37 +41,6 @@ def format_duration(ns: int) -> str:
     if ms < 1000:
         return f"{ms:.0f} ms"
     return f"{ms / 1000:.2f} s"
-
-
-def group_traces(records: Iterable[SpanRecord]) -> dict[str, list[SpanRecord]]:
-    """Records by trace id, in order of first appearance."""
-    traces: dict[str, list[SpanRecord]] = {}
-    for r in records:
-        traces.setdefault(r.trace_id, []).append(r)
-    return traces
-
-
-def tree_order(spans: list[SpanRecord]) -> list[tuple[int, SpanRecord]]:
-    """Depth-first order (children by start time), with each span's depth. A span whose parent
-    is not in the list is shown as a root."""
-    ids = {s.span_id for s in spans}
-    children: dict[str | None, list[SpanRecord]] = defaultdict(list)
-    for s in spans:
-        parent = s.parent_span_id if s.parent_span_id in ids else None
-        children[parent].append(s)
-    for group in children.values():
-        group.sort(key=lambda s: (s.start_time_unix_nano, s.end_time_unix_nano))
-    ordered: list[tuple[int, SpanRecord]] = []
-    stack: list[tuple[int, SpanRecord]] = [(0, s) for s in reversed(children[None])]
-    seen: set[str] = set()
-    while stack:
-        depth, span = stack.pop()
-        if span.span_id in seen:
-            continue  # a file with duplicated span ids still prints, once each
-        seen.add(span.span_id)
-        ordered.append((depth, span))
-        stack.extend((depth + 1, c) for c in reversed(children[span.span_id]))
-    return ordered
 
 
 def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) -> Iterator[str]:
