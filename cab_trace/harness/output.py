@@ -4,7 +4,12 @@ tail kept for the span (never the whole output in memory)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import orjson
 
 from cab_trace.redact import Redactor, StreamRedactor
 
@@ -31,15 +36,61 @@ class _Tail:
         return self._text[-self._limit :]
 
 
-class OutputCapture:
-    """Receives raw chunks from the runtime; redacts them per stream; keeps tails; optionally echoes.
+CAST_FILE_NAME = "terminal.cast"
+CAST_WIDTH, CAST_HEIGHT = 120, 36
 
-    Args:
-        redactor: applied to everything before it is stored or echoed.
-        echo: called with (stream, redacted text) as output arrives, e.g. to show it live.
+
+class CastWriter:
+    """The agent's (already redacted) output as an asciicast v2 file, one flushed event per chunk,
+    so that ``asciinema play`` and the replay show it with its timing, and a killed run keeps
+    what was written. Both streams go to the one screen, as in a terminal.
+
+    Pipes carry bare ``\n``; a terminal (a pty with ``onlcr``) turns it into ``\r\n``, so the
+    recording does the same and plays back as the agent would have looked.
     """
 
-    def __init__(self, redactor: Redactor, echo: EchoFn | None = None, tail_chars: int = TAIL_CHARS) -> None:
+    def __init__(self, path: Path, width: int = CAST_WIDTH, height: int = CAST_HEIGHT) -> None:
+        self.path = path
+        self._file: IO[bytes] = path.open("wb")
+        self._start = time.monotonic()
+        header = {
+            "version": 2,
+            "width": width,
+            "height": height,
+            "timestamp": int(time.time()),
+            "env": {"TERM": "xterm-256color"},
+        }
+        self._file.write(orjson.dumps(header) + b"\n")
+        self._file.flush()
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+        event = [round(time.monotonic() - self._start, 6), "o", text]
+        self._file.write(orjson.dumps(event) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class OutputCapture:
+    """Receives raw chunks from the runtime; redacts them per stream; keeps tails; optionally
+    records them to a terminal recording and echoes them.
+
+    Args:
+        redactor: applied to everything before it is stored, recorded or echoed.
+        echo: called with (stream, redacted text) as output arrives, e.g. to show it live.
+        cast: the terminal recording to append redacted output to.
+    """
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        echo: EchoFn | None = None,
+        tail_chars: int = TAIL_CHARS,
+        cast: CastWriter | None = None,
+    ) -> None:
+        self._cast = cast
         self._streams = {name: redactor.stream() for name in ("stdout", "stderr")}
         self._tails = {name: _Tail(tail_chars) for name in ("stdout", "stderr")}
         self._echo = echo
@@ -64,6 +115,8 @@ class OutputCapture:
         if not text:
             return
         self._tails[stream].add(text)
-        if self._echo is not None:
-            with self._lock:
+        with self._lock:
+            if self._cast is not None:
+                self._cast.write(text)
+            if self._echo is not None:
                 self._echo(stream, text)

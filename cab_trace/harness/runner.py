@@ -38,7 +38,7 @@ from cab_trace.harness.adapters import (
     choose_plugins,
     load_adapter,
 )
-from cab_trace.harness.output import EchoFn, OutputCapture
+from cab_trace.harness.output import CAST_FILE_NAME, CastWriter, EchoFn, OutputCapture
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
@@ -314,9 +314,13 @@ class CellRunner:
                 "process.working_directory": display_path(workdir),
             },
         ) as span:
-            capture = OutputCapture(self.redactor, self._echo)
-            result = cfg.runtime.launch(LaunchSpec(argv, env, workdir, cfg.timeout_s), capture)
-            capture.finish()
+            cast = CastWriter(self.run_dir / CAST_FILE_NAME)
+            try:
+                capture = OutputCapture(self.redactor, self._echo, cast=cast)
+                result = cfg.runtime.launch(LaunchSpec(argv, env, workdir, cfg.timeout_s), capture)
+                capture.finish()
+            finally:
+                cast.close()
             span.set_attributes(
                 {
                     **result.attributes,
@@ -326,6 +330,7 @@ class CellRunner:
                     "timed_out": result.timed_out,
                     "stdout_tail": capture.tail("stdout"),
                     "stderr_tail": capture.tail("stderr"),
+                    "terminal_cast": CAST_FILE_NAME,
                 }
             )
             if "process.executable.path" in result.attributes:
