@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cab_trace import __version__
-from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.errors import CabTraceError, TraceFileError, UsageError
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import CellConfig, RunOutcome
@@ -265,6 +265,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="send spans as they ended in the recording, SPEED times faster (a live replay)",
     )
 
+    replay = sub.add_parser(
+        "replay",
+        help="play a trace back in the terminal: span waterfall, playhead, the agent's screen",
+        description="Open a trace in the replay UI: the spans as a waterfall with a playhead that plays "
+        "back on the trace's own clock, the selected span's details, and the agent's terminal "
+        "(terminal.cast) as it was at that moment. A file with several traces (a sweep) opens a list "
+        "first. Press ? in the UI for every key.",
+        epilog="keys: space play/pause · ←/→ previous/next span start or end · ,/. 100 ms · "
+        "j/k select · enter go to span · +/- speed · e/E errors · / filter · i idle · ? help · q quit",
+    )
+    replay.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="a trace file (ours, OTLP/JSON or Jaeger JSON) or a run directory",
+    )
+    replay.add_argument(
+        "--idle-limit",
+        type=float,
+        metavar="SECONDS",
+        help="on playback, shorten every wait longer than SECONDS with nothing happening to SECONDS "
+        "(as asciinema's --idle-time-limit); the transport line shows it; i toggles it",
+    )
+
     validate = sub.add_parser(
         "validate",
         help="check a trace file against the span-record schema",
@@ -470,6 +494,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 2
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from replay.load import load
+
+    if args.idle_limit is not None and not args.idle_limit > 0:
+        raise UsageError(f"--idle-limit must be a positive number of seconds, not {args.idle_limit}")
+    traces = load(args.path, warn=_warn)  # before the UI: a bad file is an error on stderr, exit 2
+    if not traces:
+        raise TraceFileError(args.path, "holds no spans: nothing to replay")
+    if not sys.stdout.isatty():
+        raise UsageError("replay needs a terminal", hint="use `cab-trace show` to print a trace")
+    from replay.app import ReplayApp
+
+    ReplayApp(traces, source=args.path, idle_limit_s=args.idle_limit).run()
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from cab_trace.export.command import run_export
 
@@ -538,6 +578,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "redact": _cmd_redact,
     "scan": _cmd_scan,
     "export": _cmd_export,
+    "replay": _cmd_replay,
 }
 
 

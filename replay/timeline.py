@@ -1,0 +1,270 @@
+"""The replay clock: a playhead over one trace's spans, stepped, sought and played back.
+
+Pure (stdlib only): no Textual here. The widgets draw what this module says; every key of the
+replay is one method call, so the behaviour is tested without a terminal.
+
+Times are integer nanoseconds relative to the trace's first start (``0 .. duration``).
+
+Playback follows asciinema's model, a chain of small transforms: wall time since the last
+tick × speed gives *replay* time; replay time maps to *trace* time through the idle
+compression, which shortens every stretch with no span boundary longer than ``idle_limit`` to
+``idle_limit`` (as asciinema's ``--idle-time-limit`` does for a terminal recording).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cab_trace.model import SpanRecord
+
+Clock = Callable[[], float]
+"""Monotonic seconds; injected so tests can drive playback with a fake clock."""
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+STEP_NS = 100_000_000
+"""What `,` and `.` move the playhead by: 100 ms."""
+
+SpanState = Literal["pending", "running", "done"]
+
+
+@dataclass(frozen=True, order=True)
+class Boundary:
+    """A span's start or end: the stops of ``←`` / ``→``."""
+
+    time_ns: int
+    order: int
+    """Tie-breaker: starts before ends, then the span's position in the trace."""
+    span: int
+    """Index into :attr:`Timeline.spans`."""
+    is_end: bool
+
+
+def state_at(span: SpanRecord, origin_ns: int, t_ns: int) -> SpanState:
+    """Whether ``span`` has not started, is running or has ended at ``t_ns`` (relative)."""
+    start = span.start_time_unix_nano - origin_ns
+    if t_ns < start:
+        return "pending"
+    if t_ns < span.end_time_unix_nano - origin_ns:
+        return "running"
+    return "done"
+
+
+class IdleCompression:
+    """A monotonic, piecewise-linear map between trace time and replay time that shortens every
+    gap longer than ``limit_ns`` between consecutive activity times to ``limit_ns``."""
+
+    def __init__(self, activity_ns: Iterable[int], limit_ns: int | None, end_ns: int) -> None:
+        points = sorted({0, end_ns, *(t for t in activity_ns if 0 <= t <= end_ns)})
+        self.limit_ns = limit_ns
+        self._trace = points
+        replay = [0]
+        for a, b in itertools.pairwise(points):
+            gap = b - a
+            replay.append(replay[-1] + (gap if limit_ns is None else min(gap, limit_ns)))
+        self._replay = replay
+
+    @property
+    def replay_end_ns(self) -> int:
+        return self._replay[-1]
+
+    def to_replay(self, t_ns: float) -> float:
+        return _interpolate(self._trace, self._replay, t_ns)
+
+    def to_trace(self, r_ns: float) -> float:
+        return _interpolate(self._replay, self._trace, r_ns)
+
+
+def _interpolate(xs: Sequence[int], ys: Sequence[int], x: float) -> float:
+    if x <= xs[0]:
+        return float(ys[0])
+    if x >= xs[-1]:
+        return float(ys[-1])
+    i = bisect.bisect_right(xs, x) - 1
+    x0, x1, y0, y1 = xs[i], xs[i + 1], ys[i], ys[i + 1]
+    return y0 + (x - x0) * (y1 - y0) / (x1 - x0) if x1 > x0 else float(y0)
+
+
+class Timeline:
+    """The playhead over one trace.
+
+    Args:
+        spans: the trace's spans, in the order the UI lists them (index = row).
+        clock: monotonic seconds, for playback.
+        idle_limit_s: compress idle stretches longer than this on playback (None: off).
+        extra_activity_ns: more activity times (absolute ns), e.g. terminal output, so that
+            idle compression does not skip over what the terminal shows.
+    """
+
+    def __init__(
+        self,
+        spans: Sequence[SpanRecord],
+        clock: Clock = time.monotonic,
+        idle_limit_s: float | None = None,
+        extra_activity_ns: Iterable[int] = (),
+    ) -> None:
+        if not spans:
+            raise ValueError("a timeline needs at least one span")
+        self.spans = spans
+        self.origin_ns = min(s.start_time_unix_nano for s in spans)
+        self.duration_ns = max(s.end_time_unix_nano for s in spans) - self.origin_ns
+        self._clock = clock
+        bounds = []
+        for i, s in enumerate(spans):
+            bounds.append(Boundary(s.start_time_unix_nano - self.origin_ns, i, i, False))
+            bounds.append(Boundary(s.end_time_unix_nano - self.origin_ns, len(spans) + i, i, True))
+        bounds.sort()
+        self.boundaries: list[Boundary] = bounds
+        self._boundary_times = [b.time_ns for b in bounds]
+        self._by_start = sorted(range(len(spans)), key=lambda i: spans[i].start_time_unix_nano)
+        self._starts = [spans[i].start_time_unix_nano - self.origin_ns for i in self._by_start]
+        self._activity = [*self._boundary_times, *(t - self.origin_ns for t in extra_activity_ns)]
+        self.position_ns: float = 0.0
+        self.cursor: int | None = 0
+        """Index of the boundary the playhead sits on after a step; None after a seek or play."""
+        self.selected = bounds[0].span
+        self.speed_index = SPEEDS.index(1.0)
+        self.playing = False
+        self._last_tick: float | None = None
+        self.idle_limit_s: float | None = None
+        self._compression = IdleCompression(self._activity, None, self.duration_ns)
+        self.set_idle_limit(idle_limit_s)
+
+    # -- where the playhead is ----------------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        return SPEEDS[self.speed_index]
+
+    @property
+    def at_end(self) -> bool:
+        return self.position_ns >= self.duration_ns
+
+    def state(self, index: int) -> SpanState:
+        return state_at(self.spans[index], self.origin_ns, int(self.position_ns))
+
+    def elapsed_fraction(self, index: int) -> float:
+        """How much of the span lies before the playhead (0 … 1)."""
+        s = self.spans[index]
+        start = s.start_time_unix_nano - self.origin_ns
+        length = s.end_time_unix_nano - s.start_time_unix_nano
+        if length <= 0:
+            return 1.0 if self.position_ns >= start else 0.0
+        return min(1.0, max(0.0, (self.position_ns - start) / length))
+
+    def active_at(self, t_ns: float | None = None) -> list[int]:
+        """Indices of the spans running at ``t_ns`` (default: the playhead): start <= t < end."""
+        t = self.position_ns if t_ns is None else t_ns
+        started = bisect.bisect_right(self._starts, t)
+        return sorted(
+            i for i in self._by_start[:started] if self.spans[i].end_time_unix_nano - self.origin_ns > t
+        )
+
+    # -- moving the playhead ------------------------------------------------------------------
+
+    def seek(self, t_ns: float) -> None:
+        """Move the playhead to ``t_ns``, clamped to the trace."""
+        self.position_ns = float(min(max(t_ns, 0), self.duration_ns))
+        self.cursor = None
+        self._last_tick = self._clock() if self.playing else None
+
+    def seek_fraction(self, fraction: float) -> None:
+        self.seek(fraction * self.duration_ns)
+
+    def step_time(self, steps: int) -> None:
+        """``,`` / ``.``: move by ``steps`` × 100 ms."""
+        self.seek(self.position_ns + steps * STEP_NS)
+
+    def step_boundary(self, direction: int) -> bool:
+        """``←`` / ``→``: to the previous / next span start or end, selecting that span.
+
+        Several boundaries at one instant are separate steps, so stepping forward n times
+        and back n times always lands where it started. Returns False at either end.
+        """
+        if self.cursor is not None:
+            target = self.cursor + direction
+        elif direction > 0:
+            target = bisect.bisect_right(self._boundary_times, self.position_ns)
+        else:
+            target = bisect.bisect_left(self._boundary_times, self.position_ns) - 1
+        if not 0 <= target < len(self.boundaries):
+            return False
+        boundary = self.boundaries[target]
+        self.position_ns = float(boundary.time_ns)
+        self.cursor = target
+        self.selected = boundary.span
+        self._last_tick = self._clock() if self.playing else None
+        return True
+
+    def seek_span(self, index: int) -> None:
+        """``enter``: the playhead to a span's start (which becomes the current boundary)."""
+        self.selected = index
+        target = self.boundaries.index(
+            Boundary(self.spans[index].start_time_unix_nano - self.origin_ns, index, index, False)
+        )
+        self.position_ns = float(self.boundaries[target].time_ns)
+        self.cursor = target
+
+    # -- playback ----------------------------------------------------------------------------
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        if self.at_end:
+            self.position_ns = 0.0  # play at the end starts over, as media players do
+        self.playing = True
+        self.cursor = None
+        self._last_tick = self._clock()
+
+    def pause(self) -> None:
+        self.tick()
+        self.playing = False
+        self._last_tick = None
+
+    def tick(self) -> None:
+        """Advance the playhead by the wall time since the last tick × speed (when playing)."""
+        if not self.playing or self._last_tick is None:
+            return
+        now = self._clock()
+        elapsed_ns = (now - self._last_tick) * 1e9 * self.speed
+        self._last_tick = now
+        replay = self._compression.to_replay(self.position_ns) + elapsed_ns
+        self.position_ns = min(self._compression.to_trace(replay), float(self.duration_ns))
+        self.cursor = None
+        if self.at_end:
+            self.playing = False
+            self._last_tick = None
+
+    def faster(self) -> None:
+        self.tick()
+        self.speed_index = min(self.speed_index + 1, len(SPEEDS) - 1)
+
+    def slower(self) -> None:
+        self.tick()
+        self.speed_index = max(self.speed_index - 1, 0)
+
+    def set_idle_limit(self, seconds: float | None) -> None:
+        """Compress idle stretches longer than ``seconds`` on playback (None: off)."""
+        self.tick()
+        self.idle_limit_s = seconds
+        limit = None if seconds is None else int(seconds * 1e9)
+        self._compression = IdleCompression(self._activity, limit, self.duration_ns)
+
+    @property
+    def replay_duration_ns(self) -> int:
+        """How long playing the whole trace takes at ×1 (shorter with idle compression)."""
+        return self._compression.replay_end_ns
+
+    def to_replay(self, t_ns: float) -> float:
+        return self._compression.to_replay(t_ns)
+
+    def to_trace(self, r_ns: float) -> float:
+        return self._compression.to_trace(r_ns)

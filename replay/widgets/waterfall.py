@@ -1,0 +1,156 @@
+"""The span waterfall: one row per visible span, a name column and a bar on the trace's time
+axis, with the playhead as a vertical line.
+
+Drawn line by line (Textual's line API): only the rows on screen are rendered, so a 100,000-span
+trace costs what its visible rows cost on every tick.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from cab_trace.show import safe_text
+from replay.timeline import Timeline
+from replay.tree import SpanTree
+
+KIND_COLOURS = {
+    "run": "#5f87ff",
+    "task_setup": "#00afaf",
+    "adapter_run": "#af87ff",
+    "tool_call": "#d7af00",
+    "container": "#5faf5f",
+    "cleanup": "#8a8a8a",
+    "verify": "#00d7d7",
+}
+OTHER_COLOUR = "#d0d0d0"
+ERROR_COLOUR = "#ff5f5f"
+PLAYHEAD_COLOUR = "#ffd700"
+
+
+class Waterfall(ScrollView, can_focus=True):
+    """Spans as a foldable tree with bars; the selected row is highlighted and kept in view."""
+
+    DEFAULT_CSS = """
+    Waterfall { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+    BINDINGS = [Binding("f", "fold", "Fold", id="waterfall.fold")]
+
+    class SpanClicked(Message):
+        """The user clicked a row."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, tree: SpanTree, timeline: Timeline, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.span_tree = tree
+        self.timeline = timeline
+        self._rows: list[int] = tree.visible()
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def rows_changed(self) -> None:
+        """Call after folding or filtering."""
+        self._rows = self.span_tree.visible()
+        self.virtual_size = Size(self.size.width, len(self._rows))
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._rows))
+
+    def on_mount(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._rows))
+
+    @property
+    def rows(self) -> list[int]:
+        return self._rows
+
+    def _name_width(self) -> int:
+        return max(16, min(48, self.size.width * 2 // 5))
+
+    def keep_selected_in_view(self) -> None:
+        try:
+            y = self._rows.index(self.timeline.selected)
+        except ValueError:
+            return
+        self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        row = int(self.scroll_offset.y) + y
+        width = self.size.width
+        if row >= len(self._rows):
+            return Strip.blank(width)
+        i = self._rows[row]
+        return Strip(self._row_segments(i, width), width)
+
+    def _row_segments(self, i: int, width: int) -> list[Segment]:
+        tl, tree = self.timeline, self.span_tree
+        span = tree.spans[i]
+        selected = i == tl.selected
+        base = Style(bgcolor="#303a50") if selected else Style()
+        state = tl.state(i)
+        colour = ERROR_COLOUR if span.is_error else KIND_COLOURS.get(span.kind, OTHER_COLOUR)
+
+        name_w = self._name_width()
+        fold = "▸ " if i in tree.folded else ("▾ " if tree.children[i] else "  ")
+        mark = "✗ " if span.is_error else ""
+        label = "  " * min(tree.depth[i], 12) + fold + mark + safe_text(span.name, one_line=True)
+        label = label[: name_w - 1].ljust(name_w)
+        name_style = base + Style(
+            color=ERROR_COLOUR if span.is_error else None, dim=state == "pending", bold=selected
+        )
+        segments = [Segment(label, name_style)]
+
+        bar_w = max(1, width - name_w)
+        total = max(tl.duration_ns, 1)
+        start = (span.start_time_unix_nano - tl.origin_ns) / total * bar_w
+        end = (span.end_time_unix_nano - tl.origin_ns) / total * bar_w
+        c0 = min(int(start), bar_w - 1)
+        c1 = max(c0 + 1, min(round(end), bar_w))
+        head = min(int(tl.position_ns / total * bar_w), bar_w - 1)
+        done_cols = c1 if state == "done" else (c0 + round((c1 - c0) * tl.elapsed_fraction(i)))
+
+        lit = base + Style(color=colour)
+        unlit = base + Style(color=colour, dim=True)
+        cells: list[tuple[str, Style]] = []
+        for c in range(bar_w):
+            if c0 <= c < c1:
+                cells.append(("█", lit) if c < done_cols else ("░", unlit))
+            else:
+                cells.append((" ", base))
+        char, style = cells[head]
+        cells[head] = (
+            ("│", base + Style(color=PLAYHEAD_COLOUR, bold=True))
+            if char == " "
+            else (char, style + Style(color=PLAYHEAD_COLOUR))
+        )
+        # Join runs of one style into one segment: fewer segments, faster paint.
+        run_text, run_style = "", cells[0][1]
+        for char, style in cells:
+            if style != run_style:
+                segments.append(Segment(run_text, run_style))
+                run_text, run_style = "", style
+            run_text += char
+        segments.append(Segment(run_text, run_style))
+        return segments
+
+    # -- input -------------------------------------------------------------------------------
+
+    def on_click(self, event: Click) -> None:
+        row = int(self.scroll_offset.y) + event.y
+        if 0 <= row < len(self._rows):
+            self.post_message(self.SpanClicked(self._rows[row]))
+
+    def action_fold(self) -> None:
+        self.span_tree.toggle_fold(self.timeline.selected)
+        self.rows_changed()
