@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -31,7 +32,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Markdown, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from cab_trace.show import format_duration, format_value
 from replay.load import LoadedTrace
@@ -65,7 +66,7 @@ def identity(trace: LoadedTrace) -> Text:
         ("exit", attrs.get("exit_code", attrs.get("process.exit.code"))),
     ]
     text = data(root.name, style="bold")
-    text.append("   ")
+    text.append("\n")
     for label, value in fields:
         if value is None:
             continue
@@ -78,15 +79,29 @@ def identity(trace: LoadedTrace) -> Text:
     return text
 
 
+def key_table() -> list[tuple[str, str]]:
+    """(keys, what they do) from this module's docstring table, the one place keys are listed."""
+    rows = []
+    for line in (__doc__ or "").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 2 and cells[0] not in ("key", "---"):
+            rows.append((cells[0], cells[1].split(" [")[0]))
+    return rows
+
+
 class HelpScreen(ModalScreen[None]):
-    """Every key, from the app's docstring table."""
+    """Every key."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        table = (__doc__ or "").split("\n\n", 1)[1]
-        with VerticalScroll(id="help"):
-            yield Markdown("# cab-trace replay: keys\n\n" + table + "\n\npress ? or escape to close")
+        table = Table(title="cab-trace replay: keys", box=None, padding=(0, 2), title_style="bold")
+        table.add_column("key", style="bold #ffd700", no_wrap=True)
+        table.add_column("action")
+        for key, action in key_table():
+            table.add_row(key, action)
+        table.caption = "press ? or escape to close"
+        yield Static(table, id="help")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss()

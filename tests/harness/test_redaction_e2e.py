@@ -3,6 +3,7 @@ or the OTLP receiver; `scan`, `redact` and the leak check, as a user runs them."
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -59,6 +60,20 @@ def test_a_key_in_argv_env_and_stdout_appears_in_no_byte(
         "argv key [REDACTED]\nenv key [REDACTED]\nsplit [REDACTED]\n"
     )
     assert container.attributes["stderr_tail"] == "aws [REDACTED]\n"
+    # The terminal recording: asciicast v2, redacted, both streams, newlines as a terminal shows them.
+    assert container.attributes["terminal_cast"] == "terminal.cast"
+    header, *events = [json.loads(line) for line in (out / "terminal.cast").read_text().splitlines()]
+    assert header["version"] == 2 and header["width"] > 0 and header["height"] > 0
+    assert all(e[1] == "o" and isinstance(e[0], float | int) for e in events)
+    assert [e[0] for e in events] == sorted(e[0] for e in events)
+    shown = "".join(e[2] for e in events)
+    for line in (
+        "argv key [REDACTED]\r\n",
+        "env key [REDACTED]\r\n",
+        "split [REDACTED]\r\n",
+        "aws [REDACTED]\r\n",
+    ):
+        assert line in shown
 
 
 def test_leak_check_fails_the_run_and_names_the_file(tmp_path: Path, task_dir: Path) -> None:

@@ -334,7 +334,10 @@ def test_export_asciicast_copies_a_v2_recording(tmp_path: Path, sweep: Path) -> 
     out = tmp_path / "out.cast"
     result = run_cli("export", str(run), "--format", "asciicast", "-o", str(out))
     assert result.returncode == 0 and out.read_text() == cast
-    missing = run_cli("export", str(sweep / "a"), "--format", "asciicast", "-o", str(out))
+    bare = tmp_path / "bare"  # a trace with no terminal recording beside it
+    bare.mkdir()
+    (bare / "trace.jsonl").write_bytes((sweep / "a" / "trace.jsonl").read_bytes())
+    missing = run_cli("export", str(bare), "--format", "asciicast", "-o", str(out))
     assert missing.returncode == 2 and "found 0" in missing.stderr
 
 

@@ -13,7 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("opentelemetry", "docker", "textual")
 
-PURE = ["cab_trace", "cab_trace.errors", "cab_trace.model", "cab_trace.redact", "cab_trace.show"]
+PURE = [
+    "cab_trace",
+    "cab_trace.errors",
+    "cab_trace.model",
+    "cab_trace.redact",
+    "cab_trace.show",
+    # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
+    "replay.timeline",
+    "replay.tree",
+    "replay.terminal",
+    "replay.load",
+]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 
 
@@ -34,9 +45,10 @@ def test_the_recorder_never_loads_textual(module: str) -> None:
     assert "textual" not in _loaded_after_import(module)
 
 
-def test_replay_loads_no_harness() -> None:
-    loaded = _loaded_after_import("replay")
-    assert not {m for m in loaded if m.startswith("cab_trace.harness")}
+@pytest.mark.parametrize("module", ["replay", "replay.app"])
+def test_replay_loads_no_harness_and_no_recorder(module: str) -> None:
+    loaded = _loaded_after_import(module)
+    assert not {m for m in loaded if m.startswith(("cab_trace.harness", "cab_trace.otel", "opentelemetry"))}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,82 @@
+"""Fixtures for the replay: a recorded demo run (trace + terminal.cast, committed so that
+snapshots are stable) and a small sweep with errors and hostile text, built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cab_trace.model import JsonlWriter, SpanRecord, Status
+from replay.app import ReplayApp
+from replay.load import load
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEMO_RUN = FIXTURES / "demo-run"
+T0 = 1_795_000_000_000_000_000
+HOSTILE = "[bold red]not bold[/] [link=http://x]link[/link] \x1b[31mred\x1b]0;title\x07"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sweep_spans() -> list[SpanRecord]:
+    """Three traces; the second has a failing tool call and a hostile span name and attribute."""
+    spans = []
+    for t in range(3):
+        trace = f"{t + 1:032x}"
+        root = f"{t * 10 + 1:016x}"
+        base = T0 + t * 60_000_000_000
+        spans.append(
+            SpanRecord(
+                trace,
+                root,
+                None,
+                f"run:cell-{t}",
+                "run",
+                base,
+                base + (t + 2) * 1_000_000_000,
+                attributes={"cell_id": f"cell-{t}", "adapter": "pi", "model": "m", "exit_code": t % 2},
+            )
+        )
+        for c in range(3):
+            start = base + c * 500_000_000
+            error = t == 1 and c == 1
+            spans.append(
+                SpanRecord(
+                    trace,
+                    f"{t * 10 + c + 2:016x}",
+                    root,
+                    HOSTILE if error else f"tool_call:{c}",
+                    "tool_call",
+                    start,
+                    start + 400_000_000,
+                    status=Status("ERROR", "exit code 1") if error else Status("OK"),
+                    attributes={"note": HOSTILE} if error else {"i": c},
+                )
+            )
+    return spans
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.jsonl"
+    writer = JsonlWriter(path)
+    writer.write(sweep_spans())
+    writer.close()
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def demo_app(clock: FakeClock) -> ReplayApp:
+    return ReplayApp(load(DEMO_RUN), source=DEMO_RUN, clock=clock)

@@ -1,0 +1,29 @@
+"""Pinned pictures of the main screens (pytest-textual-snapshot): the trace picker, the waterfall
+mid-run with the agent's terminal, and the help. Update with `make test PYTEST_ARGS=--snapshot-update`
+after a deliberate change, and look at the SVGs before committing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from replay.app import ReplayApp
+from replay.load import load
+from tests.replay.conftest import DEMO_RUN, FakeClock
+
+SIZE = (150, 42)
+
+
+def test_picker(snap_compare, sweep_file: Path) -> None:
+    assert snap_compare(ReplayApp(load(sweep_file), clock=FakeClock()), terminal_size=SIZE)
+
+
+def test_waterfall_mid_run_with_terminal(snap_compare) -> None:
+    app = ReplayApp(load(DEMO_RUN), clock=FakeClock())
+    # Four boundaries in (the agent's launch), then 2.5 s on: the agent is half-way through.
+    assert snap_compare(app, terminal_size=SIZE, press=["right"] * 4 + ["full_stop"] * 25)
+
+
+def test_help(snap_compare) -> None:
+    assert snap_compare(
+        ReplayApp(load(DEMO_RUN), clock=FakeClock()), terminal_size=SIZE, press=["question_mark"]
+    )
