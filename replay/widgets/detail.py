@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
-from cab_trace.model import SpanRecord
+from cab_trace.model import Attributes, SpanRecord
 from cab_trace.show import format_duration, format_value
 from replay.widgets.text import data
 
@@ -33,30 +33,29 @@ def describe(span: SpanRecord, origin_ns: int) -> Group:
     parts.append(status)
     if span.attributes:
         parts.append(Text("attributes", style="bold underline"))
-        for key, value in span.attributes.items():
-            line = data(key, style="#87afd7")
-            line.append(" = ")
-            line.append_text(data(format_value(value), one_line=False))
-            parts.append(line)
+        parts.extend(_attribute_lines(span.attributes))
     for event in span.events:
         head = Text(f"event +{(event.time_unix_nano - origin_ns) / 1e9:.3f} s ", style="bold")
         head.append_text(data(event.name))
         parts.append(head)
-        for key, value in event.attributes.items():
-            line = data(f"  {key}", style="#87afd7")
-            line.append(" = ")
-            line.append_text(data(format_value(value), one_line=False))
-            parts.append(line)
+        parts.extend(_attribute_lines(event.attributes, indent="  "))
     for link in span.links:
         parts.append(Text(f"link → {link.trace_id}/{link.span_id}", style="dim"))
     if span.resource:
         parts.append(Text("resource", style="bold underline"))
-        for key, value in span.resource.items():
-            line = data(key, style="#87afd7")
-            line.append(" = ")
-            line.append_text(data(format_value(value), one_line=False))
-            parts.append(line)
+        parts.extend(_attribute_lines(span.resource))
     return Group(*parts)
+
+
+def _attribute_lines(attributes: Attributes, indent: str = "") -> list[Text]:
+    """``key = value``, one per attribute; values wrap and keep their newlines."""
+    lines = []
+    for key, value in attributes.items():
+        line = data(indent + key, style="#87afd7")
+        line.append(" = ")
+        line.append_text(data(format_value(value), one_line=False))
+        lines.append(line)
+    return lines
 
 
 class SpanDetail(Static):
