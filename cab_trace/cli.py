@@ -12,6 +12,7 @@ import argparse
 import os
 import secrets
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -73,6 +74,22 @@ def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
 
 
+def _add_docker_flags(run: argparse.ArgumentParser) -> None:
+    docker_group = run.add_argument_group("docker runtime")
+    docker_group.add_argument(
+        "--image", metavar="IMAGE", help="the container image (required with --runtime docker)"
+    )
+    docker_group.add_argument(
+        "--pull", action="store_true", help="pull the image first (default: use the local image only)"
+    )
+    docker_group.add_argument("--memory", metavar="LIMIT", help="memory limit, e.g. 2g")
+    docker_group.add_argument("--cpus", type=float, metavar="N", help="CPU limit, e.g. 1.5")
+    docker_group.add_argument("--pids-limit", type=int, metavar="N", help="process limit in the container")
+    docker_group.add_argument(
+        "--network", metavar="MODE", help="Docker network mode: none, bridge, host or a network name"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -109,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model id passed to the agent")
     run.add_argument(
         "--runtime",
-        choices=["local"],
+        choices=["local", "docker"],
         default="local",
-        help="where the agent runs (default: local, a subprocess)",
+        help="where the agent runs: local (a subprocess, the default) or docker (a container of --image)",
     )
+    _add_docker_flags(run)
     run.add_argument(
         "--timeout",
         type=float,
@@ -265,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="send spans as they ended in the recording, SPEED times faster (a live replay)",
     )
 
+    sub.add_parser(
+        "gc",
+        help="remove containers left behind by dead `cab-trace run`s",
+        description="Find containers labelled by `cab-trace run` on this host whose run is no longer "
+        "alive (killed with -9, a crash) and remove them. Containers of runs still going, and of other "
+        "hosts sharing the engine, are left alone. `cab-trace run --runtime docker` does this too.",
+    )
+
     replay = sub.add_parser(
         "replay",
         help="play a trace back in the terminal: span waterfall, playhead, the agent's screen",
@@ -352,7 +378,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     config = CellConfig(
         task_dir=args.task,
         adapter=args.adapter,
-        runtime=_runtime(args.runtime),
+        runtime=_runtime(args),
         model=args.model,
         plugins=args.plugin,
         command=command,
@@ -375,6 +401,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from cab_trace.harness.runner import CellConfig
+    from cab_trace.harness.runtime import LocalRuntime
 
     examples = resources.files("cab_trace.examples")
     agent = Path(str(examples.joinpath("scripted_agent.py")))
@@ -384,7 +411,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = CellConfig(
         task_dir=task,
         adapter="command",
-        runtime=_runtime("local"),
+        runtime=LocalRuntime(),
         model="scripted/demo-1",
         command=[
             sys.executable,
@@ -407,12 +434,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _record(config, echo=not args.quiet, quiet=args.quiet)
 
 
-def _runtime(name: str) -> Runtime:
+def _runtime(args: argparse.Namespace) -> Runtime:
     from cab_trace.harness.runtime import LocalRuntime
 
-    if name != "local":
-        raise UsageError(f"runtime {name!r} is not available", hint="use --runtime local")
-    return LocalRuntime()
+    docker_flags = [
+        f"--{n.replace('_', '-')}"
+        for n in ("image", "memory", "cpus", "pids_limit", "network")
+        if getattr(args, n) is not None
+    ] + (["--pull"] if args.pull else [])
+    if args.runtime == "local":
+        if docker_flags:
+            raise UsageError(f"{', '.join(docker_flags)} need(s) --runtime docker")
+        return LocalRuntime()
+    if not args.image:
+        raise UsageError("--runtime docker needs --image IMAGE")
+    from cab_trace.harness.docker_runtime import DockerOptions, DockerRuntime, collect_garbage
+
+    runtime = DockerRuntime(
+        DockerOptions(args.image, args.pull, args.memory, args.cpus, args.pids_limit, args.network)
+    )
+    runtime.prepare()  # a missing engine or image is one clear error, before anything is recorded
+    if removed := collect_garbage(runtime.client):
+        _warn(f"removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}")
+    return runtime
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from cab_trace.harness.docker_runtime import collect_garbage
+
+    removed = collect_garbage()
+    _stderr(f"{PROG}: removed {len(removed)} container(s) left by dead runs" + (": " if removed else ""))
+    for name in removed:
+        print(name)
+    return 0
 
 
 def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
@@ -429,14 +483,17 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
             f"({config.runtime.name} runtime) into {runner.run_dir}/"
         )
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         outcome = runner.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _stderr(
-            f"{PROG}: interrupted; the agent was stopped and the trace so far is in "
-            f"{runner.run_dir / 'trace.jsonl'}"
+            f"{PROG}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; the agent was "
+            f"stopped and the trace so far is in {runner.run_dir / 'trace.jsonl'}"
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for warning in outcome.warnings:
         _warn(warning)
     for leak in outcome.leaks:
@@ -448,6 +505,14 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
         )
     _report(outcome, quiet)
     return outcome.exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (agent stopped, spans ended as interrupted), exit 143."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _report(outcome: RunOutcome, quiet: bool) -> None:
@@ -579,6 +644,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": _cmd_scan,
     "export": _cmd_export,
     "replay": _cmd_replay,
+    "gc": _cmd_gc,
 }
 
 

@@ -215,6 +215,7 @@ class CellRunner:
         }
         if cfg.model:
             run_attrs["model"] = cfg.model
+        run_attrs.update(cfg.runtime.identity())
         with self._span(tracer, f"run:{cell_id}", run_attrs) as run_span:
             trace_id = format(run_span.get_span_context().trace_id, "032x")
             try:
@@ -317,7 +318,9 @@ class CellRunner:
             cast = CastWriter(self.run_dir / CAST_FILE_NAME)
             try:
                 capture = OutputCapture(self.redactor, self._echo, cast=cast)
-                result = cfg.runtime.launch(LaunchSpec(argv, env, workdir, cfg.timeout_s), capture)
+                result = cfg.runtime.launch(
+                    LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id), capture
+                )
                 capture.finish()
             finally:
                 cast.close()
@@ -345,6 +348,7 @@ class CellRunner:
         removed: list[str] = []
         kept: list[str] = []
         with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
+            removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
                 if self.config.keep_workdir:
                     kept.append(display_path(scratch / "workdir"))

@@ -1,5 +1,5 @@
 """Runtimes: where the agent process runs. The local runtime is a subprocess; the Docker
-runtime (a later issue) implements the same :class:`Runtime` protocol."""
+runtime (``docker_runtime.py``) implements the same :class:`Runtime` protocol."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class LaunchSpec:
     env: Mapping[str, str]
     workdir: Path
     timeout_s: float | None
+    run_id: str = ""
 
 
 @dataclass
@@ -57,6 +58,14 @@ class Runtime(Protocol):
         """Start the agent, feed its output to ``on_output`` until it ends or times out."""
         ...
 
+    def identity(self) -> dict[str, AttrValue]:
+        """Attributes the run span records as part of the run's identity (e.g. the image digest)."""
+        ...
+
+    def cleanup(self) -> list[str]:
+        """Remove what the runtime made for the run; returns what it removed."""
+        ...
+
 
 class LocalRuntime:
     """The agent as a subprocess of this one, in its own process group.
@@ -73,6 +82,12 @@ class LocalRuntime:
 
     def agent_environment(self, adapter_env: Mapping[str, str]) -> dict[str, str]:
         return {**self._base_env, **adapter_env}
+
+    def identity(self) -> dict[str, AttrValue]:
+        return {}
+
+    def cleanup(self) -> list[str]:
+        return []  # the process group is gone when launch returns
 
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
         env = self.agent_environment(spec.env)

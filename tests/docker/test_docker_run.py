@@ -1,0 +1,217 @@
+"""`cab-trace run --runtime docker` against a real engine, as a user runs it: success, failure,
+timeout, interrupts, a missing image or engine, secrets, big output and leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cab_trace.model import read_records
+from tests.conftest import run_cli
+from tests.docker.conftest import DEMO_TASK
+
+KEY = "opaque-Key-With-No-Shape-0451"
+
+
+def docker_run(image: str, out: Path, script: str, *extra: str, env: dict[str, str] | None = None):
+    return run_cli(
+        "run", "--runtime", "docker", "--image", image, "--adapter", "command", "--task", str(DEMO_TASK),
+        "--out", str(out), *extra, "--", "sh", "-c", script, env=env,
+    )  # fmt: skip
+
+
+def spans(out: Path) -> dict[str, object]:
+    return {r.kind: r for r in read_records(out / "trace.jsonl")}
+
+
+def cast_text(out: Path) -> str:
+    header, *events = [json.loads(line) for line in (out / "terminal.cast").read_text().splitlines()]
+    assert header["version"] == 2 and header["width"] > 0 and header["height"] > 0
+    assert [e[0] for e in events] == sorted(e[0] for e in events)
+    return "".join(e[2] for e in events if e[1] == "o")
+
+
+def test_a_run_in_a_container_records_the_whole_tree(
+    tmp_path: Path, image: str, leftovers, docker_client
+) -> None:
+    out = tmp_path / "run"
+    result = docker_run(image, out, 'echo "in $(pwd) as $(id -u 2>/dev/null || echo ?)"; ls; echo oops >&2')
+    assert result.returncode == 0, result.stderr
+    s = spans(out)
+    assert set(s) == {"run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"}
+    c = s["container"].attributes
+    image_id = docker_client.images.get(image).id
+    assert c["runtime"] == "docker" and c["container.runtime.name"] == "docker"
+    assert c["container.image.name"] == image and c["image"] == image
+    assert c["container.image.tags"] == [image]
+    assert c["container.image.repo_digests"] == [image_id]  # imported locally: no registry digest
+    assert len(c["container.id"]) == 64 and c["container.name"].startswith("cab-trace-")
+    assert c["exit_code"] == 0 and c["process.exit.code"] == 0 and c["timed_out"] is False
+    assert c["argv"][:2] == ["sh", "-c"] and c["timeout_s"] == 600 and c["duration_s"] > 0
+    assert s["run"].attributes["image_digest"] == image_id
+    assert "in /workspace" in c["stdout_tail"] and "greet.py" in c["stdout_tail"]
+    assert c["stderr_tail"] == "oops\n"
+    screen = cast_text(out)
+    assert "in /workspace" in screen and "oops\r\n" in screen
+    removed = s["cleanup"].attributes["removed"]
+    assert f"container:{c['container.name']}" in removed
+    assert leftovers() == []
+
+
+def test_a_failing_agent(tmp_path: Path, image: str, leftovers) -> None:
+    out = tmp_path / "run"
+    result = docker_run(image, out, "echo trying; exit 3")
+    assert result.returncode == 1
+    s = spans(out)
+    assert s["container"].attributes["exit_code"] == 3
+    assert s["container"].status.code == "ERROR" and "code 3" in s["container"].status.message
+    assert s["run"].status.code == "ERROR"
+    assert leftovers() == []
+
+
+def test_a_timeout_kills_the_container_and_cleanup_still_runs(tmp_path: Path, image: str, leftovers) -> None:
+    out = tmp_path / "run"
+    started = time.monotonic()
+    result = docker_run(image, out, "echo start; sleep 60", "--timeout", "1.5")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    s = spans(out)
+    assert s["container"].attributes["timed_out"] is True
+    assert s["container"].attributes["exit_code"] != 0
+    assert "timed out after 1.5 s" in s["container"].status.message
+    assert s["cleanup"].status.code == "OK"
+    assert leftovers() == []
+
+
+def _start_and_wait_for_output(image: str, out: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cab_trace", "run", "--runtime", "docker", "--image", image, "--adapter",
+         "command", "--task", str(DEMO_TASK), "--out", str(out), "--echo", "--", "sh", "-c",
+         "echo started; sleep 60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cast = out / "terminal.cast"
+        if cast.exists() and "started" in cast.read_text():
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the agent never started")
+
+
+def test_ctrl_c_stops_the_container_ends_every_span_and_exits_130(
+    tmp_path: Path, image: str, leftovers
+) -> None:
+    out = tmp_path / "run"
+    proc = _start_and_wait_for_output(image, out)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    s = spans(out)
+    assert set(s) == {"run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"}
+    for kind in ("run", "adapter_run", "container"):
+        assert (s[kind].status.code, s[kind].status.message) == ("ERROR", "interrupted")
+    assert leftovers() == []
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_exits_143(tmp_path: Path, image: str, leftovers) -> None:
+    out = tmp_path / "run"
+    proc = _start_and_wait_for_output(image, out)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stderr
+    assert spans(out)["container"].status.message == "interrupted"
+    assert leftovers() == []
+
+
+def test_kill_9_leaves_a_readable_trace_and_gc_removes_the_container(
+    tmp_path: Path, image: str, leftovers
+) -> None:
+    out = tmp_path / "run"
+    proc = _start_and_wait_for_output(image, out)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    shown = run_cli("show", str(out))
+    assert shown.returncode == 0 and "task_setup" in shown.stdout  # the spans that had ended
+    (left,) = leftovers()
+    gc = run_cli("gc")
+    assert gc.returncode == 0, gc.stderr
+    assert left in gc.stdout.split() and "removed" in gc.stderr
+    assert leftovers() == []
+
+
+def test_a_missing_image_is_one_clear_error(tmp_path: Path, image: str) -> None:
+    out = tmp_path / "run"
+    result = docker_run("cab-trace-test:no-such-tag", out, "true")
+    assert result.returncode == 2
+    assert "image 'cab-trace-test:no-such-tag' is not on this machine" in result.stderr
+    assert "--pull" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_an_unreachable_engine_is_one_clear_error(tmp_path: Path) -> None:
+    result = docker_run("anything", tmp_path / "run", "true", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert result.returncode == 2
+    assert "cannot reach the Docker engine" in result.stderr and "--runtime local" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_secret_the_agent_prints_is_redacted_in_cast_and_trace(tmp_path: Path, image: str) -> None:
+    out = tmp_path / "run"
+    result = docker_run(
+        image, out, f'echo "key is {KEY}"; echo "OPENAI_API_KEY=sk-proj-abcdefghijklmnop0123456789" >&2',
+        "--secret-env", "MY_TOKEN", env={"MY_TOKEN": KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for path in out.rglob("*"):
+        data = path.read_bytes()
+        assert KEY.encode() not in data and b"sk-proj-abcdefghijklmnop" not in data, path
+    screen = cast_text(out)
+    assert "key is [REDACTED]" in screen and "OPENAI_API_KEY=[REDACTED]" in screen
+
+
+def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str) -> None:
+    """Peak memory of `cab-trace run` for 64 MB of output vs for none: output is never held whole."""
+
+    def peak_rss_kb(script: str, out: Path) -> int:
+        code = (
+            "import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "cab_trace",
+            "run",
+            "-q",
+            "--runtime",
+            "docker",
+            "--image",
+            image,
+            "--adapter",
+            "command",
+            "--task",
+            str(DEMO_TASK),
+            "--out",
+            str(out),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]
+        done = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True,
+                              check=True, env={**os.environ})  # fmt: skip
+        return int(done.stdout.strip())
+
+    quiet = peak_rss_kb("true", tmp_path / "quiet")
+    noisy = peak_rss_kb("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 64000000", tmp_path / "noisy")
+    assert (tmp_path / "noisy" / "terminal.cast").stat().st_size > 64_000_000
+    assert noisy - quiet < 32_000, f"peak RSS grew by {(noisy - quiet) / 1000:.0f} MB for 64 MB of output"
