@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Figure, median_seconds
-from cab_trace.export.otlp_push import BATCH_SIZE, SpanBuilder, push
+from cab_trace.export.otlp_push import BATCH_SIZE, push
 from cab_trace.model import Event, JsonlWriter, SpanRecord, Status
 from cab_trace.model.formats import read_trace
+from cab_trace.otel.convert import SpanBuilder
 from cab_trace.otel.setup import OtlpSettings, otlp_exporter
 
 _RECEIVER = """

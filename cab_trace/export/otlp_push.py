@@ -3,83 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
-import orjson
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from cab_trace.model import Event as RecordEvent
 from cab_trace.model import SpanRecord
-from cab_trace.otel.convert import KIND_ATTRIBUTE
+from cab_trace.otel.convert import SpanBuilder
+
+__all__ = ["BATCH_SIZE", "MAX_CONSECUTIVE_FAILURES", "PushResult", "SpanBuilder", "push", "rebase_to_now"]
 
 BATCH_SIZE = 512
 #: Give up after this many batches in a row fail: a receiver that is down should cost seconds, not hours.
 MAX_CONSECUTIVE_FAILURES = 3
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-
-
-def _context(trace_id: str, span_id: str) -> SpanContext:
-    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=_SAMPLED)
-
-
-def _sdk_attrs(attributes: Mapping[str, object]) -> Mapping[str, Any]:
-    # Most attribute maps hold no list: hand those over as they are (the SDK only reads them).
-    if not any(type(v) is list for v in attributes.values()):
-        return attributes
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in attributes.items()}
-
-
-class _ExactResource(Resource):
-    """A resource that keeps its attributes exactly as recorded. ``Resource`` itself drops what
-    the SDK would not accept from instrumentation (an empty key, a list mixing ints and
-    floats); an export must send what the file holds, which the OTLP encoder can carry."""
-
-    def __init__(self, attributes: Mapping[str, Any]) -> None:
-        super().__init__({})
-        self._attributes = dict(attributes)  # type: ignore[assignment]
-
-
-class SpanBuilder:
-    """Turns records into SDK ``ReadableSpan``s; shares one ``Resource`` per distinct resource."""
-
-    def __init__(self) -> None:
-        self._resources: dict[bytes, Resource] = {}
-        self._scopes: dict[tuple[str, str | None], InstrumentationScope] = {}
-
-    def __call__(self, r: SpanRecord) -> ReadableSpan:
-        key = orjson.dumps(r.resource, option=orjson.OPT_SORT_KEYS)
-        resource = self._resources.get(key)
-        if resource is None:
-            resource = self._resources[key] = _ExactResource(_sdk_attrs(r.resource))
-        scope = self._scopes.get((r.scope.name, r.scope.version))
-        if scope is None:
-            scope = self._scopes[r.scope.name, r.scope.version] = InstrumentationScope(
-                r.scope.name, r.scope.version
-            )
-        code = StatusCode[r.status.code]
-        return ReadableSpan(
-            name=r.name,
-            context=_context(r.trace_id, r.span_id),
-            parent=_context(r.trace_id, r.parent_span_id) if r.parent_span_id else None,
-            resource=resource,
-            attributes=_sdk_attrs({KIND_ATTRIBUTE: r.kind, **r.attributes}),
-            events=[Event(e.name, _sdk_attrs(dict(e.attributes)), e.time_unix_nano) for e in r.events],
-            links=[
-                Link(_context(lk.trace_id, lk.span_id), _sdk_attrs(dict(lk.attributes))) for lk in r.links
-            ],
-            kind=SpanKind[r.span_kind],
-            # The SDK keeps a description only with ERROR, as the OTLP spec says.
-            status=Status(code, r.status.message or None) if code is StatusCode.ERROR else Status(code),
-            start_time=r.start_time_unix_nano,
-            end_time=r.end_time_unix_nano,
-            instrumentation_scope=scope,
-        )
 
 
 def rebase_to_now(records: Sequence[SpanRecord], now_ns: int | None = None) -> tuple[list[SpanRecord], int]:

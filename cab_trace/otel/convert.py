@@ -1,4 +1,4 @@
-"""OpenTelemetry SDK spans to span records."""
+"""OpenTelemetry SDK spans to span records, and back."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event as SdkEvent
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link as SdkLink
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace import Status as SdkStatus
 
 from cab_trace.model import Attributes, AttrValue, Event, Link, Scope, SpanRecord, Status
 
@@ -72,3 +78,64 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+
+def _context(trace_id: str, span_id: str) -> SpanContext:
+    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=_SAMPLED)
+
+
+def _sdk_attrs(attributes: Mapping[str, object]) -> Mapping[str, Any]:
+    # Most attribute maps hold no list: hand those over as they are (the SDK only reads them).
+    if not any(type(v) is list for v in attributes.values()):
+        return attributes
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in attributes.items()}
+
+
+class _ExactResource(Resource):
+    """A resource that keeps its attributes exactly as recorded. ``Resource`` itself drops what
+    the SDK would not accept from instrumentation (an empty key, a list mixing ints and
+    floats); an export must send what the file holds, which the OTLP encoder can carry."""
+
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
+        super().__init__({})
+        self._attributes = dict(attributes)  # type: ignore[assignment]
+
+
+class SpanBuilder:
+    """Turns records into SDK ``ReadableSpan``s; shares one ``Resource`` per distinct resource."""
+
+    def __init__(self) -> None:
+        self._resources: dict[bytes, Resource] = {}
+        self._scopes: dict[tuple[str, str | None], InstrumentationScope] = {}
+
+    def __call__(self, r: SpanRecord) -> ReadableSpan:
+        key = orjson.dumps(r.resource, option=orjson.OPT_SORT_KEYS)
+        resource = self._resources.get(key)
+        if resource is None:
+            resource = self._resources[key] = _ExactResource(_sdk_attrs(r.resource))
+        scope = self._scopes.get((r.scope.name, r.scope.version))
+        if scope is None:
+            scope = self._scopes[r.scope.name, r.scope.version] = InstrumentationScope(
+                r.scope.name, r.scope.version
+            )
+        code = StatusCode[r.status.code]
+        return ReadableSpan(
+            name=r.name,
+            context=_context(r.trace_id, r.span_id),
+            parent=_context(r.trace_id, r.parent_span_id) if r.parent_span_id else None,
+            resource=resource,
+            attributes=_sdk_attrs({KIND_ATTRIBUTE: r.kind, **r.attributes}),
+            events=[SdkEvent(e.name, _sdk_attrs(dict(e.attributes)), e.time_unix_nano) for e in r.events],
+            links=[
+                SdkLink(_context(lk.trace_id, lk.span_id), _sdk_attrs(dict(lk.attributes))) for lk in r.links
+            ],
+            kind=SpanKind[r.span_kind],
+            # The SDK keeps a description only with ERROR, as the OTLP spec says.
+            status=SdkStatus(code, r.status.message or None) if code is StatusCode.ERROR else SdkStatus(code),
+            start_time=r.start_time_unix_nano,
+            end_time=r.end_time_unix_nano,
+            instrumentation_scope=scope,
+        )
