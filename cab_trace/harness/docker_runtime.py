@@ -117,6 +117,23 @@ class DockerRuntime:
         # The container sees the adapter's variables only (and the image's own ENV), never ours.
         return dict(adapter_env)
 
+    def agent_host(self) -> str | None:
+        """The host's address on the container's network: the network's gateway (for Docker's
+        default bridge, usually 172.17.0.1); loopback with ``--network host``; none without a
+        network."""
+        network = self.options.network or "bridge"
+        if network == "host":
+            return "127.0.0.1"
+        if network == "none" or self.client is None:
+            return None
+        from docker.errors import DockerException
+
+        try:
+            configs = self.client.networks.get(network).attrs.get("IPAM", {}).get("Config") or []
+        except DockerException:
+            return None
+        return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+
     # -- the launch --------------------------------------------------------------------------
 
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:

@@ -42,6 +42,7 @@ from cab_trace.harness.output import CAST_FILE_NAME, CastWriter, EchoFn, OutputC
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
+from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
 from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
@@ -245,7 +246,7 @@ class CellRunner:
                     },
                 ) as adapter_span:
                     argv, env = self._apply_plugins(tracer, pipeline, workdir)
-                    result = self._launch(tracer, argv, env, workdir)
+                    result = self._launch(pipeline, argv, env, workdir)
                     adapter_span.set_attribute("exit_code", result.exit_code)
                     if failure := _failure_message(result, cfg.timeout_s):
                         adapter_span.set_status(Status(StatusCode.ERROR, failure))
@@ -299,11 +300,13 @@ class CellRunner:
                 pipeline.add_secrets(missing)
         return argv, env
 
-    def _launch(self, tracer: Tracer, argv: list[str], env: dict[str, str], workdir: Path) -> LaunchResult:
+    def _launch(
+        self, pipeline: Pipeline, argv: list[str], env: dict[str, str], workdir: Path
+    ) -> LaunchResult:
         cfg = self.config
         redacted_argv = self.redactor.argv(argv)
         with self._span(
-            tracer,
+            pipeline.tracer,
             f"{self.adapter.name}:launch",
             {
                 KIND_ATTRIBUTE: "container",
@@ -315,6 +318,13 @@ class CellRunner:
                 "process.working_directory": display_path(workdir),
             },
         ) as span:
+            # The agent's own OpenTelemetry spans become children of this span, in this trace.
+            context = span.get_span_context()
+            env = {**env, "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-01"}
+            host = cfg.runtime.agent_host()
+            receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
+            if receiver is not None:
+                env.update(agent_otlp_env(receiver.start()))
             cast = CastWriter(self.run_dir / CAST_FILE_NAME)
             try:
                 capture = OutputCapture(self.redactor, self._echo, cast=cast)
@@ -324,6 +334,9 @@ class CellRunner:
                 capture.finish()
             finally:
                 cast.close()
+                if receiver is not None:
+                    receiver.stop()
+                    span.set_attribute("agent_spans", receiver.received)
             span.set_attributes(
                 {
                     **result.attributes,

@@ -66,6 +66,10 @@ class Runtime(Protocol):
         """Remove what the runtime made for the run; returns what it removed."""
         ...
 
+    def agent_host(self) -> str | None:
+        """An address of this machine the agent can reach (for its own spans), or None."""
+        ...
+
 
 class LocalRuntime:
     """The agent as a subprocess of this one, in its own process group.
@@ -88,6 +92,9 @@ class LocalRuntime:
 
     def cleanup(self) -> list[str]:
         return []  # the process group is gone when launch returns
+
+    def agent_host(self) -> str | None:
+        return "127.0.0.1"
 
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
         env = self.agent_environment(spec.env)

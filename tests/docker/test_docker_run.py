@@ -215,3 +215,31 @@ def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str) ->
     noisy = peak_rss_kb("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 64000000", tmp_path / "noisy")
     assert (tmp_path / "noisy" / "terminal.cast").stat().st_size > 64_000_000
     assert noisy - quiet < 32_000, f"peak RSS grew by {(noisy - quiet) / 1000:.0f} MB for 64 MB of output"
+
+
+def test_an_agent_in_a_container_sends_its_spans_into_the_run(tmp_path: Path, image: str) -> None:
+    """TRACEPARENT and the OTLP endpoint reach the container, and the endpoint is reachable from
+    it: a span posted as OTLP/JSON with busybox wget lands under the container span."""
+    out = tmp_path / "run"
+    span = {
+        "traceId": "TRACE", "spanId": "00000000000000aa", "parentSpanId": "PARENT",
+        "name": "curlish call", "kind": 3, "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+    }  # fmt: skip
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "sh-agent"}, "spans": [span]}]}]})
+    body = body.replace("TRACE", "'$trace'").replace("PARENT", "'$parent'")
+    script = (
+        'trace=$(echo "$TRACEPARENT" | cut -d- -f2); parent=$(echo "$TRACEPARENT" | cut -d- -f3)\n'
+        'echo "endpoint $OTEL_EXPORTER_OTLP_ENDPOINT"\n'
+        f"body='{body}'\n"
+        "wget -q -O - --header 'Content-Type: application/json' --post-data \"$body\" "
+        '"$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" && echo posted\n'
+    )
+    result = docker_run(image, out, script)
+    assert result.returncode == 0, result.stderr
+    records = list(read_records(out / "trace.jsonl"))
+    container = next(r for r in records if r.kind == "container")
+    assert "posted" in container.attributes["stdout_tail"]
+    assert "endpoint http://127.0.0.1" not in container.attributes["stdout_tail"]  # the bridge's gateway
+    agent_span = next(r for r in records if r.name == "curlish call")
+    assert agent_span.trace_id == container.trace_id and agent_span.parent_span_id == container.span_id
+    assert container.attributes["agent_spans"] == 1
