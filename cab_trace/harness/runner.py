@@ -38,6 +38,7 @@ from cab_trace.harness.adapters import (
     choose_plugins,
     load_adapter,
 )
+from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
 from cab_trace.harness.output import CAST_FILE_NAME, CastWriter, EchoFn, OutputCapture
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.task import Task
@@ -250,6 +251,23 @@ class CellRunner:
                     adapter_span.set_attribute("exit_code", result.exit_code)
                     if failure := _failure_message(result, cfg.timeout_s):
                         adapter_span.set_status(Status(StatusCode.ERROR, failure))
+
+                with self._span(
+                    tracer,
+                    f"changes:{task.id}",
+                    {KIND_ATTRIBUTE: "blast_radius", "diff_file": DIFF_FILE_NAME},
+                ) as changes_span:
+                    changes = record_changes(
+                        task.directory,
+                        task.starting_files(),
+                        workdir,
+                        run_dir / DIFF_FILE_NAME,
+                        self.redactor,
+                    )
+                    changes_span.set_attributes(changes.attributes())
+                if task.check:
+                    passed = self._verify(tracer, task.check, workdir)
+                    run_span.set_attribute("check_passed", passed)
             except CabTraceError as exc:
                 failure = exc.message
             except OSError as exc:
@@ -356,6 +374,39 @@ class CellRunner:
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
+
+    def _verify(self, tracer: Tracer, check: str, workdir: Path) -> bool:
+        """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
+        cfg = self.config
+        with self._span(
+            tracer,
+            f"verify:{self.task.id}",
+            {KIND_ATTRIBUTE: "verify", "command": self.redactor.text(check), "timeout_s": cfg.timeout_s or 0},
+        ) as span:
+            capture = OutputCapture(self.redactor)
+            result = cfg.runtime.launch(
+                LaunchSpec(["sh", "-c", check], {}, workdir, cfg.timeout_s, self.run_id), capture
+            )
+            capture.finish()
+            passed = result.exit_code == 0 and not result.timed_out
+            span.set_attributes(
+                {
+                    "passed": passed,
+                    "exit_code": result.exit_code,
+                    "timed_out": result.timed_out,
+                    "duration_s": round(result.duration_s, 3),
+                    "stdout_tail": capture.tail("stdout"),
+                    "stderr_tail": capture.tail("stderr"),
+                }
+            )
+            if not passed:
+                why = (
+                    result.error
+                    or (f"timed out after {cfg.timeout_s:g} s" if result.timed_out else None)
+                    or f"exit code {result.exit_code}"
+                )
+                span.set_status(Status(StatusCode.ERROR, f"check failed: {why}"))
+        return passed
 
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
         removed: list[str] = []

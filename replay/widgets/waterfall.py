@@ -28,6 +28,7 @@ KIND_COLOURS = {
     "container": "#5faf5f",
     "cleanup": "#8a8a8a",
     "verify": "#00d7d7",
+    "blast_radius": "#d787af",
 }
 OTHER_COLOUR = "#d0d0d0"
 ERROR_COLOUR = "#ff5f5f"

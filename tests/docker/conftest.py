@@ -32,6 +32,17 @@ APPLETS = [
     "pwd",
 ]
 DEMO_TASK = Path(__file__).resolve().parents[2] / "cab_trace" / "examples" / "demo-task"
+#: The demo task with a check that busybox can run (the demo's own needs python3).
+TASK_TOML = 'id = "demo/busybox"\nprompt = "make greet.py say hello"\ncheck = "grep -q Hello greet.py"\n'
+
+
+@pytest.fixture(scope="session")
+def task(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("task")
+    for name in ("greet.py", "test_greet.py"):
+        shutil.copy(DEMO_TASK / name, root / name)
+    (root / "task.toml").write_text(TASK_TOML)
+    return root
 
 
 def _unavailable(reason: str) -> None:

@@ -13,14 +13,15 @@ from pathlib import Path
 
 from cab_trace.model import read_records
 from tests.conftest import run_cli
-from tests.docker.conftest import DEMO_TASK
 
 KEY = "opaque-Key-With-No-Shape-0451"
 
 
-def docker_run(image: str, out: Path, script: str, *extra: str, env: dict[str, str] | None = None):
+def docker_run(
+    image: str, task: Path, out: Path, script: str, *extra: str, env: dict[str, str] | None = None
+):
     return run_cli(
-        "run", "--runtime", "docker", "--image", image, "--adapter", "command", "--task", str(DEMO_TASK),
+        "run", "--runtime", "docker", "--image", image, "--adapter", "command", "--task", str(task),
         "--out", str(out), *extra, "--", "sh", "-c", script, env=env,
     )  # fmt: skip
 
@@ -37,13 +38,32 @@ def cast_text(out: Path) -> str:
 
 
 def test_a_run_in_a_container_records_the_whole_tree(
-    tmp_path: Path, image: str, leftovers, docker_client
+    tmp_path: Path, image: str, leftovers, docker_client, task: Path
 ) -> None:
     out = tmp_path / "run"
-    result = docker_run(image, out, 'echo "in $(pwd) as $(id -u 2>/dev/null || echo ?)"; ls; echo oops >&2')
+    script = 'echo "in $(pwd) as $(id -u)"; ls; echo oops >&2; echo new > added.txt; rm greet.py'
+    result = docker_run(image, task, out, script)
     assert result.returncode == 0, result.stderr
     s = spans(out)
-    assert set(s) == {"run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"}
+    assert set(s) == {
+        "run",
+        "task_setup",
+        "adapter_run",
+        "tool_call",
+        "container",
+        "blast_radius",
+        "verify",
+        "cleanup",
+    }
+    assert f"as {os.getuid()}" in s["container"].attributes["stdout_tail"]  # files it writes stay yours
+    changes = s["blast_radius"].attributes
+    assert changes["files_added"] == ["added.txt"] and changes["files_removed"] == ["greet.py"]
+    assert "+++ b/added.txt" in (out / "changes.diff").read_text()
+    verify = s["verify"]  # the check runs in a container too: greet.py is gone, so it fails
+    assert (
+        verify.attributes["passed"] is False and verify.status.message == "check failed: exit code 2"
+    )  # grep: no such file
+    assert len(s["cleanup"].attributes["removed"]) == 3  # two containers and the workdir
     c = s["container"].attributes
     image_id = docker_client.images.get(image).id
     assert c["runtime"] == "docker" and c["container.runtime.name"] == "docker"
@@ -63,9 +83,9 @@ def test_a_run_in_a_container_records_the_whole_tree(
     assert leftovers() == []
 
 
-def test_a_failing_agent(tmp_path: Path, image: str, leftovers) -> None:
+def test_a_failing_agent(tmp_path: Path, image: str, leftovers, task: Path) -> None:
     out = tmp_path / "run"
-    result = docker_run(image, out, "echo trying; exit 3")
+    result = docker_run(image, task, out, "echo trying; exit 3")
     assert result.returncode == 1
     s = spans(out)
     assert s["container"].attributes["exit_code"] == 3
@@ -74,10 +94,12 @@ def test_a_failing_agent(tmp_path: Path, image: str, leftovers) -> None:
     assert leftovers() == []
 
 
-def test_a_timeout_kills_the_container_and_cleanup_still_runs(tmp_path: Path, image: str, leftovers) -> None:
+def test_a_timeout_kills_the_container_and_cleanup_still_runs(
+    tmp_path: Path, image: str, leftovers, task: Path
+) -> None:
     out = tmp_path / "run"
     started = time.monotonic()
-    result = docker_run(image, out, "echo start; sleep 60", "--timeout", "1.5")
+    result = docker_run(image, task, out, "echo start; sleep 60", "--timeout", "1.5")
     assert time.monotonic() - started < 30
     assert result.returncode == 1
     s = spans(out)
@@ -88,10 +110,10 @@ def test_a_timeout_kills_the_container_and_cleanup_still_runs(tmp_path: Path, im
     assert leftovers() == []
 
 
-def _start_and_wait_for_output(image: str, out: Path) -> subprocess.Popen[str]:
+def _start_and_wait_for_output(image: str, out: Path, task: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cab_trace", "run", "--runtime", "docker", "--image", image, "--adapter",
-         "command", "--task", str(DEMO_TASK), "--out", str(out), "--echo", "--", "sh", "-c",
+         "command", "--task", str(task), "--out", str(out), "--echo", "--", "sh", "-c",
          "echo started; sleep 60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -106,10 +128,10 @@ def _start_and_wait_for_output(image: str, out: Path) -> subprocess.Popen[str]:
 
 
 def test_ctrl_c_stops_the_container_ends_every_span_and_exits_130(
-    tmp_path: Path, image: str, leftovers
+    tmp_path: Path, image: str, leftovers, task: Path
 ) -> None:
     out = tmp_path / "run"
-    proc = _start_and_wait_for_output(image, out)
+    proc = _start_and_wait_for_output(image, out, task)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
@@ -121,9 +143,11 @@ def test_ctrl_c_stops_the_container_ends_every_span_and_exits_130(
     assert leftovers() == []
 
 
-def test_sigterm_is_handled_like_ctrl_c_and_exits_143(tmp_path: Path, image: str, leftovers) -> None:
+def test_sigterm_is_handled_like_ctrl_c_and_exits_143(
+    tmp_path: Path, image: str, leftovers, task: Path
+) -> None:
     out = tmp_path / "run"
-    proc = _start_and_wait_for_output(image, out)
+    proc = _start_and_wait_for_output(image, out, task)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 143, stderr
@@ -132,10 +156,10 @@ def test_sigterm_is_handled_like_ctrl_c_and_exits_143(tmp_path: Path, image: str
 
 
 def test_kill_9_leaves_a_readable_trace_and_gc_removes_the_container(
-    tmp_path: Path, image: str, leftovers
+    tmp_path: Path, image: str, leftovers, task: Path
 ) -> None:
     out = tmp_path / "run"
-    proc = _start_and_wait_for_output(image, out)
+    proc = _start_and_wait_for_output(image, out, task)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     shown = run_cli("show", str(out))
@@ -147,28 +171,28 @@ def test_kill_9_leaves_a_readable_trace_and_gc_removes_the_container(
     assert leftovers() == []
 
 
-def test_a_missing_image_is_one_clear_error(tmp_path: Path, image: str) -> None:
+def test_a_missing_image_is_one_clear_error(tmp_path: Path, image: str, task: Path) -> None:
     out = tmp_path / "run"
-    result = docker_run("cab-trace-test:no-such-tag", out, "true")
+    result = docker_run("cab-trace-test:no-such-tag", task, out, "true")
     assert result.returncode == 2
     assert "image 'cab-trace-test:no-such-tag' is not on this machine" in result.stderr
     assert "--pull" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
 
 
-def test_an_unreachable_engine_is_one_clear_error(tmp_path: Path) -> None:
-    result = docker_run("anything", tmp_path / "run", "true", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+def test_an_unreachable_engine_is_one_clear_error(tmp_path: Path, task: Path) -> None:
+    result = docker_run("anything", task, tmp_path / "run", "true", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
     assert result.returncode == 2
     assert "cannot reach the Docker engine" in result.stderr and "--runtime local" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_a_secret_the_agent_prints_is_redacted_in_cast_and_trace(tmp_path: Path, image: str) -> None:
+def test_a_secret_the_agent_prints_is_redacted_in_cast_and_trace(
+    tmp_path: Path, image: str, task: Path
+) -> None:
     out = tmp_path / "run"
-    result = docker_run(
-        image, out, f'echo "key is {KEY}"; echo "OPENAI_API_KEY=sk-proj-abcdefghijklmnop0123456789" >&2',
-        "--secret-env", "MY_TOKEN", env={"MY_TOKEN": KEY},
-    )  # fmt: skip
+    script = f'echo "key is {KEY}"; echo "OPENAI_API_KEY=sk-proj-abcdefghijklmnop0123456789" >&2'
+    result = docker_run(image, task, out, script, "--secret-env", "MY_TOKEN", env={"MY_TOKEN": KEY})
     assert result.returncode == 0, result.stderr
     for path in out.rglob("*"):
         data = path.read_bytes()
@@ -177,7 +201,7 @@ def test_a_secret_the_agent_prints_is_redacted_in_cast_and_trace(tmp_path: Path,
     assert "key is [REDACTED]" in screen and "OPENAI_API_KEY=[REDACTED]" in screen
 
 
-def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str) -> None:
+def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str, task: Path) -> None:
     """Peak memory of `cab-trace run` for 64 MB of output vs for none: output is never held whole."""
 
     def peak_rss_kb(script: str, out: Path) -> int:
@@ -199,7 +223,7 @@ def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str) ->
             "--adapter",
             "command",
             "--task",
-            str(DEMO_TASK),
+            str(task),
             "--out",
             str(out),
             "--",
@@ -217,7 +241,7 @@ def test_big_output_is_streamed_in_bounded_memory(tmp_path: Path, image: str) ->
     assert noisy - quiet < 32_000, f"peak RSS grew by {(noisy - quiet) / 1000:.0f} MB for 64 MB of output"
 
 
-def test_an_agent_in_a_container_sends_its_spans_into_the_run(tmp_path: Path, image: str) -> None:
+def test_an_agent_in_a_container_sends_its_spans_into_the_run(tmp_path: Path, image: str, task: Path) -> None:
     """TRACEPARENT and the OTLP endpoint reach the container, and the endpoint is reachable from
     it: a span posted as OTLP/JSON with busybox wget lands under the container span."""
     out = tmp_path / "run"
@@ -234,7 +258,7 @@ def test_an_agent_in_a_container_sends_its_spans_into_the_run(tmp_path: Path, im
         "wget -q -O - --header 'Content-Type: application/json' --post-data \"$body\" "
         '"$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" && echo posted\n'
     )
-    result = docker_run(image, out, script)
+    result = docker_run(image, task, out, script)
     assert result.returncode == 0, result.stderr
     records = list(read_records(out / "trace.jsonl"))
     container = next(r for r in records if r.kind == "container")

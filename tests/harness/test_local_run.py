@@ -46,7 +46,10 @@ def running(pid: int) -> bool:
 def by_kind(run_dir: Path) -> dict[str, SpanRecord]:
     records = list(read_records(run_dir))
     kinds = {r.kind: r for r in records}
-    assert len(kinds) == len(records) == 6, [r.kind for r in records]
+    # Every phase once. `blast_radius` is missing when the run was interrupted, `verify` when
+    # the task has no check command (the tests that expect them assert on them).
+    expected = 6 + ("blast_radius" in kinds) + ("verify" in kinds)
+    assert len(kinds) == len(records) == expected, [r.kind for r in records]
     return kinds
 
 
@@ -56,18 +59,22 @@ def assert_well_formed(run_dir: Path, schema_validator) -> dict[str, SpanRecord]
     spans = by_kind(run_dir)
     assert len({s.trace_id for s in spans.values()}) == 1
     assert spans["run"].parent_span_id is None
-    for kind, parent_kind in PHASE_PARENT.items():
+    for kind, parent_kind in {**PHASE_PARENT, "blast_radius": "run", "verify": "run"}.items():
+        if kind not in spans and kind in ("blast_radius", "verify"):
+            continue
         child, parent = spans[kind], spans[parent_kind]
         assert child.parent_span_id == parent.span_id, kind
         assert parent.start_time_unix_nano <= child.start_time_unix_nano <= child.end_time_unix_nano
         assert child.end_time_unix_nano <= parent.end_time_unix_nano, kind
-    order = [spans[k] for k in ("task_setup", "adapter_run", "cleanup")]
+    order = [
+        spans[k] for k in ("task_setup", "adapter_run", "blast_radius", "verify", "cleanup") if k in spans
+    ]
     assert all(a.end_time_unix_nano <= b.start_time_unix_nano for a, b in itertools.pairwise(order))
     assert spans["tool_call"].end_time_unix_nano <= spans["container"].start_time_unix_nano
     return spans
 
 
-def test_demo_records_six_nested_spans_and_show_prints_them(tmp_path: Path, schema_validator) -> None:
+def test_demo_records_every_phase_and_show_prints_them(tmp_path: Path, schema_validator) -> None:
     out = tmp_path / "run"
     result = run_cli("demo", "--pace", "0.02", "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -80,6 +87,17 @@ def test_demo_records_six_nested_spans_and_show_prints_them(tmp_path: Path, sche
     assert "[REDACTED]" in container.attributes["argv"]
     assert all(s.status.code == "OK" for s in spans.values())
     assert spans["run"].attributes["cell_id"] == "demo/command/scripted/demo-1/demo/fix-greeting"
+    # What the agent changed, and the task's check.
+    changes = spans["blast_radius"].attributes
+    assert (
+        changes["files_modified"] == ["greet.py"] and changes["files_added"] == changes["files_removed"] == []
+    )
+    assert (changes["lines_added"], changes["lines_removed"]) == (1, 1)
+    diff = (out / "changes.diff").read_text()
+    assert diff.startswith("--- a/greet.py\n+++ b/greet.py\n") and '+    return f"Hello, {name}!"' in diff
+    assert spans["verify"].attributes["passed"] is True and spans["verify"].attributes["exit_code"] == 0
+    assert spans["verify"].attributes["command"] == "python3 -m unittest -q test_greet"
+    assert spans["run"].attributes["check_passed"] is True
     shown = run_cli("show", str(out))
     assert shown.returncode == 0
     for kind in PHASE_PARENT:
@@ -117,7 +135,7 @@ def test_pi_key_appears_nowhere_while_argv_stays_intact(
             assert KEY.encode() not in path.read_bytes(), path
     assert KEY not in result.stdout + result.stderr  # not even in the live echo
     assert receiver.received.raw and not any(KEY.encode() in raw for raw in receiver.received.raw)
-    assert len(receiver.received.spans()) == 6
+    assert len(receiver.received.spans()) == 7
     spans = assert_well_formed(out, schema_validator)
     argv = spans["container"].attributes["argv"]
     assert argv == [
@@ -260,8 +278,8 @@ def test_unreachable_collector_costs_one_warning(tmp_path: Path, task_dir: Path,
     assert result.returncode == 0
     warnings = [line for line in result.stderr.splitlines() if "warning" in line.lower()]
     assert len(warnings) == 1, result.stderr
-    assert "could not send 6 span(s)" in warnings[0] and "connection refused" in warnings[0]
-    assert len(list(read_records(out))) == 6
+    assert "could not send 7 span(s)" in warnings[0] and "connection refused" in warnings[0]
+    assert len(list(read_records(out))) == 7
 
 
 @pytest.mark.parametrize(
@@ -339,3 +357,38 @@ def test_sigint_stops_the_agent_ends_every_span_and_exits_130(
     assert spans["container"].status.message == "interrupted"
     assert spans["run"].status.code == "ERROR"
     assert not running(int(pidfile.read_text()))
+
+
+def test_blast_radius_lists_added_removed_and_binary_files_and_redacts_the_diff(
+    tmp_path: Path, task_dir: Path
+) -> None:
+    (task_dir / "old.txt").write_text("going away\n")
+    (task_dir / "task.toml").write_text(
+        (task_dir / "task.toml").read_text() + 'check = "test -f fixed.txt"\n'
+    )
+    out = tmp_path / "run"
+    script = (
+        "import os, pathlib; os.remove('old.txt'); "
+        "pathlib.Path('src/lib.rs').write_text('pub fn f() -> u8 { 1 }\\n'); "
+        "pathlib.Path('blob.bin').write_bytes(bytes(range(256))); "
+        "pathlib.Path('notes.md').write_text('key ' + os.environ['CAB_KEY'] + '\\n'); "
+        "os.makedirs('__pycache__'); pathlib.Path('__pycache__/x.pyc').write_bytes(b'x')"
+    )
+    result = run_cli(
+        "run", "--adapter", "command", "--task", str(task_dir), "--out", str(out), "--",
+        sys.executable, "-c", script, env={"CAB_KEY": KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr  # a failed check is recorded, it does not fail the run
+    spans = by_kind(out)
+    changes = spans["blast_radius"].attributes
+    assert changes["files_added"] == ["blob.bin", "notes.md"]
+    assert changes["files_removed"] == ["old.txt"] and changes["files_modified"] == ["src/lib.rs"]
+    diff = (out / "changes.diff").read_text()
+    assert "Binary files a/blob.bin and b/blob.bin differ" in diff
+    assert "--- /dev/null\n+++ b/notes.md\n" in diff and "+key [REDACTED]" in diff
+    assert "--- a/old.txt\n+++ /dev/null\n" in diff and "__pycache__" not in diff
+    assert KEY not in diff
+    verify = spans["verify"]
+    assert verify.attributes["passed"] is False and verify.attributes["exit_code"] == 1
+    assert (verify.status.code, verify.status.message) == ("ERROR", "check failed: exit code 1")
+    assert spans["run"].attributes["check_passed"] is False and spans["run"].status.code == "OK"
