@@ -74,6 +74,19 @@ def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
 
 
+def _add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
+    run.add_argument(
+        "--tty",
+        action="store_true",
+        help="give the agent a pseudo-terminal (120x36; full-screen agents need one); terminal.cast "
+        "records exactly what it drew",
+    )
+    run.add_argument(
+        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
+    )
+
+
 def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     docker_group = run.add_argument_group("docker runtime")
     docker_group.add_argument(
@@ -172,10 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--behavior-mode", default="factory", help="recorded as behavior_mode (default: factory)"
     )
-    run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
-    run.add_argument(
-        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
-    )
+    _add_run_behaviour_flags(run)
     _add_run_output_flags(run)
     _add_otlp_flags(run)
 
@@ -392,6 +402,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         endpoint=args.endpoint,
         variables=_parse_vars(args.var),
         keep_workdir=args.keep_workdir,
+        tty=args.tty,
         otlp=_otlp(args),
     )
     return _record(config, echo=args.echo, quiet=args.quiet)

@@ -159,7 +159,10 @@ class DockerRuntime:
             "privileged": False,
             "detach": True,
             "user": opts.user or f"{os.getuid()}:{os.getgid()}",
+            "tty": spec.tty,
         }
+        if spec.tty:
+            env.setdefault("TERM", "xterm-256color")
         if opts.memory:
             kwargs["mem_limit"] = opts.memory
         if opts.cpus:
@@ -177,13 +180,17 @@ class DockerRuntime:
             )
         self._containers.append(container)
         # Attach before start, so not a byte of output is missed.
-        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        # With a tty the engine sends one raw stream; without, stdout and stderr multiplexed.
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=not spec.tty)
         reader = threading.Thread(target=_pump, args=(stream, on_output), daemon=True)
         reader.start()
         timed_out = False
         exit_code: int | None = None
         try:
             container.start()
+            if spec.tty:
+                with contextlib.suppress(*_engine_errors()):
+                    container.resize(height=spec.size[1], width=spec.size[0])
             try:
                 exit_code = int(container.wait(timeout=spec.timeout_s)["StatusCode"])
             except (ReadTimeout, RequestsConnectionError):
@@ -240,7 +247,8 @@ def _engine_errors() -> tuple[type[BaseException], ...]:
 def _pump(stream: Any, on_output: OutputFn) -> None:
     # The engine closes the stream when the container goes; a broken connection ends it too.
     with contextlib.suppress(*_engine_errors()):
-        for out, err in stream:
+        for item in stream:
+            out, err = (item, None) if isinstance(item, bytes) else item
             if out:
                 on_output("stdout", out)
             if err:

@@ -46,11 +46,15 @@ class CastWriter:
     what was written. Both streams go to the one screen, as in a terminal.
 
     Pipes carry bare ``\n``; a terminal (a pty with ``onlcr``) turns it into ``\r\n``, so the
-    recording does the same and plays back as the agent would have looked.
+    recording does the same and plays back as the agent would have looked. With ``raw`` (the
+    agent had a pseudo-terminal), the bytes are recorded exactly as the agent drew them.
     """
 
-    def __init__(self, path: Path, width: int = CAST_WIDTH, height: int = CAST_HEIGHT) -> None:
+    def __init__(
+        self, path: Path, width: int = CAST_WIDTH, height: int = CAST_HEIGHT, raw: bool = False
+    ) -> None:
         self.path = path
+        self._raw = raw
         self._file: IO[bytes] = path.open("wb")
         self._start = time.monotonic()
         header = {
@@ -64,7 +68,8 @@ class CastWriter:
         self._file.flush()
 
     def write(self, text: str) -> None:
-        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+        if not self._raw:
+            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         event = [round(time.monotonic() - self._start, 6), "o", text]
         self._file.write(orjson.dumps(event) + b"\n")
         self._file.flush()

@@ -39,7 +39,14 @@ from cab_trace.harness.adapters import (
     load_adapter,
 )
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
-from cab_trace.harness.output import CAST_FILE_NAME, CastWriter, EchoFn, OutputCapture
+from cab_trace.harness.output import (
+    CAST_FILE_NAME,
+    CAST_HEIGHT,
+    CAST_WIDTH,
+    CastWriter,
+    EchoFn,
+    OutputCapture,
+)
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
@@ -73,6 +80,8 @@ class CellConfig:
     endpoint: str | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     keep_workdir: bool = False
+    tty: bool = False
+    """Give the agent a pseudo-terminal (full-screen agents need one)."""
     otlp: OtlpSettings | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -343,11 +352,14 @@ class CellRunner:
             receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = CastWriter(self.run_dir / CAST_FILE_NAME)
+            cast = CastWriter(self.run_dir / CAST_FILE_NAME, CAST_WIDTH, CAST_HEIGHT, raw=cfg.tty)
             try:
                 capture = OutputCapture(self.redactor, self._echo, cast=cast)
                 result = cfg.runtime.launch(
-                    LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id), capture
+                    LaunchSpec(
+                        argv, env, workdir, cfg.timeout_s, self.run_id, cfg.tty, (CAST_WIDTH, CAST_HEIGHT)
+                    ),
+                    capture,
                 )
                 capture.finish()
             finally:

@@ -4,10 +4,14 @@ runtime (``docker_runtime.py``) implements the same :class:`Runtime` protocol.""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
 import shutil
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +38,10 @@ class LaunchSpec:
     workdir: Path
     timeout_s: float | None
     run_id: str = ""
+    tty: bool = False
+    """Give the agent a pseudo-terminal (of ``size``) instead of pipes; its output is one stream."""
+    size: tuple[int, int] = (120, 36)
+    """Columns and rows of the pseudo-terminal."""
 
 
 @dataclass
@@ -101,28 +109,27 @@ class LocalRuntime:
         executable = spec.argv[0]
         resolved = shutil.which(executable, path=env.get("PATH")) if os.sep not in executable else executable
         started = time.monotonic()
+        terminal = _open_pty(spec.size) if spec.tty else None
         try:
-            proc = subprocess.Popen(
-                list(spec.argv),
-                cwd=spec.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group, so a timeout kills its children too
-            )
+            proc = _spawn(spec, env, terminal)
         except FileNotFoundError:
+            _close_pty(terminal)
             return LaunchResult(
                 127, False, time.monotonic() - started, error=f"command not found: {executable}"
             )
         except PermissionError:
+            _close_pty(terminal)
             return LaunchResult(
                 126, False, time.monotonic() - started, error=f"permission denied: {executable}"
             )
-        readers = [
-            threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
-            for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
-        ]
+        if terminal is not None:
+            os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
+            readers = [threading.Thread(target=_pump_pty, args=(terminal[0], on_output), daemon=True)]
+        else:
+            readers = [
+                threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
+                for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+            ]
         for reader in readers:
             reader.start()
         timed_out = False
@@ -140,12 +147,70 @@ class LocalRuntime:
         for reader in readers:
             # A grandchild that left the process group could hold the pipes open; do not wait forever.
             reader.join(timeout=5)
+        if terminal is not None:
+            with contextlib.suppress(OSError):
+                os.close(terminal[0])
         duration = time.monotonic() - started
         exit_code = proc.returncode
         attributes: dict[str, AttrValue] = {"process.pid": proc.pid}
         if resolved:
             attributes["process.executable.path"] = resolved
         return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+
+
+def _spawn(
+    spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None
+) -> subprocess.Popen[bytes]:
+    if terminal is None:
+        return subprocess.Popen(
+            list(spec.argv),
+            cwd=spec.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a timeout kills its children too
+        )
+    env.setdefault("TERM", "xterm-256color")
+    return subprocess.Popen(
+        list(spec.argv),
+        cwd=spec.workdir,
+        env=env,
+        stdin=terminal[1],
+        stdout=terminal[1],
+        stderr=terminal[1],
+        # A session of its own with the pty as its controlling terminal, as a shell gives.
+        preexec_fn=_take_controlling_tty,  # noqa: PLW1509 - only setsid and an ioctl
+    )
+
+
+def _open_pty(size: tuple[int, int]) -> tuple[int, int]:
+    master, slave = pty.openpty()
+    columns, rows = size
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    return master, slave
+
+
+def _close_pty(terminal: tuple[int, int] | None) -> None:
+    for fd in terminal or ():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _take_controlling_tty() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _pump_pty(master: int, on_output: OutputFn) -> None:
+    while True:
+        try:
+            chunk = os.read(master, _READ_SIZE)
+        except OSError:  # EIO: every process holding the terminal has gone
+            return
+        if not chunk:
+            return
+        on_output("stdout", chunk)
 
 
 def _pump(stream: IO[bytes] | None, name: str, on_output: OutputFn) -> None:

@@ -267,3 +267,11 @@ def test_an_agent_in_a_container_sends_its_spans_into_the_run(tmp_path: Path, im
     agent_span = next(r for r in records if r.name == "curlish call")
     assert agent_span.trace_id == container.trace_id and agent_span.parent_span_id == container.span_id
     assert container.attributes["agent_spans"] == 1
+
+
+def test_tty_in_a_container(tmp_path: Path, image: str, task: Path) -> None:
+    out = tmp_path / "run"
+    result = docker_run(image, task, out, "test -t 1 && echo has-a-tty; printf 'a\\033[1mb\\n'", "--tty")
+    assert result.returncode == 0, result.stderr
+    drawn = cast_text(out)
+    assert "has-a-tty\r\n" in drawn and "a\x1b[1mb\r\n" in drawn

@@ -392,3 +392,24 @@ def test_blast_radius_lists_added_removed_and_binary_files_and_redacts_the_diff(
     assert verify.attributes["passed"] is False and verify.attributes["exit_code"] == 1
     assert (verify.status.code, verify.status.message) == ("ERROR", "check failed: exit code 1")
     assert spans["run"].attributes["check_passed"] is False and spans["run"].status.code == "OK"
+
+
+def test_tty_gives_the_agent_a_terminal_and_records_exactly_what_it_drew(
+    tmp_path: Path, task_dir: Path
+) -> None:
+    out = tmp_path / "run"
+    script = (
+        "import os, sys; print('tty', sys.stdout.isatty(), os.get_terminal_size().columns); "
+        "sys.stdout.write('\\x1b[31mred\\x1b[0m\\x1b[2;5Hmoved\\n'); print('key', os.environ['CAB_KEY'])"
+    )
+    result = run_cli(
+        "run", "--adapter", "command", "--task", str(task_dir), "--out", str(out), "--tty", "--",
+        sys.executable, "-c", script, env={"CAB_KEY": KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in (out / "terminal.cast").read_text().splitlines()[1:]]
+    drawn = "".join(e[2] for e in events)
+    assert "tty True 120\r\n" in drawn  # the pty's own newline translation, not ours
+    assert "\x1b[31mred\x1b[0m\x1b[2;5Hmoved\r\n" in drawn  # escape sequences kept as drawn
+    assert "key [REDACTED]" in drawn and KEY not in drawn
+    assert "tty True 120" in by_kind(out)["container"].attributes["stdout_tail"]
