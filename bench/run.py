@@ -12,10 +12,15 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import bench_export, bench_redact, bench_replay
+from bench import bench_export, bench_harness, bench_redact, bench_replay
 from bench.common import Figure
 
-SUITES = {"redact": bench_redact.run, "export": bench_export.run, "replay": bench_replay.run}
+SUITES = {
+    "harness": bench_harness.run,
+    "redact": bench_redact.run,
+    "export": bench_export.run,
+    "replay": bench_replay.run,
+}
 
 
 def main() -> int:

@@ -59,6 +59,19 @@ def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     ]
 
 
+_SHORT = 4096
+"""Strings up to this long are checked against all rule anchors at once before the rules run."""
+_CACHED = 256
+"""Strings up to this long have their redaction remembered ..."""
+_CACHE_ENTRIES = 8192
+"""... up to this many of them (then the memory starts over)."""
+
+
+def _anchor_pattern(literal_groups: Iterable[tuple[str, ...]]) -> re.Pattern[str] | None:
+    literals = sorted({lit for group in literal_groups for lit in group}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, literals))) if literals else None
+
+
 class Redactor:
     """Replaces secrets in text, argv, environments and attribute values with ``[REDACTED]``.
 
@@ -83,6 +96,14 @@ class Redactor:
         self._known = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
         self._rules = tuple(rules)
         self._named_values = named_values
+        # For short strings (attribute values, argv elements) one pass of a regex over every
+        # rule's anchor literal settles most of them: no anchor, no rule can match. Long text
+        # skips this, since nearly every long text holds some anchor and the rules scan anyway.
+        self._anchors = _anchor_pattern(r.literals for r in self._rules if not r.ignore_case)
+        self._anchors_lower = _anchor_pattern(r.literals for r in self._rules if r.ignore_case)
+        # Spans repeat their short values (names, argv elements, flags) run after run; a
+        # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
+        self._cache: dict[str, str] = {}
 
     @property
     def known_secrets(self) -> tuple[str, ...]:
@@ -110,7 +131,10 @@ class Redactor:
         # What is already redacted is not found again (redaction is idempotent), even by a rule
         # whose value pattern stops short of the marker's closing bracket.
         markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if REDACTED in text else []
-        spans = [span for rule in self._rules for span in rule.find(text, lowered)]
+        if len(text) > _SHORT or self._may_match(text, lowered):
+            spans = [span for rule in self._rules for span in rule.find(text, lowered)]
+        else:
+            spans = []
         if self._named_values:
             spans.extend(find_named_values(text, lowered))
         for start, end, rule_name in spans:
@@ -118,8 +142,24 @@ class Redactor:
                 found.append(Finding(start, end, rule_name))
         return _merge_findings(found)
 
+    def _may_match(self, text: str, lowered: str) -> bool:
+        return bool(
+            (self._anchors is not None and self._anchors.search(text))
+            or (self._anchors_lower is not None and self._anchors_lower.search(lowered))
+        )
+
     def text(self, text: str) -> str:
         """Free text: output, prompts, status messages, shell strings."""
+        if len(text) <= _CACHED:
+            cached = self._cache.get(text)
+            if cached is None:
+                if len(self._cache) >= _CACHE_ENTRIES:
+                    self._cache.clear()
+                cached = self._cache[text] = self._redact(text)
+            return cached
+        return self._redact(text)
+
+    def _redact(self, text: str) -> str:
         found = self.findings(text)
         if not found:
             return text

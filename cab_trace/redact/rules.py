@@ -252,6 +252,8 @@ _NAME_ENDINGS = tuple(sorted(w.lower() for w in SECRET_WORDS))
 #: One pattern per word: a literal prefix lets ``re`` scan in C, and the look-ahead drops
 #: "tokens" and "keyboard" there too, so only real candidates reach Python.
 _ENDING_PATTERNS = tuple(re.compile(f"{word}(?![a-z0-9_])") for word in _NAME_ENDINGS)
+#: Any secret word at all: one pass that lets a short string with none skip the per-word scans.
+_ANY_ENDING = re.compile("|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)))
 _UNQUOTED_END = ".,:;!?"
 _AFTER_NAME = re.compile(r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~])|:)[ \t]*|(?P<sp>[ \t]+)")
 _VALUE = re.compile(r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>[^\s\"'&;|,)}\]]+)")
@@ -262,6 +264,8 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
     ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
     and ``name: value`` (JSON, YAML, logs). Found from the secret word backwards rather than by
     trying every word of the text."""
+    if len(text) <= 4096 and _ANY_ENDING.search(lowered) is None:
+        return
     seen: set[int] = set()
     for ending in _ENDING_PATTERNS:
         for m in ending.finditer(lowered):
