@@ -78,7 +78,10 @@ class AgentSpanReceiver:
                 return None  # nothing in the user's terminal
 
         self._server = ThreadingHTTPServer((self._host, 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name="cab-trace-agent-spans", daemon=True).start()
+        # A short poll interval: stop() waits for the next poll, and every run stops it.
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="cab-trace-agent-spans", daemon=True
+        ).start()
         return f"http://{self._host}:{self._server.server_address[1]}"
 
     def accept(self, body: bytes, is_json: bool) -> None:
