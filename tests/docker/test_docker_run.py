@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cab_trace.model import read_records
 from tests.conftest import run_cli
 
@@ -127,31 +129,22 @@ def _start_and_wait_for_output(image: str, out: Path, task: Path) -> subprocess.
     raise AssertionError("the agent never started")
 
 
-def test_ctrl_c_stops_the_container_ends_every_span_and_exits_130(
-    tmp_path: Path, image: str, leftovers, task: Path
+@pytest.mark.parametrize(
+    ("sig", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_stops_the_container_and_ends_every_span(
+    tmp_path: Path, image: str, leftovers, task: Path, sig: signal.Signals, code: int, said: str
 ) -> None:
     out = tmp_path / "run"
     proc = _start_and_wait_for_output(image, out, task)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert proc.returncode == code, stderr
+    assert said in stderr and "Traceback" not in stderr
     s = spans(out)
     assert set(s) == {"run", "task_setup", "adapter_run", "tool_call", "container", "cleanup"}
     for kind in ("run", "adapter_run", "container"):
         assert (s[kind].status.code, s[kind].status.message) == ("ERROR", "interrupted")
-    assert leftovers() == []
-
-
-def test_sigterm_is_handled_like_ctrl_c_and_exits_143(
-    tmp_path: Path, image: str, leftovers, task: Path
-) -> None:
-    out = tmp_path / "run"
-    proc = _start_and_wait_for_output(image, out, task)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 143, stderr
-    assert spans(out)["container"].status.message == "interrupted"
     assert leftovers() == []
 
 

@@ -270,3 +270,17 @@ def test_demo_fixture_is_a_valid_trace(schema_validator) -> None:
 
     for line in (DEMO_RUN / "trace.jsonl").read_bytes().splitlines():
         schema_validator.validate(orjson.loads(line))
+
+
+def test_replay_without_a_terminal_says_what_to_use(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("replay", str(DEMO_RUN))
+    assert result.returncode == 2
+    assert "replay needs a terminal" in result.stderr and "cab-trace show" in result.stderr
+    bad = run_cli("replay", str(DEMO_RUN), "--idle-limit", "0")
+    assert bad.returncode == 2 and "--idle-limit must be a positive" in bad.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    nothing = run_cli("replay", str(empty))
+    assert nothing.returncode == 2 and "nothing to replay" in nothing.stderr
