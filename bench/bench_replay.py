@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +44,27 @@ def one_trace(count: int) -> list[SpanRecord]:
 def _open(path: Path) -> Timeline:
     tree = SpanTree(list(read_trace(path)))
     return Timeline(tree.spans)
+
+
+_MEMORY_PROBE = """
+import sys
+from pathlib import Path
+from replay.timeline import Timeline
+from replay.tree import SpanTree
+from cab_trace.model.formats import read_trace
+if sys.argv[1] != "-":
+    tree = SpanTree(list(read_trace(Path(sys.argv[1]))))
+    timeline = Timeline(tree.spans)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def _peak_rss_kb(path: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, path], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout)
 
 
 def _parse_only(path: Path) -> int:
@@ -103,6 +126,19 @@ def run(quick: bool = False) -> list[Figure]:
                 base,
                 "orjson parse of every line",
                 target="<= 2x",
+            )
+        )
+        # Peak memory of a process that opened the trace, less that of one that only imported
+        # the same modules, against the file's size.
+        added_mb = (_peak_rss_kb(str(path)) - _peak_rss_kb("-")) / 1000
+        figures.append(
+            Figure(
+                f"memory to hold a {count:,}-span trace open",
+                "MB",
+                added_mb,
+                mb,
+                "the file's size",
+                note="peak RSS added by opening it",
             )
         )
     presses = 10 if quick else 30
