@@ -17,8 +17,7 @@ import bisect
 import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cab_trace.model import SpanRecord
 
@@ -32,9 +31,9 @@ STEP_NS = 100_000_000
 SpanState = Literal["pending", "running", "done"]
 
 
-@dataclass(frozen=True, order=True)
-class Boundary:
-    """A span's start or end: the stops of ``←`` / ``→``."""
+class Boundary(NamedTuple):
+    """A span's start or end: the stops of ``←`` / ``→``. A tuple, so that sorting 200,000 of
+    them compares in C."""
 
     time_ns: int
     order: int
@@ -113,11 +112,11 @@ class Timeline:
         self.origin_ns = min(s.start_time_unix_nano for s in spans)
         self.duration_ns = max(s.end_time_unix_nano for s in spans) - self.origin_ns
         self._clock = clock
-        bounds = []
-        for i, s in enumerate(spans):
-            bounds.append(Boundary(s.start_time_unix_nano - self.origin_ns, i, i, False))
-            bounds.append(Boundary(s.end_time_unix_nano - self.origin_ns, len(spans) + i, i, True))
+        origin, n = self.origin_ns, len(spans)
+        bounds = [Boundary(s.start_time_unix_nano - origin, i, i, False) for i, s in enumerate(spans)]
+        bounds += [Boundary(s.end_time_unix_nano - origin, n + i, i, True) for i, s in enumerate(spans)]
         bounds.sort()
+        self._start_boundary: dict[int, int] | None = None  # span -> index of its start, when needed
         self.boundaries: list[Boundary] = bounds
         self._boundary_times = [b.time_ns for b in bounds]
         self._by_start = sorted(range(len(spans)), key=lambda i: spans[i].start_time_unix_nano)
@@ -203,9 +202,9 @@ class Timeline:
     def seek_span(self, index: int) -> None:
         """``enter``: the playhead to a span's start (which becomes the current boundary)."""
         self.selected = index
-        target = self.boundaries.index(
-            Boundary(self.spans[index].start_time_unix_nano - self.origin_ns, index, index, False)
-        )
+        if self._start_boundary is None:
+            self._start_boundary = {b.span: k for k, b in enumerate(self.boundaries) if not b.is_end}
+        target = self._start_boundary[index]
         self.position_ns = float(self.boundaries[target].time_ns)
         self.cursor = target
 

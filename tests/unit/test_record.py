@@ -107,3 +107,53 @@ def test_end_before_start_is_rejected_by_the_model() -> None:
 def test_ints_beyond_64_bits_are_rejected() -> None:
     with pytest.raises(RecordError, match="does not fit in 64 bits"):
         SpanRecord.from_json_obj(_mutate(("attributes", "n"), 2**63))
+
+
+# The reader's fast path must accept exactly what the thorough checks accept: every place in
+# generated records, replaced by each of these values or deleted, gets the same verdict.
+_MUTANTS = [None, True, 0, 2, -1, 2**64, 2**63, 1.5, float("nan"), "", "x", "0" * 16, "0" * 32, "INTERNAL",
+            "ERROR", [], [1, "a"], [1.5, 2], ["a"], {}, {"a": 1}]  # fmt: skip
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, (*prefix, i))
+
+
+def _mutants(obj):
+    for path in _paths(obj):
+        if not path:
+            continue
+        for value in [*_MUTANTS, "delete"]:
+            copy_ = orjson.loads(orjson.dumps(obj))
+            target = copy_
+            for key in path[:-1]:
+                target = target[key]
+            if value != "delete":
+                target[path[-1]] = value
+            elif isinstance(target, dict):
+                del target[path[-1]]
+            else:
+                continue
+            yield path, value, copy_
+
+
+@settings(max_examples=25, deadline=None)  # each example checks hundreds of mutants
+@given(record=span_records())
+def test_fast_and_thorough_checks_agree(record) -> None:
+    from cab_trace.model.record import _fast_record
+
+    obj = record.to_json_obj()
+    for path, value, mutant in _mutants(orjson.loads(orjson.dumps(obj))):
+        fast = _fast_record(mutant)
+        try:
+            thorough = SpanRecord._checked(mutant)
+        except RecordError:
+            assert fast is None, (path, value)
+        else:
+            assert fast is None or fast == thorough, (path, value)
