@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import subprocess
 import sys
@@ -22,9 +23,8 @@ import orjson
 from bench.bench_export import synthetic_trace
 from bench.common import Figure, median_seconds
 from cab_trace.model import JsonlWriter, SpanRecord
-from cab_trace.model.formats import read_trace
 from replay.app import ReplayApp, TraceScreen
-from replay.load import LoadedTrace
+from replay.load import LoadedTrace, load, settled_objects
 from replay.timeline import Timeline
 from replay.tree import SpanTree
 
@@ -42,8 +42,14 @@ def one_trace(count: int) -> list[SpanRecord]:
 
 
 def _open(path: Path) -> Timeline:
-    tree = SpanTree(list(read_trace(path)))
-    return Timeline(tree.spans)
+    """What `cab-trace replay` does to open a one-trace file: load it, then build the tree and
+    the timeline (each with the collector held off, as the app does)."""
+    (trace,) = load(path)
+    with settled_objects():
+        tree = SpanTree(trace.spans)
+        timeline = Timeline(tree.spans)
+    gc.unfreeze()  # the next repeat starts from the same state
+    return timeline
 
 
 _MEMORY_PROBE = """
@@ -51,10 +57,11 @@ import sys
 from pathlib import Path
 from replay.timeline import Timeline
 from replay.tree import SpanTree
-from cab_trace.model.formats import read_trace
 if sys.argv[1] != "-":
-    tree = SpanTree(list(read_trace(Path(sys.argv[1]))))
-    timeline = Timeline(tree.spans)
+    from replay.load import load, settled_objects
+    (trace,) = load(Path(sys.argv[1]))
+    with settled_objects():
+        timeline = Timeline(SpanTree(trace.spans).spans)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """

@@ -570,11 +570,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 2
 
 
+def _size(path: Path) -> int:
+    """Bytes of a trace file, or of the trace.jsonl in a run directory (0 if there is none)."""
+    target = path / "trace.jsonl" if path.is_dir() else path
+    try:
+        return target.stat().st_size
+    except OSError:
+        return 0
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from replay.load import load
 
     if args.idle_limit is not None and not args.idle_limit > 0:
         raise UsageError(f"--idle-limit must be a positive number of seconds, not {args.idle_limit}")
+    if sys.stderr.isatty() and _size(args.path) > 5_000_000:
+        _stderr(f"{PROG}: reading {args.path} ({_size(args.path) / 1e6:.0f} MB) ...")
     traces = load(args.path, warn=_warn)  # before the UI: a bad file is an error on stderr, exit 2
     if not traces:
         raise TraceFileError(args.path, "holds no spans: nothing to replay")

@@ -35,7 +35,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from cab_trace.show import format_duration, format_value
-from replay.load import LoadedTrace
+from replay.load import LoadedTrace, settled_objects
 from replay.terminal import Terminal
 from replay.timeline import Clock, Timeline
 from replay.tree import SpanTree
@@ -134,13 +134,14 @@ class TraceScreen(Screen[None]):
     def __init__(self, trace: LoadedTrace, clock: Clock, idle_limit_s: float | None) -> None:
         super().__init__()
         self.trace = trace
-        self.span_tree = SpanTree(trace.spans)
         cast_times: list[int] = []
         if trace.cast is not None and trace.cast_origin_ns is not None:
             cast_times = [trace.cast_origin_ns + t for t in trace.cast.times_ns]
-        self.timeline = Timeline(
-            self.span_tree.spans, clock=clock, idle_limit_s=idle_limit_s, extra_activity_ns=cast_times
-        )
+        with settled_objects():
+            self.span_tree = SpanTree(trace.spans)
+            self.timeline = Timeline(
+                self.span_tree.spans, clock=clock, idle_limit_s=idle_limit_s, extra_activity_ns=cast_times
+            )
         self.terminal = Terminal(trace.cast) if trace.cast is not None else None
         self._idle_limit = idle_limit_s or DEFAULT_IDLE_LIMIT_S
         self._ticker: Timer | None = None
