@@ -106,8 +106,8 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Record, inspect and validate OpenTelemetry traces of coding-agent benchmark runs.",
-        epilog="Start with `cab-trace demo`, then `cab-trace show runs/<run-id>`.",
+        description="Record, replay, inspect and export OpenTelemetry traces of coding-agent benchmark runs.",
+        epilog="Start with `cab-trace demo`, then `cab-trace replay runs/<run-id>`.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -530,7 +530,7 @@ def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
-        _stderr(f"  look at it: cab-trace show {outcome.run_dir}")
+        _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)
 
 
