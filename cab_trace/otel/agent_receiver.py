@@ -118,8 +118,6 @@ def agent_otlp_env(endpoint: str) -> dict[str, str]:
 
 
 def _protobuf_to_json(body: bytes) -> Any:
-    """An ``ExportTraceServiceRequest`` in the OTLP/JSON shape (hex ids) the file reader takes."""
-    from google.protobuf.json_format import MessageToDict
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
@@ -127,15 +125,20 @@ def _protobuf_to_json(body: bytes) -> Any:
         request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
     except DecodeError as exc:
         raise ValueError(f"not an OTLP export request: {exc}") from None
-    document = MessageToDict(request)
+    return request_as_traces_data(request)
+
+
+def request_as_traces_data(request: Any) -> dict[str, Any]:
+    """A decoded ``ExportTraceServiceRequest`` in the OTLP/JSON shape the file reader takes.
+    Protobuf's own JSON mapping writes ids as base64; OTLP/JSON wants them as hex."""
+    from google.protobuf.json_format import MessageToDict
+
+    document: dict[str, Any] = MessageToDict(request)
     for resource_spans in document.get("resourceSpans", []):
         for scope_spans in resource_spans.get("scopeSpans", []):
             for span in scope_spans.get("spans", []):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if span.get(key):
-                        span[key] = base64.b64decode(span[key]).hex()
-                for link in span.get("links", []):
-                    for key in ("traceId", "spanId"):
-                        if link.get(key):
-                            link[key] = base64.b64decode(link[key]).hex()
+                for item in (span, *span.get("links", [])):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if item.get(key):
+                            item[key] = base64.b64decode(item[key]).hex()
     return document

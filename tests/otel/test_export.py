@@ -3,7 +3,6 @@ the target format can carry; the files follow their specs; `cab-trace export` as
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from dataclasses import replace
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from google.protobuf.json_format import MessageToDict
 from hypothesis import HealthCheck, given, settings
 
 from cab_trace.errors import TraceFileError
@@ -25,6 +23,7 @@ from cab_trace.model.formats import (
     write_jaeger_json,
     write_otlp_json,
 )
+from cab_trace.otel.agent_receiver import request_as_traces_data
 from cab_trace.otel.setup import OtlpSettings, otlp_exporter
 from tests.conftest import run_cli
 from tests.otlp_receiver import OtlpReceiver, closed_port
@@ -172,20 +171,10 @@ def test_jaeger_json_is_what_jaeger_ui_uploads() -> None:
 
 
 def _received_records(receiver: OtlpReceiver) -> list[SpanRecord]:
-    """What the receiver got, through the proto's own JSON mapping (ids come as base64 there)."""
+    """What the receiver got, as records (through the proto's own JSON mapping)."""
     out: list[SpanRecord] = []
     for request in receiver.received.requests:
-        obj = MessageToDict(request, use_integers_for_enums=True)
-        for rs in obj.get("resourceSpans", []):
-            for ss in rs.get("scopeSpans", []):
-                for sp in ss.get("spans", []):
-                    for field in ("traceId", "spanId", "parentSpanId"):
-                        if sp.get(field):
-                            sp[field] = base64.b64decode(sp[field]).hex()
-                    for lk in sp.get("links", []):
-                        lk["traceId"] = base64.b64decode(lk["traceId"]).hex()
-                        lk["spanId"] = base64.b64decode(lk["spanId"]).hex()
-        out.extend(records_from_traces_data(obj))
+        out.extend(records_from_traces_data(request_as_traces_data(request)))
     return out
 
 
