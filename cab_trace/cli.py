@@ -571,11 +571,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _size(path: Path) -> int:
-    """Bytes of a trace file, or of the trace.jsonl in a run directory (0 if there is none)."""
-    target = path / "trace.jsonl" if path.is_dir() else path
+    """Bytes of a trace file, or of the trace file in a run directory (0 if there is none)."""
+    from cab_trace.model.jsonl import resolve_trace_path
+
     try:
-        return target.stat().st_size
-    except OSError:
+        return resolve_trace_path(path).stat().st_size
+    except (TraceFileError, OSError):
         return 0
 
 

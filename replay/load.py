@@ -10,6 +10,7 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cab_trace.model import SpanRecord
@@ -23,27 +24,30 @@ CAST_FILE_NAME = "terminal.cast"
 
 @dataclass
 class LoadedTrace:
+    """One trace to replay. Its summaries (root, start, duration, error) are computed once: the
+    picker sorts and filters by them on every keystroke."""
+
     trace_id: str
     spans: list[SpanRecord]
     cast: Cast | None = None
     cast_origin_ns: int | None = None
     """Absolute time of the recording's first moment, to line it up with the spans."""
 
-    @property
+    @cached_property
     def root(self) -> SpanRecord:
         ids = {s.span_id for s in self.spans}
         roots = [s for s in self.spans if s.parent_span_id not in ids]
         return min(roots or self.spans, key=lambda s: s.start_time_unix_nano)
 
-    @property
+    @cached_property
     def start_ns(self) -> int:
         return min(s.start_time_unix_nano for s in self.spans)
 
-    @property
+    @cached_property
     def duration_ns(self) -> int:
         return max(s.end_time_unix_nano for s in self.spans) - self.start_ns
 
-    @property
+    @cached_property
     def is_error(self) -> bool:
         return any(s.is_error for s in self.spans)
 

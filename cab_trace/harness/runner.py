@@ -41,8 +41,6 @@ from cab_trace.harness.adapters import (
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
-    CAST_HEIGHT,
-    CAST_WIDTH,
     CastWriter,
     EchoFn,
     OutputCapture,
@@ -352,14 +350,11 @@ class CellRunner:
             receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = CastWriter(self.run_dir / CAST_FILE_NAME, CAST_WIDTH, CAST_HEIGHT, raw=cfg.tty)
+            cast = CastWriter(self.run_dir / CAST_FILE_NAME, raw=cfg.tty)
             try:
                 capture = OutputCapture(self.redactor, self._echo, cast=cast)
                 result = cfg.runtime.launch(
-                    LaunchSpec(
-                        argv, env, workdir, cfg.timeout_s, self.run_id, cfg.tty, (CAST_WIDTH, CAST_HEIGHT)
-                    ),
-                    capture,
+                    LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty), capture
                 )
                 capture.finish()
             finally:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
 from cab_trace.model import AttrValue
 
 #: Receives raw output as it arrives: (stream name "stdout" or "stderr", bytes).
@@ -40,8 +41,8 @@ class LaunchSpec:
     run_id: str = ""
     tty: bool = False
     """Give the agent a pseudo-terminal (of ``size``) instead of pipes; its output is one stream."""
-    size: tuple[int, int] = (120, 36)
-    """Columns and rows of the pseudo-terminal."""
+    size: tuple[int, int] = (CAST_WIDTH, CAST_HEIGHT)
+    """Columns and rows of the pseudo-terminal: the terminal recording's, so it replays as drawn."""
 
 
 @dataclass

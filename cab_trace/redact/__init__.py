@@ -16,6 +16,7 @@ from typing import NamedTuple, TypeVar
 
 from cab_trace.redact.rules import (
     RULES,
+    SHORT_TEXT,
     Rule,
     find_named_values,
     is_placeholder,
@@ -59,8 +60,6 @@ def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     ]
 
 
-_SHORT = 4096
-"""Strings up to this long are checked against all rule anchors at once before the rules run."""
 _CACHED = 256
 """Strings up to this long have their redaction remembered ..."""
 _CACHE_ENTRIES = 8192
@@ -131,7 +130,7 @@ class Redactor:
         # What is already redacted is not found again (redaction is idempotent), even by a rule
         # whose value pattern stops short of the marker's closing bracket.
         markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if REDACTED in text else []
-        if len(text) > _SHORT or self._may_match(text, lowered):
+        if len(text) > SHORT_TEXT or self._may_match(text, lowered):
             spans = [span for rule in self._rules for span in rule.find(text, lowered)]
         else:
             spans = []

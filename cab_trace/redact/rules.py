@@ -252,6 +252,9 @@ _NAME_ENDINGS = tuple(sorted(w.lower() for w in SECRET_WORDS))
 #: One pattern per word: a literal prefix lets ``re`` scan in C, and the look-ahead drops
 #: "tokens" and "keyboard" there too, so only real candidates reach Python.
 _ENDING_PATTERNS = tuple(re.compile(f"{word}(?![a-z0-9_])") for word in _NAME_ENDINGS)
+#: Strings up to this long are first checked with one regex pass (all anchors, all secret words)
+#: before the per-rule and per-word scans; nearly every longer text holds one, so it skips that.
+SHORT_TEXT = 4096
 #: Any secret word at all: one pass that lets a short string with none skip the per-word scans.
 _ANY_ENDING = re.compile("|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)))
 _UNQUOTED_END = ".,:;!?"
@@ -264,7 +267,7 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
     ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
     and ``name: value`` (JSON, YAML, logs). Found from the secret word backwards rather than by
     trying every word of the text."""
-    if len(text) <= 4096 and _ANY_ENDING.search(lowered) is None:
+    if len(text) <= SHORT_TEXT and _ANY_ENDING.search(lowered) is None:
         return
     seen: set[int] = set()
     for ending in _ENDING_PATTERNS:
