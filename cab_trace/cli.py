@@ -389,9 +389,8 @@ def _parse_vars(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
-    from cab_trace.harness.runner import CellConfig
-
     from cab_trace.harness.adapters import load_adapter
+    from cab_trace.harness.runner import CellConfig
 
     if load_adapter(args.adapter).uses("endpoint"):
         check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))

@@ -279,7 +279,9 @@ def build_argv(
     """
     for name in adapter.requires:
         if values.get(name) is None:
-            raise AdapterError(f"adapter {adapter.name} needs a value for {{{name}}}", hint=_missing_hint(name))
+            raise AdapterError(
+                f"adapter {adapter.name} needs a value for {{{name}}}", hint=_missing_hint(name)
+            )
     template = list(command) if adapter.takes_command else list(adapter.command)
     if not template:
         raise AdapterError(

@@ -10,7 +10,8 @@ or not, on ``POST /v1/traces``, as the OTLP/HTTP spec says.
 A run is one trace, whatever the agent does with ``TRACEPARENT``: a span sent with a trace id
 of its own is adopted into the run's trace (its original trace id, and parent span id if it had
 one, kept as ``cab.original_trace_id`` / ``cab.original_parent_span_id``), and a span with no
-parent becomes a child of the container span. Paths under the user's home directory are
+parent, or whose parent never arrives, becomes a child of the container span (spans are held
+until the agent is done, to know that). Paths under the user's home directory are
 written as ``~/…``, as the harness writes its own.
 
 ``POST /v1/logs`` and ``POST /v1/metrics`` are accepted (an agent whose exporter gets 404s
@@ -75,6 +76,8 @@ class AgentSpanReceiver:
         self._server: ThreadingHTTPServer | None = None
         self.received = 0
         self.adopted = 0
+        self.reparented = 0
+        self._pending: list[SpanRecord] = []
         self.rejected = 0
         self.logs = 0
         self.metrics = 0
@@ -131,13 +134,35 @@ class AgentSpanReceiver:
             return  # an empty export (protobuf leaves out empty fields)
         records = list(records_from_traces_data(document))
         with self._lock:
-            for sent in records:
-                record = sent
-                if self._parent is not None:
-                    record, adopted = adopt(sent, *self._parent)
-                    self.adopted += adopted
-                self._processor.on_end(self._build(home_as_tilde(record, self._home)))
             self.received += len(records)
+            if self._parent is None:
+                for record in records:
+                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
+                return
+            # Held until the agent is done: only then is it known which parents never arrived.
+            for sent in records:
+                record, adopted = adopt(sent, *self._parent)
+                self.adopted += adopted
+                self._pending.append(record)
+
+    def _flush(self) -> None:
+        """Hand the held spans on; a span whose parent never arrived (an agent that exits with
+        spans still open, as opencode does) goes under the container span, so the run stays
+        one tree (its parent's id kept as ``cab.original_parent_span_id``)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if self._parent is None or not pending:
+            return
+        container = self._parent[1]
+        seen = {r.span_id for r in pending}
+        for sent in pending:
+            record = sent
+            if record.parent_span_id not in seen and record.parent_span_id != container:
+                attributes = {**record.attributes, "cab.parent_missing": True}
+                attributes.setdefault("cab.original_parent_span_id", record.parent_span_id or "")
+                record = dataclasses.replace(record, parent_span_id=container, attributes=attributes)
+                self.reparented += 1
+            self._processor.on_end(self._build(home_as_tilde(record, self._home)))
 
     def count(self, signal: str, body: bytes, is_json: bool) -> None:
         """Count the log records or metrics of an export request (they are not kept)."""
@@ -167,16 +192,19 @@ class AgentSpanReceiver:
             return {
                 "agent_spans": self.received,
                 "agent_spans_adopted": self.adopted,
+                "agent_spans_reparented": self.reparented,
                 "agent_logs": self.logs,
                 "agent_metrics": self.metrics,
                 "agent_exports_refused": self.rejected,
             }
 
     def stop(self) -> None:
+        """Stop listening, then hand on the spans held back (idempotent)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._flush()
 
 
 def agent_otlp_env(endpoint: str) -> dict[str, str]:
