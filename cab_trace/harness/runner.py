@@ -376,7 +376,7 @@ class CellRunner:
                 "process.executable.name": os.path.basename(argv[0]),
                 "process.working_directory": display_path(workdir),
                 "tty": cfg.tty,
-                "home": "user" if cfg.user_home or cfg.runtime.name == "docker" else "run",
+                "home": "container" if cfg.runtime.name == "docker" else "user" if cfg.user_home else "run",
                 "config_files": sorted(self.adapter.files),
             },
         ) as span:
