@@ -257,7 +257,9 @@ class CellRunner:
                     },
                 ) as setup_span:
                     scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
-                    workdir, config_dir, home = _scratch_dirs(scratch, cfg.user_home)
+                    # A container is hermetic already (HOME is its own /tmp): no run home for it.
+                    own_home = not cfg.user_home and cfg.runtime.name != "docker"
+                    workdir, config_dir, home = _scratch_dirs(scratch, own_home)
                     copied = task.copy_to(workdir)
                     setup_span.set_attributes({"workdir": display_path(workdir), "files_copied": copied})
 
@@ -502,14 +504,14 @@ class CellRunner:
             self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
 
 
-def _scratch_dirs(scratch: Path, user_home: bool) -> tuple[Path, Path, Path | None]:
+def _scratch_dirs(scratch: Path, own_home: bool) -> tuple[Path, Path, Path | None]:
     """The workdir, and beside it (so nothing there counts as the agent's change) the run's
     config directory and, for a hermetic run, the agent's home."""
     workdir = scratch / "workdir"
     workdir.mkdir()
     config_dir = scratch / "config"
     config_dir.mkdir(mode=0o700)
-    home = None if user_home else scratch / "home"
+    home = scratch / "home" if own_home else None
     if home is not None:
         home.mkdir(mode=0o700)
     return workdir, config_dir, home
