@@ -555,8 +555,9 @@ def _terminated(signum: int, frame: object) -> None:
 def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
-        if outcome.check_passed is False:  # the run worked, the task was not done: say so
-            verdict = f"{verdict}, but the task's {outcome.check_message or 'check failed'}"
+        if outcome.check_passed is False:  # the task was not done: never "run ok"
+            check = f"task check FAILED: {outcome.check_message or 'it did not pass'}"
+            verdict = f"finished, {check}" if outcome.exit_code == 0 else f"{verdict}; {check}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
         _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)
