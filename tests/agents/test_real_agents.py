@@ -121,6 +121,14 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
     container = by_kind["container"].attributes
     assert KEY not in " ".join(map(str, container["argv"]))  # not even redacted: never in argv
     assert container["home"] == "run"
+    if adapter == "opencode":  # it ignores TRACEPARENT: its traces were adopted into the run's
+        assert isinstance(container["agent_spans"], int) and container["agent_spans"] > 0
+        assert container["agent_spans_adopted"] == container["agent_spans"]
+        assert container["agent_exports_refused"] == 0
+        shown = run_cli("show", str(run_dir))
+        assert (
+            shown.returncode == 0 and shown.stdout.count("\ntrace ") + shown.stdout.startswith("trace ") == 1
+        )
 
     # Nothing outside the workdir was touched: not where we were, not HOME, not the task.
     assert snapshot(elsewhere) == before_elsewhere
