@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
         "--secret-env values) are redacted before anything is written.",
         epilog="examples:\n"
-        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --task tasks/fix-bug\n"
+        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --endpoint http://host:8000/v1 \\\n"
+        "      --task tasks/fix-bug\n"
         "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapter",
         required=True,
         metavar="NAME|FILE",
-        help="pi, aider, opencode, command, or an adapter .toml file",
+        help="pi, aider, opencode, codex, claude, gemini, command, or an adapter .toml file",
     )
     run.add_argument("--model", help="model id passed to the agent")
     run.add_argument(
