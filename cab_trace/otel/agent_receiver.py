@@ -41,6 +41,9 @@ from cab_trace.model.record import Event, Status
 from cab_trace.otel.convert import SpanBuilder
 
 MAX_BODY = 64 * 1024 * 1024
+#: Agent spans held back until the agent ends (to find those whose parent never arrives); past
+#: this many, spans are handed on as they come, and such a span there keeps its missing parent.
+MAX_HELD = 100_000
 
 
 class AgentSpanReceiver:
@@ -78,6 +81,7 @@ class AgentSpanReceiver:
         self.adopted = 0
         self.reparented = 0
         self._pending: list[SpanRecord] = []
+        self._seen: set[str] = set()
         self.rejected = 0
         self.logs = 0
         self.metrics = 0
@@ -143,7 +147,11 @@ class AgentSpanReceiver:
             for sent in records:
                 record, adopted = adopt(sent, *self._parent)
                 self.adopted += adopted
-                self._pending.append(record)
+                self._seen.add(record.span_id)
+                if len(self._pending) < MAX_HELD:
+                    self._pending.append(record)
+                else:
+                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
 
     def _flush(self) -> None:
         """Hand the held spans on; a span whose parent never arrived (an agent that exits with
@@ -154,7 +162,7 @@ class AgentSpanReceiver:
         if self._parent is None or not pending:
             return
         container = self._parent[1]
-        seen = {r.span_id for r in pending}
+        seen = self._seen
         for sent in pending:
             record = sent
             if record.parent_span_id not in seen and record.parent_span_id != container:
