@@ -108,7 +108,7 @@ class AgentSpanReceiver:
                         receiver.accept(body, is_json)
                     else:
                         receiver.count(signal.removeprefix("/v1/"), body, is_json)
-                except (CabTraceError, ValueError, OSError):
+                except (CabTraceError, ValueError, OSError, AttributeError, TypeError):  # bad input: 400
                     with receiver._lock:
                         receiver.rejected += 1
                     self._answer(400, b"")
@@ -132,8 +132,11 @@ class AgentSpanReceiver:
         return f"http://{self._host}:{self._server.server_address[1]}"
 
     def accept(self, body: bytes, is_json: bool) -> None:
-        """Decode an export request and hand every span to the processor."""
+        """Decode an export request and hand every span to the processor (or hold it, with a
+        parent to adopt into, until :meth:`stop`)."""
         document = orjson.loads(body) if is_json else _protobuf_to_json(body)
+        if not isinstance(document, dict):
+            raise ValueError("not an OTLP export request (not a JSON object)")
         if not document.get("resourceSpans"):
             return  # an empty export (protobuf leaves out empty fields)
         records = list(records_from_traces_data(document))
@@ -175,6 +178,8 @@ class AgentSpanReceiver:
     def count(self, signal: str, body: bytes, is_json: bool) -> None:
         """Count the log records or metrics of an export request (they are not kept)."""
         document = orjson.loads(body) if is_json else _protobuf_signal_to_json(signal, body)
+        if not isinstance(document, dict):
+            raise ValueError(f"not an OTLP {signal} export request (not a JSON object)")
         if signal == "logs":
             n = sum(
                 len(scope.get("logRecords") or [])

@@ -158,3 +158,38 @@ def test_past_the_cap_spans_are_handed_on_as_they_come(monkeypatch) -> None:
     assert all(f"{s.context.trace_id:032x}" == f"{0xC0FFEE:032x}" for s in sink.spans)
     assert receiver.counts()["agent_spans_reparented"] == 0
     assert receiver.counts()["agent_spans_adopted"] == 3
+
+
+def test_bad_exports_are_refused_with_400_and_counted() -> None:
+    import urllib.error
+    import urllib.request
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from cab_trace.otel.agent_receiver import AgentSpanReceiver
+
+    receiver = AgentSpanReceiver(SpanProcessor(), parent=(1, 2))
+    endpoint = receiver.start()
+    try:
+        for path, body in [
+            ("/v1/logs", b"[1, 2]"),
+            ("/v1/logs", b'{"resourceLogs": [1]}'),
+            ("/v1/metrics", b"not json"),
+            ("/v1/traces", b'"a string"'),
+        ]:
+            request = urllib.request.Request(endpoint + path, body, {"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError as err:
+                assert err.code == 400, (path, body)
+            else:
+                raise AssertionError(f"{path} {body!r} was accepted")
+        ok = urllib.request.Request(
+            endpoint + "/v1/logs", b'{"resourceLogs": []}', {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(ok, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        receiver.stop()
+    assert receiver.counts()["agent_exports_refused"] == 4
+    assert receiver.counts()["agent_logs"] == 0
