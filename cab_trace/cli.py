@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
     )
+    _model_call_options(run)
     run.add_argument(
         "--key-env",
         default="CAB_KEY",
@@ -382,6 +383,19 @@ def _parse_vars(items: Sequence[str]) -> dict[str, str]:
     return result
 
 
+def _model_call_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--no-content",
+        action="store_true",
+        help="record model calls without their messages, tool definitions, arguments and results",
+    )
+    run.add_argument(
+        "--no-model-proxy",
+        action="store_true",
+        help="give the agent the endpoint itself: no recording proxy, no model-call spans",
+    )
+
+
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     from cab_trace.harness.runner import CellConfig
 
@@ -400,6 +414,8 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         key_env=args.key_env,
         secret_envs=args.secret_env,
         endpoint=args.endpoint,
+        record_content=not args.no_content,
+        model_proxy=not args.no_model_proxy,
         variables=_parse_vars(args.var),
         keep_workdir=args.keep_workdir,
         tty=args.tty,

@@ -39,6 +39,7 @@ from cab_trace.harness.adapters import (
     load_adapter,
 )
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
+from cab_trace.harness.model_proxy import ModelProxy
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
     CastWriter,
@@ -50,6 +51,7 @@ from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
+from cab_trace.otel.model_calls import ModelCallSpans
 from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
 from cab_trace.redact.scan import leak_check
@@ -76,6 +78,10 @@ class CellConfig:
     key_env: str = "CAB_KEY"
     secret_envs: Sequence[str] = ()
     endpoint: str | None = None
+    model_proxy: bool = True
+    """Put the recording proxy between the agent and ``endpoint`` (model-call spans)."""
+    record_content: bool = True
+    """Record model calls' messages, tool definitions, arguments and results (redacted)."""
     variables: Mapping[str, str] = field(default_factory=dict)
     keep_workdir: bool = False
     tty: bool = False
@@ -173,6 +179,8 @@ class CellRunner:
             f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
+        self._proxy: ModelProxy | None = None
+        self._model_calls: ModelCallSpans | None = None
 
     def run(self) -> RunOutcome:
         """Run the cell. The trace file is complete (and fsynced) when this returns or raises."""
@@ -253,6 +261,7 @@ class CellRunner:
                         "plugin_stack": plugin_stack,
                     },
                 ) as adapter_span:
+                    self._start_model_proxy(pipeline)
                     argv, env = self._apply_plugins(tracer, pipeline, workdir)
                     result = self._launch(pipeline, argv, env, workdir)
                     adapter_span.set_attribute("exit_code", result.exit_code)
@@ -272,14 +281,18 @@ class CellRunner:
                         self.redactor,
                     )
                     changes_span.set_attributes(changes.attributes())
+                passed: bool | None = None
                 if task.check:
                     passed = self._verify(tracer, task.check, workdir)
                     run_span.set_attribute("check_passed", passed)
+                if self._model_calls is not None:
+                    run_span.set_attributes(self._model_calls.totals(passed))
             except CabTraceError as exc:
                 failure = exc.message
             except OSError as exc:
                 failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
             finally:
+                self._stop_model_proxy()
                 self._cleanup(tracer, scratch)
                 if result is not None:
                     run_span.set_attribute("exit_code", result.exit_code)
@@ -346,6 +359,8 @@ class CellRunner:
             # The agent's own OpenTelemetry spans become children of this span, in this trace.
             context = span.get_span_context()
             env = {**env, "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-01"}
+            if self._model_calls is not None:
+                self._model_calls.parent = span  # model calls and tool steps are children of this span
             host = cfg.runtime.agent_host()
             receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
             if receiver is not None:
@@ -362,6 +377,9 @@ class CellRunner:
                 if receiver is not None:
                     receiver.stop()
                     span.set_attribute("agent_spans", receiver.received)
+                if self._model_calls is not None:
+                    self._stop_model_proxy()
+                    span.set_attribute("model_calls", self._model_calls.calls)
             span.set_attributes(
                 {
                     **result.attributes,
@@ -381,6 +399,29 @@ class CellRunner:
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
+
+    def _start_model_proxy(self, pipeline: Pipeline) -> None:
+        """When the agent gets an endpoint, start the recording proxy and give it the proxy's
+        URL instead (see :mod:`cab_trace.harness.model_proxy`)."""
+        endpoint = self.values.get("endpoint")
+        host = self.config.runtime.agent_host()
+        if not self.config.model_proxy or not endpoint or host is None:
+            return
+        spans = ModelCallSpans(pipeline.tracer, content=self.config.record_content)
+        try:
+            proxy = ModelProxy(endpoint, spans, host)
+        except ValueError:
+            self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
+            return
+        self._proxy, self._model_calls = proxy, spans
+        self.values["endpoint"] = proxy.start()
+
+    def _stop_model_proxy(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
+            if self._model_calls is not None:
+                self._model_calls.finish(time.time_ns())
 
     def _verify(self, tracer: Tracer, check: str, workdir: Path) -> bool:
         """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
