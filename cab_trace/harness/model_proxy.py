@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import http.client
 import itertools
 import queue
@@ -112,7 +113,8 @@ class ModelProxy:
         self._active: dict[int, _Active] = {}
         self._counter = itertools.count(1)
         self._seen: dict[str, int] = {}
-        self._queue: queue.SimpleQueue[CallRecord | None] = queue.SimpleQueue()
+        # Work for the recorder thread, in order: observing answers, then recording calls.
+        self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._recorder: threading.Thread | None = None
         self.calls = 0
         self.failed_callbacks = 0
@@ -148,7 +150,7 @@ class ModelProxy:
             call = dataclasses.replace(item.call, end_ns=now)
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
-            self._queue.put(call)
+            self._queue.put(functools.partial(self._on_call, call))
             _close(item.conn)
         server.shutdown()
         server.server_close()
@@ -161,11 +163,15 @@ class ModelProxy:
             self._recorder.join()
 
     def _record_loop(self) -> None:
-        while (call := self._queue.get()) is not None:
+        while (job := self._queue.get()) is not None:
             try:
-                self._on_call(call)
+                job()
             except Exception:  # noqa: BLE001 - a recording failure must not stop the proxy
                 self.failed_callbacks += 1
+
+    def observe(self, job: Callable[[], object]) -> None:
+        """Run ``job`` in the recorder thread, after everything handed to it before."""
+        self._queue.put(job)
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -192,7 +198,9 @@ class ModelProxy:
             self.calls += 1
         return item
 
-    def _finish(self, item: _Active) -> None:
+    def _finish(self, item: _Active, settle: Callable[[], None] | None = None) -> None:
+        """The call is over: ``settle`` (what is left of reading its answer) and recording it
+        happen in the recorder thread, after the observations queued before."""
         with self._lock:
             if item.done:
                 return  # stop() got there first
@@ -200,7 +208,13 @@ class ModelProxy:
             self._active.pop(item.call.index, None)
         if not item.call.end_ns:
             item.call.end_ns = time.time_ns()
-        self._queue.put(item.call)
+
+        def record() -> None:
+            if settle is not None:
+                settle()
+            self._on_call(item.call)
+
+        self._queue.put(record)
 
     # -- upstream connections ------------------------------------------------------------------
 
@@ -389,8 +403,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 )
                 if cut is None and chunked:
                     self.wfile.write(b"0\r\n\r\n")
-            except _AgentLeft:
-                return self._agent_left(conn, item)
+            except (_AgentLeft, OSError):
+                return self._agent_left(conn, item, acc)
             if cut is not None:
                 # Pass the failure on: no end marker, and the connection closes.
                 self.close_connection = True
@@ -402,12 +416,15 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 proxy._release(conn)
             if item is None or call is None or acc is None:
                 return None
-            if observed:
-                acc.feed_json(b"".join(observed))
-            call.response = acc.info
             call.end_ns = time.time_ns()
-            _judge(call, acc, cut, is_sse)
-            proxy._finish(item)
+
+            def settle() -> None:
+                if observed:
+                    acc.feed_json(b"".join(observed))
+                call.response = acc.info
+                _judge(call, acc, cut, is_sse)
+
+            proxy._finish(item, settle)
             return None
 
         def _head(self, response: http.client.HTTPResponse, chunked: bool) -> bytes:
@@ -461,8 +478,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 ):
                     self._write(forward, chunked)
                 if acc is not None:
-                    if is_sse:
-                        acc.feed_bytes(data)
+                    if is_sse:  # parsed in the recorder thread, so the copy never waits for it
+                        proxy.observe(functools.partial(acc.feed_bytes, data))
                     elif size < MAX_OBSERVED_BODY:
                         observed.append(data)
                     size += len(data)
@@ -472,12 +489,20 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 observed.clear()
             return None
 
-        def _agent_left(self, conn: http.client.HTTPConnection, item: _Active | None) -> None:
+        def _agent_left(
+            self, conn: http.client.HTTPConnection, item: _Active | None, acc: ResponseAccumulator | None
+        ) -> None:
             self.close_connection = True
             _close(conn)
             if item is not None:
-                item.call.outcome = "cancelled"
-                item.call.detail = "the agent closed the connection during the answer"
-                proxy._finish(item)
+                call = item.call
+                call.outcome = "cancelled"
+                call.detail = "the agent closed the connection during the answer"
+
+                def settle() -> None:
+                    if acc is not None:
+                        call.response = acc.info
+
+                proxy._finish(item, settle)
 
     return Handler

@@ -15,6 +15,7 @@ import orjson
 
 from cab_trace.llm.sse import SseEvent
 
+_USAGE_OBJECT = re.compile(r'"usage"\s*:\s*\{')
 _NULL_USAGE = re.compile(rb'\s*,\s*"usage"\s*:\s*null(?=\s*[,}])|"usage"\s*:\s*null\s*,\s*')
 
 
@@ -38,8 +39,8 @@ def ask_for_usage(body: bytes) -> bytes | None:
 
 def is_usage_only(event: SseEvent) -> bool:
     """The chunk a stream sends when asked for usage: no choices, a usage object."""
-    if '"usage"' not in event.data:
-        return False
+    if not _USAGE_OBJECT.search(event.data):
+        return False  # no usage, or "usage": null (every other chunk): no need to parse
     try:
         doc = orjson.loads(event.data)
     except orjson.JSONDecodeError:

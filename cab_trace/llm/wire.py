@@ -8,6 +8,7 @@ Messages are normalised to the shapes the OpenTelemetry GenAI conventions give f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -318,7 +319,8 @@ class ResponseAccumulator:
 
     def __init__(self, api: Api) -> None:
         self.api = api
-        self.info = ResponseInfo()
+        self._info = ResponseInfo()
+        self._stale: Callable[[], None] | None = None  # rebuilds the output of a stream, when due
         self._sse = SseParser()
         # chat: per choice index: text, reasoning, tool calls by their index, finish reason
         self._choices: dict[int, dict[str, Any]] = {}
@@ -328,11 +330,20 @@ class ResponseAccumulator:
         self._responses_items: list[Json] = []
         self._raw_usage: dict[str, Any] = {}
 
+    @property
+    def info(self) -> ResponseInfo:
+        """What has arrived so far. A stream's output messages are put together when asked for,
+        not per event (which would make a long stream quadratic)."""
+        if self._stale is not None:
+            build, self._stale = self._stale, None
+            build()
+        return self._info
+
     # JSON ---------------------------------------------------------------------------------------
 
     def feed_json(self, body: bytes) -> ResponseInfo:
         doc = _loads(body)
-        info = self.info
+        info = self._info
         if not isinstance(doc, dict):
             return info
         if isinstance(doc.get("error"), dict | str):
@@ -344,10 +355,10 @@ class ResponseAccumulator:
         else:
             self._anthropic_document(doc)
         info.complete = info.error is None
-        return info
+        return self.info
 
     def _chat_document(self, doc: dict[str, Any]) -> None:
-        info = self.info
+        info = self._info
         info.id, info.model = _str(doc.get("id")), _str(doc.get("model"))
         for choice in _list(doc.get("choices")):
             if not isinstance(choice, dict):
@@ -362,7 +373,7 @@ class ResponseAccumulator:
         info.usage = _chat_usage(doc.get("usage"))
 
     def _responses_document(self, doc: dict[str, Any]) -> None:
-        info = self.info
+        info = self._info
         info.id, info.model = _str(doc.get("id")), _str(doc.get("model"))
         parts: list[Json] = []
         for item in _list(doc.get("output")):
@@ -406,7 +417,7 @@ class ResponseAccumulator:
             )
 
     def _anthropic_document(self, doc: dict[str, Any]) -> None:
-        info = self.info
+        info = self._info
         if doc.get("type") == "error":
             return
         info.id, info.model = _str(doc.get("id")), _str(doc.get("model"))
@@ -430,7 +441,7 @@ class ResponseAccumulator:
     def feed_event(self, event: SseEvent) -> None:
         if event.is_comment:
             return
-        info = self.info
+        info = self._info
         info.chunks += 1
         data = event.data.strip()
         if data == "[DONE]":
@@ -447,7 +458,7 @@ class ResponseAccumulator:
             self._anthropic_event(event.event, doc)
 
     def _chat_chunk(self, doc: dict[str, Any]) -> None:  # noqa: PLR0912 (one branch per field)
-        info = self.info
+        info = self._info
         if isinstance(doc.get("error"), dict | str):
             info.error = _error_text(doc["error"])
             return
@@ -487,10 +498,10 @@ class ResponseAccumulator:
                     slot["args"].append(fn["arguments"])
             if finish := _str(choice.get("finish_reason")):
                 state["finish"] = finish
-        self._build_chat_output()
+        self._stale = self._build_chat_output
 
     def _build_chat_output(self) -> None:
-        info = self.info
+        info = self._info
         info.output_messages, info.finish_reasons = [], []
         for index in sorted(self._choices):
             state = self._choices[index]
@@ -518,8 +529,8 @@ class ResponseAccumulator:
         kind = _str(doc.get("type")) or name
         response = doc.get("response")
         if kind in ("response.created", "response.in_progress") and isinstance(response, dict):
-            self.info.id = _str(response.get("id"))
-            self.info.model = _str(response.get("model"))
+            self._info.id = _str(response.get("id"))
+            self._info.model = _str(response.get("model"))
         elif kind == "response.output_item.done" and isinstance(doc.get("item"), dict):
             self._responses_items.append(doc["item"])
             self._responses_document({**self._partial_response(), "output": self._responses_items})
@@ -527,15 +538,15 @@ class ResponseAccumulator:
             response, dict
         ):
             self._responses_document(response)
-            self.info.complete = True
+            self._info.complete = True
         elif kind == "error":
-            self.info.error = _error_text(doc.get("error") or doc)
+            self._info.error = _error_text(doc.get("error") or doc)
 
     def _partial_response(self) -> dict[str, Any]:
-        return {"id": self.info.id, "model": self.info.model, "status": "in_progress"}
+        return {"id": self._info.id, "model": self._info.model, "status": "in_progress"}
 
     def _anthropic_event(self, name: str, doc: dict[str, Any]) -> None:  # noqa: PLR0912 (one per event type)
-        info = self.info
+        info = self._info
         kind = _str(doc.get("type")) or name
         if kind == "message_start" and isinstance(doc.get("message"), dict):
             message = doc["message"]
@@ -552,9 +563,9 @@ class ResponseAccumulator:
             delta = doc["delta"]
             block = self._blocks.setdefault(_int(doc.get("index")) or 0, {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
-                block["text"] = str(block.get("text", "")) + str(delta.get("text", ""))
+                block.setdefault("text_parts", []).append(str(delta.get("text", "")))
             elif delta.get("type") == "thinking_delta":
-                block["thinking"] = str(block.get("thinking", "")) + str(delta.get("thinking", ""))
+                block.setdefault("thinking_parts", []).append(str(delta.get("thinking", "")))
             elif delta.get("type") == "input_json_delta":
                 block.setdefault("partial_json", []).append(str(delta.get("partial_json", "")))
         elif kind == "message_delta":
@@ -569,7 +580,7 @@ class ResponseAccumulator:
         elif kind == "error":
             info.error = _error_text(doc.get("error") or doc)
         if kind in ("content_block_start", "content_block_delta", "content_block_stop", "message_delta"):
-            self._build_anthropic_output()
+            self._stale = self._build_anthropic_output
 
     def _build_anthropic_output(self) -> None:
         blocks = []
@@ -578,12 +589,18 @@ class ResponseAccumulator:
                 text = "".join(block.get("partial_json", []))
                 blocks.append({**block, "input": _arguments(text) if text else block.get("input")})
             else:
-                blocks.append(block)
+                blocks.append(
+                    {
+                        **block,
+                        "text": str(block.get("text", "")) + "".join(block.get("text_parts", [])),
+                        "thinking": str(block.get("thinking", "")) + "".join(block.get("thinking_parts", [])),
+                    }
+                )
         stop = self._stop_reason
-        self.info.output_messages = [
+        self._info.output_messages = [
             {"role": "assistant", "parts": _anthropic_blocks(blocks), "finish_reason": stop or ""}
         ]
-        self.info.finish_reasons = [stop] if stop else []
+        self._info.finish_reasons = [stop] if stop else []
 
 
 def _get(doc: object, *keys: str) -> object:
