@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench clean agents
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -27,6 +27,22 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## agents: install the agent CLIs pinned in agents/versions into .agents/ (commands in .agents/bin/)
+AGENTS := .agents
+agents: $(AGENTS)/.installed
+
+$(AGENTS)/.installed: agents/versions
+	@command -v npm >/dev/null || { echo "make agents needs npm (Node.js 20 or newer)" >&2; exit 1; }
+	mkdir -p $(AGENTS)/bin
+	npm install --prefix $(AGENTS)/npm --no-audit --no-fund --loglevel=error \
+		$$(awk '$$1 == "npm" {print $$2 "@" $$3}' agents/versions)
+	$(PYTHON) -m venv $(AGENTS)/aider
+	$(AGENTS)/aider/bin/python -m pip install -q $$(awk '$$1 == "pypi" {print $$2 "==" $$3}' agents/versions)
+	awk '$$1 == "npm" {print $$4}' agents/versions | while read -r cmd; do \
+		ln -sf ../npm/node_modules/.bin/$$cmd $(AGENTS)/bin/$$cmd; done
+	ln -sf ../aider/bin/aider $(AGENTS)/bin/aider
+	@touch $@
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cab_trace replay tests bench
 	$(BIN)/ruff format --check cab_trace replay tests bench
@@ -42,4 +58,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(AGENTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

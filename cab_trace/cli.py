@@ -103,7 +103,7 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Record, replay, inspect and export OpenTelemetry traces of coding-agent benchmark runs.",
@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
     )
     _model_call_options(run)
+    run.add_argument(
+        "--user-home",
+        action="store_true",
+        help="let a local agent use your own home and config directories (~/.pi, ~/.config/opencode, "
+        "~/.aider*); by default each run gets a fresh home of its own",
+    )
     run.add_argument(
         "--key-env",
         default="CAB_KEY",
@@ -397,8 +403,11 @@ def _model_call_options(run: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
+    from cab_trace.harness.adapters import load_adapter
     from cab_trace.harness.runner import CellConfig
 
+    if load_adapter(args.adapter).uses("endpoint"):
+        check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))
     config = CellConfig(
         task_dir=args.task,
         adapter=args.adapter,
@@ -420,6 +429,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         keep_workdir=args.keep_workdir,
         tty=args.tty,
         otlp=_otlp(args),
+        user_home=args.user_home,
     )
     return _record(config, echo=args.echo, quiet=args.quiet)
 
@@ -459,6 +469,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         environ=environ,
     )
     return _record(config, echo=not args.quiet, quiet=args.quiet)
+
+
+def check_docker_endpoint(runtime: str, network: str | None, endpoint: str | None) -> None:
+    """A container cannot reach this machine's loopback: refuse such an endpoint, saying what to do."""
+    from urllib.parse import urlsplit
+
+    if runtime != "docker" or not endpoint or network == "host":
+        return
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        raise UsageError(
+            f"--endpoint {endpoint}: a container cannot reach {host} of this machine (its loopback is "
+            "the container's own)",
+            hint="add --network host, or serve the endpoint on an address the container can reach "
+            "(e.g. 0.0.0.0, then --endpoint http://<docker bridge gateway, usually 172.17.0.1>:PORT/...)",
+        )
 
 
 def _runtime(args: argparse.Namespace) -> Runtime:
@@ -545,6 +571,8 @@ def _terminated(signum: int, frame: object) -> None:
 def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
+        if outcome.check_passed is False:  # the run worked, the task was not done: say so
+            verdict = f"{verdict}, but the task's {outcome.check_message or 'check failed'}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
         _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)

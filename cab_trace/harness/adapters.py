@@ -13,15 +13,26 @@ an agent's argv and env::
     args = ["--no-git"]
     env = {}
     requires_env = []           # skipped (and said why) unless these are set
+    requires = ["key"]          # placeholders that must have a value (here: only used in [env])
+    [files."models.json"]       # configuration files written, per run, into {config_dir}
+    content = '''{"baseUrl": "{endpoint}", "models": [{"id": "{model}"}]}'''
 
 Placeholders are ``{name}`` for the known names below and the adapter's ``vars``; any
-other text in braces is left as it is. In ``command`` every placeholder must have a value;
-an ``env`` entry whose placeholders have no value is left out. ``{plugin_args}`` as a
-whole element marks where plugin arguments go (default: the end).
+other text in braces is left as it is. In ``command`` and in ``files`` every placeholder
+must have a value; an ``env`` entry whose placeholders have no value is left out.
+``{plugin_args}`` as a whole element marks where plugin arguments go (default: the end).
+
+``[files]`` are the configuration an agent reads from files rather than flags (pi's
+``models.json``, opencode's provider): each is written, filled in, into a directory the run
+makes for it outside the workdir (``{config_dir}``) and removes at the end. In a file whose
+name ends in ``.json`` the values are escaped as JSON string contents (``escape = "none"``
+turns that off). Point the agent at its key through the environment (``[env]``) and name the
+variable in the file where the agent allows it, so the key is written nowhere.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -39,6 +50,7 @@ BUILTIN_PLACEHOLDERS = {
     "endpoint": "--endpoint or $CAB_ENDPOINT",
     "workdir": "the agent's working directory",
     "task_id": "the task's id",
+    "config_dir": "a directory of this run's own, outside the workdir, holding the adapter's [files]",
 }
 PLUGIN_ARGS = "{plugin_args}"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -53,6 +65,15 @@ class Plugin:
 
 
 @dataclass(frozen=True)
+class AdapterFile:
+    """A configuration file the adapter writes into ``{config_dir}`` before the agent starts."""
+
+    name: str  # a relative path inside the config directory
+    content: str  # a template
+    escape: str = "none"  # "json": values are escaped as JSON string contents
+
+
+@dataclass(frozen=True)
 class Adapter:
     name: str
     description: str
@@ -61,6 +82,9 @@ class Adapter:
     env: Mapping[str, str] = field(default_factory=dict)
     plugins: Mapping[str, Plugin] = field(default_factory=dict)
     source: str = ""
+    files: Mapping[str, AdapterFile] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    """Placeholders that must have a value even where they appear only in ``env`` (the key)."""
 
     @property
     def takes_command(self) -> bool:
@@ -68,9 +92,14 @@ class Adapter:
         return not self.command
 
     def uses(self, placeholder: str) -> bool:
-        return any(placeholder in _PLACEHOLDER.findall(part) for part in self.command) or any(
-            placeholder in _PLACEHOLDER.findall(v) for v in self.env.values()
-        )
+        """Whether the command, the environment, a plugin or a file refers to ``{placeholder}``."""
+        templates = [
+            *self.command,
+            *self.env.values(),
+            *(f.content for f in self.files.values()),
+            *(a for p in self.plugins.values() for a in (*p.args, *p.env.values())),
+        ]
+        return any(placeholder in _PLACEHOLDER.findall(t) for t in templates)
 
 
 @dataclass(frozen=True)
@@ -130,7 +159,8 @@ def parse_adapter(text: str, source: str) -> Adapter:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AdapterError(f"{source}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"name", "description", "command", "vars", "env", "plugins"})
+    fields = {"name", "description", "command", "vars", "env", "plugins", "files", "requires"}
+    unknown = sorted(set(data) - fields)
     if unknown:
         raise AdapterError(f"{source}: unknown field {unknown[0]!r}")
     name = data.get("name")
@@ -140,7 +170,8 @@ def parse_adapter(text: str, source: str) -> Adapter:
     variables = _str_map(data.get("vars", {}), f"{source}: [vars]")
     env = _str_map(data.get("env", {}), f"{source}: [env]")
     known = set(BUILTIN_PLACEHOLDERS) | set(variables)
-    for part in [*command, *env.values()]:
+    files = _parse_files(data.get("files", {}), source)
+    for part in [*command, *env.values(), *(f.content for f in files.values())]:
         for placeholder in _PLACEHOLDER.findall(part):
             if placeholder not in known and part != PLUGIN_ARGS:
                 raise AdapterError(
@@ -151,8 +182,38 @@ def parse_adapter(text: str, source: str) -> Adapter:
     if not isinstance(plugins_raw, dict):
         raise AdapterError(f"{source}: [plugins] must be a table of plugin tables")
     plugins = {pname: parse_plugin(pname, spec, source) for pname, spec in plugins_raw.items()}
+    requires = _str_list(data.get("requires", []), f"{source}: requires")
+    for placeholder in requires:
+        if placeholder not in known:
+            raise AdapterError(f"{source}: requires {placeholder!r}, which is neither built in nor in [vars]")
     description = data.get("description", "")
-    return Adapter(name, str(description), tuple(command), variables, env, plugins, source)
+    return Adapter(
+        name, str(description), tuple(command), variables, env, plugins, source, files, tuple(requires)
+    )
+
+
+def _parse_files(raw: object, source: str) -> dict[str, AdapterFile]:
+    if not isinstance(raw, dict):
+        raise AdapterError(f"{source}: [files] must be a table of file tables")
+    files: dict[str, AdapterFile] = {}
+    for name, spec in raw.items():
+        where = f"{source}: [files.{name!r}]"
+        path = Path(name)
+        if not name or path.is_absolute() or ".." in path.parts:
+            raise AdapterError(f"{where}: the name must be a relative path inside the config directory")
+        if not isinstance(spec, dict):
+            raise AdapterError(f"{where} must be a table")
+        unknown = sorted(set(spec) - {"content", "escape"})
+        if unknown:
+            raise AdapterError(f"{where}: unknown field {unknown[0]!r}", hint="files have content, escape")
+        content = spec.get("content")
+        if not isinstance(content, str):
+            raise AdapterError(f"{where}: 'content' must be a string")
+        escape = spec.get("escape", "json" if name.endswith(".json") else "none")
+        if escape not in ("json", "none"):
+            raise AdapterError(f'{where}: escape must be "json" or "none", not {escape!r}')
+        files[name] = AdapterFile(name, content, escape)
+    return files
 
 
 def parse_plugin(name: str, spec: object, source: str) -> Plugin:
@@ -216,6 +277,11 @@ def build_argv(
     Raises:
         AdapterError: a placeholder in the command has no value.
     """
+    for name in adapter.requires:
+        if values.get(name) is None:
+            raise AdapterError(
+                f"adapter {adapter.name} needs a value for {{{name}}}", hint=_missing_hint(name)
+            )
     template = list(command) if adapter.takes_command else list(adapter.command)
     if not template:
         raise AdapterError(
@@ -251,6 +317,28 @@ def build_env(
         if filled is not None:
             env[name] = filled
     return env
+
+
+def build_files(adapter: Adapter, values: Mapping[str, str | None]) -> dict[str, str]:
+    """The adapter's configuration files, filled in: {relative name: content}.
+
+    Raises:
+        AdapterError: a placeholder in a file has no value.
+    """
+    files: dict[str, str] = {}
+    for spec in adapter.files.values():
+        escaped = values
+        if spec.escape == "json":
+            escaped = {k: None if v is None else json.dumps(v)[1:-1] for k, v in values.items()}
+        filled = fill(spec.content, escaped)
+        if filled is None:
+            name = next(n for n in _PLACEHOLDER.findall(spec.content) if n in values and values[n] is None)
+            raise AdapterError(
+                f"adapter {adapter.name} needs a value for {{{name}}} (in its file {spec.name})",
+                hint=_missing_hint(name),
+            )
+        files[spec.name] = filled
+    return files
 
 
 def _missing_hint(name: str) -> str:

@@ -153,7 +153,10 @@ class DockerRuntime:
             "name": name,
             "working_dir": WORKDIR,
             "environment": env,
-            "volumes": {str(spec.workdir.resolve()): {"bind": WORKDIR, "mode": "rw"}},
+            "volumes": {
+                str(spec.workdir.resolve()): {"bind": WORKDIR, "mode": "rw"},
+                **{str(host.resolve()): {"bind": target, "mode": "rw"} for host, target in spec.mounts},
+            },
             "init": True,
             "labels": {LABEL_RUN: spec.run_id, LABEL_OWNER: owner_label()},
             "privileged": False,

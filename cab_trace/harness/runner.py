@@ -35,6 +35,7 @@ from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
     build_env,
+    build_files,
     choose_plugins,
     load_adapter,
 )
@@ -46,7 +47,7 @@ from cab_trace.harness.output import (
     EchoFn,
     OutputCapture,
 )
-from cab_trace.harness.runtime import LaunchResult, LaunchSpec, Runtime
+from cab_trace.harness.runtime import CAST_TERM, LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
@@ -86,6 +87,8 @@ class CellConfig:
     keep_workdir: bool = False
     tty: bool = False
     """Give the agent a pseudo-terminal (full-screen agents need one)."""
+    user_home: bool = False
+    """Let a local agent use the user's own home and config directories (default: the run's own)."""
     otlp: OtlpSettings | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -102,6 +105,9 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     #: Where the end-of-run leak check found a known secret (file:line: rule: masked preview).
     leaks: list[str] = field(default_factory=list)
+    #: The task's check: None when the task has none (or it did not run), else whether it passed.
+    check_passed: bool | None = None
+    check_message: str = ""
 
 
 def display_path(path: Path | str) -> str:
@@ -153,7 +159,14 @@ class CellRunner:
             "endpoint": config.endpoint or config.environ.get("CAB_ENDPOINT") or None,
             "task_id": self.task.id,
             "workdir": None,
+            "config_dir": None,
         }
+        if config.endpoint and not self.adapter.uses("endpoint"):
+            raise UsageError(
+                f"--endpoint: adapter {self.adapter.name} has no use for an endpoint ({{endpoint}} appears "
+                "nowhere in it), so the agent would not use it",
+                hint="leave --endpoint off, or use an adapter that takes one",
+            )
         unknown_vars = sorted(set(config.variables) - set(self.adapter.vars))
         if unknown_vars:
             raise UsageError(
@@ -163,12 +176,14 @@ class CellRunner:
         self.plugins = choose_plugins(self.adapter, config.plugins, config.environ)
         # Fill everything in once now, so a missing key or endpoint is a usage error, not a failed run,
         # and so the agent's whole environment is known (for its secrets) before the first span ends.
-        preview = {**self.values, "workdir": "/workdir"}
+        preview = {**self.values, "workdir": "/workdir", "config_dir": "/config"}
         build_argv(self.adapter, preview, self.plugins.extra_args, config.command)
+        build_files(self.adapter, preview)
         adapter_env = build_env(self.adapter, preview, self.plugins.env)
         agent_env = config.runtime.agent_environment(adapter_env)
         self.redactor = Redactor([*self._explicit_secrets, *secrets_from_env(agent_env)])
         self.warnings: list[str] = []
+        self._check_failure = ""
         if self.redactor.too_short:
             self.warnings.append(
                 f"a secret value of {min(map(len, self.redactor.too_short))} character(s) is too short "
@@ -217,6 +232,9 @@ class CellRunner:
         cell_id = f"{cfg.sweep_id}/{adapter.name}/{cfg.model or '-'}/{task.id}"
         workdir: Path | None = None
         scratch: Path | None = None
+        passed: bool | None = None
+        config_dir: Path | None = None
+        home: Path | None = None
         result: LaunchResult | None = None
         failure: str | None = None
         run_attrs: dict[str, AttrValue] = {
@@ -247,8 +265,7 @@ class CellRunner:
                     },
                 ) as setup_span:
                     scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
-                    workdir = scratch / "workdir"
-                    workdir.mkdir()
+                    workdir, config_dir, home = _scratch_dirs(scratch, cfg.user_home)
                     copied = task.copy_to(workdir)
                     setup_span.set_attributes({"workdir": display_path(workdir), "files_copied": copied})
 
@@ -262,8 +279,8 @@ class CellRunner:
                     },
                 ) as adapter_span:
                     self._start_model_proxy(pipeline)
-                    argv, env = self._apply_plugins(tracer, pipeline, workdir)
-                    result = self._launch(pipeline, argv, env, workdir)
+                    argv, env = self._apply_plugins(tracer, pipeline, workdir, config_dir)
+                    result = self._launch(pipeline, argv, env, workdir, config_dir=config_dir, home=home)
                     adapter_span.set_attribute("exit_code", result.exit_code)
                     if failure := _failure_message(result, cfg.timeout_s):
                         adapter_span.set_status(Status(StatusCode.ERROR, failure))
@@ -281,12 +298,10 @@ class CellRunner:
                         self.redactor,
                     )
                     changes_span.set_attributes(changes.attributes())
-                passed: bool | None = None
                 if task.check:
-                    passed = self._verify(tracer, task.check, workdir)
+                    passed = self._verify(tracer, task.check, workdir, home)
                     run_span.set_attribute("check_passed", passed)
-                if self._model_calls is not None:
-                    run_span.set_attributes(self._model_calls.totals(passed))
+                self._model_call_totals(run_span, passed)
             except CabTraceError as exc:
                 failure = exc.message
             except OSError as exc:
@@ -306,13 +321,15 @@ class CellRunner:
             message=failure or "ok",
             agent_exit_code=result.exit_code if result else None,
             timed_out=result.timed_out if result else False,
+            check_passed=passed,
+            check_message=self._check_failure,
         )
 
     def _apply_plugins(
-        self, tracer: Tracer, pipeline: Pipeline, workdir: Path
+        self, tracer: Tracer, pipeline: Pipeline, workdir: Path, config_dir: Path
     ) -> tuple[list[str], dict[str, str]]:
         plugins = self.plugins
-        values = {**self.values, "workdir": str(workdir)}
+        values = {**self.values, "workdir": str(workdir), "config_dir": self._agent_config_dir(config_dir)}
         with self._span(
             tracer,
             "applied_plugins",
@@ -331,6 +348,7 @@ class CellRunner:
         ):
             argv = build_argv(self.adapter, values, plugins.extra_args, self.config.command)
             env = build_env(self.adapter, values, plugins.env)
+            write_adapter_files(config_dir, build_files(self.adapter, values))
             # The real workdir may reach the environment; learn any secret that brings before spans end.
             late = secrets_from_env(self.config.runtime.agent_environment(env))
             if missing := [s for s in late if s not in self.redactor.known_secrets]:
@@ -338,11 +356,25 @@ class CellRunner:
                 pipeline.add_secrets(missing)
         return argv, env
 
+    def _agent_config_dir(self, config_dir: Path) -> str:
+        """The config directory as the agent sees it (mounted at a fixed path in a container)."""
+        return CONTAINER_CONFIG_DIR if self.config.runtime.name == "docker" else str(config_dir)
+
     def _launch(
-        self, pipeline: Pipeline, argv: list[str], env: dict[str, str], workdir: Path
+        self,
+        pipeline: Pipeline,
+        argv: list[str],
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        config_dir: Path | None = None,
+        home: Path | None = None,
     ) -> LaunchResult:
         cfg = self.config
         redacted_argv = self.redactor.argv(argv)
+        mounts = ((config_dir, CONTAINER_CONFIG_DIR),) if config_dir is not None else ()
+        if cfg.tty:
+            env = {**env, "TERM": CAST_TERM}  # the TERM the recording's header names, whatever ours is
         with self._span(
             pipeline.tracer,
             f"{self.adapter.name}:launch",
@@ -354,6 +386,9 @@ class CellRunner:
                 "process.command_args": redacted_argv,
                 "process.executable.name": os.path.basename(argv[0]),
                 "process.working_directory": display_path(workdir),
+                "tty": cfg.tty,
+                "home": "user" if cfg.user_home or cfg.runtime.name == "docker" else "run",
+                "config_files": sorted(self.adapter.files),
             },
         ) as span:
             # The agent's own OpenTelemetry spans become children of this span, in this trace.
@@ -362,21 +397,23 @@ class CellRunner:
             if self._model_calls is not None:
                 self._model_calls.parent = span  # model calls and tool steps are children of this span
             host = cfg.runtime.agent_host()
-            receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
+            parent = (context.trace_id, context.span_id)
+            receiver = AgentSpanReceiver(pipeline.redaction, host, parent=parent) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
             cast = CastWriter(self.run_dir / CAST_FILE_NAME, raw=cfg.tty)
             try:
                 capture = OutputCapture(self.redactor, self._echo, cast=cast)
-                result = cfg.runtime.launch(
-                    LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty), capture
+                spec = LaunchSpec(
+                    argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty, home=home, mounts=mounts
                 )
+                result = cfg.runtime.launch(spec, capture)
                 capture.finish()
             finally:
                 cast.close()
                 if receiver is not None:
                     receiver.stop()
-                    span.set_attribute("agent_spans", receiver.received)
+                    span.set_attributes(receiver.counts())
                 if self._model_calls is not None:
                     self._stop_model_proxy()
                     span.set_attribute("model_calls", self._model_calls.calls)
@@ -416,6 +453,10 @@ class CellRunner:
         self._proxy, self._model_calls = proxy, spans
         self.values["endpoint"] = proxy.start()
 
+    def _model_call_totals(self, run_span: Span, passed: bool | None) -> None:
+        if self._model_calls is not None:
+            run_span.set_attributes(self._model_calls.totals(passed))
+
     def _stop_model_proxy(self) -> None:
         if self._proxy is not None:
             self._proxy.stop()
@@ -423,7 +464,7 @@ class CellRunner:
             if self._model_calls is not None:
                 self._model_calls.finish(time.time_ns())
 
-    def _verify(self, tracer: Tracer, check: str, workdir: Path) -> bool:
+    def _verify(self, tracer: Tracer, check: str, workdir: Path, home: Path | None = None) -> bool:
         """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
         cfg = self.config
         with self._span(
@@ -433,7 +474,7 @@ class CellRunner:
         ) as span:
             capture = OutputCapture(self.redactor)
             result = cfg.runtime.launch(
-                LaunchSpec(["sh", "-c", check], {}, workdir, cfg.timeout_s, self.run_id), capture
+                LaunchSpec(["sh", "-c", check], {}, workdir, cfg.timeout_s, self.run_id, home=home), capture
             )
             capture.finish()
             passed = result.exit_code == 0 and not result.timed_out
@@ -453,7 +494,8 @@ class CellRunner:
                     or (f"timed out after {cfg.timeout_s:g} s" if result.timed_out else None)
                     or f"exit code {result.exit_code}"
                 )
-                span.set_status(Status(StatusCode.ERROR, f"check failed: {why}"))
+                self._check_failure = f"check failed: {why}"
+                span.set_status(Status(StatusCode.ERROR, self._check_failure))
         return passed
 
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
@@ -462,6 +504,12 @@ class CellRunner:
         with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
+                # The run's config directory and home go even when the workdir stays: they may hold
+                # what the agent keeps of its credentials, and they are not the agent's work.
+                for own in (scratch / "config", scratch / "home"):
+                    if own.exists():
+                        shutil.rmtree(own, ignore_errors=True)
+                        removed.append(display_path(own))
                 if self.config.keep_workdir:
                     kept.append(display_path(scratch / "workdir"))
                 else:
@@ -491,7 +539,37 @@ class CellRunner:
             if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
                 span.set_status(Status(StatusCode.OK))
         if kind != "run":
-            self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}")
+            failed = ""
+            if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.ERROR:
+                failed = f"  FAILED: {span.status.description or 'error'}"
+            self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
+
+
+def _scratch_dirs(scratch: Path, user_home: bool) -> tuple[Path, Path, Path | None]:
+    """The workdir, and beside it (so nothing there counts as the agent's change) the run's
+    config directory and, for a hermetic run, the agent's home."""
+    workdir = scratch / "workdir"
+    workdir.mkdir()
+    config_dir = scratch / "config"
+    config_dir.mkdir(mode=0o700)
+    home = None if user_home else scratch / "home"
+    if home is not None:
+        home.mkdir(mode=0o700)
+    return workdir, config_dir, home
+
+
+#: Where a container sees the run's config directory (the adapter's [files]).
+CONTAINER_CONFIG_DIR = "/cab-agent-config"
+
+
+def write_adapter_files(config_dir: Path, files: Mapping[str, str]) -> None:
+    """Write the adapter's filled-in files into the run's config directory, readable by the user only."""
+    for name, content in files.items():
+        path = config_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
 
 
 def _failure_message(result: LaunchResult, timeout_s: float | None) -> str | None:

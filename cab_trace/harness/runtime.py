@@ -22,6 +22,9 @@ from typing import IO, Protocol
 from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
 from cab_trace.model import AttrValue
 
+#: The terminal type a --tty agent gets, and its recording's header records.
+CAST_TERM = "xterm-256color"
+
 #: Receives raw output as it arrives: (stream name "stdout" or "stderr", bytes).
 OutputFn = Callable[[str, bytes], None]
 
@@ -43,6 +46,10 @@ class LaunchSpec:
     """Give the agent a pseudo-terminal (of ``size``) instead of pipes; its output is one stream."""
     size: tuple[int, int] = (CAST_WIDTH, CAST_HEIGHT)
     """Columns and rows of the pseudo-terminal: the terminal recording's, so it replays as drawn."""
+    home: Path | None = None
+    """The agent's own home directory for this run (hermetic runs), or None for the user's."""
+    mounts: tuple[tuple[Path, str], ...] = ()
+    """Host directories the agent must see besides the workdir, and where (for a container)."""
 
 
 @dataclass
@@ -80,12 +87,61 @@ class Runtime(Protocol):
         ...
 
 
+#: Where toolchains installed under the home directory live, by the variable that moves them.
+#: A hermetic home keeps these pointing at the user's, so `cargo test` or a pyenv shim still work.
+TOOLCHAIN_HOMES = (
+    ("CARGO_HOME", ".cargo"),
+    ("RUSTUP_HOME", ".rustup"),
+    ("PYENV_ROOT", ".pyenv"),
+    ("NVM_DIR", ".nvm"),
+    ("GOPATH", "go"),
+    ("GOMODCACHE", "go/pkg/mod"),
+    ("BUN_INSTALL", ".bun"),
+    ("VOLTA_HOME", ".volta"),
+)
+
+
+def local_agent_environment(
+    base: Mapping[str, str],
+    adapter_env: Mapping[str, str],
+    workdir: Path | None = None,
+    home: Path | None = None,
+    user_home: Path | None = None,
+) -> dict[str, str]:
+    """The environment a local agent gets: ``base`` made right for the workdir, then the adapter's.
+
+    - ``PWD`` is the workdir and ``OLDPWD`` is dropped: agents that work in ``$PWD`` (opencode)
+      would otherwise edit the directory ``cab-trace run`` was started from.
+    - With ``home``, a hermetic run: ``HOME`` and the XDG base directories point into it, so the
+      agent neither reads nor writes the user's own configuration (``~/.pi``,
+      ``~/.config/opencode``, ``~/.aider*``); toolchains installed under ``user_home`` (cargo,
+      rustup, pyenv, nvm, go, bun, volta) are still found through their variables.
+    """
+    env = dict(base)
+    env.pop("OLDPWD", None)
+    if workdir is not None:
+        env["PWD"] = str(workdir)
+    if home is not None:
+        env["HOME"] = str(home)
+        env["XDG_CONFIG_HOME"] = str(home / ".config")
+        env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+        env["XDG_CACHE_HOME"] = str(home / ".cache")
+        env["XDG_STATE_HOME"] = str(home / ".local" / "state")
+        if user_home is not None:
+            for variable, relative in TOOLCHAIN_HOMES:
+                if variable not in env and (user_home / relative).is_dir():
+                    env[variable] = str(user_home / relative)
+    env.update(adapter_env)
+    return env
+
+
 class LocalRuntime:
     """The agent as a subprocess of this one, in its own process group.
 
     The agent inherits this process's environment plus the adapter's variables (agents
-    need PATH, HOME and their own configuration); every secret-named value in it becomes
-    a known secret for redaction.
+    need PATH and their own configuration); every secret-named value in it becomes a known
+    secret for redaction. ``PWD`` is the workdir; with a per-run home (``LaunchSpec.home``)
+    its home and XDG directories are the run's own (:func:`local_agent_environment`).
     """
 
     name = "local"
@@ -106,7 +162,9 @@ class LocalRuntime:
         return "127.0.0.1"
 
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
-        env = self.agent_environment(spec.env)
+        env = local_agent_environment(
+            self._base_env, spec.env, spec.workdir.resolve(), spec.home, _user_home(self._base_env)
+        )
         executable = spec.argv[0]
         resolved = shutil.which(executable, path=env.get("PATH")) if os.sep not in executable else executable
         started = time.monotonic()
@@ -159,6 +217,11 @@ class LocalRuntime:
         return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
 
 
+def _user_home(env: Mapping[str, str]) -> Path | None:
+    home = env.get("HOME")
+    return Path(home) if home else None
+
+
 def _spawn(
     spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None
 ) -> subprocess.Popen[bytes]:
@@ -172,7 +235,7 @@ def _spawn(
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills its children too
         )
-    env.setdefault("TERM", "xterm-256color")
+    env["TERM"] = CAST_TERM  # what the recording's header says the agent drew for
     return subprocess.Popen(
         list(spec.argv),
         cwd=spec.workdir,

@@ -6,21 +6,38 @@ calls) to the harness. Each span it sends goes through the run's redacting proce
 harness's own: into the same trace file, and on to the run's OTLP collector when there is one,
 redacted (an agent may well put its key in a span). Accepts protobuf and JSON bodies, gzipped
 or not, on ``POST /v1/traces``, as the OTLP/HTTP spec says.
+
+A run is one trace, whatever the agent does with ``TRACEPARENT``: a span sent with a trace id
+of its own is adopted into the run's trace (its original trace id, and parent span id if it had
+one, kept as ``cab.original_trace_id`` / ``cab.original_parent_span_id``), and a span with no
+parent, or whose parent never arrives, becomes a child of the container span (spans are held
+until the agent is done, to know that). Paths under the user's home directory are
+written as ``~/…``, as the harness writes its own.
+
+``POST /v1/logs`` and ``POST /v1/metrics`` are accepted (an agent whose exporter gets 404s
+retries and complains) and **counted, not kept**: the trace file holds spans only. The counts,
+and how many export requests were refused as undecodable, are on the container span
+(:meth:`AgentSpanReceiver.counts`).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 from opentelemetry.sdk.trace import SpanProcessor
 
 from cab_trace.errors import CabTraceError
+from cab_trace.model import AttrValue, SpanRecord
 from cab_trace.model.formats import records_from_traces_data
+from cab_trace.model.record import Event, Status
 from cab_trace.otel.convert import SpanBuilder
 
 MAX_BODY = 64 * 1024 * 1024
@@ -35,21 +52,43 @@ class AgentSpanReceiver:
             gateway for one in a container.
     """
 
-    def __init__(self, processor: SpanProcessor, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        processor: SpanProcessor,
+        host: str = "127.0.0.1",
+        parent: tuple[int, int] | None = None,
+        home: str | None = None,
+    ) -> None:
+        """
+        Args:
+            parent: (trace id, span id) of the span the agent's spans belong under (the
+                container span); spans of other traces are adopted into it. None keeps every
+                span as it was sent.
+            home: the user's home directory, written as ``~`` in the agent's spans (default:
+                this process's).
+        """
         self._processor = processor
         self._host = host
+        self._parent = (f"{parent[0]:032x}", f"{parent[1]:016x}") if parent else None
+        self._home = home if home is not None else str(Path.home())
         self._build = SpanBuilder()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.received = 0
+        self.adopted = 0
+        self.reparented = 0
+        self._pending: list[SpanRecord] = []
         self.rejected = 0
+        self.logs = 0
+        self.metrics = 0
 
     def start(self) -> str:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/traces":
+                signal = self.path.rstrip("/")
+                if signal not in ("/v1/traces", "/v1/logs", "/v1/metrics"):
                     self._answer(404, b"")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
@@ -61,9 +100,13 @@ class AgentSpanReceiver:
                     if self.headers.get("Content-Encoding") == "gzip":
                         body = gzip.decompress(body)
                     is_json = "json" in (self.headers.get("Content-Type") or "")
-                    receiver.accept(body, is_json)
+                    if signal == "/v1/traces":
+                        receiver.accept(body, is_json)
+                    else:
+                        receiver.count(signal.removeprefix("/v1/"), body, is_json)
                 except (CabTraceError, ValueError, OSError):
-                    receiver.rejected += 1
+                    with receiver._lock:
+                        receiver.rejected += 1
                     self._answer(400, b"")
                     return
                 self._answer(200, b"{}" if is_json else b"")
@@ -91,15 +134,77 @@ class AgentSpanReceiver:
             return  # an empty export (protobuf leaves out empty fields)
         records = list(records_from_traces_data(document))
         with self._lock:
-            for record in records:
-                self._processor.on_end(self._build(record))
             self.received += len(records)
+            if self._parent is None:
+                for record in records:
+                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
+                return
+            # Held until the agent is done: only then is it known which parents never arrived.
+            for sent in records:
+                record, adopted = adopt(sent, *self._parent)
+                self.adopted += adopted
+                self._pending.append(record)
+
+    def _flush(self) -> None:
+        """Hand the held spans on; a span whose parent never arrived (an agent that exits with
+        spans still open, as opencode does) goes under the container span, so the run stays
+        one tree (its parent's id kept as ``cab.original_parent_span_id``)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if self._parent is None or not pending:
+            return
+        container = self._parent[1]
+        seen = {r.span_id for r in pending}
+        for sent in pending:
+            record = sent
+            if record.parent_span_id not in seen and record.parent_span_id != container:
+                attributes = {**record.attributes, "cab.parent_missing": True}
+                attributes.setdefault("cab.original_parent_span_id", record.parent_span_id or "")
+                record = dataclasses.replace(record, parent_span_id=container, attributes=attributes)
+                self.reparented += 1
+            self._processor.on_end(self._build(home_as_tilde(record, self._home)))
+
+    def count(self, signal: str, body: bytes, is_json: bool) -> None:
+        """Count the log records or metrics of an export request (they are not kept)."""
+        document = orjson.loads(body) if is_json else _protobuf_signal_to_json(signal, body)
+        if signal == "logs":
+            n = sum(
+                len(scope.get("logRecords") or [])
+                for resource in document.get("resourceLogs") or []
+                for scope in resource.get("scopeLogs") or []
+            )
+        else:
+            n = sum(
+                len(scope.get("metrics") or [])
+                for resource in document.get("resourceMetrics") or []
+                for scope in resource.get("scopeMetrics") or []
+            )
+        with self._lock:
+            if signal == "logs":
+                self.logs += n
+            else:
+                self.metrics += n
+
+    def counts(self) -> dict[str, AttrValue]:
+        """What arrived, for the container span: spans (and how many were adopted from other
+        traces), log records and metrics (counted, not kept), export requests refused."""
+        with self._lock:
+            return {
+                "agent_spans": self.received,
+                "agent_spans_adopted": self.adopted,
+                "agent_spans_reparented": self.reparented,
+                "agent_logs": self.logs,
+                "agent_metrics": self.metrics,
+                "agent_exports_refused": self.rejected,
+            }
 
     def stop(self) -> None:
+        """Stop listening, then hand on the spans held back (idempotent)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self._flush()
 
 
 def agent_otlp_env(endpoint: str) -> dict[str, str]:
@@ -114,7 +219,95 @@ def agent_otlp_env(endpoint: str) -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_HEADERS": "",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "",
         "OTEL_TRACES_EXPORTER": "otlp",
+        # Export every 200 ms, not every 5 s: an agent that exits without flushing (opencode
+        # does) then loses its last fraction of a second of spans, not its last batch.
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_BLRP_SCHEDULE_DELAY": "200",
     }
+
+
+def adopt(record: SpanRecord, trace_id: str, parent_span_id: str) -> tuple[SpanRecord, bool]:
+    """The record as a span of the run's trace; True if it came with a trace id of its own.
+
+    A span of another trace keeps its original ids as attributes; a span without a parent (in
+    whichever trace) becomes a child of ``parent_span_id``, so the run keeps a single root.
+    """
+    foreign = record.trace_id != trace_id
+    parent = record.parent_span_id or parent_span_id
+    if not foreign and parent == record.parent_span_id:
+        return record, False
+    attributes = dict(record.attributes)
+    if foreign:
+        attributes["cab.original_trace_id"] = record.trace_id
+        if record.parent_span_id:
+            attributes["cab.original_parent_span_id"] = record.parent_span_id
+    return dataclasses.replace(
+        record, trace_id=trace_id, parent_span_id=parent, attributes=attributes
+    ), foreign
+
+
+def home_as_tilde(record: SpanRecord, home: str) -> SpanRecord:
+    """The record with every path under ``home`` written ``~/…`` (names, attributes, events,
+    resource, status message), as the harness writes its own paths."""
+    home = home.rstrip("/")
+    if home in ("", "/"):
+        return record
+    pattern = re.compile(r"(?<![\w.-])" + re.escape(home) + r"(?=/|$|[^\w.-])")
+    if not any(home in text for text in _texts(record)):
+        return record
+
+    def text(value: str) -> str:
+        return pattern.sub("~", value) if home in value else value
+
+    def attrs(values: dict[str, AttrValue]) -> dict[str, AttrValue]:
+        out: dict[str, AttrValue] = {}
+        for key, value in values.items():
+            if isinstance(value, str):
+                out[key] = text(value)
+            elif isinstance(value, list) and value and isinstance(value[0], str):
+                out[key] = [text(v) if isinstance(v, str) else v for v in value]
+            else:
+                out[key] = value
+        return out
+
+    return dataclasses.replace(
+        record,
+        name=text(record.name),
+        attributes=attrs(record.attributes),
+        resource=attrs(record.resource),
+        events=[Event(text(e.name), e.time_unix_nano, attrs(e.attributes)) for e in record.events],
+        status=Status(record.status.code, text(record.status.message)),
+    )
+
+
+def _texts(record: SpanRecord) -> list[str]:
+    out = [record.name, record.status.message]
+    for values in (record.attributes, record.resource, *(e.attributes for e in record.events)):
+        for value in values.values():
+            if isinstance(value, str):
+                out.append(value)
+            elif isinstance(value, list):
+                out.extend(v for v in value if isinstance(v, str))
+    out.extend(e.name for e in record.events)
+    return out
+
+
+def _protobuf_signal_to_json(signal: str, body: bytes) -> Any:
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.message import DecodeError
+
+    if signal == "logs":
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+        message: Any = logs_service_pb2.ExportLogsServiceRequest
+    else:
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+        message = metrics_service_pb2.ExportMetricsServiceRequest
+    try:
+        return MessageToDict(message.FromString(body))
+    except DecodeError as exc:
+        raise ValueError(f"not an OTLP {signal} export request: {exc}") from None
 
 
 def _protobuf_to_json(body: bytes) -> Any:

@@ -50,4 +50,5 @@ def task_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def agent_env(fake_bin: Path) -> dict[str, str]:
-    return {"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    # The built-in adapters need an endpoint; the stand-in never calls it.
+    return {"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}", "CAB_ENDPOINT": "http://127.0.0.1:9/v1"}

@@ -147,8 +147,6 @@ def test_pi_key_appears_nowhere_while_argv_stays_intact(
         "nim",
         "--model",
         "stepfun-ai/step-3.5-flash",
-        "--api-key",
-        "[REDACTED]",
         "Function uses unwrap on user input; replace it",
     ]
     assert spans["container"].attributes["process.command_args"] == argv
@@ -249,7 +247,7 @@ def test_command_not_found_is_recorded(tmp_path: Path, task_dir: Path) -> None:
         str(task_dir),
         "--out",
         str(out),
-        env={"CAB_KEY": KEY, "PATH": "/nonexistent"},
+        env={"CAB_KEY": KEY, "PATH": "/nonexistent", "CAB_ENDPOINT": "http://127.0.0.1:9/v1"},
     )
     assert result.returncode == 1
     container = by_kind(out)["container"]

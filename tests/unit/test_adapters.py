@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from cab_trace.errors import AdapterError, TaskError
 from cab_trace.harness.adapters import (
     build_argv,
     build_env,
+    build_files,
     builtin_adapter_names,
     choose_plugins,
     load_adapter,
@@ -24,11 +27,12 @@ VALUES = {
     "endpoint": "http://e/v1",
     "task_id": "t",
     "workdir": "/w",
+    "config_dir": "/c",
 }
 
 
 def test_builtin_adapters() -> None:
-    assert builtin_adapter_names() == ["aider", "command", "opencode", "pi"]
+    assert builtin_adapter_names() == ["aider", "claude", "codex", "command", "gemini", "opencode", "pi"]
     for name in builtin_adapter_names():
         assert load_adapter(name).name == name
 
@@ -45,8 +49,6 @@ def test_pi_argv_is_shaped_like_the_benchmarks() -> None:
         "nim",
         "--model",
         "stepfun-ai/step-3.5-flash",
-        "--api-key",
-        "sk-k",
         "Fix it",
     ]
 
@@ -55,23 +57,98 @@ def test_aider_argv_and_plugin_args_before_the_message() -> None:
     aider = load_adapter("aider")
     choice = choose_plugins(aider, ["no-git"], {})
     argv = build_argv(aider, {**aider.vars, **VALUES}, choice.extra_args, [])
-    assert argv[:7] == [
+    assert argv[:5] == [
         "aider",
         "--openai-api-base",
         "http://e/v1",
-        "--openai-api-key",
-        "sk-k",
         "--model",
         "openai/stepfun-ai/step-3.5-flash",
     ]
     assert argv[-3:] == ["--no-git", "--message", "Fix it"]
 
 
-def test_missing_key_is_a_clear_error() -> None:
+def test_missing_endpoint_in_a_file_is_a_clear_error() -> None:
     pi = load_adapter("pi")
-    with pytest.raises(AdapterError, match=r"needs a value for \{key\}") as info:
-        build_argv(pi, {**pi.vars, **VALUES, "key": None}, [], [])
-    assert "CAB_KEY" in (info.value.hint or "")
+    with pytest.raises(
+        AdapterError, match=r"needs a value for \{endpoint\} \(in its file pi-agent/models.json\)"
+    ) as info:
+        build_files(pi, {**pi.vars, **VALUES, "endpoint": None})
+    assert "--endpoint" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["pi", "aider", "opencode", "codex", "claude", "gemini"])
+def test_the_key_is_never_in_argv_nor_in_a_file(name: str) -> None:
+    adapter = load_adapter(name)
+    values = {**adapter.vars, **VALUES, "key": "sk-the-key-0123456789", "config_dir": "/c"}
+    argv = build_argv(adapter, values, [], [])
+    files = build_files(adapter, values)
+    assert not any("sk-the-key" in a for a in argv)
+    assert not any("sk-the-key" in c for c in files.values())
+    assert "sk-the-key-0123456789" in build_env(adapter, values, {}).values()
+    assert adapter.uses("endpoint") and adapter.uses("key")
+
+
+def test_pi_models_json_is_valid_json_with_odd_values() -> None:
+    pi = load_adapter("pi")
+    model = 'we"ird\\model\n'
+    files = build_files(pi, {**pi.vars, **VALUES, "model": model, "config_dir": "/c"})
+    provider = json.loads(files["pi-agent/models.json"])["providers"]["cab"]
+    assert provider == {
+        "baseUrl": "http://e/v1",
+        "api": "openai-completions",
+        "apiKey": "CAB_AGENT_API_KEY",
+        "models": [{"id": model}],
+    }
+    assert (
+        build_env(pi, {**pi.vars, **VALUES, "config_dir": "/c"}, {})["PI_CODING_AGENT_DIR"] == "/c/pi-agent"
+    )
+
+
+def test_opencode_config_names_the_key_variable_for_opencode_to_fill() -> None:
+    opencode = load_adapter("opencode")
+    files = build_files(opencode, {**opencode.vars, **VALUES, "config_dir": "/c"})
+    provider = json.loads(files["opencode.json"])["provider"]["cab"]
+    assert provider["npm"] == "@ai-sdk/openai-compatible"
+    assert provider["options"] == {"baseURL": "http://e/v1", "apiKey": "{env:CAB_AGENT_API_KEY}"}
+    assert list(provider["models"]) == ["stepfun-ai/step-3.5-flash"]
+
+
+def test_codex_config_is_valid_toml() -> None:
+    codex = load_adapter("codex")
+    files = build_files(codex, {**codex.vars, **VALUES, "config_dir": "/c"})
+    config = tomllib.loads(files["codex/config.toml"])
+    assert config["model_providers"]["cab"]["base_url"] == "http://e/v1"
+    assert config["model_providers"]["cab"]["env_key"] == "CAB_AGENT_API_KEY"
+
+
+def test_aider_keeps_its_clutter_out_of_the_workdir() -> None:
+    aider = load_adapter("aider")
+    argv = build_argv(aider, {**aider.vars, **VALUES, "config_dir": "/c"}, [], [])
+    for flag, value in [
+        ("--chat-history-file", "/c/chat-history.md"),
+        ("--input-history-file", "/c/input-history"),
+        ("--model-metadata-file", "/c/model-metadata.json"),
+    ]:
+        assert argv[argv.index(flag) + 1] == value
+    assert "--no-gitignore" in argv and "--no-git" in argv
+    metadata = json.loads(build_files(aider, {**VALUES, "config_dir": "/c"})["model-metadata.json"])
+    assert list(metadata) == ["openai/stepfun-ai/step-3.5-flash"]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ('[files."/etc/x"]\ncontent = "a"', "must be a relative path"),
+        ('[files."../x"]\ncontent = "a"', "must be a relative path"),
+        ("[files.x]\ncontent = 3", "'content' must be a string"),
+        ('[files.x]\ncontent = "a"\nmode = 1', "unknown field 'mode'"),
+        ('[files.x]\ncontent = "a"\nescape = "yaml"', "escape must be"),
+        ('[files.x]\ncontent = "{nope}"', r"placeholder \{nope\} is neither built in"),
+    ],
+)
+def test_bad_adapter_files_sections(files: str, message: str) -> None:
+    with pytest.raises(AdapterError, match=message):
+        parse_adapter('name = "a"\ncommand = ["a"]\n' + files, "my.toml")
 
 
 def test_env_entries_without_a_value_are_left_out() -> None:
@@ -122,8 +199,8 @@ def test_bad_adapter_files(text: str, message: str) -> None:
 
 def test_unknown_adapter_lists_the_builtin_ones() -> None:
     with pytest.raises(AdapterError) as info:
-        load_adapter("claude")
-    assert "aider, command, opencode, pi" in (info.value.hint or "")
+        load_adapter("cursor")
+    assert "aider, claude, codex, command, gemini, opencode, pi" in (info.value.hint or "")
 
 
 def test_task_loading(tmp_path: Path) -> None:

@@ -1,0 +1,146 @@
+"""Each proven agent CLI, run exactly as a benchmark runs it, end to end on the demo task.
+
+`cab-trace run --adapter X --model M --endpoint URL --task cab_trace/examples/demo-task`, from an
+unrelated directory, with a HOME of its own that must stay empty. The model behind URL is the
+suite's scripted OpenAI-compatible server (a stand-in for a paid model API); the agent, the
+harness and everything they touch are real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cab_trace.model import read_records
+from tests.agents.conftest import ROOT, agent_bin, pinned
+from tests.conftest import run_cli
+from tests.model_server import DEMO_FIX, ScriptedModelServer
+
+DEMO_TASK = ROOT / "cab_trace" / "examples" / "demo-task"
+#: Distinctive, and shaped like a real key, so that redaction and the leak check know it.
+KEY = "sk-cabtrace-agenttest-Zq8vW3xR5tY7uI9oP1aS"
+
+#: adapter: what the scripted model must have seen that agent do.
+PROVEN = {
+    "pi": {"path": "/v1/chat/completions", "tool": True},
+    "opencode": {"path": "/v1/chat/completions", "tool": True},
+    "aider": {"path": "/v1/chat/completions", "tool": False},
+    "codex": {"path": "/v1/responses", "tool": True},
+}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under root (relative path) with its SHA-256, and every directory."""
+    out: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", list(PROVEN))
+def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
+    bin_dir = agent_bin(adapter)
+    home = tmp_path / "home"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere"  # where the user happens to be: nothing here may change
+    elsewhere.mkdir()
+    (elsewhere / "greet.py").write_text('def greet(name):\n    return f"Hello, {name}"\n')
+    before_elsewhere, before_task = snapshot(elsewhere), snapshot(DEMO_TASK)
+    runs = tmp_path / "runs"
+    env = {
+        "HOME": str(home),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CAB_KEY": KEY,
+        "PWD": str(elsewhere),
+        "OLDPWD": str(ROOT),
+    }
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "OPENAI_API_KEY"):
+        env[name] = ""
+    with ScriptedModelServer(expect_key=KEY) as server:
+        result = run_cli(
+            "run",
+            "--adapter",
+            adapter,
+            "--model",
+            "scripted-model",
+            "--endpoint",
+            server.url,
+            "--task",
+            str(DEMO_TASK),
+            "--runs-dir",
+            str(runs),
+            "--timeout",
+            "120",
+            env=env,
+            cwd=elsewhere,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    run_dir = Path(result.stdout.strip())
+    assert run_dir.is_dir() and run_dir.parent == runs
+    assert "run ok;" in result.stderr and "FAILED" not in result.stderr, result.stderr
+
+    # The agent talked to the model, with the key, the way it should.
+    calls = server.requests_to(PROVEN[adapter]["path"])
+    assert calls, [r.path for r in server.requests]
+    assert all(r.had_credential and r.credential_ok for r in server.requests)
+    if PROVEN[adapter]["tool"]:
+        assert any(r.reply.startswith("tool:") for r in calls)
+
+    # One trace, one root, the check passed because the agent fixed the file.
+    records = list(read_records(run_dir))
+    assert len({r.trace_id for r in records}) == 1
+    roots = [r for r in records if r.parent_span_id is None]
+    assert [r.kind for r in roots] == ["run"]
+    ids = {r.span_id for r in records}
+    assert all(r.parent_span_id in ids for r in records if r.parent_span_id)
+    by_kind = {r.kind: r for r in records if r.kind in ("run", "verify", "blast_radius", "container")}
+    assert by_kind["run"].attributes["check_passed"] is True
+    assert by_kind["verify"].status.code == "OK"
+    changes = by_kind["blast_radius"].attributes
+    assert changes["files_modified"] == [DEMO_FIX.path], changes
+    assert changes["files_added"] == [] and changes["files_removed"] == []
+    container = by_kind["container"].attributes
+    assert KEY not in " ".join(map(str, container["argv"]))  # not even redacted: never in argv
+    assert container["home"] == "run"
+
+    # Nothing outside the workdir was touched: not where we were, not HOME, not the task.
+    assert snapshot(elsewhere) == before_elsewhere
+    assert snapshot(DEMO_TASK) == before_task
+    assert list(home.iterdir()) == []
+    removed = by_kind.get("cleanup")
+    cleanup = next(r for r in records if r.kind == "cleanup")
+    assert removed is None and any(p.endswith("/workdir") for p in cleanup.attributes["removed"])
+
+    # The key is in no byte of the run directory.
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_pinned_versions_are_the_ones_installed() -> None:
+    """README says which versions are proven; these are the ones the tests ran."""
+    for command, (package, version) in pinned().items():
+        bin_dir = agent_bin(command)
+        if command == "pi":  # pi prints its version on stderr
+            shown = subprocess.run(
+                [bin_dir / command, "--version"], capture_output=True, text=True, timeout=60, check=False
+            )
+            text = shown.stdout + shown.stderr
+        else:
+            text = subprocess.run(
+                [bin_dir / command, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, "HOME": str(Path(os.environ.get("TMPDIR", "/tmp")))},
+            ).stdout
+        assert version in text, (package, version, text)
