@@ -406,7 +406,8 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     from cab_trace.harness.adapters import load_adapter
     from cab_trace.harness.runner import CellConfig
 
-    if load_adapter(args.adapter).uses("endpoint"):
+    # With the recording proxy, the container talks to the proxy and this machine to the endpoint.
+    if load_adapter(args.adapter).uses("endpoint") and args.no_model_proxy:
         check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))
     config = CellConfig(
         task_dir=args.task,
