@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer
@@ -40,7 +41,6 @@ from cab_trace.harness.adapters import (
     load_adapter,
 )
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
-from cab_trace.harness.model_proxy import ModelProxy
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
     CastWriter,
@@ -52,10 +52,13 @@ from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
-from cab_trace.otel.model_calls import ModelCallSpans
 from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
 from cab_trace.redact.scan import leak_check
+
+if TYPE_CHECKING:
+    from cab_trace.harness.model_proxy import ModelProxy
+    from cab_trace.otel.model_calls import ModelCallSpans
 
 ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
@@ -444,6 +447,10 @@ class CellRunner:
         host = self.config.runtime.agent_host()
         if not self.config.model_proxy or not endpoint or host is None:
             return
+        # Loaded only for a run that has an endpoint.
+        from cab_trace.harness.model_proxy import ModelProxy
+        from cab_trace.otel.model_calls import ModelCallSpans
+
         spans = ModelCallSpans(pipeline.tracer, content=self.config.record_content)
         try:
             proxy = ModelProxy(endpoint, spans, host)
