@@ -66,6 +66,16 @@ MAX_OBSERVED_BODY = 32 * 1024 * 1024
 _READ = 64 * 1024
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    errors = 0
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # The default prints a traceback into the user's terminal; a connection that went
+        # wrong has already been answered or closed.
+        self.errors += 1
+
+
 class UpstreamGone(Exception):
     """The endpoint could not be reached or stopped answering mid-way."""
 
@@ -123,8 +133,7 @@ class ModelProxy:
 
     def start(self) -> str:
         """Listen on a free port; returns the URL the agent should use as its endpoint."""
-        self._server = ThreadingHTTPServer((self._listen, 0), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((self._listen, 0), _handler(self))
         threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="cab-trace-model-proxy", daemon=True
         ).start()
@@ -326,7 +335,11 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         def _proxy(self) -> None:
-            body = self._read_body()
+            try:
+                body = self._read_body()
+            except ValueError:
+                self.send_error(400, "bad request body framing")
+                return
             api = detect_api(self.command, self.path)
             item = proxy._begin(api, self.command, self.path, body) if api is not None else None
             send_body = body
@@ -357,7 +370,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     return
             try:
                 response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 conn.close()
                 self.close_connection = True
                 if item is not None:
@@ -372,7 +385,10 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             if up is None:
                 return True
             while True:
-                ready, _, _ = select.select([up, down], [], [], 0.5)
+                try:
+                    ready, _, _ = select.select([up, down], [], [], 0.5)
+                except (OSError, ValueError):  # stop() closed the upstream connection
+                    return True
                 if up in ready:
                     return True
                 if down in ready:
@@ -404,7 +420,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 )
                 if cut is None and chunked:
                     self.wfile.write(b"0\r\n\r\n")
-            except (_AgentLeft, OSError):
+            except (_AgentLeft, OSError, ValueError):
                 return self._agent_left(conn, item, acc)
             if cut is not None:
                 # Pass the failure on: no end marker, and the connection closes.
@@ -444,7 +460,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
         def _write(self, data: bytes, chunked: bool) -> None:
             try:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            except OSError:
+            except (OSError, ValueError):
                 raise _AgentLeft from None
 
         def _copy(
@@ -466,7 +482,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     data = response.read1(_READ) if self.command != "HEAD" else b""
                 except http.client.IncompleteRead:
                     return "the body ended early"
-                except (OSError, http.client.HTTPException) as exc:
+                except (OSError, ValueError, http.client.HTTPException) as exc:
                     return _reason(exc)
                 if not data:
                     break

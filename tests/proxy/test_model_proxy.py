@@ -268,3 +268,18 @@ def test_an_unreachable_endpoint_is_a_connection_error_for_the_agent() -> None:
     assert through.status is None and direct.status is None
     assert through.error in ("RemoteDisconnected", "ConnectionResetError")
     assert calls[0].outcome == "unreachable" and "refused" in calls[0].detail
+
+
+def test_a_stream_still_running_when_the_run_ends(capfd: pytest.CaptureFixture[str]) -> None:
+    stream = (FIXTURES / "chat_stream_usage.sse").read_bytes()
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with RawUpstream(sse_until_close(stream, pause_s=0.2)) as upstream:
+        with proxied(upstream.url) as (proxy, calls):
+            reader = threading.Thread(target=fetch, args=(proxy.url, "/chat/completions", body))
+            reader.start()
+            time.sleep(0.5)  # a few events in
+        reader.join(10)
+    (call,) = calls
+    assert call.outcome == "stream_cut" and call.status == 200 and call.first_chunk_ns is not None
+    assert "still waiting when the agent finished" in call.detail
+    assert capfd.readouterr().err == ""  # nothing in the user's terminal
