@@ -22,6 +22,7 @@ import pytest
 from cab_trace.harness.model_proxy import ModelProxy
 from cab_trace.llm import Api, CallRecord, SseParser, call_attributes
 from tests.model_server import ScriptedModelServer
+from tests.otlp_receiver import closed_port
 from tests.proxy.upstreams import RawUpstream, answer, never_answers, sse_chunked, sse_until_close
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
@@ -260,8 +261,7 @@ def test_an_upstream_that_never_answers() -> None:
 
 
 def test_an_unreachable_endpoint_is_a_connection_error_for_the_agent() -> None:
-    with RawUpstream(answer(200, {})) as upstream:
-        gone = upstream.url
+    gone = f"http://127.0.0.1:{closed_port()}/v1"
     with proxied(gone) as (proxy, calls):
         through = fetch(proxy.url, "/chat/completions", CHAT)
     direct = fetch(gone, "/chat/completions", CHAT)

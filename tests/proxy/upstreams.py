@@ -7,6 +7,7 @@ status can be any, and an upstream can never answer at all.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -48,6 +49,9 @@ class RawUpstream:
 
     def __exit__(self, *exc: object) -> None:
         self._stopped.set()
+        # close() alone leaves a thread blocked in accept() listening; shutdown() wakes it.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
 
     def _serve(self) -> None:
