@@ -351,14 +351,35 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             if item is not None:
                 headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
                 headers.append(("Accept-Encoding", "identity"))
+            exchanged = self._exchange(headers, send_body, item)
+            if exchanged is not None and item is not None and item.call.usage_added:
+                conn, response = exchanged
+                if response.status in (400, 422):
+                    # An endpoint that will not take stream_options: ask again as the agent did,
+                    # so that it gets the answer it would have had (without usage).
+                    with contextlib.suppress(OSError, http.client.HTTPException):
+                        response.read()
+                    conn.close()
+                    item.call.usage_added, item.call.usage_refused = False, True
+                    exchanged = self._exchange(headers, body, item)
+            if exchanged is None:
+                return
+            conn, response = exchanged
+            self._relay(conn, response, item)
+
+        def _exchange(
+            self, headers: list[tuple[str, str]], body: bytes, item: _Active | None
+        ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse] | None:
+            """Send the request and wait for the answer's head; None (the call recorded, the
+            agent's connection to be closed) when there is none."""
             try:
-                conn, _ = proxy.send(self.command, self.path, headers, send_body)
+                conn, _ = proxy.send(self.command, self.path, headers, body)
             except UpstreamGone as exc:
                 self.close_connection = True
                 if item is not None:
                     item.call.outcome, item.call.detail = "unreachable", str(exc)
                     proxy._finish(item)
-                return
+                return None
             if item is not None:
                 item.conn = conn
                 if not self._wait(conn):
@@ -367,17 +388,16 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     item.call.detail = "the agent gave up waiting for an answer"
                     proxy._finish(item)
                     self.close_connection = True
-                    return
+                    return None
             try:
-                response = conn.getresponse()
+                return conn, conn.getresponse()
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 conn.close()
                 self.close_connection = True
                 if item is not None:
                     item.call.outcome, item.call.detail = "unreachable", _reason(exc)
                     proxy._finish(item)
-                return
-            self._relay(conn, response, item)
+                return None
 
         def _wait(self, conn: http.client.HTTPConnection) -> bool:
             """Wait for the answer to start; False if the agent closes its connection first."""

@@ -52,6 +52,7 @@ class CallRecord:
     outcome: str = "ok"
     detail: str = ""  # what went wrong, in words
     usage_added: bool = False  # the proxy asked for stream usage the agent had not asked for
+    usage_refused: bool = False  # ... and the endpoint refused the request so changed (asked again)
     index: int = 0  # 1-based, in the order calls started
     repeat_of: int | None = None  # an earlier call with the same request body (a retry)
 
@@ -140,6 +141,8 @@ def call_attributes(call: CallRecord, content: bool = True) -> dict[str, Any]:  
     attrs.update(usage_attributes(resp.usage))
     if call.usage_added:
         attrs["cab.llm.usage_requested_by_proxy"] = True
+    if call.usage_refused:
+        attrs["cab.llm.usage_request_refused"] = True
     if call.repeat_of is not None:
         attrs["cab.llm.repeat_of"] = call.repeat_of
     if (kind := error_type(call)) is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import socket
 import threading
 import time
 import urllib.parse
@@ -23,7 +24,7 @@ from cab_trace.harness.model_proxy import ModelProxy
 from cab_trace.llm import Api, CallRecord, SseParser, call_attributes
 from tests.model_server import ScriptedModelServer
 from tests.otlp_receiver import closed_port
-from tests.proxy.upstreams import RawUpstream, answer, never_answers, sse_chunked, sse_until_close
+from tests.proxy.upstreams import RawUpstream, Request, answer, never_answers, sse_chunked, sse_until_close
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
 KEY = "sk-proxy-test-key-0123456789abcdef"
@@ -283,3 +284,22 @@ def test_a_stream_still_running_when_the_run_ends(capfd: pytest.CaptureFixture[s
     assert call.outcome == "stream_cut" and call.status == 200 and call.first_chunk_ns is not None
     assert "still waiting when the agent finished" in call.detail
     assert capfd.readouterr().err == ""  # nothing in the user's terminal
+
+
+def test_an_endpoint_that_refuses_stream_options_gets_the_agents_own_request() -> None:
+    stream = (FIXTURES / "chat_stream_no_usage.sse").read_bytes()
+    strict = answer(400, {"error": {"message": "Unrecognized request argument: stream_options"}})
+    streams = sse_until_close(stream)
+
+    def picky(conn: socket.socket, request: Request) -> None:
+        (strict if b"stream_options" in request.body else streams)(conn, request)
+
+    body = {**CHAT, "stream": True}
+    with RawUpstream(picky) as upstream, proxied(upstream.url) as (proxy, calls):
+        through = fetch(proxy.url, "/chat/completions", body)
+    assert through.status == 200 and through.body == stream  # what it would have had
+    assert [b"stream_options" in r.body for r in upstream.requests] == [True, False]
+    (call,) = calls
+    assert call.outcome == "ok" and call.response.usage is None
+    attrs = call_attributes(call)
+    assert attrs["cab.llm.usage_request_refused"] is True and attrs["cab.llm.usage_reported"] is False
