@@ -328,6 +328,7 @@ class ResponseAccumulator:
         self._blocks: dict[int, dict[str, Any]] = {}
         self._stop_reason: str | None = None
         self._responses_items: list[Json] = []
+        self._responses_text: list[str] = []
         self._raw_usage: dict[str, Any] = {}
 
     @property
@@ -531,9 +532,13 @@ class ResponseAccumulator:
         if kind in ("response.created", "response.in_progress") and isinstance(response, dict):
             self._info.id = _str(response.get("id"))
             self._info.model = _str(response.get("model"))
+        elif kind == "response.output_text.delta" and isinstance(doc.get("delta"), str):
+            self._responses_text.append(doc["delta"])  # kept for a stream cut before its item is done
+            self._stale = self._build_responses_partial
         elif kind == "response.output_item.done" and isinstance(doc.get("item"), dict):
             self._responses_items.append(doc["item"])
-            self._responses_document({**self._partial_response(), "output": self._responses_items})
+            self._responses_text = []
+            self._stale = self._build_responses_partial
         elif kind in ("response.completed", "response.incomplete", "response.failed") and isinstance(
             response, dict
         ):
@@ -541,6 +546,19 @@ class ResponseAccumulator:
             self._info.complete = True
         elif kind == "error":
             self._info.error = _error_text(doc.get("error") or doc)
+
+    def _build_responses_partial(self) -> None:
+        if self._info.complete:
+            return  # response.completed said it all
+        items = list(self._responses_items)
+        if self._responses_text:
+            items.append(
+                {
+                    "type": "message",
+                    "content": [{"type": "output_text", "text": "".join(self._responses_text)}],
+                }
+            )
+        self._responses_document({**self._partial_response(), "output": items})
 
     def _partial_response(self) -> dict[str, Any]:
         return {"id": self._info.id, "model": self._info.model, "status": "in_progress"}

@@ -170,6 +170,21 @@ def test_responses_json_and_stream() -> None:
     assert s.output_messages[0]["parts"][0]["arguments"] == {"command": ["ls"]}
 
 
+def test_a_responses_stream_cut_mid_text_keeps_what_arrived() -> None:
+    events = [
+        {"type": "response.created", "response": {"id": "resp_c", "model": "m", "status": "in_progress"}},
+        {"type": "response.output_text.delta", "delta": "Half "},
+        {"type": "response.output_text.delta", "delta": "an answer"},
+    ]
+    acc = ResponseAccumulator(Api.RESPONSES)
+    acc.feed_bytes(
+        b"".join(b"event: %s\ndata: %s\n\n" % (e["type"].encode(), orjson.dumps(e)) for e in events)
+    )
+    info = acc.info
+    assert not info.complete and info.id == "resp_c"
+    assert info.output_messages[0]["parts"] == [{"type": "text", "content": "Half an answer"}]
+
+
 # -- Anthropic -----------------------------------------------------------------------------------
 
 
