@@ -451,7 +451,12 @@ class CellRunner:
         from cab_trace.harness.model_proxy import ModelProxy
         from cab_trace.otel.model_calls import ModelCallSpans
 
-        spans = ModelCallSpans(pipeline.tracer, content=self.config.record_content)
+        spans = ModelCallSpans(
+            pipeline.tracer,
+            content=self.config.record_content,
+            # Late-bound: the run learns secrets as it goes, and its redactor is replaced then.
+            redact=lambda text: pipeline.redaction.redactor.text(text),  # noqa: PLW0108
+        )
         try:
             proxy = ModelProxy(endpoint, spans, host)
         except ValueError:

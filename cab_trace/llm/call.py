@@ -12,6 +12,8 @@ apart), ``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk``, ``se
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +103,14 @@ def status_message(call: CallRecord) -> str:
     return f"{text}: {detail}" if detail else text
 
 
-def call_attributes(call: CallRecord, content: bool = True) -> dict[str, Any]:  # noqa: PLR0912
-    """The span attributes of one call (JSON values: str, int, float, bool, list of str)."""
+def call_attributes(  # noqa: PLR0912
+    call: CallRecord, content: bool = True, redact: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """The span attributes of one call (JSON values: str, int, float, bool, list of str).
+
+    ``redact``, when given, is applied to every string inside the content before it becomes
+    JSON text: the span pipeline redacts the text again, but a rule matching across JSON's
+    escapes there could cut a string short and leave text that is no longer JSON."""
     req, resp = call.request, call.response
     attrs: dict[str, Any] = {
         "cab.kind": MODEL_CALL_KIND,
@@ -156,7 +164,7 @@ def call_attributes(call: CallRecord, content: bool = True) -> dict[str, Any]:  
             ("gen_ai.tool.definitions", req.tool_definitions),
         ):
             if value:
-                text, cut = bounded_json(value)
+                text, cut = bounded_json(redact_strings(value, redact) if redact else value)
                 attrs[key] = text
                 truncated = truncated or cut
         attrs["cab.llm.content"] = "truncated" if truncated else "recorded"
@@ -183,8 +191,32 @@ def usage_attributes(usage: Usage | None) -> dict[str, Any]:
     return attrs
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` with ``redact`` applied to every string in it (keys stay as they are)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_strings(v, redact) for v in value]
+    return value
+
+
+#: A quote inside a JSON string, escaped as ``\"`` (after an even run of backslashes).
+_ESCAPED_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)\\"')
+
+
+def content_json(value: Any) -> str:
+    """JSON text for a content attribute, with quotes inside strings written ``\u0022``.
+
+    The span pipeline redacts this text as text; a rule that takes a token up to a quote
+    (``Bearer abc\"``) would otherwise take the escaping backslash with it and leave a bare
+    quote, which is no longer JSON. ``\u0022`` is taken whole or not at all."""
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _ESCAPED_QUOTE.sub(r"\1\\u0022", text) if '\\"' in text else text
+
+
+_dumps = content_json
 
 
 def bound_text(text: str, limit: int = PART_LIMIT) -> tuple[str, bool]:

@@ -8,12 +8,11 @@ calls made in parallel do not confuse them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from cab_trace.llm.call import TOOL_STEP_KIND, CallRecord, bound_text
+from cab_trace.llm.call import TOOL_STEP_KIND, CallRecord, bound_text, content_json, redact_strings
 
 
 @dataclass
@@ -73,7 +72,9 @@ class ToolStepTracker:
         return steps
 
 
-def tool_step_attributes(step: ToolStep, content: bool = True) -> dict[str, Any]:
+def tool_step_attributes(
+    step: ToolStep, content: bool = True, redact: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "cab.kind": TOOL_STEP_KIND,
         "gen_ai.operation.name": "execute_tool",
@@ -86,10 +87,9 @@ def tool_step_attributes(step: ToolStep, content: bool = True) -> dict[str, Any]
     if step.returned_by is not None:
         attrs["cab.llm.returned_by_call"] = step.returned_by
     if content:
-        arguments = (
-            step.arguments if isinstance(step.arguments, str) else orjson.dumps(step.arguments).decode()
-        )
+        args = redact_strings(step.arguments, redact) if redact else step.arguments
+        arguments = args if isinstance(args, str) else content_json(args)
         attrs["gen_ai.tool.call.arguments"] = bound_text(arguments)[0]
         if step.result is not None:
-            attrs["gen_ai.tool.call.result"] = bound_text(step.result)[0]
+            attrs["gen_ai.tool.call.result"] = bound_text(redact(step.result) if redact else step.result)[0]
     return attrs

@@ -7,6 +7,7 @@ the one redacting processor like every other span. Also keeps the run totals.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import Tracer
@@ -30,11 +31,16 @@ class ModelCallSpans:
         tracer: the run's tracer.
         content: record messages, tool definitions, arguments and results (redacted by the
             pipeline); False keeps everything else.
+        redact: the run's redaction of one string, applied to each string of the content
+            before it becomes JSON text (see :func:`cab_trace.llm.call_attributes`).
     """
 
-    def __init__(self, tracer: Tracer, content: bool = True) -> None:
+    def __init__(
+        self, tracer: Tracer, content: bool = True, redact: Callable[[str], str] | None = None
+    ) -> None:
         self._tracer = tracer
         self.content = content
+        self._redact = redact
         self.parent: Span | None = None
         self._tools = ToolStepTracker()
         self._lock = threading.Lock()
@@ -59,7 +65,7 @@ class ModelCallSpans:
             span_name(call),
             context=context,
             kind=SpanKind.CLIENT,
-            attributes=call_attributes(call, self.content),
+            attributes=call_attributes(call, self.content, self._redact),
             start_time=call.start_ns,
         )
         if call.failed:
@@ -86,7 +92,7 @@ class ModelCallSpans:
             f"execute_tool {step.name}",
             context=context,
             kind=SpanKind.INTERNAL,
-            attributes=tool_step_attributes(step, self.content),
+            attributes=tool_step_attributes(step, self.content, self._redact),
             start_time=step.start_ns,
         )
         span.end(end_time=max(end_ns, step.start_ns))

@@ -28,6 +28,8 @@ CONTENT_ATTRIBUTES = (
     "gen_ai.tool.call.arguments",
     "gen_ai.tool.call.result",
 )
+#: Of those, the ones recorded as JSON text.
+JSON_CONTENT = CONTENT_ATTRIBUTES[:4]
 ROLE_STYLE = {
     "system": "bold magenta",
     "developer": "bold magenta",
@@ -60,7 +62,13 @@ def describe(span: SpanRecord, origin_ns: int) -> Group:
     attributes = span.attributes
     if is_model_call(span) or "gen_ai.tool.call.id" in attributes:
         parts.extend(conversation(span))
-        attributes = {k: v for k, v in attributes.items() if k not in CONTENT_ATTRIBUTES}
+        # Content shown above leaves the list; content that is not JSON (cut short by a
+        # redaction rule, say) stays in it, as recorded.
+        attributes = {
+            k: v
+            for k, v in attributes.items()
+            if k not in CONTENT_ATTRIBUTES or (k in JSON_CONTENT and _json(v) is None)
+        }
     if attributes:
         parts.append(Text("attributes", style="bold underline"))
         parts.extend(_attribute_lines(attributes))

@@ -28,6 +28,11 @@ def test_content_goes_through_the_one_redacting_pipeline(tmp_path: Path) -> None
             "model": "m",
             "messages": [
                 {"role": "user", "content": f"use {KEY} and {SHAPED}"},
+                # Rules that would match across JSON's escapes in the encoded text:
+                {
+                    "role": "user",
+                    "content": 'Authorization: Bearer abcdefghijklmnop" and token=abc\\"def123456789',
+                },
                 {
                     "role": "assistant",
                     "tool_calls": [{"id": "c1", "function": {"name": "bash", "arguments": "{}"}}],
@@ -42,13 +47,25 @@ def test_content_goes_through_the_one_redacting_pipeline(tmp_path: Path) -> None
             {
                 "id": "x",
                 "model": "m",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"I saw {KEY}"}}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": f"I saw {KEY}",
+                            "tool_calls": [
+                                {"id": "c9", "function": {"name": "bash", "arguments": '{"cmd": "env"}'}}
+                            ],
+                        },
+                        "finish_reason": "tool_calls",
+                    }
+                ],
                 "usage": {"prompt_tokens": 9, "completion_tokens": 3},
             }
         )
     )
     pipeline = build_pipeline(tmp_path / "trace.jsonl", Redactor([KEY]))
-    spans = ModelCallSpans(pipeline.tracer)
+    spans = ModelCallSpans(pipeline.tracer, redact=pipeline.redaction.redactor.text)
     spans(
         CallRecord(
             Api.CHAT, "POST", "/v1/chat/completions", "example.com", 443, request_hash(body),
@@ -56,17 +73,34 @@ def test_content_goes_through_the_one_redacting_pipeline(tmp_path: Path) -> None
             index=1,
         )
     )  # fmt: skip
+    later = orjson.dumps(
+        {"model": "m", "messages": [{"role": "tool", "tool_call_id": "c9", "content": f"export TOKEN={KEY}"}]}
+    )
+    spans(
+        CallRecord(
+            Api.CHAT, "POST", "/v1/chat/completions", "example.com", 443, request_hash(later),
+            parse_request(Api.CHAT, later), start_ns=2_500, end_ns=2_600, status=200, response=acc.info,
+            index=2,
+        )
+    )  # fmt: skip
     spans.finish(3_000)
     pipeline.shutdown()
     text = (tmp_path / "trace.jsonl").read_text()
     assert KEY not in text and SHAPED not in text
     assert "[REDACTED]" in text
-    (call,) = [r for r in read_records(tmp_path / "trace.jsonl") if r.kind == "model_call"]
+    call, _ = sorted(
+        (r for r in read_records(tmp_path / "trace.jsonl") if r.kind == "model_call"),
+        key=lambda r: r.start_time_unix_nano,
+    )
     assert (
         call.span_kind == "CLIENT" and call.start_time_unix_nano == 1_000 and call.end_time_unix_nano == 2_000
     )
     assert call.attributes["gen_ai.usage.input_tokens"] == 9
-    assert spans.totals(None)["input_tokens"] == 9
+    messages = orjson.loads(str(call.attributes["gen_ai.input.messages"]))  # still JSON after redaction
+    assert "Bearer [REDACTED]" in messages[1]["parts"][0]["content"]
+    (step,) = [r for r in read_records(tmp_path / "trace.jsonl") if r.kind == "tool_step"]
+    assert step.attributes["gen_ai.tool.call.result"] == "export TOKEN=[REDACTED]"
+    assert spans.totals(None)["input_tokens"] == 18
 
 
 def test_exported_to_otlp_unchanged() -> None:

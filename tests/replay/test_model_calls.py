@@ -77,3 +77,15 @@ async def test_m_without_model_calls_says_so(demo_app: ReplayApp) -> None:
 
 def test_the_key_is_in_the_help_table() -> None:
     assert ("m / M", "next / previous model call") in key_table()
+
+
+def test_content_that_is_not_json_is_shown_as_recorded() -> None:
+    from cab_trace.model import SpanRecord
+    from replay.widgets.detail import describe
+
+    span = SpanRecord(
+        "1" * 32, "2" * 16, None, "chat m", "model_call", 0, 1,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.input.messages": '[{"role": "us'},
+    )  # fmt: skip
+    text = "\n".join(str(part) for part in describe(span, 0).renderables)
+    assert 'gen_ai.input.messages = [{"role": "us' in text
