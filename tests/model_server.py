@@ -12,6 +12,11 @@ for real agents (pi, opencode, aider, codex) to run a whole task against it:
 - ``POST /v1/responses``: the Responses API, non-streaming and streaming (``response.created``,
   ``response.output_item.added``, ``…delta``, ``response.output_item.done``,
   ``response.completed`` with usage).
+- ``POST /v1/messages``: the Anthropic Messages API, non-streaming and streaming
+  (``message_start``, ``content_block_*`` with ``text_delta`` / ``input_json_delta``,
+  ``message_delta`` with usage, ``message_stop``), and ``/v1/messages/count_tokens``.
+- ``POST /v1beta/models/M:generateContent`` and ``:streamGenerateContent`` (SSE): the Gemini
+  API, and ``:countTokens``.
 
 Every request is logged (:attr:`ScriptedModelServer.requests`): method, path, the JSON body
 and the headers, minus the credential headers (``Authorization``, ``api-key``,
@@ -22,12 +27,13 @@ The script fixes one file with a :class:`Fix` (by default the bundled demo task'
 ``greet.py``, which forgets the ``!``). The server is stateless: it decides each answer from
 the request alone, as a real model does from the conversation:
 
-- A request that offers **tools** (pi, opencode, codex) gets, in turn: a call to the
-  ``read`` tool on the file (when one is offered: opencode refuses to edit a file it has not
-  read), then an ``edit`` call (or ``write``, or failing both a ``bash`` command), and once
-  that tool's result is in the conversation, a final text message. Argument names are taken
-  from each tool's JSON schema (``path`` or ``filePath``, ``oldText`` or ``oldString`` …),
-  and the path is made absolute when the system prompt names the working directory.
+- A request that offers **tools** (pi, opencode, codex, claude, gemini) gets, in turn: a call
+  to the ``read`` tool on the file (when one is offered: opencode and claude refuse to edit a
+  file they have not read), then an ``edit`` call (or ``write``, or failing both a ``bash``
+  command), and once that tool's result is in the conversation, a final text message.
+  Argument names are taken from each tool's JSON schema (``path`` or ``filePath``,
+  ``oldText`` or ``oldString`` …; other required text parameters get the fix's summary), and
+  the path is made absolute when the system prompt names the working directory.
 - A request with **no tools** (aider) gets the fix in aider's edit format: a SEARCH/REPLACE
   block when the system prompt asks for those, else the whole file under its name.
 
@@ -209,6 +215,39 @@ class ScriptedModelServer:
         results = [_text_of(i.get("output")) for i in items if i.get("type") == "function_call_output"]
         return self._decide([t for t in tools if t], system, results)
 
+    def reply_to_messages(self, body: Mapping[str, Any]) -> Reply:
+        """The answer to an Anthropic Messages API request body."""
+        messages = body.get("messages") or []
+        tools = [_anthropic_tool(t) for t in body.get("tools") or []]
+        system = _text_of(body.get("system"))
+        results = [
+            _text_of(part.get("content"))
+            for m in messages
+            if m.get("role") == "user" and isinstance(m.get("content"), list)
+            for part in m["content"]
+            if isinstance(part, dict) and part.get("type") == "tool_result"
+        ]
+        return self._decide([t for t in tools if t], system, results)
+
+    def reply_to_gemini(self, body: Mapping[str, Any]) -> Reply:
+        """The answer to a Gemini API ``generateContent`` request body."""
+        contents = body.get("contents") or []
+        tools = [
+            _schema_tool(d["name"], d.get("parametersJsonSchema") or d.get("parameters"))
+            for t in body.get("tools") or []
+            for d in t.get("functionDeclarations") or []
+            if d.get("name")
+        ]
+        instruction = body.get("systemInstruction") or {}
+        system = "\n".join(str(p.get("text", "")) for p in instruction.get("parts") or [])
+        results = [
+            json.dumps(part["functionResponse"].get("response"))
+            for c in contents
+            for part in c.get("parts") or []
+            if isinstance(part, dict) and "functionResponse" in part
+        ]
+        return self._decide(tools, system, results)
+
     def _decide(self, tools: list[_Tool], system: str, tool_results: list[str]) -> Reply:
         if not tools:
             return Reply(text=self._edit_format_reply(system))
@@ -218,7 +257,7 @@ class ScriptedModelServer:
         read = _find(tools, ("read", "read_file", "view"))
         change = self._change_call(tools, path)
         if read is not None and change is not None and change.name != "bash":
-            steps.append(ToolCall(read.name, {read.path_arg(): path}))
+            steps.append(read.call({read.path_arg(): path}, f"Read {self.fix.path}"))
         if change is not None:
             steps.append(change)
         if len(tool_results) < len(steps):
@@ -230,10 +269,10 @@ class ScriptedModelServer:
         if edit is not None:
             args = edit.edit_args(path, self.fix.old, self.fix.new)
             if args is not None:
-                return ToolCall(edit.name, args)
+                return edit.call(args, self.fix.summary)
         write = _find(tools, ("write", "write_file", "create_file"))
         if write is not None and (content_arg := write.arg(("content", "contents", "text"))):
-            return ToolCall(write.name, {write.path_arg(): path, content_arg: self.fix.content})
+            return write.call({write.path_arg(): path, content_arg: self.fix.content}, self.fix.summary)
         bash = _find(tools, ("bash", "shell", "run_shell_command", "exec_command"))
         if bash is not None:
             command_arg = bash.arg(("command", "cmd", "script")) or "command"
@@ -243,7 +282,7 @@ class ScriptedModelServer:
             )
             line = shlex.join(["python3", "-c", script, path, self.fix.old, self.fix.new])
             command: Any = ["bash", "-lc", line] if bash.is_array(command_arg) else line
-            return ToolCall(bash.name, {command_arg: command})
+            return bash.call({command_arg: command}, self.fix.summary)
         return None
 
     def _edit_format_reply(self, system: str) -> str:
@@ -265,6 +304,16 @@ _SYSTEM = ("system", "developer")
 class _Tool:
     name: str
     properties: Mapping[str, Any]
+    required: tuple[str, ...] = ()
+
+    def call(self, arguments: dict[str, Any], note: str) -> ToolCall:
+        """A call with ``arguments``, and ``note`` for any other required text parameter (Gemini
+        CLI's ``replace`` wants an ``instruction``, say)."""
+        for name in self.required:
+            spec = self.properties.get(name)
+            if name not in arguments and isinstance(spec, dict) and spec.get("type") == "string":
+                arguments = {**arguments, name: note}
+        return ToolCall(self.name, arguments)
 
     def arg(self, names: Sequence[str]) -> str | None:
         """The first of ``names`` (case-insensitive) among the tool's parameters."""
@@ -301,13 +350,24 @@ def _chat_tool(spec: Mapping[str, Any]) -> _Tool | None:
     function = spec.get("function") if spec.get("type", "function") == "function" else None
     if not isinstance(function, dict) or not function.get("name"):
         return None
-    return _Tool(str(function["name"]), (function.get("parameters") or {}).get("properties") or {})
+    return _schema_tool(function["name"], function.get("parameters"))
 
 
 def _responses_tool(spec: Mapping[str, Any]) -> _Tool | None:
     if spec.get("type") != "function" or not spec.get("name"):
         return None
-    return _Tool(str(spec["name"]), (spec.get("parameters") or {}).get("properties") or {})
+    return _schema_tool(spec["name"], spec.get("parameters"))
+
+
+def _anthropic_tool(spec: Mapping[str, Any]) -> _Tool | None:
+    if not spec.get("name") or "input_schema" not in spec:
+        return None  # a server tool (web search, ...), not one the agent runs
+    return _schema_tool(spec["name"], spec.get("input_schema"))
+
+
+def _schema_tool(name: Any, schema: Any) -> _Tool:
+    schema = schema if isinstance(schema, dict) else {}
+    return _Tool(str(name), schema.get("properties") or {}, tuple(schema.get("required") or ()))
 
 
 def _find(tools: Sequence[_Tool], names: Sequence[str]) -> _Tool | None:
@@ -526,6 +586,86 @@ def response_events(
     yield {"type": "response.completed", "sequence_number": next(seq), "response": final}
 
 
+def anthropic_message(reply: Reply, model: str, body_size: int) -> dict[str, Any]:
+    """A non-streaming Anthropic Messages API response body."""
+    completion = reply.text
+    content: list[dict[str, Any]]
+    if reply.tool_call is not None:
+        completion = json.dumps(reply.tool_call.arguments)
+        content = [
+            {
+                "type": "tool_use",
+                "id": "toolu_" + reply.tool_call.call_id.removeprefix("call_"),
+                "name": reply.tool_call.name,
+                "input": reply.tool_call.arguments,
+            }
+        ]
+    else:
+        content = [{"type": "text", "text": reply.text}]
+    prompt_tokens, completion_tokens = _usage(body_size, completion)
+    return {
+        "id": "msg_" + uuid.uuid4().hex[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": "tool_use" if reply.tool_call is not None else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
+    }
+
+
+def anthropic_events(
+    reply: Reply, model: str, body_size: int, chunk_size: int = 16
+) -> Iterator[dict[str, Any]]:
+    """The events of a streamed Anthropic Messages API answer (``type`` is the SSE event name)."""
+    final = anthropic_message(reply, model, body_size)
+    start = {**final, "content": [], "stop_reason": None, "usage": {**final["usage"], "output_tokens": 1}}
+    yield {"type": "message_start", "message": start}
+    block = final["content"][0]
+    if block["type"] == "tool_use":
+        yield {"type": "content_block_start", "index": 0, "content_block": {**block, "input": {}}}
+        for piece in _pieces(json.dumps(block["input"]), chunk_size):
+            yield {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": piece},
+            }
+    else:
+        yield {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        for piece in _pieces(block["text"], chunk_size):
+            yield {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+    yield {"type": "content_block_stop", "index": 0}
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": final["usage"]["output_tokens"]},
+    }
+    yield {"type": "message_stop"}
+
+
+def gemini_response(reply: Reply, model: str, body_size: int) -> dict[str, Any]:
+    """A Gemini API ``GenerateContentResponse`` (one, or the only chunk of a stream)."""
+    completion = reply.text
+    if reply.tool_call is not None:
+        completion = json.dumps(reply.tool_call.arguments)
+        parts: list[dict[str, Any]] = [
+            {"functionCall": {"name": reply.tool_call.name, "args": reply.tool_call.arguments}}
+        ]
+    else:
+        parts = [{"text": reply.text}]
+    prompt_tokens, completion_tokens = _usage(body_size, completion)
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": completion_tokens,
+            "totalTokenCount": prompt_tokens + completion_tokens,
+        },
+        "modelVersion": model,
+    }
+
+
 def _message_item(text: str) -> dict[str, Any]:
     return {
         "type": "message",
@@ -586,6 +726,29 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                     stream = [*((None, c) for c in chunks), (None, "[DONE]")]
                 else:
                     payload = chat_completion(reply, model, size)
+            elif self.command == "POST" and ":countTokens" in path and isinstance(body, dict):
+                kind, payload = "count_tokens", {"totalTokens": max(1, size // 4)}
+            elif self.command == "POST" and path.endswith(_GEMINI_METHODS) and isinstance(body, dict):
+                reply = server.reply_to_gemini(body)
+                kind = f"tool:{reply.tool_call.name}" if reply.tool_call else "text"
+                model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+                answer = gemini_response(reply, model, size)
+                if ":streamGenerateContent" in path:
+                    stream = [(None, answer)]
+                else:
+                    payload = answer
+            elif (
+                self.command == "POST" and path.endswith("/messages/count_tokens") and isinstance(body, dict)
+            ):
+                kind, payload = "count_tokens", {"input_tokens": max(1, size // 4)}
+            elif self.command == "POST" and path.endswith("/messages") and isinstance(body, dict):
+                reply = server.reply_to_messages(body)
+                kind = f"tool:{reply.tool_call.name}" if reply.tool_call else "text"
+                model = str(body.get("model") or "scripted-model")
+                if body.get("stream"):
+                    stream = [(e["type"], e) for e in anthropic_events(reply, model, size, server.chunk_size)]
+                else:
+                    payload = anthropic_message(reply, model, size)
             elif self.command == "POST" and path.endswith("/responses") and isinstance(body, dict):
                 reply = server.reply_to_responses(body)
                 kind = f"tool:{reply.tool_call.name}" if reply.tool_call else "text"
@@ -606,7 +769,9 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                 self._sse(event, data)
 
         def _credential(self) -> tuple[bool, bool]:
-            values = [self.headers.get(h) for h in ("Authorization", "api-key", "x-api-key")]
+            values = [
+                self.headers.get(h) for h in ("Authorization", "api-key", "x-api-key", "x-goog-api-key")
+            ]
             sent = [v.removeprefix("Bearer ").strip() for v in values if v]
             if not sent:
                 return False, server.expect_key is None
@@ -639,6 +804,9 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
             return None
 
     return Handler
+
+
+_GEMINI_METHODS = (":generateContent", ":streamGenerateContent")
 
 
 def _model(model_id: str) -> dict[str, Any]:

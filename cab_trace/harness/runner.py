@@ -268,7 +268,9 @@ class CellRunner:
                     },
                 ) as setup_span:
                     scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
-                    workdir, config_dir, home = _scratch_dirs(scratch, cfg.user_home)
+                    # A container is hermetic already (HOME is its own /tmp): no run home for it.
+                    own_home = not cfg.user_home and cfg.runtime.name != "docker"
+                    workdir, config_dir, home = _scratch_dirs(scratch, own_home)
                     copied = task.copy_to(workdir)
                     setup_span.set_attributes({"workdir": display_path(workdir), "files_copied": copied})
 
@@ -310,7 +312,6 @@ class CellRunner:
             except OSError as exc:
                 failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
             finally:
-                self._stop_model_proxy()
                 self._cleanup(tracer, scratch)
                 if result is not None:
                     run_span.set_attribute("exit_code", result.exit_code)
@@ -390,7 +391,7 @@ class CellRunner:
                 "process.executable.name": os.path.basename(argv[0]),
                 "process.working_directory": display_path(workdir),
                 "tty": cfg.tty,
-                "home": "user" if cfg.user_home or cfg.runtime.name == "docker" else "run",
+                "home": "container" if cfg.runtime.name == "docker" else "user" if cfg.user_home else "run",
                 "config_files": sorted(self.adapter.files),
             },
         ) as span:
@@ -513,6 +514,7 @@ class CellRunner:
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
         removed: list[str] = []
         kept: list[str] = []
+        self._stop_model_proxy()  # stopped after the agent already, unless the launch never happened
         with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
@@ -557,14 +559,14 @@ class CellRunner:
             self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
 
 
-def _scratch_dirs(scratch: Path, user_home: bool) -> tuple[Path, Path, Path | None]:
+def _scratch_dirs(scratch: Path, own_home: bool) -> tuple[Path, Path, Path | None]:
     """The workdir, and beside it (so nothing there counts as the agent's change) the run's
     config directory and, for a hermetic run, the agent's home."""
     workdir = scratch / "workdir"
     workdir.mkdir()
     config_dir = scratch / "config"
     config_dir.mkdir(mode=0o700)
-    home = None if user_home else scratch / "home"
+    home = scratch / "home" if own_home else None
     if home is not None:
         home.mkdir(mode=0o700)
     return workdir, config_dir, home

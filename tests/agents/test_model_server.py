@@ -265,3 +265,78 @@ def test_unknown_route_is_404_and_logged(server: ScriptedModelServer) -> None:
         post(server, "/v1/embeddings", {"input": "x"})
     assert err.value.code == 404
     assert server.requests[-1].path == "/v1/embeddings" and server.requests[-1].reply == "error:404"
+
+
+def test_anthropic_messages_stream_a_tool_use_then_text(server: ScriptedModelServer) -> None:
+    tools = [
+        {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},
+        {
+            "name": "Edit",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "file_path": {"type": "string"},
+                    "old_string": {"type": "string"},
+                    "new_string": {"type": "string"},
+                },
+            },
+        },
+        {"type": "web_search_20250305", "name": "web_search"},  # a server tool: not offered to the script
+    ]
+    body: dict[str, Any] = {
+        "model": "m",
+        "stream": True,
+        "system": [{"type": "text", "text": "Working directory: /w"}],
+        "messages": [{"role": "user", "content": "fix"}],
+        "tools": tools,
+    }
+    events = sse_data(post(server, "/v1/messages?beta=true", body))
+    assert [e["type"] for e in events][:2] == ["message_start", "content_block_start"]
+    assert events[1]["content_block"]["name"] == "Read"
+    partial = "".join(
+        e["delta"].get("partial_json", "") for e in events if e["type"] == "content_block_delta"
+    )
+    assert json.loads(partial) == {"file_path": "/w/greet.py"}
+    assert events[-2]["delta"]["stop_reason"] == "tool_use" and events[-2]["usage"]["output_tokens"] > 0
+    use = {"type": "tool_use", "id": events[1]["content_block"]["id"], "name": "Read", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": use["id"], "content": "file"}
+    body["messages"] += [{"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}]
+    body["stream"] = False
+    second = json.loads(post(server, "/v1/messages", body))
+    assert second["stop_reason"] == "tool_use" and second["content"][0]["name"] == "Edit"
+    assert second["content"][0]["input"]["new_string"] == DEMO_FIX.new
+    assert [r.reply for r in server.requests_to("/v1/messages")] == ["tool:Read", "tool:Edit"]
+
+
+def test_gemini_generate_content_fills_required_text_parameters(server: ScriptedModelServer) -> None:
+    replace = {
+        "name": "replace",
+        "parametersJsonSchema": {
+            "type": "object",
+            "required": ["file_path", "old_string", "new_string", "instruction"],
+            "properties": {
+                "file_path": {"type": "string"},
+                "old_string": {"type": "string"},
+                "new_string": {"type": "string"},
+                "instruction": {"type": "string"},
+            },
+        },
+    }
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "fix"}]}],
+        "systemInstruction": {"parts": [{"text": "cwd: /g"}]},
+        "tools": [{"functionDeclarations": [replace]}],
+    }
+    headers = {"Content-Type": "application/json", "x-goog-api-key": KEY}
+    request = urllib.request.Request(
+        server.base_url + "/v1beta/models/scripted-model:streamGenerateContent?alt=sse",
+        json.dumps(body).encode(),
+        headers,
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        [chunk] = sse_data(response.read())
+    call = chunk["candidates"][0]["content"]["parts"][0]["functionCall"]
+    assert call["name"] == "replace"
+    assert call["args"]["file_path"] == "/g/greet.py" and call["args"]["instruction"] == DEMO_FIX.summary
+    assert chunk["usageMetadata"]["totalTokenCount"] > 0
+    assert server.requests[-1].credential_ok and "x-goog-api-key" not in server.requests[-1].headers

@@ -24,12 +24,15 @@ DEMO_TASK = ROOT / "cab_trace" / "examples" / "demo-task"
 #: Distinctive, and shaped like a real key, so that redaction and the leak check know it.
 KEY = "sk-cabtrace-agenttest-Zq8vW3xR5tY7uI9oP1aS"
 
-#: adapter: what the scripted model must have seen that agent do.
+#: adapter: the wire format it speaks (where the scripted model must have seen it), whether it
+#: fixes the task through tool calls, and whether its endpoint is given without /v1.
 PROVEN = {
-    "pi": {"path": "/v1/chat/completions", "tool": True},
-    "opencode": {"path": "/v1/chat/completions", "tool": True},
-    "aider": {"path": "/v1/chat/completions", "tool": False},
-    "codex": {"path": "/v1/responses", "tool": True},
+    "pi": {"path": "/v1/chat/completions", "tool": True, "bare": False},
+    "opencode": {"path": "/v1/chat/completions", "tool": True, "bare": False},
+    "aider": {"path": "/v1/chat/completions", "tool": False, "bare": False},
+    "codex": {"path": "/v1/responses", "tool": True, "bare": False},
+    "claude": {"path": "/v1/messages", "tool": True, "bare": True},
+    "gemini": {"path": "/v1beta/models/scripted-model:streamGenerateContent", "tool": True, "bare": True},
 }
 
 
@@ -60,7 +63,15 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
         "PWD": str(elsewhere),
         "OLDPWD": str(ROOT),
     }
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "OPENAI_API_KEY"):
+    for name in (
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_STATE_HOME",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+    ):
         env[name] = ""
     with ScriptedModelServer(expect_key=KEY) as server:
         result = run_cli(
@@ -70,7 +81,7 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
             "--model",
             "scripted-model",
             "--endpoint",
-            server.url,
+            server.base_url if PROVEN[adapter]["bare"] else server.url,
             "--task",
             str(DEMO_TASK),
             "--runs-dir",

@@ -65,7 +65,7 @@ def test_a_run_in_a_container_records_the_whole_tree(
     assert (
         verify.attributes["passed"] is False and verify.status.message == "check failed: exit code 2"
     )  # grep: no such file
-    assert len(s["cleanup"].attributes["removed"]) == 3  # two containers and the workdir
+    assert len(s["cleanup"].attributes["removed"]) == 4  # two containers, the config dir and the workdir
     c = s["container"].attributes
     image_id = docker_client.images.get(image).id
     assert c["runtime"] == "docker" and c["container.runtime.name"] == "docker"
