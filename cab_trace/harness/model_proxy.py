@@ -196,7 +196,7 @@ class ModelProxy:
                     server_address=self._host,
                     server_port=self._port,
                     request_body_sha256=digest,
-                    request=parse_request(api, body),
+                    request=parse_request(api, body, path),
                     start_ns=time.time_ns(),
                     index=index,
                     repeat_of=repeat_of if repeat_of != index else None,

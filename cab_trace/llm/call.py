@@ -75,7 +75,7 @@ def request_hash(body: bytes) -> str:
 def span_name(call: CallRecord) -> str:
     """``{gen_ai.operation.name} {gen_ai.request.model}``, as the conventions name spans."""
     model = call.request.model or call.response.model
-    return f"chat {model}" if model else "chat"
+    return f"{call.api.operation} {model}" if model else call.api.operation
 
 
 def error_type(call: CallRecord) -> str | None:
@@ -114,7 +114,7 @@ def call_attributes(  # noqa: PLR0912
     req, resp = call.request, call.response
     attrs: dict[str, Any] = {
         "cab.kind": MODEL_CALL_KIND,
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": call.api.operation,
         "gen_ai.provider.name": call.api.provider,
         "cab.llm.api": call.api.value,
         "cab.llm.call_index": call.index,

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from cab_trace.llm import gemini
 from cab_trace.llm.sse import SseEvent, SseParser
 
 Json = Any
@@ -27,18 +28,26 @@ class Api(Enum):
     CHAT = "openai.chat_completions"
     RESPONSES = "openai.responses"
     ANTHROPIC = "anthropic.messages"
+    GEMINI = "gcp.gemini.generate_content"
 
     @property
     def provider(self) -> str:
         """``gen_ai.provider.name``: the format's owner (an OpenAI-compatible server speaks
         OpenAI's format; ``server.address`` and the model names tell which one it is)."""
-        return "anthropic" if self is Api.ANTHROPIC else "openai"
+        return {Api.ANTHROPIC: "anthropic", Api.GEMINI: "gcp.gemini"}.get(self, "openai")
+
+    @property
+    def operation(self) -> str:
+        """``gen_ai.operation.name``, as the conventions name each API's operation."""
+        return "generate_content" if self is Api.GEMINI else "chat"
 
 
 def detect_api(method: str, path: str) -> Api | None:
     """The API a request speaks, from its method and path; None for anything else (``/models``)."""
     if method.upper() != "POST":
         return None
+    if gemini.is_gemini(method, path):
+        return Api.GEMINI
     route = path.split("?", 1)[0].rstrip("/")
     if route.endswith("/chat/completions"):
         return Api.CHAT
@@ -138,12 +147,26 @@ def _text_of(content: Json) -> str:
 # -- requests ------------------------------------------------------------------------------------
 
 
-def parse_request(api: Api, body: bytes) -> RequestInfo:
-    """What a request body asks for. Never raises: a body that is not a JSON object gives
-    ``parsed=False`` and whatever could be read."""
+def parse_request(api: Api, body: bytes, path: str = "") -> RequestInfo:
+    """What a request body asks for (Gemini's model and streaming are in its ``path``). Never
+    raises: a body that is not a JSON object gives ``parsed=False`` and whatever could be read."""
     doc = _loads(body)
     if not isinstance(doc, dict):
         return RequestInfo(parsed=False)
+    if api is Api.GEMINI:
+        config = gemini.generation_config(doc)
+        messages, gemini_system, tools = gemini.request_messages(doc)
+        return RequestInfo(
+            model=gemini.model_in_path(path),
+            stream=gemini.is_stream_path(path),
+            max_tokens=_int(config.get("maxOutputTokens")),
+            temperature=_num(config.get("temperature")),
+            top_p=_num(config.get("topP")),
+            asked_usage=True,  # every Gemini answer carries usageMetadata
+            input_messages=messages,
+            system_instructions=gemini_system,
+            tool_definitions=tools,
+        )
     info = RequestInfo(
         model=_str(doc.get("model")),
         stream=doc.get("stream") is True,
@@ -345,6 +368,8 @@ class ResponseAccumulator:
     def feed_json(self, body: bytes) -> ResponseInfo:
         doc = _loads(body)
         info = self._info
+        if self.api is Api.GEMINI and isinstance(doc, list):
+            doc = {"chunks": doc}  # streamGenerateContent without alt=sse: one JSON array
         if not isinstance(doc, dict):
             return info
         if isinstance(doc.get("error"), dict | str):
@@ -353,6 +378,11 @@ class ResponseAccumulator:
             self._chat_document(doc)
         elif self.api is Api.RESPONSES:
             self._responses_document(doc)
+        elif self.api is Api.GEMINI:
+            for chunk in doc.get("chunks", [doc]):
+                if isinstance(chunk, dict):
+                    self._gemini_chunk(chunk)
+            self._build_gemini_output()
         else:
             self._anthropic_document(doc)
         info.complete = info.error is None
@@ -455,6 +485,8 @@ class ResponseAccumulator:
             self._chat_chunk(doc)
         elif self.api is Api.RESPONSES:
             self._responses_event(event.event, doc)
+        elif self.api is Api.GEMINI:
+            self._gemini_chunk(doc)
         else:
             self._anthropic_event(event.event, doc)
 
@@ -546,6 +578,65 @@ class ResponseAccumulator:
             self._info.complete = True
         elif kind == "error":
             self._info.error = _error_text(doc.get("error") or doc)
+
+    def _gemini_chunk(self, doc: dict[str, Any]) -> None:
+        """One GenerateContentResponse: text parts add up across a stream's chunks."""
+        info = self._info
+        if isinstance(doc.get("error"), dict):
+            info.error = _error_text(doc["error"])
+            return
+        info.id = info.id or _str(doc.get("responseId"))
+        info.model = _str(doc.get("modelVersion")) or info.model
+        for candidate in _list(doc.get("candidates")):
+            if not isinstance(candidate, dict):
+                continue
+            index = _int(candidate.get("index")) or 0
+            state = self._choices.setdefault(index, {"parts": [], "finish": None})
+            content = _dict(candidate.get("content"))
+            for part in gemini.parts_of(content.get("parts")):
+                last = state["parts"][-1] if state["parts"] else None
+                if (
+                    part["type"] in ("text", "reasoning")
+                    and last is not None
+                    and last["type"] == part["type"]
+                ):
+                    last["chunks"].append(part["content"])
+                elif part["type"] in ("text", "reasoning"):
+                    state["parts"].append({"type": part["type"], "chunks": [part["content"]]})
+                else:
+                    state["parts"].append(part)
+            if finish := _str(candidate.get("finishReason")):
+                state["finish"] = finish
+                info.complete = True
+        usage = doc.get("usageMetadata")
+        if isinstance(usage, dict):
+            thoughts = _int(usage.get("thoughtsTokenCount"))
+            candidates = _int(usage.get("candidatesTokenCount"))
+            info.usage = Usage(
+                input_tokens=_int(usage.get("promptTokenCount")),
+                # The conventions' output tokens include reasoning, as OpenAI counts them.
+                output_tokens=None
+                if candidates is None and thoughts is None
+                else (candidates or 0) + (thoughts or 0),
+                cache_read_tokens=_int(usage.get("cachedContentTokenCount")),
+                reasoning_tokens=thoughts,
+            )
+        self._stale = self._build_gemini_output
+
+    def _build_gemini_output(self) -> None:
+        info = self._info
+        info.output_messages, info.finish_reasons = [], []
+        for index in sorted(self._choices):
+            state = self._choices[index]
+            parts = [
+                {"type": p["type"], "content": "".join(p["chunks"])} if "chunks" in p else p
+                for p in state["parts"]
+            ]
+            info.output_messages.append(
+                {"role": "assistant", "parts": parts, "finish_reason": state["finish"] or ""}
+            )
+            if state["finish"]:
+                info.finish_reasons.append(state["finish"])
 
     def _build_responses_partial(self) -> None:
         if self._info.complete:

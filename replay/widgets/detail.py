@@ -60,7 +60,7 @@ def describe(span: SpanRecord, origin_ns: int) -> Group:
         status.append_text(data(span.status.message, one_line=False))
     parts.append(status)
     attributes = span.attributes
-    if is_model_call(span) or "gen_ai.tool.call.id" in attributes:
+    if is_model_call(span) or attributes.get("gen_ai.operation.name") == "execute_tool":
         parts.extend(conversation(span))
         # Content shown above leaves the list; content that is not JSON (cut short by a
         # redaction rule, say) stays in it, as recorded.
@@ -141,7 +141,9 @@ def _message(role: str, parts: list[Any], finish: str | None = None) -> list[Tex
 
 def _tool_step(a: Attributes) -> list[Text]:
     head = Text("tool step ", style="bold underline")
-    head.append_text(data(f"{a.get('gen_ai.tool.name')} [{a.get('gen_ai.tool.call.id')}]"))
+    head.append_text(data(str(a.get("gen_ai.tool.name"))))
+    if "gen_ai.tool.call.id" in a:
+        head.append_text(data(f" [{a['gen_ai.tool.call.id']}]", style="dim"))
     out = [head]
     if "gen_ai.tool.call.arguments" in a:
         out.append(Text("arguments", style="bold yellow"))
@@ -171,7 +173,7 @@ def _call_summary(a: Attributes) -> Text:
 def conversation(span: SpanRecord) -> list[Text]:
     """A model call as a readable conversation, or a tool step as its arguments and result."""
     a = span.attributes
-    if "gen_ai.tool.call.id" in a:
+    if a.get("gen_ai.operation.name") == "execute_tool":
         return _tool_step(a)
     out = [_call_summary(a)]
     if a.get("cab.llm.content") == "omitted":

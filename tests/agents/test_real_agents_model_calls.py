@@ -53,7 +53,8 @@ def test_real_agent_model_calls_are_recorded(
     out = tmp_path / "run"
     with ScriptedModelServer(expect_key=KEY) as server:
         result = run_cli(
-            "run", "--adapter", adapter, "--model", "scripted-model", "--endpoint", server.url,
+            "run", "--adapter", adapter, "--model", "scripted-model",
+            "--endpoint", server.base_url if PROVEN[adapter]["bare"] else server.url,
             "--task", str(DEMO_TASK), "--out", str(out), "--timeout", "120",
             env=env, cwd=tmp_path, timeout=300,
         )  # fmt: skip
@@ -67,7 +68,8 @@ def test_real_agent_model_calls_are_recorded(
     assert container.attributes["model_calls"] == len(calls)
     for span in calls:
         assert span.parent_span_id == container.span_id and span.span_kind == "CLIENT"
-        assert span.name == "chat scripted-model" and span.status.code != "ERROR"
+        operation = "generate_content" if adapter == "gemini" else "chat"
+        assert span.name == f"{operation} scripted-model" and span.status.code != "ERROR"
         assert span.attributes["cab.llm.usage_reported"] is True
     inputs = sum(int(c.attributes["gen_ai.usage.input_tokens"]) for c in calls)
     outputs = sum(int(c.attributes["gen_ai.usage.output_tokens"]) for c in calls)

@@ -217,6 +217,65 @@ def test_anthropic_input_tokens_include_the_cache_as_the_conventions_count_them(
     assert s.finish_reasons == ["tool_use"]
 
 
+# -- Gemini --------------------------------------------------------------------------------------
+
+GEMINI_PATH = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
+def test_gemini_request_and_stream() -> None:
+    assert detect_api("POST", GEMINI_PATH) is Api.GEMINI
+    assert detect_api("POST", "/v1beta/models/m:generateContent") is Api.GEMINI
+    assert detect_api("POST", "/v1beta/models/m:countTokens") is None
+    req = parse_request(Api.GEMINI, fixture("gemini_request.json"), GEMINI_PATH)
+    assert (req.model, req.stream, req.max_tokens, req.temperature) == ("gemini-2.5-pro", True, 8192, 0.0)
+    assert req.system_instructions == [{"type": "text", "content": "You are Gemini CLI."}]
+    assert [m["role"] for m in req.input_messages] == ["user", "assistant", "tool"]
+    assert req.input_messages[2]["parts"][0]["type"] == "tool_call_response"
+    info = stream(Api.GEMINI, "gemini_stream.sse", piece=13).info
+    assert info.complete and info.id == "r-1" and info.finish_reasons == ["STOP"]
+    assert info.output_messages[0]["parts"][0] == {"type": "text", "content": "I will edit it."}
+    assert info.output_messages[0]["parts"][1]["name"] == "replace"
+    assert info.usage is not None
+    assert (info.usage.input_tokens, info.usage.output_tokens) == (120, 42)  # reasoning counted as output
+    assert (info.usage.cache_read_tokens, info.usage.reasoning_tokens) == (64, 12)
+
+
+def test_gemini_tool_steps_pair_by_name_and_only_with_the_latest_results() -> None:
+    tracker = ToolStepTracker()
+
+    def gemini_call(index: int, contents: list, answer: dict, start: int) -> CallRecord:
+        body = orjson.dumps({"contents": contents})
+        acc = ResponseAccumulator(Api.GEMINI)
+        acc.feed_json(
+            orjson.dumps(
+                {"candidates": [{"content": {"role": "model", "parts": [answer]}, "finishReason": "STOP"}]}
+            )
+        )
+        call = _call(Api.GEMINI, body, acc, index=index, start_ns=start, end_ns=start + 10)
+        call.request = parse_request(Api.GEMINI, body, "/v1beta/models/m:generateContent")
+        return call
+
+    read = {"functionCall": {"name": "read", "args": {"n": 1}}}
+    result = lambda text: {"functionResponse": {"name": "read", "response": {"output": text}}}  # noqa: E731
+    user = {"role": "user", "parts": [{"text": "go"}]}
+    assert tracker.on_call(gemini_call(1, [user], read, 100)) == []
+    history = [user, {"role": "model", "parts": [read]}, {"role": "user", "parts": [result("first")]}]
+    (first,) = tracker.on_call(gemini_call(2, history, read, 200))
+    assert (first.name, first.call_id, first.result) == ("read", "", '{"output":"first"}')
+    history += [{"role": "model", "parts": [read]}, {"role": "user", "parts": [result("second")]}]
+    (second,) = tracker.on_call(gemini_call(3, history, {"text": "done"}, 300))
+    assert second.result == '{"output":"second"}' and second.start_ns == 210 and second.end_ns == 300
+    assert "gen_ai.tool.call.id" not in tool_step_attributes(second)
+    # gemini-cli gives the call an id of its own, and answers with it.
+    assert tracker.on_call(gemini_call(4, [user], read, 400)) == []
+    with_id = {"functionResponse": {"id": "read_17_0", "name": "read", "response": {"output": "third"}}}
+    own = [user, {"role": "model", "parts": [{"functionCall": {"id": "read_17_0", "name": "read"}}]}]
+    (third,) = tracker.on_call(
+        gemini_call(5, [*own, {"role": "user", "parts": [with_id]}], {"text": "ok"}, 500)
+    )
+    assert third.result == '{"output":"third"}' and third.asked_by == 4
+
+
 # -- attributes ----------------------------------------------------------------------------------
 
 
