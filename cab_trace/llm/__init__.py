@@ -1,5 +1,6 @@
-"""Model-API wire formats: OpenAI Chat Completions, OpenAI Responses and Anthropic Messages,
-JSON and server-sent-event streams, turned into call records and OpenTelemetry GenAI attributes.
+"""Model-API wire formats: OpenAI Chat Completions, OpenAI Responses, Anthropic Messages and
+Gemini generateContent, JSON and server-sent-event streams, turned into call records and
+OpenTelemetry GenAI attributes.
 
 Pure: stdlib + orjson. The recording proxy (``cab_trace.harness.model_proxy``) hands these
 parsers the bytes it forwards; everything that can be tested on a recorded body lives here.
