@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import bench_agents, bench_export, bench_harness, bench_redact, bench_replay
+from bench import bench_agents, bench_export, bench_harness, bench_proxy, bench_redact, bench_replay
 from bench.common import Figure
 
 SUITES = {
@@ -21,6 +21,7 @@ SUITES = {
     "export": bench_export.run,
     "replay": bench_replay.run,
     "agents": bench_agents.run,
+    "proxy": bench_proxy.run,
 }
 
 

@@ -103,7 +103,7 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Record, replay, inspect and export OpenTelemetry traces of coding-agent benchmark runs.",
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
     )
+    _model_call_options(run)
     run.add_argument(
         "--user-home",
         action="store_true",
@@ -389,11 +390,25 @@ def _parse_vars(items: Sequence[str]) -> dict[str, str]:
     return result
 
 
+def _model_call_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--no-content",
+        action="store_true",
+        help="record model calls without their messages, tool definitions, arguments and results",
+    )
+    run.add_argument(
+        "--no-model-proxy",
+        action="store_true",
+        help="give the agent the endpoint itself: no recording proxy, no model-call spans",
+    )
+
+
 def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
     from cab_trace.harness.adapters import load_adapter
     from cab_trace.harness.runner import CellConfig
 
-    if load_adapter(args.adapter).uses("endpoint"):
+    # With the recording proxy, the container talks to the proxy and this machine to the endpoint.
+    if load_adapter(args.adapter).uses("endpoint") and args.no_model_proxy:
         check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))
     config = CellConfig(
         task_dir=args.task,
@@ -410,6 +425,8 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         key_env=args.key_env,
         secret_envs=args.secret_env,
         endpoint=args.endpoint,
+        record_content=not args.no_content,
+        model_proxy=not args.no_model_proxy,
         variables=_parse_vars(args.var),
         keep_workdir=args.keep_workdir,
         tty=args.tty,

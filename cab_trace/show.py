@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
+from cab_trace.llm.summary import call_rows, render_table, totals_text
 from cab_trace.model import AttrValue, SpanRecord
 from cab_trace.model.tree import group_traces, tree_order
 
@@ -51,9 +52,11 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
         errors = sum(1 for s in spans if s.is_error)
         roots = [s for s in spans if s.parent_span_id is None]
         title = safe_text(roots[0].name) if roots else "(no root span)"
+        calls = call_rows(spans)
         yield (
             f"trace {trace_id}  {title}  {format_duration(end - start)}  {len(spans)} spans"
             + (f"  {errors} error(s)" if errors else "")
+            + (f"  {totals_text(calls)}" if calls else "")
         )
         rows = [("span", "parent", "kind", "name", "duration", "attributes")]
         ordered = tree_order(spans)
@@ -79,6 +82,9 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
             yield f"{line}  {attrs}".rstrip()
             if full and i > 0:
                 yield from _details(ordered[i - 1][1])
+        if calls:
+            yield ""
+            yield from (safe_text(line, one_line=True) for line in render_table(calls))
         yield ""
 
 

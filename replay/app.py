@@ -12,6 +12,7 @@ Keys of the trace screen (ids in brackets let users remap them):
 | home / end, g / G | playhead to start / end [replay.home, replay.end] |
 | + / - | speed ×0.25 … ×16 [replay.speed] |
 | e / E | next / previous error [replay.error] |
+| m / M | next / previous model call [replay.model_call] |
 | i | compress idle time on / off [replay.idle] |
 | f | fold / unfold the selected span [waterfall.fold] |
 | / | filter spans (escape clears) [replay.filter] |
@@ -34,6 +35,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
+from cab_trace.llm.summary import call_rows, is_model_call, tokens_until
 from cab_trace.show import format_duration, format_value
 from replay.load import LoadedTrace, settled_objects
 from replay.terminal import Terminal
@@ -49,9 +51,9 @@ TICK_S = 1 / 30
 DEFAULT_IDLE_LIMIT_S = 2.0
 
 
-def identity(trace: LoadedTrace) -> Text:
+def identity(trace: LoadedTrace, tokens: str = "") -> Text:
     """The header: the run's identity as the results page shows it (cell, adapter, model,
-    image, exit code, status)."""
+    image, exit code, status), and ``tokens`` (the model calls' tokens so far)."""
     root = trace.root
     attrs: dict[str, object] = {}
     for s in trace.spans:  # the run span's attributes win over its children's
@@ -66,6 +68,9 @@ def identity(trace: LoadedTrace) -> Text:
         ("exit", attrs.get("exit_code", attrs.get("process.exit.code"))),
     ]
     text = data(root.name, style="bold")
+    if tokens:
+        text.append("   tokens ", style="dim")
+        text.append(tokens)
     text.append("\n")
     for label, value in fields:
         if value is None:
@@ -125,6 +130,8 @@ class TraceScreen(Screen[None]):
         Binding("minus", "speed(-1)", "Slower", show=False, id="replay.speed.down"),
         Binding("e", "error(1)", "Next error", id="replay.error.next"),
         Binding("E", "error(-1)", "Prev error", show=False, id="replay.error.prev"),
+        Binding("m", "model_call(1)", "Next model call", show=False, id="replay.model_call.next"),
+        Binding("M", "model_call(-1)", "Prev model call", show=False, id="replay.model_call.prev"),
         Binding("i", "toggle_idle", "Idle", show=False, id="replay.idle"),
         Binding("slash", "filter", "Filter", id="replay.filter"),
         Binding("question_mark", "help", "Help", id="replay.help"),
@@ -143,6 +150,9 @@ class TraceScreen(Screen[None]):
                 self.span_tree.spans, clock=clock, idle_limit_s=idle_limit_s, extra_activity_ns=cast_times
             )
         self.terminal = Terminal(trace.cast) if trace.cast is not None else None
+        self._calls = call_rows(self.span_tree.spans)
+        self._call_rows = [i for i, s in enumerate(self.span_tree.spans) if is_model_call(s)]
+        self._tokens_shown: str | None = None
         self._idle_limit = idle_limit_s or DEFAULT_IDLE_LIMIT_S
         self._ticker: Timer | None = None
         self._shown: tuple[int, int] | None = None  # (selected, terminal events) last drawn
@@ -190,6 +200,18 @@ class TraceScreen(Screen[None]):
             )
             waterfall.keep_selected_in_view()
         self._shown = (self.timeline.selected, events)
+        if self._calls:
+            self._show_tokens()
+
+    def _show_tokens(self) -> None:
+        """The header's tokens so far: the model calls that have ended at the playhead."""
+        done, tokens_in, tokens_out = tokens_until(
+            self._calls, self.timeline.origin_ns + int(self.timeline.position_ns)
+        )
+        text = f"{tokens_in:,} in / {tokens_out:,} out · {done}/{len(self._calls)} model calls"
+        if text != self._tokens_shown:
+            self._tokens_shown = text
+            self.query_one("#identity", Static).update(identity(self.trace, text))
 
     def _tick(self) -> None:
         self.timeline.tick()
@@ -253,6 +275,22 @@ class TraceScreen(Screen[None]):
         self.span_tree.reveal(found)
         self.query_one(Waterfall).rows_changed()
         self.timeline.seek_span(found)
+        self.redraw()
+
+    def action_model_call(self, direction: int) -> None:
+        rows = self._call_rows
+        if not rows:
+            self.notify("this trace has no model calls", timeout=2)
+            return
+        at = self.timeline.selected
+        if direction > 0:
+            found = next((i for i in rows if i > at), rows[0])
+        else:
+            found = next((i for i in reversed(rows) if i < at), rows[-1])
+        self.span_tree.reveal(found)
+        self.query_one(Waterfall).rows_changed()
+        self.timeline.seek_span(found)
+        self.timeline.selected = found
         self.redraw()
 
     def action_toggle_idle(self) -> None:

@@ -132,7 +132,15 @@ class DockerRuntime:
             configs = self.client.networks.get(network).attrs.get("IPAM", {}).get("Config") or []
         except DockerException:
             return None
-        return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+        gateway = next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), None)
+        if gateway is None:
+            # Some engines leave the default bridge's gateway out of its IPAM config; Docker gives
+            # a network's gateway the first address of its subnet.
+            import ipaddress
+
+            subnets = [c["Subnet"] for c in configs if c.get("Subnet") and ":" not in c["Subnet"]]
+            gateway = str(next(ipaddress.ip_network(subnets[0]).hosts())) if subnets else None
+        return gateway
 
     # -- the launch --------------------------------------------------------------------------
 

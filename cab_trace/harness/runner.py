@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer
@@ -55,6 +56,10 @@ from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
 from cab_trace.redact.scan import leak_check
 
+if TYPE_CHECKING:
+    from cab_trace.harness.model_proxy import ModelProxy
+    from cab_trace.otel.model_calls import ModelCallSpans
+
 ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -77,6 +82,10 @@ class CellConfig:
     key_env: str = "CAB_KEY"
     secret_envs: Sequence[str] = ()
     endpoint: str | None = None
+    model_proxy: bool = True
+    """Put the recording proxy between the agent and ``endpoint`` (model-call spans)."""
+    record_content: bool = True
+    """Record model calls' messages, tool definitions, arguments and results (redacted)."""
     variables: Mapping[str, str] = field(default_factory=dict)
     keep_workdir: bool = False
     tty: bool = False
@@ -188,6 +197,8 @@ class CellRunner:
             f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
+        self._proxy: ModelProxy | None = None
+        self._model_calls: ModelCallSpans | None = None
 
     def run(self) -> RunOutcome:
         """Run the cell. The trace file is complete (and fsynced) when this returns or raises."""
@@ -272,6 +283,7 @@ class CellRunner:
                         "plugin_stack": plugin_stack,
                     },
                 ) as adapter_span:
+                    self._start_model_proxy(pipeline)
                     argv, env = self._apply_plugins(tracer, pipeline, workdir, config_dir)
                     result = self._launch(pipeline, argv, env, workdir, config_dir=config_dir, home=home)
                     adapter_span.set_attribute("exit_code", result.exit_code)
@@ -294,6 +306,7 @@ class CellRunner:
                 if task.check:
                     passed = self._verify(tracer, task.check, workdir, home)
                     run_span.set_attribute("check_passed", passed)
+                self._model_call_totals(run_span, passed)
             except CabTraceError as exc:
                 failure = exc.message
             except OSError as exc:
@@ -385,6 +398,8 @@ class CellRunner:
             # The agent's own OpenTelemetry spans become children of this span, in this trace.
             context = span.get_span_context()
             env = {**env, "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-01"}
+            if self._model_calls is not None:
+                self._model_calls.parent = span  # model calls and tool steps are children of this span
             host = cfg.runtime.agent_host()
             parent = (context.trace_id, context.span_id)
             receiver = AgentSpanReceiver(pipeline.redaction, host, parent=parent) if host else None
@@ -403,6 +418,9 @@ class CellRunner:
                 if receiver is not None:
                     receiver.stop()
                     span.set_attributes(receiver.counts())
+                if self._model_calls is not None:
+                    self._stop_model_proxy()
+                    span.set_attribute("model_calls", self._model_calls.calls)
             span.set_attributes(
                 {
                     **result.attributes,
@@ -422,6 +440,42 @@ class CellRunner:
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
+
+    def _start_model_proxy(self, pipeline: Pipeline) -> None:
+        """When the agent gets an endpoint, start the recording proxy and give it the proxy's
+        URL instead (see :mod:`cab_trace.harness.model_proxy`)."""
+        endpoint = self.values.get("endpoint")
+        host = self.config.runtime.agent_host()
+        if not self.config.model_proxy or not endpoint or host is None:
+            return
+        # Loaded only for a run that has an endpoint.
+        from cab_trace.harness.model_proxy import ModelProxy
+        from cab_trace.otel.model_calls import ModelCallSpans
+
+        spans = ModelCallSpans(
+            pipeline.tracer,
+            content=self.config.record_content,
+            # Late-bound: the run learns secrets as it goes, and its redactor is replaced then.
+            redact=lambda text: pipeline.redaction.redactor.text(text),  # noqa: PLW0108
+        )
+        try:
+            proxy = ModelProxy(endpoint, spans, host)
+        except ValueError:
+            self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
+            return
+        self._proxy, self._model_calls = proxy, spans
+        self.values["endpoint"] = proxy.start()
+
+    def _model_call_totals(self, run_span: Span, passed: bool | None) -> None:
+        if self._model_calls is not None:
+            run_span.set_attributes(self._model_calls.totals(passed))
+
+    def _stop_model_proxy(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
+            if self._model_calls is not None:
+                self._model_calls.finish(time.time_ns())
 
     def _verify(self, tracer: Tracer, check: str, workdir: Path, home: Path | None = None) -> bool:
         """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
@@ -460,6 +514,7 @@ class CellRunner:
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
         removed: list[str] = []
         kept: list[str] = []
+        self._stop_model_proxy()  # stopped after the agent already, unless the launch never happened
         with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:

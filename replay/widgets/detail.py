@@ -1,14 +1,42 @@
-"""Span detail: every attribute, event and the status of the selected span, exactly as recorded."""
+"""Span detail: every attribute, event and the status of the selected span, exactly as recorded.
+
+A model call is shown as the conversation it was (system instructions, each message by role
+with its text, tool calls and tool results, then the answer), and a tool step as its
+arguments and result, before the remaining attributes; the pane scrolls for long content.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from cab_trace.llm.summary import is_model_call
 from cab_trace.model import Attributes, SpanRecord
 from cab_trace.show import format_duration, format_value
 from replay.widgets.text import data
+
+#: Attributes the conversation view shows in its own way.
+CONTENT_ATTRIBUTES = (
+    "gen_ai.system_instructions",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+)
+#: Of those, the ones recorded as JSON text.
+JSON_CONTENT = CONTENT_ATTRIBUTES[:4]
+ROLE_STYLE = {
+    "system": "bold magenta",
+    "developer": "bold magenta",
+    "user": "bold green",
+    "assistant": "bold #5fafff",
+    "tool": "bold yellow",
+}
 
 
 def describe(span: SpanRecord, origin_ns: int) -> Group:
@@ -31,9 +59,19 @@ def describe(span: SpanRecord, origin_ns: int) -> Group:
         status.append(": ")
         status.append_text(data(span.status.message, one_line=False))
     parts.append(status)
-    if span.attributes:
+    attributes = span.attributes
+    if is_model_call(span) or attributes.get("gen_ai.operation.name") == "execute_tool":
+        parts.extend(conversation(span))
+        # Content shown above leaves the list; content that is not JSON (cut short by a
+        # redaction rule, say) stays in it, as recorded.
+        attributes = {
+            k: v
+            for k, v in attributes.items()
+            if k not in CONTENT_ATTRIBUTES or (k in JSON_CONTENT and _json(v) is None)
+        }
+    if attributes:
         parts.append(Text("attributes", style="bold underline"))
-        parts.extend(_attribute_lines(span.attributes))
+        parts.extend(_attribute_lines(attributes))
     for event in span.events:
         head = Text(f"event +{(event.time_unix_nano - origin_ns) / 1e9:.3f} s ", style="bold")
         head.append_text(data(event.name))
@@ -56,6 +94,120 @@ def _attribute_lines(attributes: Attributes, indent: str = "") -> list[Text]:
         line.append_text(data(format_value(value), one_line=False))
         lines.append(line)
     return lines
+
+
+def _json(value: object) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _args(value: object) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _message(role: str, parts: list[Any], finish: str | None = None) -> list[Text]:
+    """One message: its role, then each part on its own lines (texts keep their newlines)."""
+    lines = [Text(role, style=ROLE_STYLE.get(role, "bold"))]
+    if finish:
+        lines[0].append(f"  (finish: {finish})", style="dim")
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            lines.append(data("  " + str(part.get("content", "")).replace("\n", "\n  "), one_line=False))
+        elif kind == "reasoning":
+            lines.append(
+                data("  (thinking) " + str(part.get("content", "")), style="dim italic", one_line=False)
+            )
+        elif kind == "tool_call":
+            call = Text("  → ", style="bold yellow")
+            call.append_text(data(f"{part.get('name')}({_args(part.get('arguments'))})", one_line=False))
+            call.append_text(data(f"  [{part.get('id')}]", style="dim"))
+            lines.append(call)
+        elif kind == "tool_call_response":
+            result = Text("  ← ", style="bold yellow")
+            result.append_text(data(f"[{part.get('id')}] ", style="dim"))
+            result.append_text(data(str(part.get("result", "")), one_line=False))
+            lines.append(result)
+        else:
+            lines.append(data(f"  ({kind})", style="dim"))
+    return lines
+
+
+def _tool_step(a: Attributes) -> list[Text]:
+    head = Text("tool step ", style="bold underline")
+    head.append_text(data(str(a.get("gen_ai.tool.name"))))
+    if "gen_ai.tool.call.id" in a:
+        head.append_text(data(f" [{a['gen_ai.tool.call.id']}]", style="dim"))
+    out = [head]
+    if "gen_ai.tool.call.arguments" in a:
+        out.append(Text("arguments", style="bold yellow"))
+        out.append(data("  " + str(a["gen_ai.tool.call.arguments"]), one_line=False))
+    if "gen_ai.tool.call.result" in a:
+        out.append(Text("result", style="bold yellow"))
+        out.append(data("  " + str(a["gen_ai.tool.call.result"]).replace("\n", "\n  "), one_line=False))
+    return out
+
+
+def _call_summary(a: Attributes) -> Text:
+    summary = []
+    tokens_in, tokens_out = a.get("gen_ai.usage.input_tokens"), a.get("gen_ai.usage.output_tokens")
+    if tokens_in is not None or tokens_out is not None:
+        summary.append(f"tokens {tokens_in if tokens_in is not None else '?'} in / {tokens_out or 0} out")
+    elif a.get("cab.llm.usage_reported") is False:
+        summary.append("tokens: not reported by the provider")
+    if isinstance(ttfc := a.get("gen_ai.response.time_to_first_chunk"), int | float):
+        summary.append(f"first chunk after {ttfc * 1000:.0f} ms")
+    if "http.response.status_code" in a:
+        summary.append(f"HTTP {a['http.response.status_code']}")
+    if "cab.llm.request_sha256" in a:
+        summary.append(f"request {str(a['cab.llm.request_sha256'])[:12]}")
+    return data(" · ".join(summary), style="bold")
+
+
+def conversation(span: SpanRecord) -> list[Text]:
+    """A model call as a readable conversation, or a tool step as its arguments and result."""
+    a = span.attributes
+    if a.get("gen_ai.operation.name") == "execute_tool":
+        return _tool_step(a)
+    out = [_call_summary(a)]
+    if a.get("cab.llm.content") == "omitted":
+        out.append(Text("content not recorded (--no-content)", style="dim"))
+        return out
+    system = _json(a.get("gen_ai.system_instructions"))
+    if isinstance(system, list) and system:
+        out.append(Text("system instructions", style="bold underline"))
+        out.extend(_message("system", system))
+    messages = _json(a.get("gen_ai.input.messages"))
+    if isinstance(messages, list):
+        out.append(Text(f"conversation sent ({len(messages)} messages)", style="bold underline"))
+        for m in messages:
+            if isinstance(m, dict):
+                out.extend(_message(str(m.get("role", "?")), m.get("parts", [])))
+    answers = _json(a.get("gen_ai.output.messages"))
+    if isinstance(answers, list):
+        out.append(Text("answer", style="bold underline"))
+        for m in answers:
+            if isinstance(m, dict):
+                out.extend(
+                    _message(str(m.get("role", "assistant")), m.get("parts", []), m.get("finish_reason"))
+                )
+    tools = _json(a.get("gen_ai.tool.definitions"))
+    if isinstance(tools, list) and tools:
+        names = [
+            str((t.get("function") or {}).get("name") or t.get("name") or "?")
+            for t in tools
+            if isinstance(t, dict)
+        ]
+        line = Text("tools offered: ", style="bold")
+        line.append_text(data(", ".join(names)))
+        out.append(line)
+    return out
 
 
 class SpanDetail(Static):

@@ -113,14 +113,15 @@ def test_a_failed_check_is_reported_as_failed_on_the_console(tmp_path: Path) -> 
             ["--adapter", "{adapter_file}", "--endpoint", "http://127.0.0.1:1/v1"],
             "adapter noendpoint has no use for an endpoint",
         ),
+        # Without the recording proxy (which reaches this machine's loopback for the container):
         (
             ["--adapter", "pi", "--model", "m", "--runtime", "docker", "--image", "img",
-             "--endpoint", "http://127.0.0.1:8000/v1"],
+             "--endpoint", "http://127.0.0.1:8000/v1", "--no-model-proxy"],
             "a container cannot reach 127.0.0.1 of this machine",
         ),
         (
             ["--adapter", "aider", "--model", "m", "--runtime", "docker", "--image", "img",
-             "--endpoint", "http://localhost:8000/v1"],
+             "--endpoint", "http://localhost:8000/v1", "--no-model-proxy"],
             "add --network host",
         ),
     ],

@@ -27,6 +27,7 @@ def test_adapter_files_are_mounted_into_the_container(
     result = run_cli(
         "run", "--runtime", "docker", "--image", image, "--adapter", str(adapter), "--model", 'm"1',
         "--endpoint", "http://172.17.0.1:9/v1", "--task", str(task), "--out", str(out),
+        "--no-model-proxy",  # the endpoint itself, not the recording proxy's URL, in the file
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     container = next(r for r in read_records(out / "trace.jsonl") if r.kind == "container")

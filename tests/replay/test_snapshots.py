@@ -27,3 +27,9 @@ def test_help(snap_compare) -> None:
     assert snap_compare(
         ReplayApp(load(DEMO_RUN), clock=FakeClock()), terminal_size=SIZE, press=["question_mark"]
     )
+
+
+def test_model_call_as_a_conversation(snap_compare) -> None:
+    run = Path(__file__).parent / "fixtures" / "model-calls-run"
+    # The second model call: the conversation so far (a tool call and its result), the answer.
+    assert snap_compare(ReplayApp(load(run), clock=FakeClock()), terminal_size=SIZE, press=["m", "m"])

@@ -18,6 +18,7 @@ PURE = [
     "cab_trace.errors",
     "cab_trace.model",
     "cab_trace.redact",
+    "cab_trace.llm",
     "cab_trace.show",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
@@ -61,11 +62,11 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["model", "redact"])
+@pytest.mark.parametrize("package", ["model", "redact", "llm"])
 def test_pure_packages_import_only_stdlib_orjson_and_each_other(package: str) -> None:
     """Static check, so that an import hidden inside a function is caught too."""
     allowed_roots = set(sys.stdlib_module_names) | {"orjson", "__future__"}
-    allowed_project = {"cab_trace.errors", "cab_trace.model", "cab_trace.redact"}
+    allowed_project = {"cab_trace.errors", "cab_trace.model", "cab_trace.redact", "cab_trace.llm"}
     for path in (ROOT / "cab_trace" / package).rglob("*.py"):
         for name in _imports(path):
             ok = name.split(".")[0] in allowed_roots or any(

@@ -1,0 +1,106 @@
+"""An incremental parser for server-sent events (the WHATWG ``text/event-stream`` format).
+
+Bytes go in as they arrive, in pieces of any size; complete events come out. Lines end in
+CRLF, LF or CR; a line starting with ``:`` is a comment; an event ends at a blank line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One dispatched event: its ``event:`` type (``message`` when none), joined ``data:`` lines
+    and ``id:``. ``raw`` is the event's bytes exactly as they arrived, blank line included. A
+    block of comments only (a keep-alive) comes out with an empty ``event`` (:attr:`is_comment`)."""
+
+    event: str
+    data: str
+    id: str | None = None
+    raw: bytes = b""
+
+    @property
+    def is_comment(self) -> bool:
+        return not self.event
+
+
+class SseParser:
+    """Feed bytes with :meth:`feed`; each call returns the events completed by those bytes."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._event_start = 0  # where the event being read starts in _buffer
+        self._scan = 0  # where to look for the next line end
+        self._event = ""
+        self._data: list[str] = []
+        self._id: str | None = None
+        self._pending_cr = False
+        self.events = 0
+
+    @property
+    def partial(self) -> bytes:
+        """Bytes of an event that has not ended yet (what :meth:`feed` has not dispatched)."""
+        return bytes(self._buffer[self._event_start :])
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        buf = self._buffer
+        buf += chunk
+        out: list[SseEvent] = []
+        pos = self._scan
+        n = len(buf)
+        while pos < n:
+            if self._pending_cr:
+                # A CR seen at the end of the last piece: a following LF belongs to it.
+                self._pending_cr = False
+                if buf[pos] == 0x0A:
+                    pos += 1
+                    continue
+            cr = buf.find(b"\r", pos)
+            lf = buf.find(b"\n", pos)
+            if cr < 0 and lf < 0:
+                break
+            end = lf if cr < 0 else cr if lf < 0 else min(cr, lf)
+            line = bytes(buf[pos:end])
+            nxt = end + 1
+            if buf[end] == 0x0D:
+                if nxt < n:
+                    if buf[nxt] == 0x0A:
+                        nxt += 1
+                else:
+                    self._pending_cr = True
+            pos = nxt
+            if line:
+                self._field(line)
+                continue
+            # A blank line: dispatch.
+            raw = bytes(buf[self._event_start : pos])
+            self._event_start = pos
+            if self._data or self._event:
+                out.append(SseEvent(self._event or "message", "\n".join(self._data), self._id, raw))
+                self.events += 1
+            else:
+                # Comments only (a keep-alive): no event, but a forwarder must pass its bytes on.
+                out.append(SseEvent("", "", self._id, raw))
+            self._event, self._data = "", []
+        if self._event_start:
+            del buf[: self._event_start]
+            pos -= self._event_start
+            self._event_start = 0
+        self._scan = pos
+        return out
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value.startswith(b" "):
+            value = value[1:]
+        text = value.decode("utf-8", "replace")
+        key = name.decode("utf-8", "replace")
+        if key == "data":
+            self._data.append(text)
+        elif key == "event":
+            self._event = text
+        elif key == "id" and "\0" not in text:
+            self._id = text
