@@ -9,7 +9,9 @@ traceback. Heavy modules are imported inside the command that needs them, so
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -37,6 +39,61 @@ def _warn(message: str) -> None:
     _stderr(f"{PROG}: warning: {message}")
 
 
+def _seconds(text: str) -> float:
+    """--timeout: a finite number of seconds, 0 or more (argparse turns a ValueError into exit 2)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _byte_size(text: str) -> int:
+    """A size as Docker writes it: bytes, or a number with b, k, m or g (powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(text)
+    value = int(float(match[1]) * 1024 ** "bkmg".index((match[2] or "b").lower()))
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _memory(text: str) -> str:
+    # Docker refuses less than 6 MiB only once the container is being created: say so now.
+    if _byte_size(text) < 6 * 1024 * 1024:
+        raise ValueError(text)
+    return text
+
+
+def _directory(text: str) -> Path:
+    """--out, --runs-dir: a directory that may not exist yet, but not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return path
+
+
+_seconds.__name__ = "number of seconds (0 or more)"
+_positive.__name__ = "positive number"
+_positive_int.__name__ = "positive integer"
+_byte_size.__name__ = "size (e.g. 500m, 2g)"
+_memory.__name__ = "memory limit of 6m or more (e.g. 512m, 2g)"
+
+
 def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "OTLP export (optional; the JSONL trace file is always written)",
@@ -62,11 +119,14 @@ def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, metavar="DIR", help="the run directory to write (default: RUNS_DIR/<run-id>/)"
+        "--out",
+        type=_directory,
+        metavar="DIR",
+        help="the run directory to write (default: RUNS_DIR/<run-id>/)",
     )
     parser.add_argument(
         "--runs-dir",
-        type=Path,
+        type=_directory,
         default=Path("runs"),
         metavar="RUNS_DIR",
         help="where new run directories go (default: ./runs)",
@@ -85,6 +145,13 @@ def _add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
     )
+    run.add_argument(
+        "--cast-limit",
+        type=_byte_size,
+        metavar="SIZE",
+        help="stop recording terminal.cast at about SIZE (e.g. 200m); a marker in the cast and a "
+        "warning say where (default: no limit)",
+    )
 
 
 def _add_docker_flags(run: argparse.ArgumentParser) -> None:
@@ -95,9 +162,11 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     docker_group.add_argument(
         "--pull", action="store_true", help="pull the image first (default: use the local image only)"
     )
-    docker_group.add_argument("--memory", metavar="LIMIT", help="memory limit, e.g. 2g")
-    docker_group.add_argument("--cpus", type=float, metavar="N", help="CPU limit, e.g. 1.5")
-    docker_group.add_argument("--pids-limit", type=int, metavar="N", help="process limit in the container")
+    docker_group.add_argument("--memory", type=_memory, metavar="LIMIT", help="memory limit, e.g. 2g")
+    docker_group.add_argument("--cpus", type=_positive, metavar="N", help="CPU limit, e.g. 1.5")
+    docker_group.add_argument(
+        "--pids-limit", type=_positive_int, metavar="N", help="process limit in the container"
+    )
     docker_group.add_argument(
         "--network", metavar="MODE", help="Docker network mode: none, bridge, host or a network name"
     )
@@ -146,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_docker_flags(run)
     run.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=600.0,
         metavar="SECONDS",
         help="kill the agent after this long (default: 600; 0 for no limit)",
@@ -198,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--pace",
-        type=float,
+        type=_seconds,
         default=0.5,
         metavar="SECONDS",
         help="seconds between the scripted agent's steps (default: 0.5)",
@@ -295,10 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "gc",
-        help="remove containers left behind by dead `cab-trace run`s",
-        description="Find containers labelled by `cab-trace run` on this host whose run is no longer "
-        "alive (killed with -9, a crash) and remove them. Containers of runs still going, and of other "
-        "hosts sharing the engine, are left alone. `cab-trace run --runtime docker` does this too.",
+        help="remove scratch directories and containers left behind by dead `cab-trace run`s",
+        description="Find the scratch directories (in the temp directory) and containers that "
+        "`cab-trace run` marked as its own on this host, whose run is no longer alive (killed with -9, "
+        "a crash), and remove them. What belongs to runs still going, to other hosts sharing the "
+        "engine, or was kept with --keep-workdir is left alone. `cab-trace run` does this too.",
     )
 
     replay = sub.add_parser(
@@ -404,6 +474,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         keep_workdir=args.keep_workdir,
         tty=args.tty,
         otlp=_otlp(args),
+        cast_limit=args.cast_limit,
     )
     return _record(config, echo=args.echo, quiet=args.quiet)
 
@@ -471,9 +542,18 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 
 
 def _cmd_gc(args: argparse.Namespace) -> int:
-    from cab_trace.harness.docker_runtime import collect_garbage
+    from cab_trace.harness.docker_runtime import DockerError, collect_garbage
+    from cab_trace.harness.lifecycle import collect_scratch
 
-    removed = collect_garbage()
+    scratch = collect_scratch()
+    _stderr(f"{PROG}: removed {len(scratch)} scratch director(ies) left by dead runs")
+    for path in scratch:
+        print(path)
+    try:
+        removed = collect_garbage()
+    except DockerError as exc:
+        _stderr(f"{PROG}: containers not checked: {exc.message}")
+        return 0
     _stderr(f"{PROG}: removed {len(removed)} container(s) left by dead runs" + (": " if removed else ""))
     for name in removed:
         print(name)
@@ -481,6 +561,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
 
 
 def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
+    from cab_trace.harness import lifecycle
     from cab_trace.harness.runner import CellRunner
 
     def show_output(stream: str, text: str) -> None:
@@ -494,17 +575,20 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
             f"({config.runtime.name} runtime) into {runner.run_dir}/"
         )
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        outcome = runner.run()
-    except KeyboardInterrupt as exc:
-        _stderr(
-            f"{PROG}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; the agent was "
-            f"stopped and the trace so far is in {runner.run_dir / 'trace.jsonl'}"
-        )
-        return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C or SIGTERM: stop the agent gracefully; a second one: kill it at once, and say so.
+    with lifecycle.handle_signals(notify=lambda msg: _stderr(f"{PROG}: {msg}")):
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt as exc:
+            for warning in vars(exc).get("warnings", []):
+                _warn(warning)
+            signum = getattr(exc, "signum", signal.SIGINT)
+            how = "killed at once (second signal)" if lifecycle.hurried() else "stopped"
+            _stderr(
+                f"{PROG}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}; the agent was "
+                f"{how} and the trace so far is in {runner.run_dir / 'trace.jsonl'}"
+            )
+            return 128 + int(signum)
     for warning in outcome.warnings:
         _warn(warning)
     for leak in outcome.leaks:
@@ -518,18 +602,12 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
     return outcome.exit_code
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (agent stopped, spans ended as interrupted), exit 143."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
+        if outcome.hint:
+            _stderr(f"  hint: {outcome.hint}")
         _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)
 

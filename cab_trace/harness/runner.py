@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.harness import lifecycle
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -56,6 +57,12 @@ from cab_trace.redact.scan import leak_check
 
 ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
+#: After an interrupt, how long a collector may take to accept the spans still queued for it.
+INTERRUPTED_OTLP_WAIT_S = 1.0
+_WRITE_HINT = (
+    "free space on that disk (or lift the file size limit), or choose another --out, and run again; "
+    "every line already written is complete"
+)
 
 
 @dataclass
@@ -82,6 +89,8 @@ class CellConfig:
     """Give the agent a pseudo-terminal (full-screen agents need one)."""
     otlp: OtlpSettings | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cast_limit: int | None = None
+    """Stop recording terminal.cast at about this many bytes (a marker says where); None: no bound."""
 
 
 @dataclass
@@ -96,6 +105,7 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     #: Where the end-of-run leak check found a known secret (file:line: rule: masked preview).
     leaks: list[str] = field(default_factory=list)
+    hint: str | None = None
 
 
 def display_path(path: Path | str) -> str:
@@ -173,26 +183,43 @@ class CellRunner:
             f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
+        self._abort = threading.Event()
+        self._failure_hint: str | None = None
 
     def run(self) -> RunOutcome:
-        """Run the cell. The trace file is complete (and fsynced) when this returns or raises."""
+        """Run the cell. The trace file is complete (and fsynced) when this returns or raises.
+
+        An interrupt (KeyboardInterrupt, :class:`lifecycle.Interrupted`) is re-raised once every
+        span has ended, carrying in ``warnings`` what was lost (spans the collector never got).
+        """
         run_dir = self.run_dir
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(
-                f"run directory {run_dir} already exists and is not empty",
-                hint="choose another --out, or leave --out off to get a fresh runs/<run-id>/",
+        trace_path = lifecycle.claim_run_dir(run_dir, TRACE_FILE_NAME)  # atomic: one run per directory
+        if removed := lifecycle.collect_scratch():
+            self.warnings.append(
+                f"removed {len(removed)} scratch director{'y' if len(removed) == 1 else 'ies'} "
+                f"left by dead runs: {', '.join(display_path(p) for p in removed)}"
             )
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-        trace_path = run_dir / TRACE_FILE_NAME
+        self._abort = threading.Event()
         pipeline = build_pipeline(trace_path, self.redactor, self.config.otlp)
+        if pipeline.jsonl_exporter is not None:
+            pipeline.jsonl_exporter.on_failure = self._abort.set  # stop the agent: spans are being lost
         try:
             outcome = self._record(pipeline, run_dir, trace_path)
+        except KeyboardInterrupt as exc:
+            # The user asked to stop: a hung collector gets a second, not its whole timeout.
+            lost = pipeline.shutdown(timeout_s=INTERRUPTED_OTLP_WAIT_S)
+            if trace_lost := self._trace_lost(pipeline, trace_path):
+                lost.append(trace_lost)
+            vars(exc).setdefault("warnings", []).extend(lost)
+            raise
         finally:
             shutdown_warnings = pipeline.shutdown()
         outcome.warnings = [*self.warnings, *shutdown_warnings]
+        if trace_lost := self._trace_lost(pipeline, trace_path):
+            outcome.exit_code, outcome.message = 1, trace_lost  # never "ok" when spans were lost
+            outcome.hint = _WRITE_HINT
+        elif outcome.exit_code:
+            outcome.hint = self._failure_hint
         # The last line of defence: no file the run wrote may hold a secret the harness knew of.
         outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
         if outcome.leaks:
@@ -238,7 +265,7 @@ class CellRunner:
                         "behavior_mode": cfg.behavior_mode,
                     },
                 ) as setup_span:
-                    scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
+                    scratch = lifecycle.make_scratch(_slug(task.id))
                     workdir = scratch / "workdir"
                     workdir.mkdir()
                     copied = task.copy_to(workdir)
@@ -277,6 +304,7 @@ class CellRunner:
                     run_span.set_attribute("check_passed", passed)
             except CabTraceError as exc:
                 failure = exc.message
+                self._failure_hint = exc.hint
             except OSError as exc:
                 failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
             finally:
@@ -350,37 +378,69 @@ class CellRunner:
             receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = CastWriter(self.run_dir / CAST_FILE_NAME, raw=cfg.tty)
+            cast_path = self.run_dir / CAST_FILE_NAME
             try:
-                capture = OutputCapture(self.redactor, self._echo, cast=cast)
-                result = cfg.runtime.launch(
-                    LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty), capture
-                )
+                cast = CastWriter(cast_path, raw=cfg.tty, limit_bytes=cfg.cast_limit)
+            except OSError as exc:
+                raise lifecycle.write_error(cast_path, exc) from None
+            capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
+            spec = LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty, abort=self._abort)
+            try:
+                result = cfg.runtime.launch(spec, capture)
                 capture.finish()
+            except KeyboardInterrupt as exc:
+                # The runtime stopped the agent: its exit code and output still belong on the span.
+                capture.finish()
+                if isinstance(stopped := lifecycle.attached_result(exc), LaunchResult):
+                    self._set_launch_attributes(span, stopped, capture)
+                raise
             finally:
                 cast.close()
                 if receiver is not None:
                     receiver.stop()
                     span.set_attribute("agent_spans", receiver.received)
-            span.set_attributes(
-                {
-                    **result.attributes,
-                    "exit_code": result.exit_code,
-                    "process.exit.code": result.exit_code,
-                    "duration_s": round(result.duration_s, 3),
-                    "timed_out": result.timed_out,
-                    "stdout_tail": capture.tail("stdout"),
-                    "stderr_tail": capture.tail("stderr"),
-                    "terminal_cast": CAST_FILE_NAME,
-                }
-            )
-            if "process.executable.path" in result.attributes:
-                span.set_attribute(
-                    "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
+            self._set_launch_attributes(span, result, capture)
+            if cast.stopped_at is not None:
+                span.set_attribute("terminal_cast_stopped_at_s", cast.stopped_at)
+                self.warnings.append(
+                    f"terminal.cast stops {cast.stopped_at:g} s in (--cast-limit {cfg.cast_limit} bytes); "
+                    f"the rest of the agent's output is only in the container span's tails"
+                )
+            if capture.error is not None:
+                raise capture.error  # the agent was stopped: its output could not be recorded
+            if self._abort.is_set():
+                raise lifecycle.RunWriteError(
+                    f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
+                    hint=_WRITE_HINT,
                 )
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
+
+    def _set_launch_attributes(self, span: Span, result: LaunchResult, capture: OutputCapture) -> None:
+        span.set_attributes(
+            {
+                **result.attributes,
+                "exit_code": result.exit_code,
+                "process.exit.code": result.exit_code,
+                "duration_s": round(result.duration_s, 3),
+                "timed_out": result.timed_out,
+                "stdout_tail": capture.tail("stdout"),
+                "stderr_tail": capture.tail("stderr"),
+                "terminal_cast": CAST_FILE_NAME,
+            }
+        )
+        if "process.executable.path" in result.attributes:
+            span.set_attribute(
+                "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
+            )
+
+    def _trace_lost(self, pipeline: Pipeline, trace_path: Path) -> str | None:
+        """What the trace file is missing, if a write to it failed (one line), else None."""
+        jsonl = pipeline.jsonl_exporter
+        if jsonl is None or not jsonl.failed:
+            return None
+        return f"could not write {jsonl.failed} span(s) to {trace_path}: {jsonl.first_error}"
 
     def _verify(self, tracer: Tracer, check: str, workdir: Path) -> bool:
         """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
@@ -422,6 +482,7 @@ class CellRunner:
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
                 if self.config.keep_workdir:
+                    lifecycle.release_scratch(scratch)  # the user's now, not a leftover for gc
                     kept.append(display_path(scratch / "workdir"))
                 else:
                     shutil.rmtree(scratch, ignore_errors=True)

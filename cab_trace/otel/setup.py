@@ -182,6 +182,8 @@ class Pipeline:
     _capture: LogCapture
     _logger_state: tuple[bool, list[logging.Handler]]
     _shut_down: bool = False
+    jsonl_exporter: JsonlSpanExporter | None = None
+    """The trace file's exporter: what it could not write (a full disk) fails the run."""
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
         """Redact these too in every span that ends from now on."""
@@ -277,7 +279,8 @@ def build_pipeline(
         resource = resource.merge(Resource({"service.name": "cab-trace"}))
     resource = resource.merge(Resource({"service.version": __version__}))
 
-    inner: list[SpanProcessor] = [SimpleSpanProcessor(JsonlSpanExporter(jsonl_path))]
+    jsonl = JsonlSpanExporter(jsonl_path)
+    inner: list[SpanProcessor] = [SimpleSpanProcessor(jsonl)]
     counting: CountingExporter | None = None
     if otlp is not None:
         counting = CountingExporter(otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
@@ -295,4 +298,5 @@ def build_pipeline(
         otlp_exporter=counting,
         _capture=capture,
         _logger_state=logger_state,
+        jsonl_exporter=jsonl,
     )

@@ -1,0 +1,194 @@
+"""The local runtime's supervisor: a tiny process between `cab-trace run` and the agent.
+
+Run as ``python -I -S supervise.py CONTROL_FD STATUS_FD`` (stdlib only, so it starts in
+milliseconds and an agent's ``PYTHON*`` variables cannot break it). It exists so that the agent
+and everything it started end with the run, whatever happens to cab-trace:
+
+* it is a *child subreaper* (``PR_SET_CHILD_SUBREAPER``): a daemon the agent starts with
+  ``setsid`` and a double fork is re-parented to it, not to init, so it can still be found;
+* when the agent exits, it SIGKILLs every process still below it at once (no waiting on
+  stragglers that left the agent's process group);
+* when `cab-trace run` dies, even by SIGKILL, the control pipe reaches end-of-file and it
+  SIGKILLs everything below it; the agent also gets SIGKILL should the supervisor itself die
+  (``PR_SET_PDEATHSIG``).
+
+Protocol. CONTROL_FD (from cab-trace): one JSON line ``{"argv", "env", "cwd", "tty"}``, then
+single bytes: ``T`` SIGTERM everything, ``K`` SIGKILL everything; end-of-file means ``K``.
+STATUS_FD (to cab-trace): ``pid N``, or ``error ERRNO TEXT`` if the agent could not be started;
+``exit STATUS`` (a raw wait status) when the agent ends; end-of-file once every process below
+the supervisor is gone. Its stdin, stdout and stderr are the agent's; it keeps no copy of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+_KILL_ROUNDS_S = 5.0
+
+
+def _prctl(option: int, value: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(option, value, 0, 0, 0)
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, with zombies left out (they are dead)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
+            children.setdefault(int(fields[1]), []).append(int(name))
+    return children
+
+
+def descendants(root: int) -> list[int]:
+    """Live processes below ``root``."""
+    children = _children_map()
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _signal_all(agent_pid: int, sig: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(agent_pid, sig)
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
+def _reap(agent_pid: int, status: list[int]) -> None:
+    """Reap every child that has ended (orphans re-parented to us included)."""
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid == agent_pid:
+            status.append(wait_status)
+
+
+def _kill_everything(agent_pid: int, status: list[int]) -> None:
+    """SIGKILL until nothing is left below us (a process may fork while we look)."""
+    deadline = time.monotonic() + _KILL_ROUNDS_S
+    while time.monotonic() < deadline:
+        _reap(agent_pid, status)
+        left = descendants(os.getpid())
+        if not left:
+            break
+        _signal_all(agent_pid, signal.SIGKILL)
+        time.sleep(0.005)
+    _reap(agent_pid, status)
+
+
+def _child_setup(tty: bool) -> None:
+    os.setsid()  # its own session and process group
+    if tty:
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)  # the supervisor's own dispositions are not the agent's
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _send(fd: int, line: str) -> None:
+    with contextlib.suppress(OSError):  # cab-trace has gone: nobody to tell
+        os.write(fd, line.encode() + b"\n")
+
+
+def main(control_fd: int, status_fd: int) -> int:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)  # only cab-trace, through the pipe, tells us to stop
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    buffer = b""
+    while b"\n" not in buffer:
+        chunk = os.read(control_fd, 65536)
+        if not chunk:
+            return 0  # cab-trace went away before saying what to run
+        buffer += chunk
+    line, _, rest = buffer.partition(b"\n")
+    spec = json.loads(line)
+    tty = bool(spec["tty"])
+    try:
+        proc = subprocess.Popen(
+            spec["argv"],
+            env=spec["env"],
+            cwd=spec["cwd"],
+            close_fds=True,
+            preexec_fn=lambda: _child_setup(tty),  # noqa: PLW1509 - the supervisor has one thread
+        )
+    except OSError as exc:
+        _send(status_fd, f"error {exc.errno or 0} {exc.strerror or exc}")
+        return 0
+    agent = proc.pid
+    _send(status_fd, f"pid {agent}")
+    # Keep no copy of the agent's stdin/stdout/stderr: its output pipes must close when it ends.
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+    status: list[int] = []
+    commands = list(rest.decode("ascii", "replace"))
+    control_open = True
+    while not status:
+        for command in commands:
+            _signal_all(agent, signal.SIGTERM if command == "T" else signal.SIGKILL)
+        commands = []
+        _reap(agent, status)
+        if status:
+            break
+        watched = [wake_r, control_fd] if control_open else [wake_r]
+        with contextlib.suppress(InterruptedError):
+            ready, _, _ = select.select(watched, [], [], 1.0)
+            if wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 4096)
+            if control_fd in ready:
+                data = os.read(control_fd, 4096)
+                if data:
+                    commands = list(data.decode("ascii", "replace"))
+                else:
+                    control_open = False  # cab-trace is gone: nothing may outlive it
+                    commands = ["K"]
+    proc.returncode = 0  # reaped by us; keep Popen from waiting on it again
+    _send(status_fd, f"exit {status[0]}")
+    # The agent has ended: whatever it left behind goes now, without waiting on it.
+    _kill_everything(agent, status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
