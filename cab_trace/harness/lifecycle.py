@@ -77,13 +77,16 @@ class RunWriteError(CabTraceError):
     exit_code = 1
 
 
+#: What to do about a write that failed.
+WRITE_HINT = (
+    "free space on that disk (or lift the file size limit), or choose another --out, and run again; "
+    "every line already written is complete"
+)
+
+
 def write_error(path: Path | str, exc: OSError) -> RunWriteError:
     """The one-line error for a write that failed, saying which file and what to do."""
-    return RunWriteError(
-        f"could not write {path}: {exc.strerror or exc}",
-        hint="free space on that disk (or lift the file size limit), or choose another --out, "
-        "and run again; the lines already written are complete",
-    )
+    return RunWriteError(f"could not write {path}: {exc.strerror or exc}", hint=WRITE_HINT)
 
 
 def attach_result(exc: BaseException, result: object) -> None:

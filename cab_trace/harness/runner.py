@@ -59,10 +59,6 @@ ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
 #: After an interrupt, how long a collector may take to accept the spans still queued for it.
 INTERRUPTED_OTLP_WAIT_S = 1.0
-_WRITE_HINT = (
-    "free space on that disk (or lift the file size limit), or choose another --out, and run again; "
-    "every line already written is complete"
-)
 
 
 @dataclass
@@ -216,8 +212,9 @@ class CellRunner:
             shutdown_warnings = pipeline.shutdown()
         outcome.warnings = [*self.warnings, *shutdown_warnings]
         if trace_lost := self._trace_lost(pipeline, trace_path):
-            outcome.exit_code, outcome.message = 1, trace_lost  # never "ok" when spans were lost
-            outcome.hint = _WRITE_HINT
+            # Never "ok" when spans were lost.
+            outcome.message = f"{outcome.message}; {trace_lost}" if outcome.exit_code else trace_lost
+            outcome.exit_code, outcome.hint = 1, lifecycle.WRITE_HINT
         elif outcome.exit_code:
             outcome.hint = self._failure_hint
         # The last line of defence: no file the run wrote may hold a secret the harness knew of.
@@ -411,7 +408,7 @@ class CellRunner:
             if self._abort.is_set():
                 raise lifecycle.RunWriteError(
                     f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
-                    hint=_WRITE_HINT,
+                    hint=lifecycle.WRITE_HINT,
                 )
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
