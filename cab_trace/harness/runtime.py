@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import pty
 import select
@@ -26,6 +25,7 @@ from typing import IO, Protocol
 from cab_trace.harness import lifecycle
 from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
+from cab_trace.harness.supervise import encode_spec
 from cab_trace.model import AttrValue
 
 #: Receives raw output as it arrives: (stream name "stdout" or "stderr", bytes).
@@ -229,8 +229,7 @@ class _Supervisor:
             os.close(control_r)
             os.close(status_w)
         try:
-            message = {"argv": list(spec.argv), "env": env, "cwd": str(spec.workdir), "tty": spec.tty}
-            self._send(json.dumps(message).encode() + b"\n")
+            self._send(encode_spec(list(spec.argv), env, str(spec.workdir), spec.tty))
             while self.pid is None and self.error is None and not self._eof:
                 self._read(None)
         except BaseException:

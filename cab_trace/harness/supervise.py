@@ -12,8 +12,10 @@ and everything it started end with the run, whatever happens to cab-trace:
   SIGKILLs everything below it; the agent also gets SIGKILL should the supervisor itself die
   (``PR_SET_PDEATHSIG``).
 
-Protocol. CONTROL_FD (from cab-trace): one JSON line ``{"argv", "env", "cwd", "tty"}``, then
-single bytes: ``T`` SIGTERM everything, ``K`` SIGKILL everything; end-of-file means ``K``.
+Protocol. CONTROL_FD (from cab-trace): the spec (:func:`encode_spec`: its length in decimal
+and a newline, then NUL-separated fields ``tty``, ``cwd``, the argv count, the argv, the
+``NAME=value`` environment), then single bytes: ``T`` SIGTERM everything, ``K`` SIGKILL
+everything; end-of-file means ``K``.
 STATUS_FD (to cab-trace): ``pid N``, or ``error ERRNO TEXT`` if the agent could not be started;
 ``exit STATUS`` (a raw wait status) when the agent ends; end-of-file once every process below
 the supervisor is gone. Its stdin, stdout and stderr are the agent's; it keeps no copy of them.
@@ -21,12 +23,9 @@ the supervisor is gone. Its stdin, stdout and stderr are the agent's; it keeps n
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 
@@ -72,12 +71,21 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+# An OSError below means there is nothing left to do: the process, or the reader, has gone.
+# (Not contextlib.suppress, nor typing: importing them would cost this process milliseconds.)
+
+
+def _kill(pid: int, sig: int, group: bool = False) -> None:
+    try:  # noqa: SIM105
+        (os.killpg if group else os.kill)(pid, sig)
+    except OSError:
+        pass
+
+
 def _signal_all(agent_pid: int, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(agent_pid, sig)
+    _kill(agent_pid, sig, group=True)
     for pid in descendants(os.getpid()):
-        with contextlib.suppress(OSError):
-            os.kill(pid, sig)
+        _kill(pid, sig)
 
 
 def _reap(agent_pid: int, status: list[int]) -> None:
@@ -106,6 +114,53 @@ def _kill_everything(agent_pid: int, status: list[int]) -> None:
     _reap(agent_pid, status)
 
 
+def encode_spec(argv: list[str], env: dict[str, str], cwd: str, tty: bool) -> bytes:
+    """What cab-trace sends first. No field can hold a NUL (exec would refuse it anyway)."""
+    fields = [b"1" if tty else b"0", os.fsencode(cwd), str(len(argv)).encode()]
+    fields += [os.fsencode(a) for a in argv]
+    fields += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    payload = b"\0".join(fields)
+    return str(len(payload)).encode() + b"\n" + payload
+
+
+def _decode_spec(payload: bytes) -> tuple[list[bytes], dict[bytes, bytes], bytes, bool]:
+    fields = payload.split(b"\0")
+    tty, cwd, count = fields[0] == b"1", fields[1], int(fields[2])
+    argv = fields[3 : 3 + count]
+    env = {}
+    for item in fields[3 + count :]:
+        name, _, value = item.partition(b"=")
+        env[name] = value
+    return argv, env, cwd, tty
+
+
+def _spawn(argv: list[bytes], env: dict[bytes, bytes], cwd: bytes, tty: bool) -> int:
+    """fork + exec (no subprocess module: the supervisor starts faster without it). Raises
+    OSError if the agent cannot be started."""
+    error_r, error_w = os.pipe()  # close-on-exec: end-of-file means exec worked
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(error_r)
+            os.chdir(cwd)
+            _child_setup(tty)
+            os.execvpe(argv[0], argv, env)  # noqa: S606 - the agent's argv, as the user gave it
+        except OSError as exc:
+            os.write(error_w, f"{exc.errno or 0} {exc.strerror or exc}".encode())
+        finally:
+            os._exit(127)
+    os.close(error_w)
+    report = b""
+    while chunk := os.read(error_r, 4096):
+        report += chunk
+    os.close(error_r)
+    if report:
+        os.waitpid(pid, 0)
+        code, _, text = report.decode("utf-8", "replace").partition(" ")
+        raise OSError(int(code), text)
+    return pid
+
+
 def _child_setup(tty: bool) -> None:
     os.setsid()  # its own session and process group
     if tty:
@@ -119,11 +174,30 @@ def _child_setup(tty: bool) -> None:
 
 
 def _send(fd: int, line: str) -> None:
-    with contextlib.suppress(OSError):  # cab-trace has gone: nobody to tell
+    try:  # noqa: SIM105
         os.write(fd, line.encode() + b"\n")
+    except OSError:
+        pass  # cab-trace has gone: nobody to tell
+
+
+def _read_spec(control_fd: int) -> tuple[bytes, bytes] | None:
+    """The spec's payload and whatever came after it, or None at end-of-file."""
+    buffer = b""
+    length: int | None = None
+    while length is None or len(buffer) < length:
+        chunk = os.read(control_fd, 65536)
+        if not chunk:
+            return None
+        buffer += chunk
+        if length is None and b"\n" in buffer:
+            head, _, buffer = buffer.partition(b"\n")
+            length = int(head)
+    return buffer[:length], buffer[length:]
 
 
 def main(control_fd: int, status_fd: int) -> int:
+    for fd in (control_fd, status_fd):
+        os.set_inheritable(fd, False)  # the agent gets neither
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)  # only cab-trace, through the pipe, tells us to stop
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -132,27 +206,15 @@ def main(control_fd: int, status_fd: int) -> int:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
-    buffer = b""
-    while b"\n" not in buffer:
-        chunk = os.read(control_fd, 65536)
-        if not chunk:
-            return 0  # cab-trace went away before saying what to run
-        buffer += chunk
-    line, _, rest = buffer.partition(b"\n")
-    spec = json.loads(line)
-    tty = bool(spec["tty"])
+    spec = _read_spec(control_fd)
+    if spec is None:
+        return 0  # cab-trace went away before saying what to run
+    payload, rest = spec
     try:
-        proc = subprocess.Popen(
-            spec["argv"],
-            env=spec["env"],
-            cwd=spec["cwd"],
-            close_fds=True,
-            preexec_fn=lambda: _child_setup(tty),  # noqa: PLW1509 - the supervisor has one thread
-        )
+        agent = _spawn(*_decode_spec(payload))
     except OSError as exc:
         _send(status_fd, f"error {exc.errno or 0} {exc.strerror or exc}")
         return 0
-    agent = proc.pid
     _send(status_fd, f"pid {agent}")
     # Keep no copy of the agent's stdin/stdout/stderr: its output pipes must close when it ends.
     null = os.open(os.devnull, os.O_RDWR)
@@ -160,8 +222,16 @@ def main(control_fd: int, status_fd: int) -> int:
         os.dup2(null, fd)
     os.close(null)
 
+    status = _watch(agent, control_fd, wake_r, list(rest.decode("ascii", "replace")))
+    _send(status_fd, f"exit {status[0]}")
+    # The agent has ended: whatever it left behind goes now, without waiting on it.
+    _kill_everything(agent, status)
+    return 0
+
+
+def _watch(agent: int, control_fd: int, wake_r: int, commands: list[str]) -> list[int]:
+    """Carry out cab-trace's commands until the agent ends; returns its wait status."""
     status: list[int] = []
-    commands = list(rest.decode("ascii", "replace"))
     control_open = True
     while not status:
         for command in commands:
@@ -171,23 +241,20 @@ def main(control_fd: int, status_fd: int) -> int:
         if status:
             break
         watched = [wake_r, control_fd] if control_open else [wake_r]
-        with contextlib.suppress(InterruptedError):
-            ready, _, _ = select.select(watched, [], [], 1.0)
-            if wake_r in ready:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(wake_r, 4096)
-            if control_fd in ready:
-                data = os.read(control_fd, 4096)
-                if data:
-                    commands = list(data.decode("ascii", "replace"))
-                else:
-                    control_open = False  # cab-trace is gone: nothing may outlive it
-                    commands = ["K"]
-    proc.returncode = 0  # reaped by us; keep Popen from waiting on it again
-    _send(status_fd, f"exit {status[0]}")
-    # The agent has ended: whatever it left behind goes now, without waiting on it.
-    _kill_everything(agent, status)
-    return 0
+        ready, _, _ = select.select(watched, [], [], 1.0)
+        if wake_r in ready:
+            try:  # noqa: SIM105
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+        if control_fd in ready:
+            data = os.read(control_fd, 4096)
+            if data:
+                commands = list(data.decode("ascii", "replace"))
+            else:
+                control_open = False  # cab-trace is gone: nothing may outlive it
+                commands = ["K"]
+    return status
 
 
 if __name__ == "__main__":
