@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,12 +21,13 @@ def supervisor_launch(quick: bool) -> Figure:
     from cab_trace.harness.runtime import LaunchSpec, LocalRuntime
 
     runtime = LocalRuntime()
+    true = shutil.which("true") or "/bin/true"
     repeat = 5 if quick else 15
     with tempfile.TemporaryDirectory() as tmp:
-        spec = LaunchSpec(["true"], {}, Path(tmp), 30)
+        spec = LaunchSpec([true], {}, Path(tmp), 30)
         ours, base = median_seconds(
             lambda: runtime.launch(spec, lambda _s, _c: None),
-            lambda: subprocess.run(["true"], check=True),
+            lambda: subprocess.run([true], check=True),
             repeat,
         )
     return Figure(
@@ -43,7 +45,7 @@ def cast_size(quick: bool) -> list[Figure]:
 
     size = 2_000_000 if quick else 20_000_000
     figures = []
-    for name, line in (("`yes` (\"y\\n\")", b"y\n"), ("80-column lines", b"x" * 79 + b"\n")):
+    for name, line in (('`yes` ("y\\n")', b"y\n"), ("80-column lines", b"x" * 79 + b"\n")):
         data = line * (size // len(line))
         with tempfile.TemporaryDirectory() as tmp:
             cast = CastWriter(Path(tmp) / "terminal.cast")
