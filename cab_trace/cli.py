@@ -1,9 +1,10 @@
 """The ``cab-trace`` command: argument parsing and error-to-exit-code mapping only.
 
 Exit codes: 0 success; 1 the agent or a phase failed; 2 bad usage or bad input;
-130 interrupted. Errors go to stderr as ``cab-trace: error: ...`` with a hint, never a
-traceback. Heavy modules are imported inside the command that needs them, so
-``cab-trace show`` does not pay for the OpenTelemetry SDK.
+128+N for signal N (130 Ctrl-C, 143 SIGTERM). Errors go to stderr as
+``cab-trace: error: ...`` with a hint, never a traceback. Heavy modules are imported
+inside the command that needs them, so ``cab-trace show`` does not pay for the
+OpenTelemetry SDK.
 """
 
 from __future__ import annotations

@@ -187,6 +187,14 @@ def owner_alive(mark: str) -> bool:
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
     pid = int(pid_text)
+    if not os.path.isdir("/proc"):  # no procfs (macOS): whether the pid exists is all we can know
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             fields = handle.read().rpartition(b")")[2].split()

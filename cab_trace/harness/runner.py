@@ -305,7 +305,8 @@ class CellRunner:
             except OSError as exc:
                 failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
             finally:
-                self._cleanup(tracer, scratch)
+                with lifecycle.shielded():  # a Ctrl-C now waits for the cleanup to finish
+                    self._cleanup(tracer, scratch)
                 if result is not None:
                     run_span.set_attribute("exit_code", result.exit_code)
                 if failure:

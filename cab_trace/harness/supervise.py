@@ -46,7 +46,11 @@ def _prctl(option: int, value: int) -> None:
 def _children_map() -> dict[int, list[int]]:
     """Every process's children, by parent pid, with zombies left out (they are dead)."""
     children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # no procfs: only the agent's process group can be signalled
+        return children
+    for name in names:
         if not name.isdigit():
             continue
         try:
