@@ -21,7 +21,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -104,6 +104,7 @@ class _SignalState:
     pending: int | None = None
     shield: int = 0
     notify: Callable[[str], None] | None = None
+    stops: list[threading.Event | None] = field(default_factory=list)
 
 
 _state = _SignalState()
@@ -114,6 +115,9 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         _state.first = signum
         if _state.shield:
             _state.pending = signum  # raised when the shielded section ends
+            for stop in _state.stops:
+                if stop is not None:
+                    stop.set()
             return
         raise Interrupted(signum)
     if not HURRY.is_set():
@@ -144,14 +148,17 @@ def hurried() -> bool:
 
 
 @contextlib.contextmanager
-def shielded() -> Iterator[None]:
+def shielded(stop: threading.Event | None = None) -> Iterator[None]:
     """Hold a first SIGINT/SIGTERM until the block is done (e.g. while the Docker engine
-    creates a container, so the container is always known to whoever must remove it)."""
+    creates a container, so the container is always known to whoever must remove it); the
+    signal sets ``stop``, if given, so the block can cut a wait short."""
     _state.shield += 1
+    _state.stops.append(stop)
     try:
         yield
     finally:
         _state.shield -= 1
+        _state.stops.pop()
         if not _state.shield and _state.pending is not None:
             signum, _state.pending = _state.pending, None
             raise Interrupted(signum)

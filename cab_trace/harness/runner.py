@@ -209,7 +209,14 @@ class CellRunner:
             vars(exc).setdefault("warnings", []).extend(lost)
             raise
         finally:
-            shutdown_warnings = pipeline.shutdown()
+            stop_waiting = threading.Event()
+            try:
+                # A Ctrl-C while a hung collector holds the run up stops the wait, and says so.
+                with lifecycle.shielded(stop_waiting):
+                    shutdown_warnings = pipeline.shutdown(abandon=stop_waiting)
+            except KeyboardInterrupt as exc:
+                vars(exc).setdefault("warnings", []).extend(shutdown_warnings)
+                raise
         outcome.warnings = [*self.warnings, *shutdown_warnings]
         if trace_lost := self._trace_lost(pipeline, trace_path):
             # Never "ok" when spans were lost.

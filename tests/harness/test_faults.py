@@ -298,3 +298,21 @@ def test_a_scratch_dir_kept_with_keep_workdir_is_left_alone_by_gc(
     gc = run_cli("gc", env=env)
     assert gc.returncode == 0 and kept.exists()
     subprocess.run(["rm", "-rf", str(kept)], check=True)
+
+
+def test_ctrl_c_while_the_run_waits_for_a_hung_collector_at_the_end(tmp_path: Path, task: Path) -> None:
+    out = tmp_path / "run"
+    with hanging_collector() as url:
+        proc = start_cli(*run_args(task, out, "echo done", "--otlp-endpoint", url))
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the cleanup phase has ended: the run now waits on the collector
+            if "cleanup:command" in line:
+                break
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        first = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "could not send 7 span(s)" in err and "interrupted before it answered" in err, err
+    assert time.monotonic() - first < 2  # not the collector's 5 s timeout
+    assert len(complete_lines(out / "trace.jsonl")) == 7
