@@ -40,6 +40,8 @@ class _Tail:
 
 
 CAST_FILE_NAME = "terminal.cast"
+#: Bytes kept free under ``--cast-limit`` for the marker that says where the recording stopped.
+_MARKER_ROOM = 200
 CAST_WIDTH, CAST_HEIGHT = 120, 36
 
 
@@ -86,8 +88,18 @@ class CastWriter:
             return
         at = round(time.monotonic() - self._start, 6)
         line = orjson.dumps([at, "o", text]) + b"\n"
-        if self._limit is not None and self.bytes_written + len(line) > self._limit:
-            # An asciicast marker ("m") says where, and why, the recording stops.
+        if self._limit is not None and self.bytes_written + len(line) > self._limit - _MARKER_ROOM:
+            # As much of this output as fits, then an asciicast marker ("m") that says where,
+            # and why, the recording stops.
+            room = self._limit - _MARKER_ROOM - self.bytes_written
+            keep = len(text) * room // len(line)
+            while keep > 0:
+                line = orjson.dumps([at, "o", text[:keep]]) + b"\n"
+                if len(line) <= room:
+                    self._append(line)
+                    self.bytes_written += len(line)
+                    break
+                keep -= (len(line) - room) * keep // len(line) + 1  # shrink by the overshoot
             self.stopped_at = at
             note = f"cab-trace: the recording stops here (--cast-limit {self._limit} bytes)"
             line = orjson.dumps([at, "m", note]) + b"\n"

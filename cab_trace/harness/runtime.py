@@ -125,9 +125,11 @@ class LocalRuntime:
             env.setdefault("TERM", "xterm-256color")
         try:
             agent = _Supervisor(spec, env, terminal)
-        finally:
-            if terminal is not None:
-                os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
+        except BaseException:
+            _close_pty(terminal)
+            raise
+        if terminal is not None:
+            os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
         if agent.error is not None:
             _close_pty(terminal)
             code, why = _start_failure(*agent.error)

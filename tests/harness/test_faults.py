@@ -277,11 +277,12 @@ def test_cast_limit_stops_the_recording_with_a_marker_and_a_warning(tmp_path: Pa
     result = run_cli(*run_args(task, out, script, "--cast-limit", "20k"))
     assert result.returncode == 0, result.stderr
     assert "warning: terminal.cast stops" in result.stderr and "--cast-limit 20480 bytes" in result.stderr
-    assert (out / "terminal.cast").stat().st_size <= 20 * 1024
+    assert 20 * 1024 - 400 < (out / "terminal.cast").stat().st_size <= 20 * 1024  # filled, not over
     *events, marker = complete_lines(out / "terminal.cast")[1:]
     assert marker[1] == "m" and "recording stops here" in marker[2]  # type: ignore[index]
     assert all(e[1] == "o" for e in events)  # type: ignore[index]
-    assert read_cast(out / "terminal.cast").data  # the replay reads it
+    screen = "".join(read_cast(out / "terminal.cast").data)  # the replay reads it
+    assert screen.startswith("line 0 of the output\r\nline 1 of the output\r\n")
     container = spans(out)["container"]
     assert container.attributes["terminal_cast_stopped_at_s"] >= 0
     assert "line 4999 of the output" in container.attributes["stdout_tail"]
@@ -316,3 +317,21 @@ def test_ctrl_c_while_the_run_waits_for_a_hung_collector_at_the_end(tmp_path: Pa
     assert "could not send 7 span(s)" in err and "interrupted before it answered" in err, err
     assert time.monotonic() - first < 2  # not the collector's 5 s timeout
     assert len(complete_lines(out / "trace.jsonl")) == 7
+
+
+@pytest.mark.parametrize("chunk", [10, 1000, 100_000])
+def test_the_cast_limit_is_filled_and_never_passed_whatever_the_chunk_size(
+    tmp_path: Path, chunk: int
+) -> None:
+    from cab_trace.harness.output import CastWriter
+
+    cast = CastWriter(tmp_path / "terminal.cast", limit_bytes=20_000)
+    text = "".join(f"\x1b[1mline {i}\x1b[0m é\n" for i in range(20_000))
+    for start in range(0, len(text), chunk):
+        cast.write(text[start : start + chunk])
+    cast.close()
+    size = (tmp_path / "terminal.cast").stat().st_size
+    assert 20_000 - 400 < size <= 20_000
+    _header, *events, marker = complete_lines(tmp_path / "terminal.cast")
+    recorded = "".join(e[2] for e in events)  # type: ignore[index]
+    assert text.replace("\n", "\r\n").startswith(recorded) and marker[1] == "m"  # type: ignore[index]
