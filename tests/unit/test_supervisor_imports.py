@@ -1,0 +1,35 @@
+"""The supervisor runs as `python -I -S supervise.py`: no site packages, no cab_trace. Every
+import it makes must be the standard library's, and cheap ones (it starts for every launch)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from cab_trace.harness import supervise
+
+#: Each costs milliseconds at start-up; the supervisor does without them.
+SLOW = {"subprocess", "json", "typing", "contextlib", "threading", "asyncio", "logging"}
+
+
+def test_the_supervisor_imports_only_cheap_standard_library_modules() -> None:
+    tree = ast.parse(Path(supervise.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    imported.discard("__future__")
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    assert not imported & SLOW, imported & SLOW
+
+
+def test_the_supervisor_starts_in_an_isolated_interpreter() -> None:
+    # Without arguments it fails on argv, after its imports: the imports themselves must work.
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", supervise.__file__], capture_output=True, text=True, check=False
+    )
+    assert "IndexError" in done.stderr and "ModuleNotFoundError" not in done.stderr
