@@ -45,12 +45,12 @@ class LaunchSpec:
     workdir: Path
     timeout_s: float | None
     run_id: str = ""
+    abort: threading.Event | None = field(default=None, kw_only=True)
+    """Set (e.g. when the agent's output can no longer be written): stop the agent now."""
     tty: bool = False
     """Give the agent a pseudo-terminal (of ``size``) instead of pipes; its output is one stream."""
     size: tuple[int, int] = (CAST_WIDTH, CAST_HEIGHT)
     """Columns and rows of the pseudo-terminal: the terminal recording's, so it replays as drawn."""
-    abort: threading.Event | None = None
-    """Set (e.g. when the agent's output can no longer be written): stop the agent now."""
 
 
 @dataclass
@@ -89,9 +89,7 @@ class Runtime(Protocol):
 
 
 class LocalRuntime:
-    """The agent in its own session and process group, under a small supervisor process
-    (``supervise.py``) that makes sure it and everything it started end with the run, even if
-    cab-trace is killed with SIGKILL.
+    """The agent as a subprocess of this one, in its own process group.
 
     The agent inherits this process's environment plus the adapter's variables (agents
     need PATH, HOME and their own configuration); every secret-named value in it becomes
@@ -110,11 +108,13 @@ class LocalRuntime:
         return {}
 
     def cleanup(self) -> list[str]:
-        return []  # the supervisor has killed everything below it when launch returns
+        return []  # the process group is gone when launch returns
 
     def agent_host(self) -> str | None:
         return "127.0.0.1"
 
+    # The agent runs under a small supervisor process (supervise.py) that makes sure it, and
+    # everything it started, ends with the run, even if cab-trace is killed with SIGKILL.
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
         env = self.agent_environment(spec.env)
         executable = spec.argv[0]
