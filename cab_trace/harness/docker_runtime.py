@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cab_trace.errors import CabTraceError
@@ -188,6 +191,7 @@ class DockerRuntime:
             return LaunchResult(
                 125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
             )
+        watchdog = _Watchdog.start(container.id)  # the container dies with us, kill -9 included
         # Attach before start, so not a byte of output is missed.
         # With a tty the engine sends one raw stream; without, stdout and stderr multiplexed.
         stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=not spec.tty)
@@ -217,6 +221,8 @@ class DockerRuntime:
         finally:
             if waiter.status is None:  # failed: the agent does not outlive us either
                 _stop(container, waiter)
+            if watchdog is not None:
+                watchdog.disarm()
             reader.join(timeout=5)
         duration = (waiter.ended_at or time.monotonic()) - started
         exit_code, exit_signal = exit_code_and_signal(waiter.status if waiter.status is not None else 137)
@@ -281,6 +287,53 @@ def _pump(stream: Any, on_output: OutputFn) -> None:
                 on_output("stdout", out)
             if err:
                 on_output("stderr", err)
+
+
+#: The watchdog script (stdlib only), run by this Python without site packages.
+WATCHDOG = Path(__file__).with_name("watchdog.py")
+
+
+class _Watchdog:
+    """`watchdog.py` watching one container: see that module for why."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], control: int) -> None:
+        self._proc = proc
+        self._control = control
+
+    @classmethod
+    def start(cls, container_id: str) -> _Watchdog | None:
+        """None where it cannot reach the engine the way the SDK does (TLS, ssh): `gc` remains."""
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if os.environ.get("DOCKER_TLS_VERIFY") or not host.startswith(("unix://", "tcp://")):
+            return None
+        read, write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WATCHDOG), str(read), host, container_id],
+                pass_fds=(read,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={"PATH": os.defpath},
+            )
+        except OSError:
+            os.close(write)
+            return None
+        finally:
+            os.close(read)
+        return cls(proc, write)
+
+    def disarm(self) -> None:
+        """We are done with the container: the watchdog leaves it alone and exits."""
+        with contextlib.suppress(OSError):
+            os.write(self._control, b"x")
+        with contextlib.suppress(OSError):
+            os.close(self._control)
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
 
 class _Waiter:

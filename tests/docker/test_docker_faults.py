@@ -130,8 +130,8 @@ def test_cleanup_removes_a_container_of_the_run_it_never_heard_of(
     assert leftovers() == []
 
 
-def test_kill_9_leaves_a_container_and_a_scratch_dir_that_gc_removes(
-    tmp_path: Path, image: str, leftovers, task: Path
+def test_kill_9_stops_the_container_at_once_and_gc_removes_it_and_the_scratch_dir(
+    tmp_path: Path, image: str, docker_client, leftovers, task: Path
 ) -> None:
     tmpdir = isolated_tmpdir(tmp_path)
     env = {"TMPDIR": str(tmpdir)}
@@ -144,6 +144,11 @@ def test_kill_9_leaves_a_container_and_a_scratch_dir_that_gc_removes(
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     (left,) = leftovers()
+    # The watchdog saw cab-trace die and killed the container: the agent is not still running.
+    deadline = time.monotonic() + 10
+    while docker_client.containers.get(left).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert docker_client.containers.get(left).attrs["State"]["ExitCode"] == 137
     assert len(scratch_dirs(tmpdir)) == 1
     gc = run_cli("gc", env=env)
     assert gc.returncode == 0, gc.stderr

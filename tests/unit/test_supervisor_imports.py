@@ -1,5 +1,6 @@
-"""The supervisor runs as `python -I -S supervise.py`: no site packages, no cab_trace. Every
-import it makes must be the standard library's, and cheap ones (it starts for every launch)."""
+"""The supervisor and the Docker watchdog run as `python -I -S SCRIPT`: no site packages, no
+cab_trace. Every import they make must be the standard library's, and cheap ones (they start
+for every launch)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cab_trace.harness import supervise
+import pytest
+
+from cab_trace.harness import supervise, watchdog
+
+SCRIPTS = [supervise.__file__, watchdog.__file__]
 
 #: Each costs milliseconds at start-up; the supervisor does without them.
 SLOW = {"subprocess", "json", "typing", "contextlib", "threading", "asyncio", "logging"}
 
 
-def test_the_supervisor_imports_only_cheap_standard_library_modules() -> None:
-    tree = ast.parse(Path(supervise.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_script_imports_only_cheap_standard_library_modules(script: str) -> None:
+    tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -27,9 +33,8 @@ def test_the_supervisor_imports_only_cheap_standard_library_modules() -> None:
     assert not imported & SLOW, imported & SLOW
 
 
-def test_the_supervisor_starts_in_an_isolated_interpreter() -> None:
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_script_starts_in_an_isolated_interpreter(script: str) -> None:
     # Without arguments it fails on argv, after its imports: the imports themselves must work.
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", supervise.__file__], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, "-I", "-S", script], capture_output=True, text=True, check=False)
     assert "IndexError" in done.stderr and "ModuleNotFoundError" not in done.stderr
