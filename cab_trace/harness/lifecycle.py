@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -76,6 +77,9 @@ class RunWriteError(CabTraceError):
 
     exit_code = 1
 
+
+#: The errors of a write the disk refuses: full, over the file size limit, over quota.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 #: What to do about a write that failed.
 WRITE_HINT = (

@@ -311,6 +311,11 @@ class CellRunner:
                 self._failure_hint = exc.hint
             except OSError as exc:
                 failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                if exc.errno in lifecycle.DISK_FULL and exc.filename:
+                    failure, self._failure_hint = (
+                        lifecycle.write_error(exc.filename, exc).message,
+                        lifecycle.WRITE_HINT,
+                    )
             finally:
                 with lifecycle.shielded():  # a Ctrl-C now waits for the cleanup to finish
                     self._cleanup(tracer, scratch)
