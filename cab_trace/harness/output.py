@@ -80,12 +80,13 @@ class CastWriter:
             "env": {"TERM": "xterm-256color"},
         }
         self._append(orjson.dumps(header) + b"\n")
+        self.bytes_written = self._file.tell()
 
     def write(self, text: str) -> None:
-        if not self._raw:
-            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         if self.stopped_at is not None:
             return
+        if not self._raw:
+            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         at = round(time.monotonic() - self._start, 6)
         line = orjson.dumps([at, "o", text]) + b"\n"
         if self._limit is not None and self.bytes_written + len(line) > self._limit - _MARKER_ROOM:
