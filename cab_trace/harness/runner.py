@@ -310,12 +310,7 @@ class CellRunner:
                 failure = exc.message
                 self._failure_hint = exc.hint
             except OSError as exc:
-                failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-                if exc.errno in lifecycle.DISK_FULL and exc.filename:
-                    failure, self._failure_hint = (
-                        lifecycle.write_error(exc.filename, exc).message,
-                        lifecycle.WRITE_HINT,
-                    )
+                failure, self._failure_hint = _os_failure(exc)
             finally:
                 with lifecycle.shielded():  # a Ctrl-C now waits for the cleanup to finish
                     self._cleanup(tracer, scratch)
@@ -388,11 +383,7 @@ class CellRunner:
             receiver = AgentSpanReceiver(pipeline.redaction, host) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast_path = self.run_dir / CAST_FILE_NAME
-            try:
-                cast = CastWriter(cast_path, raw=cfg.tty, limit_bytes=cfg.cast_limit)
-            except OSError as exc:
-                raise lifecycle.write_error(cast_path, exc) from None
+            cast = self._open_cast()
             capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
             spec = LaunchSpec(argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty, abort=self._abort)
             try:
@@ -410,22 +401,35 @@ class CellRunner:
                     receiver.stop()
                     span.set_attribute("agent_spans", receiver.received)
             self._set_launch_attributes(span, result, capture)
-            if cast.stopped_at is not None:
-                span.set_attribute("terminal_cast_stopped_at_s", cast.stopped_at)
-                self.warnings.append(
-                    f"terminal.cast stops {cast.stopped_at:g} s in (--cast-limit {cfg.cast_limit} bytes); "
-                    f"the rest of the agent's output is only in the container span's tails"
-                )
-            if capture.error is not None:
-                raise capture.error  # the agent was stopped: its output could not be recorded
-            if self._abort.is_set():
-                raise lifecycle.RunWriteError(
-                    f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
-                    hint=lifecycle.WRITE_HINT,
-                )
+            self._check_recording(span, cast, capture)
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
+
+    def _open_cast(self) -> CastWriter:
+        path = self.run_dir / CAST_FILE_NAME
+        try:
+            return CastWriter(path, raw=self.config.tty, limit_bytes=self.config.cast_limit)
+        except OSError as exc:
+            raise lifecycle.write_error(path, exc) from None
+
+    def _check_recording(self, span: Span, cast: CastWriter, capture: OutputCapture) -> None:
+        """Raise if the agent was stopped because what it did could not be written; note a cast
+        that stopped at ``--cast-limit``."""
+        if cast.stopped_at is not None:
+            span.set_attribute("terminal_cast_stopped_at_s", cast.stopped_at)
+            self.warnings.append(
+                f"terminal.cast stops {cast.stopped_at:g} s in "
+                f"(--cast-limit {self.config.cast_limit} bytes); "
+                "the rest of the agent's output is only in the container span's tails"
+            )
+        if capture.error is not None:
+            raise capture.error  # the agent was stopped: its output could not be recorded
+        if self._abort.is_set():
+            raise lifecycle.RunWriteError(
+                f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
+                hint=lifecycle.WRITE_HINT,
+            )
 
     def _set_launch_attributes(self, span: Span, result: LaunchResult, capture: OutputCapture) -> None:
         span.set_attributes(
@@ -522,6 +526,13 @@ class CellRunner:
                 span.set_status(Status(StatusCode.OK))
         if kind != "run":
             self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}")
+
+
+def _os_failure(exc: OSError) -> tuple[str, str | None]:
+    """The run's failure message for an OSError, and what to do about it if there is something."""
+    if exc.errno in lifecycle.DISK_FULL and exc.filename:
+        return lifecycle.write_error(exc.filename, exc).message, lifecycle.WRITE_HINT
+    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), None
 
 
 def _failure_message(result: LaunchResult, timeout_s: float | None) -> str | None:
