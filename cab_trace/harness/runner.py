@@ -307,13 +307,11 @@ class CellRunner:
                     passed = self._verify(tracer, task.check, workdir)
                     run_span.set_attribute("check_passed", passed)
             except CabTraceError as exc:
-                failure = exc.message
-                self._failure_hint = exc.hint
+                failure, self._failure_hint = exc.message, exc.hint
             except OSError as exc:
                 failure, self._failure_hint = _os_failure(exc)
             finally:
-                with lifecycle.shielded():  # a Ctrl-C now waits for the cleanup to finish
-                    self._cleanup(tracer, scratch)
+                self._cleanup(tracer, scratch)
                 if result is not None:
                     run_span.set_attribute("exit_code", result.exit_code)
                 if failure:
@@ -492,7 +490,11 @@ class CellRunner:
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
         removed: list[str] = []
         kept: list[str] = []
-        with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
+        # A Ctrl-C now waits for the cleanup to finish (then ends the run as interrupted).
+        with (
+            lifecycle.shielded(),
+            self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span,
+        ):
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
                 if self.config.keep_workdir:
