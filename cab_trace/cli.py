@@ -584,11 +584,13 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             for warning in vars(exc).get("warnings", []):
                 _warn(warning)
             signum = getattr(exc, "signum", signal.SIGINT)
+            said = "terminated" if signum == signal.SIGTERM else "interrupted"
             how = "killed at once (second signal)" if lifecycle.hurried() else "stopped"
-            _stderr(
-                f"{PROG}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}; the agent was "
-                f"{how} and the trace so far is in {runner.run_dir / 'trace.jsonl'}"
-            )
+            trace = runner.run_dir / "trace.jsonl"
+            if vars(exc).get("while_exporting"):
+                _stderr(f"{PROG}: {said} while sending spans; the run had ended and {trace} is complete")
+            else:
+                _stderr(f"{PROG}: {said}; the agent was {how} and the trace so far is in {trace}")
             return 128 + int(signum)
     for warning in outcome.warnings:
         _warn(warning)

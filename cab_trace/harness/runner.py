@@ -216,6 +216,7 @@ class CellRunner:
                     shutdown_warnings = pipeline.shutdown(abandon=stop_waiting)
             except KeyboardInterrupt as exc:
                 vars(exc).setdefault("warnings", []).extend(shutdown_warnings)
+                vars(exc)["while_exporting"] = True  # the run itself had finished
                 raise
         outcome.warnings = [*self.warnings, *shutdown_warnings]
         if trace_lost := self._trace_lost(pipeline, trace_path):

@@ -315,6 +315,7 @@ def test_ctrl_c_while_the_run_waits_for_a_hung_collector_at_the_end(tmp_path: Pa
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "could not send 7 span(s)" in err and "interrupted before it answered" in err, err
+    assert "interrupted while sending spans; the run had ended" in err
     assert time.monotonic() - first < 2  # not the collector's 5 s timeout
     assert len(complete_lines(out / "trace.jsonl")) == 7
 
