@@ -1,18 +1,15 @@
 """The ``cab-trace`` command: argument parsing and error-to-exit-code mapping only.
 
 Exit codes: 0 success; 1 the agent or a phase failed; 2 bad usage or bad input;
-128+N for signal N (130 Ctrl-C, 143 SIGTERM). Errors go to stderr as
-``cab-trace: error: ...`` with a hint, never a traceback. Heavy modules are imported
-inside the command that needs them, so ``cab-trace show`` does not pay for the
-OpenTelemetry SDK.
+128+N signal N. Errors go to stderr as ``cab-trace: error: ...`` with a hint, never a
+traceback. Heavy modules are imported inside the command that needs them, so
+``cab-trace show`` does not pay for the OpenTelemetry SDK.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -22,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cab_trace import __version__
+from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int, seconds
 from cab_trace.errors import CabTraceError, TraceFileError, UsageError
 
 if TYPE_CHECKING:
@@ -38,61 +36,6 @@ def _stderr(message: str) -> None:
 
 def _warn(message: str) -> None:
     _stderr(f"{PROG}: warning: {message}")
-
-
-def _seconds(text: str) -> float:
-    """--timeout: a finite number of seconds, 0 or more (argparse turns a ValueError into exit 2)."""
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _byte_size(text: str) -> int:
-    """A size as Docker writes it: bytes, or a number with b, k, m or g (powers of 1024)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*", text, re.IGNORECASE)
-    if not match:
-        raise ValueError(text)
-    value = int(float(match[1]) * 1024 ** "bkmg".index((match[2] or "b").lower()))
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _memory(text: str) -> str:
-    # Docker refuses less than 6 MiB only once the container is being created: say so now.
-    if _byte_size(text) < 6 * 1024 * 1024:
-        raise ValueError(text)
-    return text
-
-
-def _directory(text: str) -> Path:
-    """--out, --runs-dir: a directory that may not exist yet, but not a file."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
-    return path
-
-
-_seconds.__name__ = "number of seconds (0 or more)"
-_positive.__name__ = "positive number"
-_positive_int.__name__ = "positive integer"
-_byte_size.__name__ = "size (e.g. 500m, 2g)"
-_memory.__name__ = "memory limit of 6m or more (e.g. 512m, 2g)"
 
 
 def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
@@ -121,13 +64,13 @@ def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
 def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
-        type=_directory,
+        type=directory,
         metavar="DIR",
         help="the run directory to write (default: RUNS_DIR/<run-id>/)",
     )
     parser.add_argument(
         "--runs-dir",
-        type=_directory,
+        type=directory,
         default=Path("runs"),
         metavar="RUNS_DIR",
         help="where new run directories go (default: ./runs)",
@@ -148,7 +91,7 @@ def _add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--cast-limit",
-        type=_byte_size,
+        type=byte_size,
         metavar="SIZE",
         help="stop recording terminal.cast at about SIZE (e.g. 200m); a marker in the cast and a "
         "warning say where (default: no limit)",
@@ -163,10 +106,10 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     docker_group.add_argument(
         "--pull", action="store_true", help="pull the image first (default: use the local image only)"
     )
-    docker_group.add_argument("--memory", type=_memory, metavar="LIMIT", help="memory limit, e.g. 2g")
-    docker_group.add_argument("--cpus", type=_positive, metavar="N", help="CPU limit, e.g. 1.5")
+    docker_group.add_argument("--memory", type=memory_limit, metavar="LIMIT", help="memory limit, e.g. 2g")
+    docker_group.add_argument("--cpus", type=positive, metavar="N", help="CPU limit, e.g. 1.5")
     docker_group.add_argument(
-        "--pids-limit", type=_positive_int, metavar="N", help="process limit in the container"
+        "--pids-limit", type=positive_int, metavar="N", help="process limit in the container"
     )
     docker_group.add_argument(
         "--network", metavar="MODE", help="Docker network mode: none, bridge, host or a network name"
@@ -216,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_docker_flags(run)
     run.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=600.0,
         metavar="SECONDS",
         help="kill the agent after this long (default: 600; 0 for no limit)",
@@ -268,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--pace",
-        type=_seconds,
+        type=seconds,
         default=0.5,
         metavar="SECONDS",
         help="seconds between the scripted agent's steps (default: 0.5)",
