@@ -9,6 +9,7 @@ traceback. Heavy modules are imported inside the command that needs them, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -31,7 +32,8 @@ PROG = "cab-trace"
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # the terminal has gone (SIGHUP): the run directory has it all
+        print(message, file=sys.stderr, flush=True)
 
 
 def _warn(message: str) -> None:
@@ -527,7 +529,7 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             for warning in vars(exc).get("warnings", []):
                 _warn(warning)
             signum = getattr(exc, "signum", signal.SIGINT)
-            said = "terminated" if signum == signal.SIGTERM else "interrupted"
+            said = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}.get(signum, "interrupted")
             how = "killed at once (second signal)" if lifecycle.hurried() else "stopped"
             trace = runner.run_dir / "trace.jsonl"
             if vars(exc).get("while_exporting"):

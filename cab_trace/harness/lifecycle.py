@@ -33,6 +33,9 @@ from cab_trace.errors import CabTraceError, UsageError
 OWNER_FILE = "cab-trace.owner"
 SCRATCH_PREFIX = "cab-trace-"
 
+#: What stops a run gracefully: Ctrl-C, SIGTERM, and SIGHUP (its terminal closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 #: Set by a second SIGINT/SIGTERM: stop waiting for anything to end gracefully.
 HURRY = threading.Event()
 
@@ -132,10 +135,10 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def handle_signals(notify: Callable[[str], None] | None = None) -> Iterator[None]:
-    """For the length of a run: SIGINT and SIGTERM raise :class:`Interrupted` once; a second
+    """For the length of a run: SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` once; a second
     one sets :data:`HURRY` (and calls ``notify`` with what is being done) instead of raising,
     so the stopping can never be cut short half way. Main thread only."""
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _on_signal) for sig in STOP_SIGNALS}
     _state.first, _state.pending, _state.shield, _state.notify = None, None, 0, notify
     HURRY.clear()
     try:

@@ -336,3 +336,19 @@ def test_the_cast_limit_is_filled_and_never_passed_whatever_the_chunk_size(
     _header, *events, marker = complete_lines(tmp_path / "terminal.cast")
     recorded = "".join(e[2] for e in events)  # type: ignore[index]
     assert text.replace("\n", "\r\n").startswith(recorded) and marker[1] == "m"  # type: ignore[index]
+
+
+def test_a_closed_terminal_sighup_ends_the_run_like_sigterm(tmp_path: Path, task: Path, tmpdir_env) -> None:
+    tmpdir, env = tmpdir_env
+    out = tmp_path / "run"
+    pidfile = tmp_path / "agent.pid"
+    proc = start_cli(*run_args(task, out, f"echo $$ > {pidfile}; sleep 60"), env=env)
+    pid = int(wait_for_file(pidfile))
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 129, err
+    assert "hung up; the agent was stopped" in err
+    assert not running(pid)
+    s = spans(out)
+    assert s["run"].status.message == "interrupted" and s["container"].attributes["exit_signal"] == "SIGTERM"
+    assert scratch_dirs(tmpdir) == []
