@@ -12,7 +12,15 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import bench_agents, bench_export, bench_harness, bench_proxy, bench_redact, bench_replay
+from bench import (
+    bench_agents,
+    bench_export,
+    bench_faults,
+    bench_harness,
+    bench_proxy,
+    bench_redact,
+    bench_replay,
+)
 from bench.common import Figure
 
 SUITES = {
@@ -22,6 +30,7 @@ SUITES = {
     "replay": bench_replay.run,
     "agents": bench_agents.run,
     "proxy": bench_proxy.run,
+    "faults": bench_faults.run,
 }
 
 

@@ -1,7 +1,7 @@
 """The ``cab-trace`` command: argument parsing and error-to-exit-code mapping only.
 
 Exit codes: 0 success; 1 the agent or a phase failed; 2 bad usage or bad input;
-130 interrupted. Errors go to stderr as ``cab-trace: error: ...`` with a hint, never a
+128+N signal N. Errors go to stderr as ``cab-trace: error: ...`` with a hint, never a
 traceback. Heavy modules are imported inside the command that needs them, so
 ``cab-trace show`` does not pay for the OpenTelemetry SDK.
 """
@@ -9,6 +9,7 @@ traceback. Heavy modules are imported inside the command that needs them, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cab_trace import __version__
+from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int, seconds
 from cab_trace.errors import CabTraceError, TraceFileError, UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +32,8 @@ PROG = "cab-trace"
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # the terminal has gone (SIGHUP): the run directory has it all
+        print(message, file=sys.stderr, flush=True)
 
 
 def _warn(message: str) -> None:
@@ -62,11 +65,14 @@ def _add_otlp_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, metavar="DIR", help="the run directory to write (default: RUNS_DIR/<run-id>/)"
+        "--out",
+        type=directory,
+        metavar="DIR",
+        help="the run directory to write (default: RUNS_DIR/<run-id>/)",
     )
     parser.add_argument(
         "--runs-dir",
-        type=Path,
+        type=directory,
         default=Path("runs"),
         metavar="RUNS_DIR",
         help="where new run directories go (default: ./runs)",
@@ -85,6 +91,13 @@ def _add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
     )
+    run.add_argument(
+        "--cast-limit",
+        type=byte_size,
+        metavar="SIZE",
+        help="stop recording terminal.cast at about SIZE (e.g. 200m); a marker in the cast and a "
+        "warning say where (default: no limit)",
+    )
 
 
 def _add_docker_flags(run: argparse.ArgumentParser) -> None:
@@ -95,9 +108,11 @@ def _add_docker_flags(run: argparse.ArgumentParser) -> None:
     docker_group.add_argument(
         "--pull", action="store_true", help="pull the image first (default: use the local image only)"
     )
-    docker_group.add_argument("--memory", metavar="LIMIT", help="memory limit, e.g. 2g")
-    docker_group.add_argument("--cpus", type=float, metavar="N", help="CPU limit, e.g. 1.5")
-    docker_group.add_argument("--pids-limit", type=int, metavar="N", help="process limit in the container")
+    docker_group.add_argument("--memory", type=memory_limit, metavar="LIMIT", help="memory limit, e.g. 2g")
+    docker_group.add_argument("--cpus", type=positive, metavar="N", help="CPU limit, e.g. 1.5")
+    docker_group.add_argument(
+        "--pids-limit", type=positive_int, metavar="N", help="process limit in the container"
+    )
     docker_group.add_argument(
         "--network", metavar="MODE", help="Docker network mode: none, bridge, host or a network name"
     )
@@ -147,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement 
     _add_docker_flags(run)
     run.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=600.0,
         metavar="SECONDS",
         help="kill the agent after this long (default: 600; 0 for no limit)",
@@ -206,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement 
     )
     demo.add_argument(
         "--pace",
-        type=float,
+        type=seconds,
         default=0.5,
         metavar="SECONDS",
         help="seconds between the scripted agent's steps (default: 0.5)",
@@ -303,10 +318,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement 
 
     sub.add_parser(
         "gc",
-        help="remove containers left behind by dead `cab-trace run`s",
-        description="Find containers labelled by `cab-trace run` on this host whose run is no longer "
-        "alive (killed with -9, a crash) and remove them. Containers of runs still going, and of other "
-        "hosts sharing the engine, are left alone. `cab-trace run --runtime docker` does this too.",
+        help="remove scratch directories and containers left behind by dead `cab-trace run`s",
+        description="Find the scratch directories (in the temp directory) and containers that "
+        "`cab-trace run` marked as its own on this host, whose run is no longer alive (killed with -9, "
+        "a crash), and remove them. What belongs to runs still going, to other hosts sharing the "
+        "engine, or was kept with --keep-workdir is left alone. `cab-trace run` does this too.",
     )
 
     replay = sub.add_parser(
@@ -432,6 +448,7 @@ def _cmd_run(args: argparse.Namespace, command: list[str]) -> int:
         tty=args.tty,
         otlp=_otlp(args),
         user_home=args.user_home,
+        cast_limit=args.cast_limit,
     )
     return _record(config, echo=args.echo, quiet=args.quiet)
 
@@ -515,9 +532,18 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 
 
 def _cmd_gc(args: argparse.Namespace) -> int:
-    from cab_trace.harness.docker_runtime import collect_garbage
+    from cab_trace.harness.docker_runtime import DockerError, collect_garbage
+    from cab_trace.harness.lifecycle import collect_scratch
 
-    removed = collect_garbage()
+    scratch = collect_scratch()
+    _stderr(f"{PROG}: removed {len(scratch)} scratch director(ies) left by dead runs")
+    for path in scratch:
+        print(path)
+    try:
+        removed = collect_garbage()
+    except DockerError as exc:
+        _stderr(f"{PROG}: containers not checked: {exc.message}")
+        return 0
     _stderr(f"{PROG}: removed {len(removed)} container(s) left by dead runs" + (": " if removed else ""))
     for name in removed:
         print(name)
@@ -525,6 +551,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
 
 
 def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
+    from cab_trace.harness import lifecycle
     from cab_trace.harness.runner import CellRunner
 
     def show_output(stream: str, text: str) -> None:
@@ -538,17 +565,22 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
             f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
             f"({config.runtime.name} runtime) into {runner.run_dir}/"
         )
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        outcome = runner.run()
-    except KeyboardInterrupt as exc:
-        _stderr(
-            f"{PROG}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; the agent was "
-            f"stopped and the trace so far is in {runner.run_dir / 'trace.jsonl'}"
-        )
-        return 143 if isinstance(exc, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C or SIGTERM: stop the agent gracefully; a second one: kill it at once, and say so.
+    with lifecycle.handle_signals(notify=lambda msg: _stderr(f"{PROG}: {msg}")):
+        try:
+            outcome = runner.run()
+        except KeyboardInterrupt as exc:
+            for warning in vars(exc).get("warnings", []):
+                _warn(warning)
+            signum = getattr(exc, "signum", signal.SIGINT)
+            said = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}.get(signum, "interrupted")
+            how = "killed at once (second signal)" if lifecycle.hurried() else "stopped"
+            trace = runner.run_dir / "trace.jsonl"
+            if vars(exc).get("while_exporting"):
+                _stderr(f"{PROG}: {said} while sending spans; the run had ended and {trace} is complete")
+            else:
+                _stderr(f"{PROG}: {said}; the agent was {how} and the trace so far is in {trace}")
+            return 128 + int(signum)
     for warning in outcome.warnings:
         _warn(warning)
     for leak in outcome.leaks:
@@ -562,14 +594,6 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
     return outcome.exit_code
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (agent stopped, spans ended as interrupted), exit 143."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
@@ -577,6 +601,8 @@ def _report(outcome: RunOutcome, quiet: bool) -> None:
             check = f"task check FAILED: {outcome.check_message or 'it did not pass'}"
             verdict = f"finished, {check}" if outcome.exit_code == 0 else f"{verdict}; {check}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
+        if outcome.hint:
+            _stderr(f"  hint: {outcome.hint}")
         _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)
 

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cab_trace.errors import CabTraceError
+from cab_trace.harness import lifecycle
+from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, OutputFn
 from cab_trace.model import AttrValue
 
 WORKDIR = "/workspace"
 LABEL_RUN = "cab-trace.run-id"
 LABEL_OWNER = "cab-trace.owner"
-"""``<hostname>:<pid>`` of the `cab-trace run` that made the container."""
+"""``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container."""
 STOP_GRACE_S = 2
 
 
@@ -48,7 +52,7 @@ class DockerOptions:
 
 
 def owner_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return lifecycle.owner_mark()
 
 
 def connect() -> Any:
@@ -85,6 +89,7 @@ class DockerRuntime:
         self.client: Any = None
         self._image: Any = None
         self._containers: list[Any] = []
+        self._run_ids: set[str] = set()
 
     # -- before the run ----------------------------------------------------------------------
 
@@ -145,14 +150,12 @@ class DockerRuntime:
     # -- the launch --------------------------------------------------------------------------
 
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
-        from docker.errors import APIError
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-        from requests.exceptions import ReadTimeout
-
         if self.client is None:
             self.prepare()
         opts = self.options
         name = f"cab-trace-{spec.run_id or os.getpid()}-{len(self._containers) + 1}".lower()
+        if spec.run_id:
+            self._run_ids.add(spec.run_id)
         env = dict(spec.env)
         # An arbitrary uid has no home directory in the image; this is the container's /tmp.
         env.setdefault("HOME", "/tmp")  # noqa: S108
@@ -182,41 +185,58 @@ class DockerRuntime:
             kwargs["pids_limit"] = opts.pids_limit
         if opts.network:
             kwargs["network_mode"] = opts.network
+        return self._run(spec, kwargs, on_output)
+
+    def _run(self, spec: LaunchSpec, kwargs: dict[str, Any], on_output: OutputFn) -> LaunchResult:
+        from docker.errors import APIError
+
+        opts = self.options
+        name = kwargs["name"]
         started = time.monotonic()
         try:
-            container = self.client.containers.create(opts.image, **kwargs)
+            # A signal now would leave a container the engine made but we never heard of: hold it.
+            with lifecycle.shielded():
+                container = self.client.containers.create(opts.image, **kwargs)
+                self._containers.append(container)
         except APIError as exc:
             return LaunchResult(
                 125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
             )
-        self._containers.append(container)
+        watchdog = _Watchdog.start(container.id)  # the container dies with us, kill -9 included
         # Attach before start, so not a byte of output is missed.
         # With a tty the engine sends one raw stream; without, stdout and stderr multiplexed.
         stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=not spec.tty)
         reader = threading.Thread(target=_pump, args=(stream, on_output), daemon=True)
         reader.start()
+        waiter = _Waiter(container)
         timed_out = False
-        exit_code: int | None = None
+        interrupted: KeyboardInterrupt | None = None
+        deadline = started + spec.timeout_s if spec.timeout_s else None
         try:
-            container.start()
-            if spec.tty:
-                with contextlib.suppress(*_engine_errors()):
-                    container.resize(height=spec.size[1], width=spec.size[0])
             try:
-                exit_code = int(container.wait(timeout=spec.timeout_s)["StatusCode"])
-            except (ReadTimeout, RequestsConnectionError):
-                timed_out = True
+                container.start()
+                waiter.start()
+                if spec.tty:
+                    with contextlib.suppress(*_engine_errors()):
+                        container.resize(height=spec.size[1], width=spec.size[0])
+                if not waiter.wait(deadline, spec.abort):
+                    timed_out = not (spec.abort is not None and spec.abort.is_set())
+                    _stop(container, waiter)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                _stop(container, waiter)  # a second signal does not raise here: it hurries the stop
         except APIError as exc:
             return LaunchResult(
                 125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
             )
         finally:
-            if exit_code is None:  # timed out, interrupted or failed: the agent does not outlive us
-                _stop(container)
-                with contextlib.suppress(*_engine_errors()):
-                    exit_code = int(container.wait(timeout=10)["StatusCode"])
+            if waiter.status is None:  # failed: the agent does not outlive us either
+                _stop(container, waiter)
+            if watchdog is not None:
+                watchdog.disarm()
             reader.join(timeout=5)
-        duration = time.monotonic() - started
+        duration = (waiter.ended_at or time.monotonic()) - started
+        exit_code, exit_signal = exit_code_and_signal(waiter.status if waiter.status is not None else 137)
         attributes: dict[str, AttrValue] = {
             "container.id": container.id,
             "container.name": name,
@@ -226,9 +246,13 @@ class DockerRuntime:
             "container.runtime.name": "docker",
             "image": opts.image,
         }
-        return LaunchResult(
-            exit_code if exit_code is not None else 137, timed_out, duration, attributes=attributes
-        )
+        if exit_signal:
+            attributes["exit_signal"] = exit_signal
+        result = LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+        if interrupted is not None:
+            attach_result(interrupted, result)
+            raise interrupted
+        return result
 
     # -- after the run -----------------------------------------------------------------------
 
@@ -240,6 +264,16 @@ class DockerRuntime:
                 container.remove(force=True)
                 removed.append(f"container:{container.name}")
         self._containers.clear()
+        # A container the engine made while we were being interrupted carries our run's label.
+        if self.client is not None and self._run_ids:
+            for run_id in sorted(self._run_ids):
+                with contextlib.suppress(*_engine_errors()):
+                    for container in self.client.containers.list(
+                        all=True, filters={"label": f"{LABEL_RUN}={run_id}"}
+                    ):
+                        with contextlib.suppress(*_engine_errors()):
+                            container.remove(force=True)
+                            removed.append(f"container:{container.name}")
         return removed
 
 
@@ -266,26 +300,112 @@ def _pump(stream: Any, on_output: OutputFn) -> None:
                 on_output("stderr", err)
 
 
-def _stop(container: Any) -> None:
-    with contextlib.suppress(*_engine_errors()):
-        container.stop(timeout=STOP_GRACE_S)
-    with contextlib.suppress(*_engine_errors()):
-        container.kill()
+#: The watchdog script (stdlib only), run by this Python without site packages.
+WATCHDOG = Path(__file__).with_name("watchdog.py")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed process nobody has reaped yet (no init in a container) is a zombie: dead.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+class _Watchdog:
+    """`watchdog.py` watching one container: see that module for why."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], control: int) -> None:
+        self._proc = proc
+        self._control = control
+
+    @classmethod
+    def start(cls, container_id: str) -> _Watchdog | None:
+        """None where it cannot reach the engine the way the SDK does (TLS, ssh): `gc` remains."""
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if os.environ.get("DOCKER_TLS_VERIFY") or not host.startswith(("unix://", "tcp://")):
+            return None
+        read, write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WATCHDOG), str(read), host, container_id],
+                pass_fds=(read,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={"PATH": os.defpath},
+            )
+        except OSError:
+            os.close(write)
+            return None
+        finally:
+            os.close(read)
+        return cls(proc, write)
+
+    def disarm(self) -> None:
+        """We are done with the container: the watchdog leaves it alone and exits."""
+        with contextlib.suppress(OSError):
+            os.write(self._control, b"x")
+        with contextlib.suppress(OSError):
+            os.close(self._control)
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+class _Waiter:
+    """Waits for the container in a thread, so the launch can watch its deadline, an abort
+    (output that cannot be written) and a second interrupt at the same time."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._done = threading.Event()
+        self.status: int | None = None
+        self.ended_at: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.status = int(self._container.wait()["StatusCode"])
+                self.ended_at = time.monotonic()
+            except Exception:  # noqa: BLE001 - a dropped connection: ask again, unless it is gone
+                try:
+                    self._container.reload()
+                except Exception:  # noqa: BLE001 - removed under us: nothing to wait for
+                    self._done.set()
+                    return
+                if self._container.status in ("exited", "dead"):
+                    self.status = int(self._container.attrs["State"].get("ExitCode", 137))
+                    self.ended_at = time.monotonic()
+                else:
+                    time.sleep(0.1)
+                    continue
+            self._done.set()
+
+    def wait(self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False) -> bool:
+        """True once the container has ended; False at the deadline, on ``abort``, or (with
+        ``hurry``) on a second interrupt."""
+        while not self._done.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if (abort is not None and abort.is_set()) or (hurry and lifecycle.hurried()):
+                return False
+            self._done.wait(0.05)
+        return self.status is not None
+
+
+def _stop(container: Any, waiter: _Waiter) -> None:
+    """SIGTERM (the init process passes it on), a grace period, then SIGKILL; a second
+    interrupt skips the grace."""
+    if waiter.status is not None:
+        return
+    waiter.start()
+    with contextlib.suppress(*_engine_errors()):
+        container.kill(signal="SIGTERM")
+    if not waiter.wait(time.monotonic() + STOP_GRACE_S, hurry=True):
+        with contextlib.suppress(*_engine_errors()):
+            container.kill()
+        waiter.wait(time.monotonic() + 10)
 
 
 def collect_garbage(client: Any = None) -> list[str]:
@@ -293,12 +413,9 @@ def collect_garbage(client: Any = None) -> list[str]:
     (killed with -9, a crashed machine); returns their names. Containers of live runs and of
     other hosts (a shared engine) are left alone."""
     client = client or connect()
-    host = socket.gethostname()
     removed = []
     for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-        owner = container.labels.get(LABEL_OWNER, "")
-        owner_host, _, pid = owner.rpartition(":")
-        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+        if lifecycle.owner_alive(container.labels.get(LABEL_OWNER, "")):
             continue
         with contextlib.suppress(*_engine_errors()):
             container.remove(force=True)

@@ -3,6 +3,8 @@ tail kept for the span (never the whole output in memory)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import IO
 
 import orjson
 
+from cab_trace.harness.lifecycle import RunWriteError, write_error
 from cab_trace.redact import Redactor, StreamRedactor
 
 #: How much of each stream's end the container span keeps (``stdout_tail`` / ``stderr_tail``).
@@ -37,6 +40,8 @@ class _Tail:
 
 
 CAST_FILE_NAME = "terminal.cast"
+#: Bytes kept free under ``--cast-limit`` for the marker that says where the recording stopped.
+_MARKER_ROOM = 200
 CAST_WIDTH, CAST_HEIGHT = 120, 36
 
 
@@ -51,11 +56,21 @@ class CastWriter:
     """
 
     def __init__(
-        self, path: Path, width: int = CAST_WIDTH, height: int = CAST_HEIGHT, raw: bool = False
+        self,
+        path: Path,
+        width: int = CAST_WIDTH,
+        height: int = CAST_HEIGHT,
+        raw: bool = False,
+        limit_bytes: int | None = None,
     ) -> None:
         self.path = path
         self._raw = raw
-        self._file: IO[bytes] = path.open("wb")
+        self._limit = limit_bytes
+        self.bytes_written = 0
+        #: Seconds into the recording where ``limit_bytes`` stopped it (None: it did not).
+        self.stopped_at: float | None = None
+        # Unbuffered: a write the disk refuses is undone whole (see _append), never left half.
+        self._file: IO[bytes] = path.open("wb", buffering=0)
         self._start = time.monotonic()
         header = {
             "version": 2,
@@ -64,15 +79,47 @@ class CastWriter:
             "timestamp": int(time.time()),
             "env": {"TERM": "xterm-256color"},
         }
-        self._file.write(orjson.dumps(header) + b"\n")
-        self._file.flush()
+        self._append(orjson.dumps(header) + b"\n")
+        self.bytes_written = self._file.tell()
 
     def write(self, text: str) -> None:
+        if self.stopped_at is not None:
+            return
         if not self._raw:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-        event = [round(time.monotonic() - self._start, 6), "o", text]
-        self._file.write(orjson.dumps(event) + b"\n")
-        self._file.flush()
+        at = round(time.monotonic() - self._start, 6)
+        line = orjson.dumps([at, "o", text]) + b"\n"
+        if self._limit is not None and self.bytes_written + len(line) > self._limit - _MARKER_ROOM:
+            # As much of this output as fits, then an asciicast marker ("m") that says where,
+            # and why, the recording stops.
+            room = self._limit - _MARKER_ROOM - self.bytes_written
+            keep = len(text) * room // len(line)
+            while keep > 0:
+                line = orjson.dumps([at, "o", text[:keep]]) + b"\n"
+                if len(line) <= room:
+                    self._append(line)
+                    self.bytes_written += len(line)
+                    break
+                keep -= (len(line) - room) * keep // len(line) + 1  # shrink by the overshoot
+            self.stopped_at = at
+            note = f"cab-trace: the recording stops here (--cast-limit {self._limit} bytes)"
+            line = orjson.dumps([at, "m", note]) + b"\n"
+        self._append(line)
+        self.bytes_written += len(line)
+
+    def _append(self, data: bytes) -> None:
+        """All of ``data`` or, if the disk refuses (OSError), none of it: every line is whole."""
+        fd = self._file.fileno()
+        good = os.lseek(fd, 0, os.SEEK_CUR)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, good)
+                os.lseek(fd, good, os.SEEK_SET)
+            raise
 
     def close(self) -> None:
         self._file.close()
@@ -86,6 +133,9 @@ class OutputCapture:
         redactor: applied to everything before it is stored, recorded or echoed.
         echo: called with (stream, redacted text) as output arrives, e.g. to show it live.
         cast: the terminal recording to append redacted output to.
+        on_error: called once if writing the recording fails (e.g. the disk is full), from the
+            thread that reads the output; the output keeps being read (and redacted into the
+            tails), so the agent never blocks on a pipe nobody drains.
     """
 
     def __init__(
@@ -94,6 +144,7 @@ class OutputCapture:
         echo: EchoFn | None = None,
         tail_chars: int = TAIL_CHARS,
         cast: CastWriter | None = None,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
         self._cast = cast
         self._streams = {name: redactor.stream() for name in ("stdout", "stderr")}
@@ -101,6 +152,9 @@ class OutputCapture:
         self._echo = echo
         self._lock = threading.Lock()
         self.bytes_seen = {"stdout": 0, "stderr": 0}
+        #: The first write that failed (the recording is then given up; tails are still kept).
+        self.error: RunWriteError | None = None
+        self._on_error = on_error
 
     def __call__(self, stream: str, chunk: bytes) -> None:
         redactor: StreamRedactor = self._streams[stream]
@@ -122,6 +176,15 @@ class OutputCapture:
         self._tails[stream].add(text)
         with self._lock:
             if self._cast is not None:
-                self._cast.write(text)
+                try:
+                    self._cast.write(text)
+                except OSError as exc:
+                    self.error = write_error(self._cast.path, exc)
+                    self._cast = None
+                    if self._on_error is not None:
+                        self._on_error()
             if self._echo is not None:
-                self._echo(stream, text)
+                try:
+                    self._echo(stream, text)
+                except OSError:
+                    self._echo = None  # the terminal went away; the recording goes on

@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.harness import lifecycle
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[str], None]
 DEFAULT_TIMEOUT_S = 600.0
+#: After an interrupt, how long a collector may take to accept the spans still queued for it.
+INTERRUPTED_OTLP_WAIT_S = 1.0
 
 
 @dataclass
@@ -94,6 +97,8 @@ class CellConfig:
     """Let a local agent use the user's own home and config directories (default: the run's own)."""
     otlp: OtlpSettings | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cast_limit: int | None = None
+    """Stop recording terminal.cast at about this many bytes (a marker says where); None: no bound."""
 
 
 @dataclass
@@ -111,6 +116,7 @@ class RunOutcome:
     #: The task's check: None when the task has none (or it did not run), else whether it passed.
     check_passed: bool | None = None
     check_message: str = ""  # why it failed ("exit code 1", "timed out after 600 s")
+    hint: str | None = None
 
 
 def display_path(path: Path | str) -> str:
@@ -199,26 +205,52 @@ class CellRunner:
         self.run_dir = config.out or (config.runs_root / self.run_id)
         self._proxy: ModelProxy | None = None
         self._model_calls: ModelCallSpans | None = None
+        self._abort = threading.Event()
+        self._failure_hint: str | None = None
 
     def run(self) -> RunOutcome:
-        """Run the cell. The trace file is complete (and fsynced) when this returns or raises."""
+        """Run the cell. The trace file is complete (and fsynced) when this returns or raises.
+
+        An interrupt (KeyboardInterrupt, :class:`lifecycle.Interrupted`) is re-raised once every
+        span has ended, carrying in ``warnings`` what was lost (spans the collector never got).
+        """
         run_dir = self.run_dir
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(
-                f"run directory {run_dir} already exists and is not empty",
-                hint="choose another --out, or leave --out off to get a fresh runs/<run-id>/",
+        trace_path = lifecycle.claim_run_dir(run_dir, TRACE_FILE_NAME)  # atomic: one run per directory
+        if removed := lifecycle.collect_scratch():
+            self.warnings.append(
+                f"removed {len(removed)} scratch director{'y' if len(removed) == 1 else 'ies'} "
+                f"left by dead runs: {', '.join(display_path(p) for p in removed)}"
             )
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-        trace_path = run_dir / TRACE_FILE_NAME
+        self._abort = threading.Event()
         pipeline = build_pipeline(trace_path, self.redactor, self.config.otlp)
+        if pipeline.jsonl_exporter is not None:
+            pipeline.jsonl_exporter.on_failure = self._abort.set  # stop the agent: spans are being lost
         try:
             outcome = self._record(pipeline, run_dir, trace_path)
+        except KeyboardInterrupt as exc:
+            # The user asked to stop: a hung collector gets a second, not its whole timeout.
+            lost = pipeline.shutdown(timeout_s=INTERRUPTED_OTLP_WAIT_S)
+            if trace_lost := self._trace_lost(pipeline, trace_path):
+                lost.append(trace_lost)
+            vars(exc).setdefault("warnings", []).extend(lost)
+            raise
         finally:
-            shutdown_warnings = pipeline.shutdown()
+            stop_waiting = threading.Event()
+            try:
+                # A Ctrl-C while a hung collector holds the run up stops the wait, and says so.
+                with lifecycle.shielded(stop_waiting):
+                    shutdown_warnings = pipeline.shutdown(abandon=stop_waiting)
+            except KeyboardInterrupt as exc:
+                vars(exc).setdefault("warnings", []).extend(shutdown_warnings)
+                vars(exc)["while_exporting"] = True  # the run itself had finished
+                raise
         outcome.warnings = [*self.warnings, *shutdown_warnings]
+        if trace_lost := self._trace_lost(pipeline, trace_path):
+            # Never "ok" when spans were lost.
+            outcome.message = f"{outcome.message}; {trace_lost}" if outcome.exit_code else trace_lost
+            outcome.exit_code, outcome.hint = 1, lifecycle.WRITE_HINT
+        elif outcome.exit_code:
+            outcome.hint = self._failure_hint
         # The last line of defence: no file the run wrote may hold a secret the harness knew of.
         outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
         if outcome.leaks:
@@ -267,7 +299,7 @@ class CellRunner:
                         "behavior_mode": cfg.behavior_mode,
                     },
                 ) as setup_span:
-                    scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
+                    scratch = lifecycle.make_scratch(_slug(task.id))
                     # A container is hermetic already (HOME is its own /tmp): no run home for it.
                     own_home = not cfg.user_home and cfg.runtime.name != "docker"
                     workdir, config_dir, home = _scratch_dirs(scratch, own_home)
@@ -308,9 +340,9 @@ class CellRunner:
                     run_span.set_attribute("check_passed", passed)
                 self._model_call_totals(run_span, passed)
             except CabTraceError as exc:
-                failure = exc.message
+                failure, self._failure_hint = exc.message, exc.hint
             except OSError as exc:
-                failure = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                failure, self._failure_hint = _os_failure(exc)
             finally:
                 self._cleanup(tracer, scratch)
                 if result is not None:
@@ -405,14 +437,28 @@ class CellRunner:
             receiver = AgentSpanReceiver(pipeline.redaction, host, parent=parent) if host else None
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = CastWriter(self.run_dir / CAST_FILE_NAME, raw=cfg.tty)
+            cast = self._open_cast()
+            capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
+            spec = LaunchSpec(
+                argv,
+                env,
+                workdir,
+                cfg.timeout_s,
+                self.run_id,
+                tty=cfg.tty,
+                home=home,
+                mounts=mounts,
+                abort=self._abort,
+            )
             try:
-                capture = OutputCapture(self.redactor, self._echo, cast=cast)
-                spec = LaunchSpec(
-                    argv, env, workdir, cfg.timeout_s, self.run_id, tty=cfg.tty, home=home, mounts=mounts
-                )
                 result = cfg.runtime.launch(spec, capture)
                 capture.finish()
+            except KeyboardInterrupt as exc:
+                # The runtime stopped the agent: its exit code and output still belong on the span.
+                capture.finish()
+                if isinstance(stopped := lifecycle.attached_result(exc), LaunchResult):
+                    self._set_launch_attributes(span, stopped, capture)
+                raise
             finally:
                 cast.close()
                 if receiver is not None:
@@ -421,22 +467,8 @@ class CellRunner:
                 if self._model_calls is not None:
                     self._stop_model_proxy()
                     span.set_attribute("model_calls", self._model_calls.calls)
-            span.set_attributes(
-                {
-                    **result.attributes,
-                    "exit_code": result.exit_code,
-                    "process.exit.code": result.exit_code,
-                    "duration_s": round(result.duration_s, 3),
-                    "timed_out": result.timed_out,
-                    "stdout_tail": capture.tail("stdout"),
-                    "stderr_tail": capture.tail("stderr"),
-                    "terminal_cast": CAST_FILE_NAME,
-                }
-            )
-            if "process.executable.path" in result.attributes:
-                span.set_attribute(
-                    "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
-                )
+            self._set_launch_attributes(span, result, capture)
+            self._check_recording(span, cast, capture)
             if failure := _failure_message(result, cfg.timeout_s):
                 span.set_status(Status(StatusCode.ERROR, failure))
         return result
@@ -477,6 +509,56 @@ class CellRunner:
             if self._model_calls is not None:
                 self._model_calls.finish(time.time_ns())
 
+    def _open_cast(self) -> CastWriter:
+        path = self.run_dir / CAST_FILE_NAME
+        try:
+            return CastWriter(path, raw=self.config.tty, limit_bytes=self.config.cast_limit)
+        except OSError as exc:
+            raise lifecycle.write_error(path, exc) from None
+
+    def _check_recording(self, span: Span, cast: CastWriter, capture: OutputCapture) -> None:
+        """Raise if the agent was stopped because what it did could not be written; note a cast
+        that stopped at ``--cast-limit``."""
+        if cast.stopped_at is not None:
+            span.set_attribute("terminal_cast_stopped_at_s", cast.stopped_at)
+            self.warnings.append(
+                f"terminal.cast stops {cast.stopped_at:g} s in "
+                f"(--cast-limit {self.config.cast_limit} bytes); "
+                "the rest of the agent's output is only in the container span's tails"
+            )
+        if capture.error is not None:
+            raise capture.error  # the agent was stopped: its output could not be recorded
+        if self._abort.is_set():
+            raise lifecycle.RunWriteError(
+                f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
+                hint=lifecycle.WRITE_HINT,
+            )
+
+    def _set_launch_attributes(self, span: Span, result: LaunchResult, capture: OutputCapture) -> None:
+        span.set_attributes(
+            {
+                **result.attributes,
+                "exit_code": result.exit_code,
+                "process.exit.code": result.exit_code,
+                "duration_s": round(result.duration_s, 3),
+                "timed_out": result.timed_out,
+                "stdout_tail": capture.tail("stdout"),
+                "stderr_tail": capture.tail("stderr"),
+                "terminal_cast": CAST_FILE_NAME,
+            }
+        )
+        if "process.executable.path" in result.attributes:
+            span.set_attribute(
+                "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
+            )
+
+    def _trace_lost(self, pipeline: Pipeline, trace_path: Path) -> str | None:
+        """What the trace file is missing, if a write to it failed (one line), else None."""
+        jsonl = pipeline.jsonl_exporter
+        if jsonl is None or not jsonl.failed:
+            return None
+        return f"could not write {jsonl.failed} span(s) to {trace_path}: {jsonl.first_error}"
+
     def _verify(self, tracer: Tracer, check: str, workdir: Path, home: Path | None = None) -> bool:
         """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
         cfg = self.config
@@ -515,7 +597,11 @@ class CellRunner:
         removed: list[str] = []
         kept: list[str] = []
         self._stop_model_proxy()  # stopped after the agent already, unless the launch never happened
-        with self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span:
+        # A Ctrl-C now waits for the cleanup to finish (then ends the run as interrupted).
+        with (
+            lifecycle.shielded(),
+            self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span,
+        ):
             removed.extend(self.config.runtime.cleanup())
             if scratch is not None:
                 # The run's config directory and home go even when the workdir stays: they may hold
@@ -525,6 +611,7 @@ class CellRunner:
                         shutil.rmtree(own, ignore_errors=True)
                         removed.append(display_path(own))
                 if self.config.keep_workdir:
+                    lifecycle.release_scratch(scratch)  # the user's now, not a leftover for gc
                     kept.append(display_path(scratch / "workdir"))
                 else:
                     shutil.rmtree(scratch, ignore_errors=True)
@@ -584,6 +671,13 @@ def write_adapter_files(config_dir: Path, files: Mapping[str, str]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(content)
+
+
+def _os_failure(exc: OSError) -> tuple[str, str | None]:
+    """The run's failure message for an OSError, and what to do about it if there is something."""
+    if exc.errno in lifecycle.DISK_FULL and exc.filename:
+        return lifecycle.write_error(exc.filename, exc).message, lifecycle.WRITE_HINT
+    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), None
 
 
 def _failure_message(result: LaunchResult, timeout_s: float | None) -> str | None:

@@ -4,13 +4,16 @@ runtime (``docker_runtime.py``) implements the same :class:`Runtime` protocol.""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import pty
+import select
 import shutil
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import threading
 import time
@@ -19,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from cab_trace.harness import lifecycle
+from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
+from cab_trace.harness.supervise import encode_spec
 from cab_trace.model import AttrValue
 
 #: The terminal type a --tty agent gets, and its recording's header records.
@@ -42,6 +48,8 @@ class LaunchSpec:
     workdir: Path
     timeout_s: float | None
     run_id: str = ""
+    abort: threading.Event | None = field(default=None, kw_only=True)
+    """Set (e.g. when the agent's output can no longer be written): stop the agent now."""
     tty: bool = False
     """Give the agent a pseudo-terminal (of ``size``) instead of pipes; its output is one stream."""
     size: tuple[int, int] = (CAST_WIDTH, CAST_HEIGHT)
@@ -161,6 +169,8 @@ class LocalRuntime:
     def agent_host(self) -> str | None:
         return "127.0.0.1"
 
+    # The agent runs under a small supervisor process (supervise.py) that makes sure it, and
+    # everything it started, ends with the run, even if cab-trace is killed with SIGKILL.
     def launch(self, spec: LaunchSpec, on_output: OutputFn) -> LaunchResult:
         env = local_agent_environment(
             self._base_env, spec.env, spec.workdir.resolve(), spec.home, _user_home(self._base_env)
@@ -169,52 +179,52 @@ class LocalRuntime:
         resolved = shutil.which(executable, path=env.get("PATH")) if os.sep not in executable else executable
         started = time.monotonic()
         terminal = _open_pty(spec.size) if spec.tty else None
+        if terminal is not None:
+            env["TERM"] = CAST_TERM  # what the recording's header says the agent drew for
         try:
-            proc = _spawn(spec, env, terminal)
-        except FileNotFoundError:
+            agent = _Supervisor(spec, env, terminal)
+        except BaseException:
             _close_pty(terminal)
-            return LaunchResult(
-                127, False, time.monotonic() - started, error=f"command not found: {executable}"
-            )
-        except PermissionError:
-            _close_pty(terminal)
-            return LaunchResult(
-                126, False, time.monotonic() - started, error=f"permission denied: {executable}"
-            )
+            raise
         if terminal is not None:
             os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
-            readers = [threading.Thread(target=_pump_pty, args=(terminal[0], on_output), daemon=True)]
-        else:
-            readers = [
-                threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
-                for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
-            ]
-        for reader in readers:
-            reader.start()
+        if agent.error is not None:
+            _close_pty(terminal)
+            code, why = _start_failure(*agent.error)
+            return LaunchResult(code, False, time.monotonic() - started, error=f"{why}: {executable}")
+        readers = _start_readers(agent.proc, terminal, on_output)
         timed_out = False
+        interrupted: KeyboardInterrupt | None = None
+        deadline = started + spec.timeout_s if spec.timeout_s else None
         try:
-            proc.wait(timeout=spec.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop_group(proc)
+            try:
+                if not agent.wait_exit(deadline, spec.abort):
+                    timed_out = not (spec.abort is not None and spec.abort.is_set())
+                    agent.stop()
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                agent.stop()  # a second signal does not raise here: it hurries the stop (lifecycle)
         finally:
-            if proc.returncode is None:  # interrupted while waiting: do not leave the agent behind
-                _stop_group(proc)
-        # Whatever the agent started in its group and left running would hold the output pipes
-        # open and outlive the run; it goes with the agent.
-        _signal_group(proc.pid, signal.SIGKILL)
-        for reader in readers:
-            # A grandchild that left the process group could hold the pipes open; do not wait forever.
-            reader.join(timeout=5)
-        if terminal is not None:
-            with contextlib.suppress(OSError):
-                os.close(terminal[0])
-        duration = time.monotonic() - started
-        exit_code = proc.returncode
-        attributes: dict[str, AttrValue] = {"process.pid": proc.pid}
+            # Everything below the supervisor is gone once it closes its status pipe, so the
+            # output pipes close too and the readers end: nothing that escaped is waited on.
+            agent.close()
+            for reader in readers:
+                reader.join(timeout=5)
+            if terminal is not None:
+                with contextlib.suppress(OSError):
+                    os.close(terminal[0])
+        duration = (agent.exited_at or time.monotonic()) - started
+        exit_code, exit_signal = exit_code_and_signal(agent.returncode())
+        attributes: dict[str, AttrValue] = {"process.pid": agent.pid or 0}
+        if exit_signal:
+            attributes["exit_signal"] = exit_signal
         if resolved:
             attributes["process.executable.path"] = resolved
-        return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+        result = LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+        if interrupted is not None:
+            attach_result(interrupted, result)
+            raise interrupted
+        return result
 
 
 def _user_home(env: Mapping[str, str]) -> Path | None:
@@ -222,30 +232,152 @@ def _user_home(env: Mapping[str, str]) -> Path | None:
     return Path(home) if home else None
 
 
-def _spawn(
-    spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None
-) -> subprocess.Popen[bytes]:
-    if terminal is None:
-        return subprocess.Popen(
-            list(spec.argv),
-            cwd=spec.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a timeout kills its children too
+def _start_failure(errno_: int, text: str) -> tuple[int, str]:
+    """The exit code and words a shell would give for an agent that could not be started."""
+    if errno_ == errno.ENOENT:
+        return 127, "command not found"
+    if errno_ in (errno.EACCES, errno.EPERM):
+        return 126, "permission denied"
+    return 126, f"cannot start ({text})"
+
+
+def _start_readers(
+    proc: subprocess.Popen[bytes], terminal: tuple[int, int] | None, on_output: OutputFn
+) -> list[threading.Thread]:
+    if terminal is not None:
+        readers = [threading.Thread(target=_pump_pty, args=(terminal[0], on_output), daemon=True)]
+    else:
+        readers = [
+            threading.Thread(target=_pump, args=(stream, name, on_output), daemon=True)
+            for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+        ]
+    for reader in readers:
+        reader.start()
+    return readers
+
+
+#: The supervisor script (stdlib only), run by this Python without site packages.
+SUPERVISOR = Path(__file__).with_name("supervise.py")
+#: How long the supervisor may take to kill what the agent left (it gives up after 5 s).
+_SUPERVISOR_EXIT_S = 7.0
+
+
+class _Supervisor:
+    """`supervise.py` running the agent: see that module for why and for its protocol."""
+
+    def __init__(self, spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None) -> None:
+        self.pid: int | None = None
+        self.error: tuple[int, str] | None = None
+        self.wait_status: int | None = None
+        self.exited_at: float | None = None
+        self._buffer = b""
+        self._eof = False
+        control_r, self._control = os.pipe()
+        self._status, status_w = os.pipe()
+        stdio: dict[str, int] = (
+            {"stdin": terminal[1], "stdout": terminal[1], "stderr": terminal[1]}
+            if terminal is not None
+            else {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         )
-    env["TERM"] = CAST_TERM  # what the recording's header says the agent drew for
-    return subprocess.Popen(
-        list(spec.argv),
-        cwd=spec.workdir,
-        env=env,
-        stdin=terminal[1],
-        stdout=terminal[1],
-        stderr=terminal[1],
-        # A session of its own with the pty as its controlling terminal, as a shell gives.
-        preexec_fn=_take_controlling_tty,  # noqa: PLW1509 - only setsid and an ioctl
-    )
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(SUPERVISOR), str(control_r), str(status_w)],
+                pass_fds=(control_r, status_w),
+                env={"PATH": os.defpath},
+                **stdio,  # type: ignore[call-overload]
+            )
+        except BaseException:
+            os.close(self._control)
+            os.close(self._status)
+            raise
+        finally:
+            os.close(control_r)
+            os.close(status_w)
+        try:
+            self._send(encode_spec(list(spec.argv), env, str(spec.workdir), spec.tty))
+            while self.pid is None and self.error is None and not self._eof:
+                self._read(None)
+        except BaseException:
+            self.close()
+            raise
+        if self.pid is None and self.error is None:
+            self.error = (0, "the supervisor ended before starting the agent")
+
+    def _send(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # it has gone already; what it was told to do is done
+            os.write(self._control, data)
+
+    def _read(self, timeout: float | None) -> None:
+        if self._eof:
+            return
+        ready, _, _ = select.select([self._status], [], [], timeout)
+        if not ready:
+            return
+        data = os.read(self._status, 4096)
+        if not data:
+            self._eof = True
+            return
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            kind, _, rest = line.decode("utf-8", "replace").partition(" ")
+            if kind == "pid":
+                self.pid = int(rest)
+            elif kind == "exit":
+                self.wait_status = int(rest)
+                self.exited_at = time.monotonic()
+            elif kind == "error":
+                code, _, text = rest.partition(" ")
+                self.error = (int(code), text)
+
+    def wait_exit(
+        self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False
+    ) -> bool:
+        """Wait for the agent to end; False if the deadline passed or ``abort`` (or, with
+        ``hurry``, a second interrupt) came first."""
+        while self.wait_status is None and not self._eof:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if (abort is not None and abort.is_set()) or (hurry and lifecycle.hurried()):
+                return False
+            step = 0.05
+            if deadline is not None:
+                step = max(min(step, deadline - time.monotonic()), 0)
+            self._read(step)
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM the agent and everything it started, a grace period, then SIGKILL."""
+        if self.wait_status is None:
+            self._send(b"T")
+            self.wait_exit(time.monotonic() + KILL_GRACE_S, hurry=True)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.wait_status is None:
+            self._send(b"K")
+            self.wait_exit(time.monotonic() + _SUPERVISOR_EXIT_S)
+
+    def returncode(self) -> int:
+        if self.wait_status is None:
+            return -signal.SIGKILL  # the supervisor itself was killed; so was the agent
+        return os.waitstatus_to_exitcode(self.wait_status)
+
+    def close(self) -> None:
+        """Kill what is left, wait until the supervisor has seen everything below it end."""
+        self.kill()
+        deadline = time.monotonic() + _SUPERVISOR_EXIT_S
+        while not self._eof and time.monotonic() < deadline:
+            self._read(max(deadline - time.monotonic(), 0))
+        with contextlib.suppress(OSError):
+            os.close(self._control)  # end-of-file: whatever is left is killed
+        with contextlib.suppress(OSError):
+            os.close(self._status)
+        try:
+            self.proc.wait(timeout=_SUPERVISOR_EXIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _open_pty(size: tuple[int, int]) -> tuple[int, int]:
@@ -259,11 +391,6 @@ def _close_pty(terminal: tuple[int, int] | None) -> None:
     for fd in terminal or ():
         with contextlib.suppress(OSError):
             os.close(fd)
-
-
-def _take_controlling_tty() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _pump_pty(master: int, on_output: OutputFn) -> None:
@@ -282,19 +409,11 @@ def _pump(stream: IO[bytes] | None, name: str, on_output: OutputFn) -> None:
         return
     fd = stream.fileno()
     with stream:
-        while chunk := os.read(fd, _READ_SIZE):
+        while True:
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+            except OSError:
+                return
+            if not chunk:
+                return
             on_output(name, chunk)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the agent's process group, give it a grace period, then SIGKILL what is left."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=KILL_GRACE_S)
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
-        os.killpg(pgid, sig)

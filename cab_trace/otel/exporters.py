@@ -3,48 +3,98 @@ failures countable instead of noisy."""
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from cab_trace.model import JsonlWriter
+from cab_trace.model import JsonlWriter, encode_record
 from cab_trace.otel.convert import span_to_record
-
-logger = logging.getLogger(__name__)
 
 
 class JsonlSpanExporter(SpanExporter):
-    """Writes each exported span as one JSON line and flushes it at once; fsyncs on shutdown.
+    """Writes each exported span as one JSON line, at once; fsyncs on shutdown.
 
-    Follows the SDK's exporter contract: ``export`` never raises (it logs and returns
-    FAILURE), ``shutdown`` is idempotent.
+    Given a path, a line the disk refuses (full, over a size limit) is undone whole, so every
+    line in the file is a complete span; what could not be written is counted in
+    :attr:`failed` with :attr:`first_error`, for the run to report once (and fail). Follows
+    the SDK's exporter contract: ``export`` never raises and returns FAILURE, ``shutdown`` is
+    idempotent.
     """
 
-    def __init__(self, target: Path | str | IO[bytes]) -> None:
-        self._writer = JsonlWriter(target)
-        self.path = self._writer.path
+    def __init__(self, target: Path | str | IO[bytes], on_failure: Callable[[], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._writer: JsonlWriter | None = None
+        if isinstance(target, str | Path):
+            self.path: Path | None = Path(target)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        else:
+            self._writer = JsonlWriter(target)
+            self.path = None
+        self.on_failure = on_failure
+        self.written = 0
+        self.failed = 0
+        self.first_error: str | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            self._writer.write([span_to_record(s) for s in spans])
+            records = [span_to_record(s) for s in spans]
+            if self._writer is not None:
+                self._writer.write(records)
+            else:
+                self._append(b"".join(encode_record(r) for r in records))
         except (OSError, ValueError) as exc:
-            logger.error("could not write %d span(s) to %s: %s", len(spans), self.path or "stream", exc)
+            with self._lock:
+                self.failed += len(spans)
+                first = self.first_error is None
+                if first:
+                    self.first_error = str(exc) if isinstance(exc, ValueError) else exc.strerror or str(exc)
+            if first and self.on_failure is not None:
+                self.on_failure()
             return SpanExportResult.FAILURE
+        with self._lock:
+            self.written += len(spans)
         return SpanExportResult.SUCCESS
+
+    def _append(self, data: bytes) -> None:
+        with self._lock:
+            if self._fd is None:
+                raise ValueError("the trace file is closed")
+            good = os.lseek(self._fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, good)
+                raise
 
     def shutdown(self) -> None:
         try:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
+                return
+            with self._lock:
+                fd, self._fd = self._fd, None
+            if fd is not None:
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         except OSError as exc:
-            logger.error("could not close %s: %s", self.path or "stream", exc)
+            with self._lock:
+                self.first_error = self.first_error or f"could not close: {exc.strerror or exc}"
+                self.failed = self.failed or 1
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True  # every export is already flushed
+        return True  # every export is already written
 
 
 class CountingExporter(SpanExporter):

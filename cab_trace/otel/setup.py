@@ -182,17 +182,20 @@ class Pipeline:
     _capture: LogCapture
     _logger_state: tuple[bool, list[logging.Handler]]
     _shut_down: bool = False
+    jsonl_exporter: JsonlSpanExporter | None = None
+    """The trace file's exporter: what it could not write (a full disk) fails the run."""
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
         """Redact these too in every span that ends from now on."""
         self.redaction.add_secrets(secrets)
 
-    def shutdown(self, timeout_s: float | None = None) -> list[str]:
+    def shutdown(self, timeout_s: float | None = None, abandon: threading.Event | None = None) -> list[str]:
         """Flush and close everything; returns warnings for the user. Idempotent.
 
         The JSONL file is closed (fsynced) first, so it is complete whatever the collector
         does. The OTLP side gets ``timeout_s`` (default: its export timeout plus a second)
         to deliver what is queued; what it has not delivered by then is reported, not waited for.
+        Setting ``abandon`` (e.g. on Ctrl-C) stops the wait at once.
         """
         if self._shut_down:
             return []
@@ -211,7 +214,11 @@ class Pipeline:
             else:
                 processor.shutdown()
         for thread in background:
-            thread.join(max(deadline - time.monotonic(), 0))
+            while thread.is_alive() and time.monotonic() < deadline:
+                if abandon is not None and abandon.is_set():
+                    budget = 0  # reported below as unsent, not waited for
+                    break
+                thread.join(min(0.05, max(deadline - time.monotonic(), 0)))
         if not any(t.is_alive() for t in background):
             # A still-running exporter may log on; keep its messages captured rather than printed.
             otel_logger = logging.getLogger("opentelemetry")
@@ -223,7 +230,7 @@ class Pipeline:
         if exporter is not None and self.otlp is not None and unsent > 0:
             reason = exporter.first_error or export_failure_reason(self._capture.messages)
             if not reason and any(t.is_alive() for t in background):
-                reason = f"no answer within {budget:g} s"
+                reason = f"no answer within {budget:g} s" if budget else "interrupted before it answered"
             warnings.append(
                 f"could not send {unsent} span(s) to the OTLP endpoint {self.otlp.traces_url} "
                 f"({self.otlp.protocol})"
@@ -277,7 +284,8 @@ def build_pipeline(
         resource = resource.merge(Resource({"service.name": "cab-trace"}))
     resource = resource.merge(Resource({"service.version": __version__}))
 
-    inner: list[SpanProcessor] = [SimpleSpanProcessor(JsonlSpanExporter(jsonl_path))]
+    jsonl = JsonlSpanExporter(jsonl_path)
+    inner: list[SpanProcessor] = [SimpleSpanProcessor(jsonl)]
     counting: CountingExporter | None = None
     if otlp is not None:
         counting = CountingExporter(otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
@@ -295,4 +303,5 @@ def build_pipeline(
         otlp_exporter=counting,
         _capture=capture,
         _logger_state=logger_state,
+        jsonl_exporter=jsonl,
     )
