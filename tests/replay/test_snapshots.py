@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from replay.app import ReplayApp
 from replay.load import load
-from tests.replay.conftest import DEMO_RUN, FakeClock
+from tests.replay.conftest import DEMO_RUN, FakeClock, terminal_settled
 
 SIZE = (150, 42)
 
@@ -19,8 +21,13 @@ def test_picker(snap_compare, sweep_file: Path) -> None:
 
 def test_waterfall_mid_run_with_terminal(snap_compare) -> None:
     app = ReplayApp(load(DEMO_RUN), clock=FakeClock())
-    # Four boundaries in (the agent's launch), then 2.5 s on: the agent is half-way through.
-    assert snap_compare(app, terminal_size=SIZE, press=["right"] * 4 + ["full_stop"] * 25)
+
+    async def keys(pilot: Pilot) -> None:
+        # Four boundaries in (the agent's launch), then 2.5 s on: the agent is half-way through.
+        await pilot.press(*["right"] * 4 + ["full_stop"] * 25)
+        await terminal_settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys)
 
 
 def test_help(snap_compare) -> None:
