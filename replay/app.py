@@ -14,7 +14,7 @@ Keys of the trace screen (ids in brackets let users remap them):
 | e / E | next / previous error [replay.error] |
 | i | compress idle time on / off [replay.idle] |
 | f | fold / unfold the selected span [waterfall.fold] |
-| z | zoom: the agent's terminal gets the whole window (z again: back) [replay.zoom] |
+| z | zoom: the agent's terminal fills the window (on / off) [replay.zoom] |
 | / | filter spans (escape clears) [replay.filter] |
 | ? | help |
 | q | quit (escape: back to the trace list) |
