@@ -156,7 +156,9 @@ def test_a_seek_that_says_exact_is_exact(
     path = tmp_path_factory.mktemp("seek") / "t.cast"  # type: ignore[attr-defined]
     cast = write_cast(path, chunks, cols, rows)
     budget = data.draw(st.integers(1, 400), label="budget")
-    terminal = Terminal(cast, keyframe_bytes=data.draw(st.integers(1, 300), label="keyframes"), budget_bytes=budget)
+    terminal = Terminal(
+        cast, keyframe_bytes=data.draw(st.integers(1, 300), label="keyframes"), budget_bytes=budget
+    )
     for _ in range(data.draw(st.integers(0, 6), label="background")):
         terminal.advance(data.draw(st.integers(1, 200)))
     for target in data.draw(st.lists(st.integers(0, len(chunks)), min_size=1, max_size=5), label="seeks"):

@@ -88,7 +88,9 @@ def test_a_resize_changes_the_emulated_screen(tmp_path: Path) -> None:
 
 
 def test_a_recording_cut_off_mid_line_keeps_what_came_before(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.cast", {"version": 2, "width": 8, "height": 2}, [0.1, "o", "ok"], tail=b'[0.2, "o", "ha')
+    path = write(
+        tmp_path / "c.cast", {"version": 2, "width": 8, "height": 2}, [0.1, "o", "ok"], tail=b'[0.2, "o", "ha'
+    )
     cast = read_cast(path)
     assert len(cast) == 1 and cast.cut_off
 
