@@ -25,6 +25,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -46,27 +47,123 @@ _CLEAR = re.compile(
 )
 """A whole-screen clear with the cursor sent home (or a full reset): the screen after it does not
 depend on what was drawn before."""
-_MODE_SET = re.compile(_ESC + rb"\[(\??)([0-9;]*)[hl]")
-_LAYOUT_MODES = {("?", "3"), ("?", "6"), ("?", "7"), ("", "4"), ("", "20")}
-"""Column mode, origin mode, autowrap, insert, newline: modes that change where text lands."""
-_STATE = re.compile(
-    _ESC + rb"\[[0-9;]*r"  # scrolling region
-    rb"|" + _ESC + rb"[()*+][^B]"  # a character set other than ASCII
-    rb"|" + _ESC + rb"[78H]|" + _ESC + rb"\[[0-9]*g|" + _ESC + rb"\[[su]"  # saved cursor, tab stops
-    rb"|\\u000[eEfF]|\\u009[bBdD]"  # shift out/in, 8-bit CSI and OSC
+_LAYOUT = re.compile(
+    _ESC + rb"\[(\??)([0-9;]*)([hlr])"  # modes, scrolling region
+    rb"|" + _ESC + rb"([()])(.)"  # character set designation
+    rb"|" + _ESC + rb"([78cH])"  # save / restore cursor, reset, tab stop
+    rb"|" + _ESC + rb"\[[0-9]*(g)"  # tab stops cleared
+    rb"|\\u000([eEfF])"  # shift out / in
+    rb"|\\u009([bBdD])"  # 8-bit CSI, OSC: anything may follow
 )
+_PARTIAL = re.compile(rb"(\\u001[bB](?:\[[0-9;?]*|[()])?)(?:\"\s*\]\s*)?$")
+"""An escape sequence cut off at the end of an event's text (the next event finishes it)."""
+_LAYOUT_MODES = {"?3", "?6", "?7", "4", "20"}
+"""Column mode, origin mode, autowrap, insert, newline: modes that change where text lands."""
+_DEFAULT_MODES = frozenset({"?7"})
+_RESET_SGR = {b"\\u001b[m", b"\\u001b[0m", b"\\u001B[m", b"\\u001B[0m"}
+
+# Bits of Cast.flags, per event.
+LAYOUT_DEFAULT_AFTER = 1
+"""After this event, modes, scrolling region, character sets, tab stops and the saved-cursor
+stack are as a fresh terminal has them (so emulating from a blank screen there is faithful)."""
+TOUCHES_LAYOUT = 2
+SGR_DEFAULT_AFTER = 4
+"""After this event, colours and attributes are the defaults."""
+HAS_SGR = 8
 
 
-def changes_layout_state(line: bytes) -> bool:
-    """Whether an event (its JSON text) changes terminal state that outlives the screen's
-    content: modes that move text, the scrolling region, character sets, saved cursor, tab stops."""
-    if _STATE.search(line):
-        return True
-    for match in _MODE_SET.finditer(line):
-        private = match.group(1).decode()
-        if any((private, p) in _LAYOUT_MODES for p in match.group(2).decode().split(";")):
-            return True
-    return False
+class LayoutTracker:
+    """Follows, without emulating, the terminal state that outlives the screen's content: the
+    modes that move text, the scrolling region, character sets and shifts, tab stops, pyte's
+    saved-cursor stack (which keeps some of these), and the current colours. It reads the
+    JSON text of each output event, in order, as the index is built."""
+
+    def __init__(self) -> None:
+        self.modes: set[str] = set(_DEFAULT_MODES)
+        self.region = False
+        self.charsets = ("B", "0")
+        self.shifted = False
+        self.tabs_default = True
+        self.saved: list[tuple[frozenset[str], tuple[str, str], bool]] = []
+        self.unknown = False  # an 8-bit control: we no longer know
+        self.sgr_default = True
+        self.pending = b""
+
+    @property
+    def default(self) -> bool:
+        return (
+            not self.unknown
+            and self.modes == _DEFAULT_MODES
+            and not self.region
+            and self.charsets == ("B", "0")
+            and not self.shifted
+            and self.tabs_default
+            and not self.saved
+        )
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def feed(self, line: bytes) -> int:  # noqa: PLR0912 (one branch per kind of sequence)
+        """Follow one event (the JSON text of its output, from just inside the opening quote);
+        returns its flags."""
+        flags = 0
+        if self.pending:  # an escape the previous event began: read it whole
+            line, self.pending = self.pending + line, b""
+        if b"\\u00" not in line:
+            return self._flags(flags)
+        partial = _PARTIAL.search(line)
+        if partial:
+            self.pending = partial.group(1)
+        for match in _LAYOUT.finditer(line):
+            flags |= TOUCHES_LAYOUT
+            private, params, final, which, charset, esc, tbc, shift, c1 = match.groups()
+            if final == b"r":
+                self.region = bool(params.strip(b";"))
+            elif final:
+                prefix = private.decode()
+                for number in params.decode().split(";"):
+                    mode = prefix + number
+                    if mode in _LAYOUT_MODES:
+                        (self.modes.add if final == b"h" else self.modes.discard)(mode)
+            elif which:
+                pair = (
+                    (charset.decode(), self.charsets[1])
+                    if which == b"("
+                    else (self.charsets[0], charset.decode())
+                )
+                self.charsets = pair
+            elif esc == b"7":
+                self.saved.append((frozenset(self.modes & {"?6", "?7"}), self.charsets, self.shifted))
+            elif esc == b"8":
+                if self.saved:
+                    kept, self.charsets, self.shifted = self.saved.pop()
+                    self.modes = (self.modes - {"?6", "?7"}) | kept
+                else:
+                    self.modes.discard("?6")
+                self.sgr_default = False  # the attributes come back too
+            elif esc == b"c":
+                self.reset()
+            elif esc == b"H" or tbc:
+                self.tabs_default = False
+            elif shift:
+                self.shifted = shift in b"eE"
+            elif c1:
+                self.unknown = True
+        return self._flags(flags)
+
+    def _flags(self, flags: int) -> int:
+        return flags | (LAYOUT_DEFAULT_AFTER if self.default else 0)
+
+    def feed_sgr(self, line: bytes) -> int:
+        """Follow the colours of one event; returns its flags."""
+        last = None
+        for last in _SGR.finditer(line):  # noqa: B007 (the last one decides)
+            pass
+        if last is None:
+            return SGR_DEFAULT_AFTER if self.sgr_default else 0
+        self.sgr_default = last.group(0) in _RESET_SGR
+        return HAS_SGR | (SGR_DEFAULT_AFTER if self.sgr_default else 0)
 
 
 @dataclass
@@ -93,10 +190,8 @@ class Cast:
     """Output bytes (as written in the file) before each event; one more entry than events."""
     clears: array[int] = field(default_factory=lambda: array("q"))
     """Indexes of the output events that clear the whole screen and send the cursor home."""
-    first_layout_change: int | None = None
-    """The first output event that changes layout state (modes, region, charsets); None if none."""
-    first_sgr: int | None = None
-    """The first output event that sets colours or attributes; None if none."""
+    flags: bytearray = field(default_factory=bytearray)
+    """Per event: LAYOUT_DEFAULT_AFTER, TOUCHES_LAYOUT, SGR_DEFAULT_AFTER, HAS_SGR."""
     markers: list[tuple[int, str]] = field(default_factory=list)
     exit_status: str | None = None
     cut_off: bool = False
@@ -127,6 +222,41 @@ class Cast:
             return event[2] if isinstance(event, list) and isinstance(event[2], str) else ""
         except (orjson.JSONDecodeError, IndexError, OSError):
             return ""  # checked when indexed; only a file changed since then gets here
+
+    def add(self, time_ns: int, offset: int, length: int, code: int, total: int) -> None:
+        self.times_ns.append(time_ns)
+        self.offsets.append(offset)
+        self.lengths.append(length)
+        self.codes.append(code)
+        self.cumulative.append(total)
+
+    def text_tail(self, index: int, nbytes: int) -> str:
+        """About the last ``nbytes`` of event ``index``'s output, without reading all of it."""
+        length = self.lengths[index]
+        if self.codes[index] != OUTPUT or length <= nbytes + 64:
+            return self.text(index)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        raw = os.pread(self._fd, nbytes + 16, self.offsets[index] + length - nbytes - 16).rstrip()
+        body = raw.removesuffix(b"]").rstrip().removesuffix(b'"')
+        # Start where no escape (at most 6 bytes, \uXXXX) or UTF-8 sequence can be cut in two.
+        start = 8
+        while start < len(body) and (b"\\" in body[start - 6 : start] or body[start] & 0xC0 == 0x80):
+            start += 1
+        try:
+            return str(orjson.loads(b'"' + body[start:] + b'"'))
+        except orjson.JSONDecodeError:
+            return self.text(index)
+
+    def state_default_at(self, index: int, mid_event: bool) -> tuple[bool, bool]:
+        """Whether (layout, colours) are a fresh terminal's at the start of event ``index`` or,
+        ``mid_event``, anywhere inside it."""
+        before = self.flags[index - 1] if index > 0 else LAYOUT_DEFAULT_AFTER | SGR_DEFAULT_AFTER
+        inside = self.flags[index] if mid_event and index < len(self.flags) else 0
+        return (
+            bool(before & LAYOUT_DEFAULT_AFTER) and not inside & TOUCHES_LAYOUT,
+            bool(before & SGR_DEFAULT_AFTER) and not inside & HAS_SGR,
+        )
 
     def size_before(self, index: int) -> tuple[int, int]:
         """(cols, rows) in effect just before event ``index``."""
@@ -248,19 +378,69 @@ def _event(path: Path, line: bytes, number: int) -> list[object] | None:
     return event
 
 
-def _note_output(cast: Cast, line: bytes) -> None:
+def _note_output(cast: Cast, tracker: LayoutTracker, line: bytes) -> int:
     """What the index keeps about the output event about to be appended (its JSON ``line``)."""
-    if b"\\u001" in line or b"\\u000" in line or b"\\u009" in line:
-        index = len(cast.codes)
-        if cast.first_sgr is None and _SGR.search(line):
-            cast.first_sgr = index
-        if cast.first_layout_change is None and changes_layout_state(line):
-            cast.first_layout_change = index
-        if _CLEAR.search(line):
-            cast.clears.append(index)
+    flags = tracker.feed(line[line.find(b'"', line.find(b'"o"') + 3) + 1 :])
+    if b"\\u001" in line:
+        flags |= tracker.feed_sgr(line)
+        if b"J" in line or b"u001bc" in line:
+            clear = _CLEAR.search(line)
+            if clear:
+                cast.clears.append(len(cast.codes))
+    elif tracker.sgr_default:
+        flags |= SGR_DEFAULT_AFTER
+    return flags
 
 
-def read_cast(path: Path) -> Cast:
+LINE_LIMIT = 1 << 20
+"""Lines longer than this are read in pieces of this size and checked by their shape (the JSON
+prefix and ending), so that indexing holds no more than this of the file at a time."""
+_BIG_PREFIX = re.compile(rb'\s*\[\s*([0-9][0-9.eE+-]*)\s*,\s*"o"\s*,\s*"')
+_CARRY = 16
+
+
+def _big_output(
+    cast: Cast, tracker: LayoutTracker, head: bytes, handle: BinaryIO, number: int
+) -> tuple[int, float] | None:
+    """An output event longer than LINE_LIMIT, read piece by piece after its first ``head``
+    bytes. Returns (its length, its time) or None if the file ends inside it."""
+    match = _BIG_PREFIX.match(head)
+    if match is None:
+        raise TraceFileError(
+            cast.path, 'an event over 1 MiB must be an output event [time, "o", text]', number
+        )
+    try:
+        time_s = float(match.group(1))
+    except ValueError:
+        raise TraceFileError(cast.path, "not JSON (the event's time)", number) from None
+    length, piece, carry, overlap, flags = len(head), head[match.end() :], b"", b"", 0
+    clears = False
+    while True:
+        # Escapes must not be cut in two for the trackers: hold back from the last backslash.
+        text = carry + piece
+        cut = text.rfind(b"\\", max(0, len(text) - _CARRY))
+        cut = len(text) if cut < 0 or piece.endswith(b"\n") else cut
+        chunk, carry = text[:cut], text[cut:]
+        flags |= tracker.feed(chunk) | tracker.feed_sgr(chunk)
+        clears = clears or bool(_CLEAR.search(overlap + chunk))
+        overlap = chunk[-64:]
+        if piece.endswith(b"\n") or not piece:
+            break
+        piece = handle.readline(LINE_LIMIT)
+        length += len(piece)
+    if not piece.endswith(b"\n"):
+        return None
+    if not chunk.rstrip().endswith(b'"]'):
+        raise TraceFileError(cast.path, 'not JSON (an event must end with "])', number)
+    flags = (flags & (TOUCHES_LAYOUT | HAS_SGR)) | tracker._flags(0)
+    flags |= SGR_DEFAULT_AFTER if tracker.sgr_default else 0
+    if clears:
+        cast.clears.append(len(cast.codes))
+    cast.flags.append(flags)
+    return length, time_s
+
+
+def read_cast(path: Path) -> Cast:  # noqa: PLR0915 (one loop over the lines, kept whole)
     """Index an asciicast v2 or v3 file, streaming it (the events' text stays in the file).
 
     Raises:
@@ -271,39 +451,51 @@ def read_cast(path: Path) -> Cast:
     except OSError as exc:
         raise TraceFileError(path, f"cannot read the terminal recording: {exc.strerror}") from None
     with handle:
-        header_line = handle.readline()
+        header_line = handle.readline(LINE_LIMIT)
         cast = parse_header(path, header_line)
         v3 = cast.version == 3
         offset = len(header_line)
         clock_s = 0.0
-        times, offsets, lengths, codes = cast.times_ns, cast.offsets, cast.lengths, cast.codes
-        cumulative = cast.cumulative
-        total = 0
-        for number, line in enumerate(handle, start=2):
-            at, offset = offset, offset + len(line)
+        tracker = LayoutTracker()
+        total, number = 0, 1
+        while True:
+            line = handle.readline(LINE_LIMIT)
+            if not line:
+                break
+            number += 1
+            at = offset
+            if len(line) == LINE_LIMIT and not line.endswith(b"\n"):
+                big = _big_output(cast, tracker, line, handle, number)
+                if big is None:
+                    cast.cut_off = True
+                    break
+                length, time_s = big
+                offset += length
+                clock_s = clock_s + time_s if v3 else max(clock_s, time_s)
+                total += length
+                cast.add(int(clock_s * 1e9), at, length, OUTPUT, total)
+                continue
+            offset += len(line)
             if not line.strip() or (v3 and line.startswith(b"#")):
                 continue
             event = _event(path, line, number)
             if event is None:
                 cast.cut_off = True
                 break  # a recording cut off mid-line: keep what came before
-            time_s, code, data = event
-            assert isinstance(time_s, int | float) and isinstance(code, str) and isinstance(data, str)
-            clock_s = clock_s + time_s if v3 else max(clock_s, float(time_s))
+            when, code, data = event
+            assert isinstance(when, int | float) and isinstance(code, str) and isinstance(data, str)
+            clock_s = clock_s + when if v3 else max(clock_s, float(when))
             if code == "o":
-                _note_output(cast, line)
+                cast.flags.append(_note_output(cast, tracker, line))
                 total += len(line)
             elif code == "r":
-                cast.resizes[len(codes)] = _resize(path, data, number)
+                cast.resizes[len(cast.codes)] = _resize(path, data, number)
+                cast.flags.append(cast.flags[-1] if cast.flags else LAYOUT_DEFAULT_AFTER | SGR_DEFAULT_AFTER)
             else:
                 if code == "m":
                     cast.markers.append((int(clock_s * 1e9), data))
                 elif code == "x":
                     cast.exit_status = data
                 continue
-            times.append(int(clock_s * 1e9))
-            offsets.append(at)
-            lengths.append(len(line))
-            codes.append(ord(code))
-            cumulative.append(total)
+            cast.add(int(clock_s * 1e9), at, len(line), ord(code), total)
     return cast

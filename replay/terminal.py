@@ -242,7 +242,8 @@ def window_is_self_contained(text: str, rows: int, attributes_known: bool) -> bo
         at = text.rfind("\n", cr, at)
         if at < 0:
             return False
-    return attributes_known or _SGR_RESET.search(text, 0, at) is not None
+    # A reset after the last control (a restored cursor brings old attributes back).
+    return attributes_known or _SGR_RESET.search(text, last, at) is not None
 
 
 @dataclass
@@ -381,25 +382,13 @@ class Terminal:
         if not lo:
             return None
         clear = clears[lo - 1]
-        if (
-            self.cost(clear, events) > self.budget_bytes
-            or not self._layout_default_at(clear, False)
-            or not self._attributes_default_at(clear, False)
+        if self.cost(clear, events) > self.budget_bytes or not all(
+            self.cast.state_default_at(clear, mid_event=False)
         ):
             return None
         emulator = Emulator(*self.cast.size_before(clear))
         emulator.events = clear
         return emulator
-
-    def _layout_default_at(self, index: int, mid_event: bool) -> bool:
-        """Whether modes, scrolling region and character sets are still the defaults at the start
-        (or, ``mid_event``, anywhere inside) of event ``index``."""
-        first = self.cast.first_layout_change
-        return first is None or index < first or (index == first and not mid_event)
-
-    def _attributes_default_at(self, index: int, mid_event: bool) -> bool:
-        first = self.cast.first_sgr
-        return first is None or index < first or (index == first and not mid_event)
 
     def _window(self, events: int, interrupted: Callable[[], bool]) -> Screen | None:
         """From a blank screen, the last ``budget_bytes`` of output before ``events``."""
@@ -413,7 +402,7 @@ class Terminal:
         texts: list[str] = []
         if partial:  # the window begins inside this event: its tail
             room = budget - self.cost(start, events)
-            head = cast.text(start - 1)
+            head = cast.text_tail(start - 1, room)
             texts.append(head[len(head) - room :] if room > 0 else "")
             emulator.feed(texts[-1])
         for index in range(start, events):
@@ -424,11 +413,11 @@ class Terminal:
                 texts.append(cast.text(index))
         emulator.events = events
         emulator.exact = first == 0 and not partial
-        if not emulator.exact and self._layout_default_at(first, partial):
-            emulator.exact = not any(
-                first <= at < events for at in cast.resizes
-            ) and window_is_self_contained(
-                "".join(texts), emulator.screen.lines, self._attributes_default_at(first, partial)
+        layout, attributes = cast.state_default_at(first, mid_event=partial)
+        if not emulator.exact and layout:
+            resized = any(first <= at < events for at in cast.resizes)
+            emulator.exact = not resized and window_is_self_contained(
+                "".join(texts), emulator.screen.lines, attributes
             )
         self._last = emulator
         return emulator.snapshot()

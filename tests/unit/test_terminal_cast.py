@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from cab_trace.errors import TraceFileError
-from replay.cast import MAX_COLS, read_cast
+from replay.cast import HAS_SGR, MAX_COLS, SGR_DEFAULT_AFTER, read_cast
 from replay.terminal import Terminal
 
 
@@ -43,7 +43,9 @@ def test_v2_absolute_times_output_and_resize(tmp_path: Path) -> None:
     assert cast.markers == [(1_500_000_000, "chapter")]
     assert cast.text(0) == "hello\r\n" and cast.text(1) == "" and cast.text(2) == "\x1b[31mred\x1b[0m"
     assert cast.size_before(1) == (80, 24) and cast.size_before(2) == (100, 30)
-    assert cast.first_sgr == 2 and cast.first_layout_change is None
+    assert cast.state_default_at(2, mid_event=False) == (True, True)
+    assert cast.state_default_at(2, mid_event=True) == (True, False)  # inside it, red is on
+    assert cast.flags[2] & HAS_SGR and cast.flags[2] & SGR_DEFAULT_AFTER  # and reset by its end
 
 
 def test_v3_relative_intervals_comments_and_exit(tmp_path: Path) -> None:
@@ -141,5 +143,56 @@ def test_the_index_notes_clears_layout_changes_and_colours(tmp_path: Path) -> No
     )
     cast = read_cast(path)
     assert list(cast.clears) == [2, 5]
-    assert cast.first_sgr == 3 and cast.first_layout_change == 4
+    assert [cast.state_default_at(i, mid_event=False) for i in range(6)] == [
+        (True, True),
+        (True, True),
+        (True, True),
+        (True, True),
+        (True, False),  # green is on
+        (False, False),  # and a scrolling region
+    ]
     assert cast.activity_ns(resolution_ns=250_000_000) == [100_000_000, 400_000_000, 600_000_000]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "default_after"),
+    [
+        (["\x1b[2;20r", "text", "\x1b[r"], [False, False, True]),
+        (["\x1b[?7l", "\x1b[?7h"], [False, True]),
+        (["\x1b[4h\x1b[?6h", "\x1b[4l", "\x1b[?6l"], [False, False, True]),
+        (["\x1b(0", "\x1b(B", "\x0e", "\x0f"], [False, True, False, True]),
+        (["\x1b7", "\x1b8"], [False, True]),
+        (["\x1b[2;", "5r"], [True, False]),  # an escape split across two events
+        (["\x1bH", "\x1bc"], [False, True]),
+        (["\x1b[?25l\x1b[?1049h\x1b[?2004h"], [True]),
+    ],
+)
+def test_the_layout_state_is_followed_across_events(
+    tmp_path: Path, outputs: list[str], default_after: list[bool]
+) -> None:
+    path = write(
+        tmp_path / "l.cast",
+        {"version": 2, "width": 8, "height": 2},
+        *[[i * 0.1, "o", text] for i, text in enumerate(outputs)],
+    )
+    cast = read_cast(path)
+    assert [cast.state_default_at(i + 1, mid_event=False)[0] for i in range(len(outputs))] == default_after
+
+
+def test_a_line_over_a_mebibyte_is_indexed_in_pieces(tmp_path: Path) -> None:
+    big = "\x1b[31m" + "z" * 3_000_000 + "\x1b[2;5r" + "\u00e9" * 1000 + "\x1b[H\x1b[2Jend"
+    path = write(
+        tmp_path / "big.cast",
+        {"version": 3, "term": {"cols": 80, "rows": 24}},
+        [0.5, "o", "before"],
+        [0.5, "o", big],
+        [0.5, "o", "after"],
+    )
+    cast = read_cast(path)
+    assert len(cast) == 3 and [t / 1e9 for t in cast.times_ns] == [0.5, 1.0, 1.5]
+    assert cast.text(1) == big and cast.text(2) == "after"
+    assert list(cast.clears) == [1] and cast.state_default_at(2, mid_event=False) == (False, False)
+    assert big.endswith(cast.text_tail(1, 5000)) and 4900 < len(cast.text_tail(1, 5000).encode()) <= 5000
+    cut = tmp_path / "cut.cast"
+    cut.write_bytes(path.read_bytes()[:2_000_000])
+    assert read_cast(cut).cut_off and len(read_cast(cut)) == 1
