@@ -39,7 +39,7 @@ OUTPUT, RESIZE = ord("o"), ord("r")
 
 # What the index notes about an output event, found in its JSON text (escape is \u001b there).
 _ESC = rb"\\u001[bB]"
-_SGR = re.compile(_ESC + rb"\[[0-9;:]*m")
+_SGR = re.compile(_ESC + rb"\[[0-9;:]*+m")
 _CLEAR = re.compile(
     _ESC + rb"\[(?:1?;?1?)?H(?:" + _ESC + rb"\[[0-9;]*m)*" + _ESC + rb"\[[023]?J"
     rb"|" + _ESC + rb"\[2J(?:" + _ESC + rb"\[3J)?" + _ESC + rb"\[(?:1?;?1?)?H"
@@ -48,10 +48,10 @@ _CLEAR = re.compile(
 """A whole-screen clear with the cursor sent home (or a full reset): the screen after it does not
 depend on what was drawn before."""
 _LAYOUT = re.compile(
-    _ESC + rb"\[(\??)([0-9;]*)([hlr])"  # modes, scrolling region
+    _ESC + rb"\[(\??)([0-9;]*+)([hlr])"  # modes, scrolling region
     rb"|" + _ESC + rb"([()])(.)"  # character set designation
     rb"|" + _ESC + rb"([78cH])"  # save / restore cursor, reset, tab stop
-    rb"|" + _ESC + rb"\[[0-9]*(g)"  # tab stops cleared
+    rb"|" + _ESC + rb"\[[0-9]*+(g)"  # tab stops cleared
     rb"|\\u000([eEfF])"  # shift out / in
     rb"|\\u009([bBdD])"  # 8-bit CSI, OSC: anything may follow
 )
@@ -88,6 +88,7 @@ class LayoutTracker:
         self.unknown = False  # an 8-bit control: we no longer know
         self.sgr_default = True
         self.pending = b""
+        self.restored_at = -1
 
     @property
     def default(self) -> bool:
@@ -108,11 +109,12 @@ class LayoutTracker:
         """Follow one event (the JSON text of its output, from just inside the opening quote);
         returns its flags."""
         flags = 0
+        self.restored_at = -1
         if self.pending:  # an escape the previous event began: read it whole
             line, self.pending = self.pending + line, b""
         if b"\\u00" not in line:
             return self._flags(flags)
-        partial = _PARTIAL.search(line)
+        partial = _PARTIAL.search(line, max(0, len(line) - 48))
         if partial:
             self.pending = partial.group(1)
         for match in _LAYOUT.finditer(line):
@@ -141,7 +143,7 @@ class LayoutTracker:
                     self.modes = (self.modes - {"?6", "?7"}) | kept
                 else:
                     self.modes.discard("?6")
-                self.sgr_default = False  # the attributes come back too
+                self.restored_at = match.end()  # the attributes come back too
             elif esc == b"c":
                 self.reset()
             elif esc == b"H" or tbc:
@@ -157,12 +159,21 @@ class LayoutTracker:
 
     def feed_sgr(self, line: bytes) -> int:
         """Follow the colours of one event; returns its flags."""
-        last = None
-        for last in _SGR.finditer(line):  # noqa: B007 (the last one decides)
-            pass
+        # Only the last SGR counts: look for it from the end (a log line has hundreds).
+        at, last = len(line), None
+        upper = b"\\u001B[" in line
+        while last is None:
+            at = line.rfind(b"\\u001b[", 0, at)
+            if upper:
+                at = max(at, line.rfind(b"\\u001B[", 0, at))
+            if at < 0:
+                break
+            last = _SGR.match(line, at)
         if last is None:
+            if self.restored_at >= 0:
+                self.sgr_default = False  # a restored cursor brought its attributes back
             return SGR_DEFAULT_AFTER if self.sgr_default else 0
-        self.sgr_default = last.group(0) in _RESET_SGR
+        self.sgr_default = last.group(0) in _RESET_SGR and last.start() >= self.restored_at
         return HAS_SGR | (SGR_DEFAULT_AFTER if self.sgr_default else 0)
 
 

@@ -37,6 +37,8 @@ from replay.cast import MAX_COLS, MAX_ROWS, OUTPUT, Cast, read_cast
 
 __all__ = ["Cast", "Cell", "Emulator", "Screen", "Terminal", "read_cast"]  # load.py reads casts from here
 
+SMALL_STEP = 8192
+"""A request this close after a screen already emulated just continues from it (playback)."""
 FEED_SLICE = 65_536
 """Output is fed in slices of this many characters, so a stop or a new request is seen soon."""
 
@@ -319,11 +321,44 @@ class Terminal:
         None if ``interrupted`` said so on the way."""
         events = max(0, min(events, len(self.cast)))
         start = self._exact_start(events)
+        cost = self.cost(start.events, events) if start is not None else self.budget_bytes
+        if cost > SMALL_STEP:
+            # Plain output often decides the screen from its last few dozen lines: cheaper.
+            short = self._self_contained_window(events, cost)
+            if short is not None:
+                return short
         if start is None:
             start = self._clean_start(events)
         if start is None:
             return self._window(events, interrupted)
         return self._run(start, events, interrupted)
+
+    def _self_contained_window(self, events: int, limit: int) -> Screen | None:
+        """The shortest stretch of whole events before ``events``, at most ``limit`` bytes, that
+        decides the whole screen on its own (:func:`window_is_self_contained`), emulated from a
+        blank screen; None if there is none."""
+        cast = self.cast
+        cols, rows = cast.size_before(events)
+        texts: list[str] = []
+        lines = 0
+        start = events
+        while start > 0 and self.cost(start - 1, events) <= limit:
+            start -= 1
+            if cast.codes[start] != OUTPUT:
+                return None  # a resize inside: not worth the care
+            texts.append(cast.text(start))
+            lines += texts[-1].count("\n")
+            if lines < 2 * rows:
+                continue
+            layout, attributes = cast.state_default_at(start, mid_event=False)
+            if layout and window_is_self_contained("".join(reversed(texts)), rows, attributes):
+                emulator = Emulator(cols, rows)
+                for text in reversed(texts):
+                    emulator.feed(text)
+                emulator.events = events
+                self._last = emulator
+                return emulator.snapshot()
+        return None
 
     def exact_screen_at(self, events: int, interrupted: Callable[[], bool] = lambda: False) -> Screen | None:
         """The exact screen, from the nearest keyframe whatever that costs; None if interrupted
