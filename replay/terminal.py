@@ -39,6 +39,9 @@ __all__ = ["Cast", "Cell", "Emulator", "Screen", "Terminal", "read_cast"]  # loa
 
 SMALL_STEP = 8192
 """A request this close after a screen already emulated just continues from it (playback)."""
+YIELD_EVERY = 2048
+"""The emulator's thread steps aside for the UI after this many characters."""
+BACKGROUND_PAUSE_S = 0.001
 FEED_SLICE = 65_536
 """Output is fed in slices of this many characters, so a stop or a new request is seen soon."""
 
@@ -162,10 +165,15 @@ class Emulator:
         self.events = 0
         """Screen events applied."""
         self.exact = True
+        self.pause_s = 0.0
+        """A pause after every YIELD_EVERY characters: the background pass leaves the UI room."""
 
     def feed(self, text: str) -> None:
-        for start in range(0, len(text), FEED_SLICE):
-            self.stream.feed(text[start : start + FEED_SLICE])
+        for start in range(0, len(text), YIELD_EVERY):
+            self.stream.feed(text[start : start + YIELD_EVERY])
+            # Let the UI thread have the interpreter: without this it waits up to the switch
+            # interval (5 ms) at every step it takes, and a busy emulator makes it crawl.
+            time.sleep(self.pause_s)
 
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = _clamp(cols, rows)
@@ -272,6 +280,7 @@ class Terminal:
         if not self.keyframe_bytes:
             self.keyframe_bytes = max(256 * 1024, self.cast.output_bytes // 1000)
         self._background = self._fresh()
+        self._background.pause_s = BACKGROUND_PAUSE_S
         self._last: Emulator | None = None  # the emulator that answered the last request
 
     def _fresh(self) -> Emulator:
@@ -288,12 +297,13 @@ class Terminal:
     def done(self) -> bool:
         return self._background.events >= len(self.cast)
 
-    def advance(self, max_bytes: int = FEED_SLICE) -> None:
-        """Emulate about ``max_bytes`` more of the recording from the start, keeping keyframes."""
+    def advance(self, max_bytes: int = FEED_SLICE, interrupted: Callable[[], bool] = lambda: False) -> None:
+        """Emulate about ``max_bytes`` more of the recording from the start, keeping keyframes;
+        stops early, between events, if ``interrupted``."""
         emulator, cast = self._background, self.cast
         stop = cast.cumulative[emulator.events] + max_bytes
         last_frame = self.keyframes[-1].events if self.keyframes else 0
-        while emulator.events < len(cast) and cast.cumulative[emulator.events] < stop:
+        while emulator.events < len(cast) and cast.cumulative[emulator.events] < stop and not interrupted():
             self._apply(emulator, emulator.events)
             if (
                 cast.cumulative[emulator.events] - cast.cumulative[last_frame] >= self.keyframe_bytes

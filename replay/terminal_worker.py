@@ -42,11 +42,12 @@ class TerminalWorker:
             self._wanted = events
             self._cond.notify()
 
-    def stop(self, timeout: float | None = 1.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to end; by default without waiting (quitting must not wait for it)."""
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if timeout is not None and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def _interrupted(self) -> bool:
@@ -90,7 +91,7 @@ class TerminalWorker:
                 self._send(exact)
             return
         if not self._background_failed:
-            terminal.advance(FEED_SLICE)
+            terminal.advance(FEED_SLICE, self._interrupted)
 
     def _send(self, screen: Screen) -> None:
         self._shown = screen

@@ -20,13 +20,13 @@ from tests.replay.conftest import DEMO_RUN
 
 
 class Tmux:
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], size: tuple[int, int] = (150, 42)) -> None:
         assert shutil.which("tmux"), "tmux is needed for the real-terminal replay test (apt-get install tmux)"
         self.session = f"cab-trace-test-{uuid.uuid4().hex[:8]}"
         env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
         shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "150", "-y", "42", shell],
+            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), shell],
             check=True,
             env=env,
             cwd=ROOT,
