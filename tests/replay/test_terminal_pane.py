@@ -26,7 +26,7 @@ def run_with_cast(directory: Path, header: dict[str, object], events: list[list[
 
 
 def tall_run(directory: Path) -> Path:
-    """120×36, every row written: the last one says LAST LINE (as pi's and aider's final lines)."""
+    """120x36, every row written: the last one says LAST LINE (as pi's and aider's final lines)."""
     rows = [f"row {y:02d} " + "·" * 100 for y in range(1, 36)] + ["LAST LINE: task fixed, 1 file changed"]
     events: list[list[object]] = [
         [0.1 + y * 0.02, "o", row + ("\r\n" if y < 35 else "")] for y, row in enumerate(rows)

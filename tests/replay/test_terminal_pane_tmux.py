@@ -1,5 +1,5 @@
-"""The terminal pane in a real terminal (tmux): zoom shows the last line of a 120×36 recording in
-a 140×40 window, and q quits at once while the emulator is busy with a large recording."""
+"""The terminal pane in a real terminal (tmux): zoom shows the last line of a 120x36 recording in
+a 140x40 window, and q quits at once while the emulator is busy with a large recording."""
 
 from __future__ import annotations
 
