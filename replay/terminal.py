@@ -39,6 +39,7 @@ __all__ = ["Cast", "Cell", "Emulator", "Screen", "Terminal", "read_cast"]  # loa
 
 SMALL_STEP = 8192
 """A request this close after a screen already emulated just continues from it (playback)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 YIELD_EVERY = 2048
 """The emulator's thread steps aside for the UI after this many characters."""
 BACKGROUND_PAUSE_S = 0.001
@@ -77,17 +78,25 @@ class FastScreen(pyte.Screen):
     a width lookup per character, and a run longer than the screen cut to what can still show."""
 
     def draw(self, data: str) -> None:
-        data = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        if not (data.isascii() and data.isprintable()) or modes.IRM in self.mode:
-            super().draw(data)
-            return
         cols, cursor = self.columns, self.cursor
         autowrap = modes.DECAWM in self.mode
         keep = (self.lines + 1) * cols
-        if autowrap and len(data) > keep + cols:
+        if (
+            autowrap
+            and len(data) > keep + cols
+            and modes.IRM not in self.mode
+            and data.isascii()
+            and data.isprintable()
+        ):
             # Only the tail can still be on screen; dropping a multiple of the width keeps every
-            # character that stays in the column it would have landed in.
+            # character that stays in the column it would have landed in. (Cut before the
+            # character set is applied: it maps one character to one.)
             data = data[len(data) - keep - (len(data) - keep) % cols :]
+        translated = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        if not (translated.isascii() and translated.isprintable()) or modes.IRM in self.mode:
+            super().draw(data)
+            return
+        data = translated
         attrs = tuple(cursor.attrs)[1:]
         make = tuple.__new__
         char_type = type(cursor.attrs)
@@ -169,8 +178,14 @@ class Emulator:
         """A pause after every YIELD_EVERY characters: the background pass leaves the UI room."""
 
     def feed(self, text: str) -> None:
-        for start in range(0, len(text), YIELD_EVERY):
-            self.stream.feed(text[start : start + YIELD_EVERY])
+        start = 0
+        while start < len(text):
+            # Pieces end at a control character, so that a long run of text reaches the screen
+            # whole (and is cut to what can still show) rather than piece by piece.
+            control = _CONTROL.search(text, start + YIELD_EVERY)
+            end = control.end() if control else len(text)
+            self.stream.feed(text[start:end])
+            start = end
             # Let the UI thread have the interpreter: without this it waits up to the switch
             # interval (5 ms) at every step it takes, and a busy emulator makes it crawl.
             time.sleep(self.pause_s)
@@ -332,6 +347,17 @@ class Terminal:
         events = max(0, min(events, len(self.cast)))
         start = self._exact_start(events)
         cost = self.cost(start.events, events) if start is not None else self.budget_bytes
+        last = self._last
+        if (
+            start is None
+            and last is not None
+            and last.events <= events
+            and self.cost(last.events, events) <= SMALL_STEP
+        ):
+            # Playing on from an approximate screen: it stays approximate, unless a short
+            # stretch of plain output now decides the screen on its own.
+            short = self._self_contained_window(events, 4 * SMALL_STEP)
+            return short if short is not None else self._run(last, events, interrupted)
         if cost > SMALL_STEP:
             # Plain output often decides the screen from its last few dozen lines: cheaper.
             short = self._self_contained_window(events, cost)

@@ -125,7 +125,7 @@ def test_the_fast_draw_matches_pyte(chunks: list[str], cols: int, rows: int) -> 
 
 @FUZZ
 @given(
-    prefix=st.sampled_from(["", "ab", "\x1b[?7l", "\x1b[2;3r\x1b[3;1H", "\x1b[4h"]),
+    prefix=st.sampled_from(["", "ab", "\x1b[?7l", "\x1b[2;3r\x1b[3;1H", "\x1b[4h", "\x1b(0", "\x0e"]),
     run=st.integers(0, 400),
     cols=st.integers(3, 12),
     rows=st.integers(1, 5),
