@@ -40,6 +40,7 @@ __all__ = ["Cast", "Cell", "Emulator", "Screen", "Terminal", "read_cast"]  # loa
 SMALL_STEP = 8192
 """A request this close after a screen already emulated just continues from it (playback)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MIN_BUDGET = 16_384
 YIELD_EVERY = 2048
 """The emulator's thread steps aside for the UI after this many characters."""
 BACKGROUND_PAUSE_S = 0.001
@@ -289,6 +290,8 @@ class Terminal:
     """Output between keyframes (0: chosen from the recording's size)."""
     budget_bytes: int = 256 * 1024
     """At most this much output is emulated to answer a request at once."""
+    seek_seconds: float | None = None
+    """If set, ``budget_bytes`` follows how fast this recording emulates, to take this long."""
     keyframes: list[_Keyframe] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -476,12 +479,16 @@ class Terminal:
             head = cast.text_tail(start - 1, room)
             texts.append(head[len(head) - room :] if room > 0 else "")
             emulator.feed(texts[-1])
+        began = time.perf_counter()
         for index in range(start, events):
             if interrupted():
                 return None
-            self._apply(emulator, index)
             if cast.codes[index] == OUTPUT:
                 texts.append(cast.text(index))
+                emulator.feed(texts[-1])
+            else:
+                emulator.resize(*cast.resizes[index])
+        self._adapt_budget(sum(map(len, texts)), time.perf_counter() - began)
         emulator.events = events
         emulator.exact = first == 0 and not partial
         layout, attributes = cast.state_default_at(first, mid_event=partial)
@@ -492,6 +499,13 @@ class Terminal:
             )
         self._last = emulator
         return emulator.snapshot()
+
+    def _adapt_budget(self, fed: int, seconds: float) -> None:
+        """Keep a window's work near ``seek_seconds`` for this recording's kind of output (a
+        full-screen program's escapes emulate several times slower than log lines)."""
+        if self.seek_seconds is not None and seconds > 0.01 and fed > 0:
+            wanted = fed / seconds * self.seek_seconds
+            self.budget_bytes = max(MIN_BUDGET, int((self.budget_bytes + wanted) / 2))
 
     def _run(self, emulator: Emulator, events: int, interrupted: Callable[[], bool]) -> Screen | None:
         while emulator.events < events:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from replay.terminal import FEED_SLICE, Screen, Terminal, error_screen, throughput
+from replay.terminal import FEED_SLICE, MIN_BUDGET, Screen, Terminal, error_screen, throughput
 
 SEEK_SECONDS = 0.08
 """Work allowed to answer one request (the goal is a screen within 200 ms of a key)."""
@@ -61,7 +61,8 @@ class TerminalWorker:
     def run(self) -> None:
         """The thread's body: answer requests; between them, the background pass."""
         if self._calibrate:
-            self.terminal.budget_bytes = max(16_384, int(throughput() * SEEK_SECONDS))
+            self.terminal.budget_bytes = max(MIN_BUDGET, int(throughput() * SEEK_SECONDS))
+            self.terminal.seek_seconds = SEEK_SECONDS
         while True:
             with self._cond:
                 while not self._stopped and self._wanted is None and self._idle():
