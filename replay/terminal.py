@@ -45,7 +45,10 @@ YIELD_EVERY = 2048
 """The emulator's thread steps aside for the UI after this many characters."""
 BACKGROUND_PAUSE_S = 0.001
 FEED_SLICE = 65_536
-"""Output is fed in slices of this many characters, so a stop or a new request is seen soon."""
+"""The background pass works in steps of this much output, so a request is seen soon."""
+MAX_WINDOW_EVENTS = 4000
+"""Events cost time of their own (a read, a JSON parse): a window or a run from a keyframe
+spans at most this many, and keyframes are at most this many events apart."""
 
 
 class Cell(NamedTuple):
@@ -324,17 +327,16 @@ class Terminal:
         while emulator.events < len(cast) and cast.cumulative[emulator.events] < stop and not interrupted():
             self._apply(emulator, emulator.events)
             if (
-                cast.cumulative[emulator.events] - cast.cumulative[last_frame] >= self.keyframe_bytes
-                and emulator.stream.in_ground_state
-            ):
+                self.cost(last_frame, emulator.events) >= self.keyframe_bytes
+                or emulator.events - last_frame >= MAX_WINDOW_EVENTS
+            ) and emulator.stream.in_ground_state:
                 self.keyframes.append(_Keyframe(emulator.events, emulator.state()))
                 last_frame = emulator.events
 
-    def _apply(self, emulator: Emulator, index: int, tail: int | None = None) -> None:
+    def _apply(self, emulator: Emulator, index: int) -> None:
         cast = self.cast
         if cast.codes[index] == OUTPUT:
-            text = cast.text(index)
-            emulator.feed(text if tail is None else text[-tail:])
+            emulator.feed(cast.text(index))
         else:
             emulator.resize(*cast.resizes[index])
         emulator.events = index + 1
@@ -343,6 +345,10 @@ class Terminal:
 
     def cost(self, start: int, end: int) -> int:
         return self.cast.cumulative[end] - self.cast.cumulative[start]
+
+    def _within(self, start: int, end: int, limit: int) -> bool:
+        """Whether emulating events ``start`` to ``end`` fits the work allowed for a request."""
+        return self.cost(start, end) <= limit and end - start <= MAX_WINDOW_EVENTS
 
     def screen_at(self, events: int, interrupted: Callable[[], bool] = lambda: False) -> Screen | None:
         """The screen after ``events`` screen events, emulating at most about ``budget_bytes``;
@@ -355,7 +361,7 @@ class Terminal:
             start is None
             and last is not None
             and last.events <= events
-            and self.cost(last.events, events) <= SMALL_STEP
+            and self._within(last.events, events, SMALL_STEP)
         ):
             # Playing on from an approximate screen: it stays approximate, unless a short
             # stretch of plain output now decides the screen on its own.
@@ -379,24 +385,35 @@ class Terminal:
         cast = self.cast
         cols, rows = cast.size_before(events)
         texts: list[str] = []
-        lines = 0
+        lines = size = checked = 0
         start = events
-        while start > 0 and self.cost(start - 1, events) <= limit:
+        while start > 0 and self._within(start - 1, events, limit):
             start -= 1
             if cast.codes[start] != OUTPUT:
                 return None  # a resize inside: not worth the care
-            texts.append(cast.text(start))
-            lines += texts[-1].count("\n")
-            if lines < 2 * rows:
+            text = cast.text(start)
+            texts.append(text)
+            lines += text.count("\n")
+            size += len(text)
+            # What follows the last control is settled once one is in: earlier output cannot
+            # help, so that is the last check. Before that, check when there are lines enough,
+            # and then only as the stretch doubles (a check reads the whole stretch).
+            unsafe = _UNSAFE.search(text) is not None
+            if lines < 2 * rows or (size < 2 * checked and not unsafe):
+                if unsafe:
+                    return None
                 continue
+            checked = size
             layout, attributes = cast.state_default_at(start, mid_event=False)
             if layout and window_is_self_contained("".join(reversed(texts)), rows, attributes):
                 emulator = Emulator(cols, rows)
-                for text in reversed(texts):
-                    emulator.feed(text)
+                for piece in reversed(texts):
+                    emulator.feed(piece)
                 emulator.events = events
                 self._last = emulator
                 return emulator.snapshot()
+            if unsafe:
+                return None
         return None
 
     def exact_screen_at(self, events: int, interrupted: Callable[[], bool] = lambda: False) -> Screen | None:
@@ -416,7 +433,7 @@ class Terminal:
                 and emulator.exact
                 and emulator.events <= events
                 and emulator.stream.in_ground_state
-                and (unbounded or self.cost(emulator.events, events) <= self.budget_bytes)
+                and (unbounded or self._within(emulator.events, events, self.budget_bytes))
                 and (best is None or emulator.events > best.events)
             ):
                 best = emulator
@@ -431,10 +448,10 @@ class Terminal:
         if (
             frame is not None
             and (best is None or frame.events > best.events)
-            and (unbounded or self.cost(frame.events, events) <= self.budget_bytes)
+            and (unbounded or self._within(frame.events, events, self.budget_bytes))
         ):
             return Emulator.from_state(frame.state)
-        if best is None and (unbounded or self.cost(0, events) <= self.budget_bytes):
+        if best is None and (unbounded or self._within(0, events, self.budget_bytes)):
             return self._fresh()
         if best is self._background:
             return Emulator.from_state(best.state())  # the background pass keeps its own
@@ -468,9 +485,9 @@ class Terminal:
         """From a blank screen, the last ``budget_bytes`` of output before ``events``."""
         cast = self.cast
         start, budget = events, self.budget_bytes
-        while start > 0 and self.cost(start - 1, events) <= budget:
+        while start > 0 and self._within(start - 1, events, budget):
             start -= 1
-        partial = start > 0 and cast.codes[start - 1] == OUTPUT
+        partial = start > 0 and events - start < MAX_WINDOW_EVENTS and cast.codes[start - 1] == OUTPUT
         first = start - 1 if partial else start
         emulator = Emulator(*cast.size_before(first))
         texts: list[str] = []
