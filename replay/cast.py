@@ -55,6 +55,7 @@ _LAYOUT = re.compile(
     rb"|\\u000([eEfF])"  # shift out / in
     rb"|\\u009([bBdD])"  # 8-bit CSI, OSC: anything may follow
 )
+_NOT_SGR = re.compile(rb"\\u00(?!1[bB]\[[0-9;:]*+m)")
 _PARTIAL = re.compile(rb"(\\u001[bB](?:\[[0-9;?]*|[()])?)(?:\"\s*\]\s*)?$")
 """An escape sequence cut off at the end of an event's text (the next event finishes it)."""
 _LAYOUT_MODES = {"?3", "?6", "?7", "4", "20"}
@@ -117,6 +118,8 @@ class LayoutTracker:
         partial = _PARTIAL.search(line, max(0, len(line) - 48))
         if partial:
             self.pending = partial.group(1)
+        if not _NOT_SGR.search(line):  # colours only, as in most output: nothing to follow here
+            return self._flags(flags)
         for match in _LAYOUT.finditer(line):
             flags |= TOUCHES_LAYOUT
             private, params, final, which, charset, esc, tbc, shift, c1 = match.groups()
@@ -391,9 +394,10 @@ def _event(path: Path, line: bytes, number: int) -> list[object] | None:
 
 def _note_output(cast: Cast, tracker: LayoutTracker, line: bytes) -> int:
     """What the index keeps about the output event about to be appended (its JSON ``line``)."""
-    flags = tracker.feed(line[line.find(b'"', line.find(b'"o"') + 3) + 1 :])
+    data = line[line.find(b'"', line.find(b'"o"') + 3) + 1 :]
+    flags = tracker.feed(data)
     if b"\\u001" in line:
-        flags |= tracker.feed_sgr(line)
+        flags |= tracker.feed_sgr(data)
         if b"J" in line or b"u001bc" in line:
             clear = _CLEAR.search(line)
             if clear:

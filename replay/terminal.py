@@ -209,7 +209,8 @@ class Emulator:
         """Everything the emulator is, compressed (a keyframe)."""
         s = self.screen
         fields = {k: v for k, v in vars(s).items() if k not in ("buffer", "dirty")}
-        rows = {y: dict(row) for y, row in s.buffer.items() if row}
+        # Empty rows too: which rows exist changes what pyte's delete_lines does.
+        rows = {y: dict(row) for y, row in s.buffer.items()}
         return zlib.compress(pickle.dumps((fields, rows, self.events, self.stream.error), protocol=5), 1)
 
     @classmethod
