@@ -77,8 +77,8 @@ def screen_notes(screen: Screen, emulated_fraction: float | None = None) -> str:
     """What the box's subtitle says about this screen: approximate, or an emulator error."""
     notes = []
     if not screen.exact:
-        done = f", {emulated_fraction:.0%} emulated" if emulated_fraction is not None else ""
-        notes.append(f"≈ approximate: rebuilt from recent output; exact when emulation gets here{done}")
+        done = f", {emulated_fraction:.0%} so far" if emulated_fraction is not None else ""
+        notes.append(f"≈ approximate: from recent output, until emulated{done}")
     if screen.error:
         notes.append(f"⚠ emulator error (skipped): {screen.error}")
     return " · ".join(notes)
@@ -125,10 +125,10 @@ class TerminalPane(Static):
         if isinstance(box, Widget):
             box.border_title = f"terminal {screen.width}×{screen.height}"
             box.border_subtitle = screen_notes(screen, self.emulated_fraction)
-            if moved:  # follow the cursor, where the agent is writing
+            if moved:  # follow the cursor's row, where the agent is writing
                 x, y = screen.cursor
                 # After the refresh: the pane's new size must be laid out before scrolling to it.
-                self.call_after_refresh(box.scroll_to_region, Region(x, y, 1, 1), animate=False)
+                self.call_after_refresh(box.scroll_to_region, Region(x, y, 1, 1), animate=False, x_axis=False)
 
     def on_terminal_pane_screen_ready(self, message: ScreenReady) -> None:
         self.show_screen(message.screen)
