@@ -4,14 +4,19 @@ the emulator is busy with a large recording."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.console import Console
 
 from replay.app import ReplayApp
 from replay.load import load
-from replay.widgets.terminal_pane import TerminalPane
+from replay.terminal import Emulator
+from replay.widgets.terminal_pane import TerminalPane, screen_text
 from tests.replay.conftest import DEMO_RUN, FakeClock, terminal_settled
 from tests.replay.test_app import shown, trace_screen
 
@@ -129,3 +134,25 @@ async def test_a_far_seek_in_a_busy_recording_is_marked_approximate_and_q_ends_t
     assert worker is not None
     worker._thread.join(2)
     assert not worker._thread.is_alive()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(
+        st.one_of(
+            st.binary(max_size=40).map(lambda b: b.decode("utf-8", errors="replace")),
+            st.sampled_from(
+                ["\x1b[38;5;208m", "\x1b[48;2;1;2;3m", "\x1b[1;3;4;7;9m", "\x1b[97;100m", "\x1b(0lqk"]
+            ),
+        ),
+        max_size=20,
+    ).map("".join)
+)
+def test_any_output_draws_as_text_in_the_pane(data: str) -> None:
+    """From bytes to what the pane draws: the emulator and the colour mapping never raise."""
+    emulator = Emulator(30, 6)
+    emulator.feed(data)
+    text = screen_text(emulator.snapshot())
+    console = Console(file=io.StringIO(), width=40, color_system="truecolor", force_terminal=True)
+    console.print(text)
+    assert len(text.plain.split("\n")) == 6
