@@ -181,9 +181,13 @@ class Emulator:
         self.pause_s = 0.0
         """A pause after every YIELD_EVERY characters: the background pass leaves the UI room."""
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str, interrupted: Callable[[], bool] | None = None) -> int:
+        """Feed ``text``; returns how much of it was fed (all of it, unless ``interrupted``
+        said stop between two pieces)."""
         start = 0
         while start < len(text):
+            if interrupted is not None and start and interrupted():
+                return start
             # Pieces end at a control character, so that a long run of text reaches the screen
             # whole (and is cut to what can still show) rather than piece by piece.
             control = _CONTROL.search(text, start + YIELD_EVERY)
@@ -193,6 +197,7 @@ class Emulator:
             # Let the UI thread have the interpreter: without this it waits up to the switch
             # interval (5 ms) at every step it takes, and a busy emulator makes it crawl.
             time.sleep(self.pause_s)
+        return len(text)
 
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = _clamp(cols, rows)
@@ -303,6 +308,7 @@ class Terminal:
             self.keyframe_bytes = max(256 * 1024, self.cast.output_bytes // 1000)
         self._background = self._fresh()
         self._background.pause_s = BACKGROUND_PAUSE_S
+        self._rest: str | None = None  # what the background pass has still to feed of its event
         self._last: Emulator | None = None  # the emulator that answered the last request
 
     def _fresh(self) -> Emulator:
@@ -321,12 +327,21 @@ class Terminal:
 
     def advance(self, max_bytes: int = FEED_SLICE, interrupted: Callable[[], bool] = lambda: False) -> None:
         """Emulate about ``max_bytes`` more of the recording from the start, keeping keyframes;
-        stops early, between events, if ``interrupted``."""
+        stops early if ``interrupted`` (inside an event too: the rest is fed next time)."""
         emulator, cast = self._background, self.cast
         stop = cast.cumulative[emulator.events] + max_bytes
         last_frame = self.keyframes[-1].events if self.keyframes else 0
         while emulator.events < len(cast) and cast.cumulative[emulator.events] < stop and not interrupted():
-            self._apply(emulator, emulator.events)
+            if cast.codes[emulator.events] != OUTPUT:
+                self._apply(emulator, emulator.events)
+            else:
+                rest = self._rest if self._rest is not None else cast.text(emulator.events)
+                fed = emulator.feed(rest, interrupted)
+                if fed < len(rest):
+                    self._rest = rest[fed:]  # mid-event: not a moment to start from
+                    return
+                self._rest = None
+                emulator.events += 1
             if (
                 self.cost(last_frame, emulator.events) >= self.keyframe_bytes
                 or emulator.events - last_frame >= MAX_WINDOW_EVENTS
@@ -428,7 +443,7 @@ class Terminal:
 
     def _start_from_keyframe(self, events: int, unbounded: bool = False) -> Emulator | None:
         best: Emulator | None = None
-        for emulator in (self._last, self._background):
+        for emulator in (self._last, None if self._rest is not None else self._background):
             if (
                 emulator is not None
                 and emulator.exact

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import orjson
 import pyte
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from replay import terminal as terminal_module
 from replay.cast import Cast, read_cast
 from replay.terminal import Emulator, SafeStream, Screen, Terminal, window_is_self_contained
 
@@ -155,12 +157,21 @@ def test_a_seek_that_says_exact_is_exact(
     and with a budget for everything every screen is exact."""
     path = tmp_path_factory.mktemp("seek") / "t.cast"  # type: ignore[attr-defined]
     cast = write_cast(path, chunks, cols, rows)
+    with pytest.MonkeyPatch.context() as patch:
+        # Small pieces, so that the background pass is stopped inside events too.
+        patch.setattr(terminal_module, "YIELD_EVERY", data.draw(st.integers(1, 64), label="piece"))
+        check_seeks(cast, chunks, cols, rows, data)
+
+
+def check_seeks(cast: Cast, chunks: list[str], cols: int, rows: int, data: st.DataObject) -> None:
     budget = data.draw(st.integers(1, 400), label="budget")
     terminal = Terminal(
         cast, keyframe_bytes=data.draw(st.integers(1, 300), label="keyframes"), budget_bytes=budget
     )
     for _ in range(data.draw(st.integers(0, 6), label="background")):
-        terminal.advance(data.draw(st.integers(1, 200)))
+        # A request may stop the background pass anywhere, inside an event too.
+        stops = iter(data.draw(st.lists(st.booleans(), max_size=8), label="stops"))
+        terminal.advance(data.draw(st.integers(1, 200)), lambda stops=stops: next(stops, False))
     for target in data.draw(st.lists(st.integers(0, len(chunks)), min_size=1, max_size=5), label="seeks"):
         screen = terminal.screen_at(target)
         assert screen is not None and screen.events == target
