@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -213,6 +215,7 @@ class Cast:
 
     def __post_init__(self) -> None:
         self._fd: int | None = None
+        self._closer: Callable[[], object] | None = None
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -221,11 +224,15 @@ class Cast:
     def output_bytes(self) -> int:
         return self.cumulative[-1]
 
-    def _read(self, index: int) -> bytes:
+    def _file(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+    def _read(self, index: int) -> bytes:
         # pread: no shared file position, so the UI and the emulator's thread can both read.
-        return os.pread(self._fd, self.lengths[index], self.offsets[index])
+        return os.pread(self._file(), self.lengths[index], self.offsets[index])
 
     def text(self, index: int) -> str:
         """The output of event ``index`` (an empty string for a resize event)."""
@@ -249,9 +256,7 @@ class Cast:
         length = self.lengths[index]
         if self.codes[index] != OUTPUT or length <= nbytes + 64:
             return self.text(index)
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        raw = os.pread(self._fd, nbytes + 16, self.offsets[index] + length - nbytes - 16).rstrip()
+        raw = os.pread(self._file(), nbytes + 16, self.offsets[index] + length - nbytes - 16).rstrip()
         body = raw.removesuffix(b"]").rstrip().removesuffix(b'"')
         # Start where no escape (at most 6 bytes, \uXXXX) or UTF-8 sequence can be cut in two.
         start = 8
@@ -308,7 +313,8 @@ class Cast:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            if self._closer is not None:
+                self._closer()
             self._fd = None
 
 
