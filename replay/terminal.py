@@ -43,7 +43,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MIN_BUDGET = 16_384
 YIELD_EVERY = 2048
 """The emulator's thread steps aside for the UI after this many characters."""
-BACKGROUND_PAUSE_S = 0.001
 FEED_SLICE = 65_536
 """The background pass works in steps of this much output, so a request is seen soon."""
 MAX_WINDOW_EVENTS = 4000
@@ -178,8 +177,6 @@ class Emulator:
         self.events = 0
         """Screen events applied."""
         self.exact = True
-        self.pause_s = 0.0
-        """A pause after every YIELD_EVERY characters: the background pass leaves the UI room."""
 
     def feed(self, text: str, interrupted: Callable[[], bool] | None = None) -> int:
         """Feed ``text``; returns how much of it was fed (all of it, unless ``interrupted``
@@ -196,7 +193,7 @@ class Emulator:
             start = end
             # Let the UI thread have the interpreter: without this it waits up to the switch
             # interval (5 ms) at every step it takes, and a busy emulator makes it crawl.
-            time.sleep(self.pause_s)
+            time.sleep(0)
         return len(text)
 
     def resize(self, cols: int, rows: int) -> None:
@@ -307,7 +304,6 @@ class Terminal:
         if not self.keyframe_bytes:
             self.keyframe_bytes = max(256 * 1024, self.cast.output_bytes // 1000)
         self._background = self._fresh()
-        self._background.pause_s = BACKGROUND_PAUSE_S
         self._rest: str | None = None  # what the background pass has still to feed of its event
         self._last: Emulator | None = None  # the emulator that answered the last request
 
