@@ -249,17 +249,31 @@ class Emulator:
 _UNSAFE = re.compile(r"\x1b(?!\[[0-9;]*[mK])|[\x00-\x06\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
 """Anything but text, CR, LF, tab, backspace, bell, colours (SGR) and line erase (EL)."""
 _SGR_RESET = re.compile(r"\x1b\[0*(?:;[0-9;]*)?m")
+_SGR_OR_EL = re.compile(r"\x1b\[[0-9;]*[mK]")
+_AUTOWRAP_OFF = re.compile(r"\x1b\[\?(?:[0-9;]*;)?7(?:;[0-9;]*)?l")
 
 
-def window_is_self_contained(text: str, rows: int, attributes_known: bool) -> bool:
+def _wraps(segment: str, cols: int) -> int:
+    """How many rows a line of text at least advances by wrapping at the right margin (0 for
+    what we cannot count for sure: tabs, backspaces, characters wider or narrower than one)."""
+    total = 0
+    for piece in _SGR_OR_EL.sub("", segment).replace("\x07", "").split("\r"):
+        if len(piece) > cols and piece.isascii() and piece.isprintable():
+            total += (len(piece) - 1) // cols  # from any column: at least this many
+    return total
+
+
+def window_is_self_contained(text: str, rows: int, attributes_known: bool, cols: int = 0) -> bool:
     """Whether ``text`` alone decides the whole screen, whatever state the terminal was in.
 
-    True when, after the last control that is not text-like (cursor moves, modes, …), at least
-    ``2 × rows`` line feeds follow a carriage return: a cursor anywhere reaches the bottom
-    within ``rows`` of them and the next ``rows`` scroll every earlier row off, so each visible
-    row was drawn, from column 0, by ``text``. Colours are decided too when ``text`` resets
-    them before that point, or ``attributes_known`` (nothing before it set any). The layout
-    state (scrolling region, autowrap, …) is the caller's to know.
+    True when, after the last control that is not text-like (cursor moves, modes, …) and a
+    carriage return after it (from there the column is known), the cursor moves down
+    ``2 × rows`` times, by line feeds or, given ``cols``, by long lines wrapping: a cursor
+    anywhere reaches the bottom within ``rows`` of them and the next ``rows`` scroll every
+    earlier row off, so each visible row was drawn by ``text``. Colours are decided too when
+    ``text`` resets them before that point, or ``attributes_known`` (nothing before it set
+    any). The layout state (scrolling region, autowrap, …) at the start of ``text`` is the
+    caller's to know (the defaults, for this to hold).
     """
     last = 0
     for match in _UNSAFE.finditer(text):
@@ -268,12 +282,15 @@ def window_is_self_contained(text: str, rows: int, attributes_known: bool) -> bo
     if cr < 0:
         return False
     needed = 2 * rows
-    # Where the last `needed` line feeds begin: everything visible is drawn after it.
-    at = len(text)
-    for _ in range(needed):
-        at = text.rfind("\n", cr, at)
-        if at < 0:
+    count_wraps = cols > 0 and _AUTOWRAP_OFF.search(text) is None
+    # Where the last `needed` moves down begin: everything visible is drawn after it.
+    at, moves = len(text), 0
+    while moves < needed:
+        feed = text.rfind("\n", cr, at)
+        if feed < 0:
             return False
+        moves += 1 + (_wraps(text[feed + 1 : at], cols) if count_wraps else 0)
+        at = feed
     # A reset after the last control (a restored cursor brings old attributes back).
     return attributes_known or _SGR_RESET.search(text, last, at) is not None
 
@@ -411,13 +428,13 @@ class Terminal:
             # help, so that is the last check. Before that, check when there are lines enough,
             # and then only as the stretch doubles (a check reads the whole stretch).
             unsafe = _UNSAFE.search(text) is not None
-            if lines < 2 * rows or (size < 2 * checked and not unsafe):
+            if lines + size // cols < 2 * rows or (size < 2 * checked and not unsafe):
                 if unsafe:
                     return None
                 continue
             checked = size
             layout, attributes = cast.state_default_at(start, mid_event=False)
-            if layout and window_is_self_contained("".join(reversed(texts)), rows, attributes):
+            if layout and window_is_self_contained("".join(reversed(texts)), rows, attributes, cols):
                 emulator = Emulator(cols, rows)
                 for piece in reversed(texts):
                     emulator.feed(piece)
@@ -524,7 +541,7 @@ class Terminal:
         if not emulator.exact and layout:
             resized = any(first <= at < events for at in cast.resizes)
             emulator.exact = not resized and window_is_self_contained(
-                "".join(texts), emulator.screen.lines, attributes
+                "".join(texts), emulator.screen.lines, attributes, emulator.screen.columns
             )
         self._last = emulator
         return emulator.snapshot()

@@ -222,3 +222,9 @@ def test_window_is_self_contained() -> None:
     assert window_is_self_contained("\x1b[3A" + lines, 4, attributes_known=True)  # a move before
     assert not window_is_self_contained(lines, 4, attributes_known=False)  # colours unknown
     assert window_is_self_contained("\x1b[0m" + lines, 4, attributes_known=False)
+    # Long lines wrap: each moves the cursor down as often as it wraps, when the width is known.
+    long_lines = "\r" + "".join(f"\n{'y' * 45}" for _ in range(3))
+    assert not window_is_self_contained(long_lines, 4, attributes_known=True)
+    assert window_is_self_contained(long_lines, 4, attributes_known=True, cols=10)  # 3 + 3 * 4 moves
+    assert not window_is_self_contained("\x1b[?7l" + long_lines, 4, attributes_known=True, cols=10)
+    assert not window_is_self_contained(long_lines.replace("y", "日"), 4, attributes_known=True, cols=10)
