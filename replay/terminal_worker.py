@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from replay.terminal import FEED_SLICE, MIN_BUDGET, Screen, Terminal, error_screen, throughput
 
-SEEK_SECONDS = 0.08
+SEEK_SECONDS = 0.06
 """Work allowed to answer one request (the goal is a screen within 200 ms of a key)."""
 
 
