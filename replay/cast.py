@@ -37,7 +37,7 @@ MAX_COLS = 1000
 MAX_ROWS = 500
 """A size beyond this is taken as this: an emulated screen is drawn cell by cell."""
 
-OUTPUT, RESIZE = ord("o"), ord("r")
+OUTPUT = ord("o")
 
 # What the index notes about an output event, found in its JSON text (escape is \u001b there).
 _ESC = rb"\\u001[bB]"
@@ -92,6 +92,7 @@ class LayoutTracker:
         self.sgr_default = True
         self.pending = b""
         self.restored_at = -1
+        self.shift = 0
 
     @property
     def default(self) -> bool:
@@ -113,6 +114,7 @@ class LayoutTracker:
         returns its flags."""
         flags = 0
         self.restored_at = -1
+        self.shift = len(self.pending)  # feed_sgr sees the event without it
         if self.pending:  # an escape the previous event began: read it whole
             line, self.pending = self.pending + line, b""
         if b"\\u00" not in line:
@@ -178,7 +180,7 @@ class LayoutTracker:
             if self.restored_at >= 0:
                 self.sgr_default = False  # a restored cursor brought its attributes back
             return SGR_DEFAULT_AFTER if self.sgr_default else 0
-        self.sgr_default = last.group(0) in _RESET_SGR and last.start() >= self.restored_at
+        self.sgr_default = last.group(0) in _RESET_SGR and last.start() + self.shift >= self.restored_at
         return HAS_SGR | (SGR_DEFAULT_AFTER if self.sgr_default else 0)
 
 
