@@ -1,6 +1,7 @@
 """Pinned pictures of the main screens (pytest-textual-snapshot): the trace picker, the waterfall
-mid-run with the agent's terminal, and the help. Update with `make test PYTEST_ARGS=--snapshot-update`
-after a deliberate change, and look at the SVGs before committing them."""
+mid-run with the agent's terminal, the help, and the terminal zoomed. Update with
+`make test PYTEST_ARGS=--snapshot-update` after a deliberate change, and look at the SVGs before
+committing them."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ def test_help(snap_compare) -> None:
     assert snap_compare(
         ReplayApp(load(DEMO_RUN), clock=FakeClock()), terminal_size=SIZE, press=["question_mark"]
     )
+
+
+def test_zoomed_terminal(snap_compare) -> None:
+    app = ReplayApp(load(DEMO_RUN), clock=FakeClock())
+
+    async def keys(pilot: Pilot) -> None:
+        await pilot.press("end", "z")
+        await terminal_settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys)
