@@ -116,10 +116,12 @@ class TerminalPane(Static):
         return shown is not None and shown.events == self.wanted and shown.exact
 
     def show_screen(self, screen: Screen) -> None:
-        moved = self.screen_shown is None or self.screen_shown.events != screen.events
+        before = self.screen_shown
+        moved = before is None or before.events != screen.events
         self.screen_shown = screen
-        self.styles.width = screen.width
-        self.styles.height = screen.height
+        if before is None or (before.width, before.height) != (screen.width, screen.height):
+            self.styles.width = screen.width  # a new layout only when the size changes
+            self.styles.height = screen.height
         self.update(screen_text(screen))
         box = self.parent
         if isinstance(box, Widget):
