@@ -20,6 +20,7 @@ from bench import (
     bench_proxy,
     bench_redact,
     bench_replay,
+    bench_terminal,
 )
 from bench.common import Figure
 
@@ -31,6 +32,7 @@ SUITES = {
     "agents": bench_agents.run,
     "proxy": bench_proxy.run,
     "faults": bench_faults.run,
+    "terminal": bench_terminal.run,
 }
 
 

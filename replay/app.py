@@ -15,6 +15,7 @@ Keys of the trace screen (ids in brackets let users remap them):
 | m / M | next / previous model call [replay.model_call] |
 | i | compress idle time on / off [replay.idle] |
 | f | fold / unfold the selected span [waterfall.fold] |
+| z | zoom: the agent's terminal fills the window (on / off) [replay.zoom] |
 | / | filter spans (escape clears) [replay.filter] |
 | ? | help |
 | q | quit (escape: back to the trace list) |
@@ -30,7 +31,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
@@ -39,6 +40,7 @@ from cab_trace.llm.summary import call_rows, is_model_call, tokens_until
 from cab_trace.show import format_duration, format_value
 from replay.load import LoadedTrace, settled_objects
 from replay.terminal import Terminal
+from replay.terminal_worker import TerminalWorker
 from replay.timeline import Clock, Timeline
 from replay.tree import SpanTree
 from replay.widgets.detail import SpanDetail
@@ -134,6 +136,7 @@ class TraceScreen(Screen[None]):
         Binding("M", "model_call(-1)", "Prev model call", show=False, id="replay.model_call.prev"),
         Binding("i", "toggle_idle", "Idle", show=False, id="replay.idle"),
         Binding("slash", "filter", "Filter", id="replay.filter"),
+        Binding("z", "zoom", "Zoom", id="replay.zoom"),
         Binding("question_mark", "help", "Help", id="replay.help"),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -143,7 +146,7 @@ class TraceScreen(Screen[None]):
         self.trace = trace
         cast_times: list[int] = []
         if trace.cast is not None and trace.cast_origin_ns is not None:
-            cast_times = [trace.cast_origin_ns + t for t in trace.cast.times_ns]
+            cast_times = [trace.cast_origin_ns + t for t in trace.cast.activity_ns()]
         with settled_objects():
             self.span_tree = SpanTree(trace.spans)
             self.timeline = Timeline(
@@ -153,6 +156,7 @@ class TraceScreen(Screen[None]):
         self._calls = call_rows(self.span_tree.spans)
         self._call_rows = [i for i, s in enumerate(self.span_tree.spans) if is_model_call(s)]
         self._tokens_shown: str | None = None
+        self._terminal_worker: TerminalWorker | None = None
         self._idle_limit = idle_limit_s or DEFAULT_IDLE_LIMIT_S
         self._ticker: Timer | None = None
         self._shown: tuple[int, int] | None = None  # (selected, terminal events) last drawn
@@ -166,7 +170,7 @@ class TraceScreen(Screen[None]):
             with VerticalScroll(id="detail-scroll"):
                 yield SpanDetail(id="detail")
             if self.terminal is not None:
-                with Vertical(id="terminal-box"):
+                with ScrollableContainer(id="terminal-box"):
                     yield TerminalPane(id="terminal")
         yield Footer()
 
@@ -178,8 +182,19 @@ class TraceScreen(Screen[None]):
             cast = self.terminal.cast
             box = self.query_one("#terminal-box")
             box.border_title = f"terminal {cast.width}×{cast.height}"
-            box.styles.width = cast.width + 2
+            box.styles.width = cast.width + 3  # borders and the vertical scrollbar
+            pane = self.query_one(TerminalPane)
+            # The emulator runs on its own thread; screens come back as messages to the pane.
+            self._terminal_worker = TerminalWorker(
+                self.terminal, lambda screen: pane.post_message(pane.ScreenReady(screen))
+            )
+            pane.worker = self._terminal_worker
+            self._terminal_worker.start()
         self.redraw()
+
+    def on_unmount(self) -> None:
+        if self._terminal_worker is not None:
+            self._terminal_worker.stop()
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -191,9 +206,9 @@ class TraceScreen(Screen[None]):
         events = 0
         if self.terminal is not None and self.trace.cast_origin_ns is not None:
             t = self.timeline.origin_ns + self.timeline.position_ns - self.trace.cast_origin_ns
-            events = self.terminal.events_before(t)
+            events = self.terminal.cast.events_before(t)
             if self._shown is None or self._shown[1] != events:
-                self.query_one(TerminalPane).show_screen(self.terminal.screen_at(t))
+                self.query_one(TerminalPane).show_events(events)
         if self._shown is None or self._shown[0] != self.timeline.selected:
             self.query_one(SpanDetail).show_span(
                 self.span_tree.spans[self.timeline.selected], self.timeline.origin_ns
@@ -304,6 +319,17 @@ class TraceScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
+
+    def action_zoom(self) -> None:
+        """The agent's terminal takes the whole window (the transport line stays), or gives it back."""
+        if self.terminal is None:
+            self.notify("this trace has no terminal recording", timeout=2)
+            return
+        self.toggle_class("zoomed")
+        if self.has_class("zoomed"):
+            self.set_focus(None)
+        else:
+            self.query_one(Waterfall).focus()
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)

@@ -119,12 +119,27 @@ def _export_cast(files: list[Path], output: Path, say: Say) -> int:
     cast = casts[0]
     with cast.open("rb") as handle:
         header = handle.readline()
-    try:
-        version = orjson.loads(header).get("version")
-    except (orjson.JSONDecodeError, AttributeError):
-        version = None
-    if version != 2:
-        raise TraceFileError(cast, "not an asciicast v2 file (its first line is not a v2 header)", 1)
+    version = _cast_version(header)
+    if version is None:
+        raise TraceFileError(
+            cast, "not an asciicast v2 or v3 file (its first line is not a v2 or v3 header)", 1
+        )
     shutil.copyfile(cast, output)
-    say(f"cab-trace: wrote {output} (asciicast v2); play it with: asciinema play {output}")
+    say(f"cab-trace: wrote {output} (asciicast v{version}); play it with: asciinema play {output}")
     return 0
+
+
+def _cast_version(header: bytes) -> int | None:
+    """2 or 3 for a header with a positive size (v2: width/height, v3: term.cols/rows)."""
+    try:
+        doc = orjson.loads(header)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    size = doc if doc.get("version") == 2 else doc.get("term") if doc.get("version") == 3 else None
+    keys = ("width", "height") if doc.get("version") == 2 else ("cols", "rows")
+    if not isinstance(size, dict):
+        return None
+    ok = all(isinstance(size.get(k), int) and not isinstance(size.get(k), bool) and size[k] > 0 for k in keys)
+    return int(doc["version"]) if ok else None

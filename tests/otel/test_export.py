@@ -331,6 +331,21 @@ def test_export_asciicast_copies_a_v2_recording(tmp_path: Path, sweep: Path) -> 
     assert missing.returncode == 2 and "found 0" in missing.stderr
 
 
+def test_export_asciicast_takes_v3_and_refuses_other_headers(tmp_path: Path, sweep: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "trace.jsonl").write_bytes((sweep / "a" / "trace.jsonl").read_bytes())
+    v3 = '{"version": 3, "term": {"cols": 120, "rows": 36}}\n# a comment\n[0.5, "o", "hi"]\n[0.1, "x", "0"]\n'
+    (run / "terminal.cast").write_text(v3)
+    out = tmp_path / "out.cast"
+    result = run_cli("export", str(run), "--format", "asciicast", "-o", str(out))
+    assert result.returncode == 0 and out.read_text() == v3 and "(asciicast v3)" in result.stderr
+    for bad in ('{"version": 3, "width": 80, "height": 24}', '{"version": 1}', "[]", "nope"):
+        (run / "terminal.cast").write_text(bad + "\n")
+        refused = run_cli("export", str(run), "--format", "asciicast", "-o", str(out))
+        assert refused.returncode == 2 and "terminal.cast:1: not an asciicast v2 or v3 file" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

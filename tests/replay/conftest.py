@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from cab_trace.model import JsonlWriter, SpanRecord, Status
 from replay.app import ReplayApp
 from replay.load import load
+from replay.widgets.terminal_pane import TerminalPane
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_RUN = FIXTURES / "demo-run"
@@ -80,3 +82,15 @@ def clock() -> FakeClock:
 @pytest.fixture
 def demo_app(clock: FakeClock) -> ReplayApp:
     return ReplayApp(load(DEMO_RUN), source=DEMO_RUN, clock=clock)
+
+
+async def terminal_settled(pilot: Pilot, timeout: float = 10.0) -> TerminalPane:
+    """Wait until the terminal pane shows the exact screen at the playhead: the emulator answers
+    from its own thread, so a key's effect on the pane arrives a moment after the key."""
+    pane = pilot.app.screen.query_one(TerminalPane)
+    for _ in range(int(timeout / 0.02)):
+        await pilot.pause()
+        if pane.settled:
+            return pane
+        await pilot.pause(0.02)
+    raise AssertionError(f"the terminal pane did not settle: wanted {pane.wanted}, shows {pane.screen_shown}")

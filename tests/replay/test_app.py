@@ -14,7 +14,7 @@ from replay.load import load
 from replay.timeline import STEP_NS
 from replay.widgets.transport import Transport
 from replay.widgets.waterfall import Waterfall
-from tests.replay.conftest import DEMO_RUN, HOSTILE, FakeClock
+from tests.replay.conftest import DEMO_RUN, HOSTILE, FakeClock, terminal_settled
 
 SIZE = (150, 42)
 
@@ -134,15 +134,15 @@ async def test_select_keys_enter_home_and_end(demo_app: ReplayApp) -> None:
 async def test_the_terminal_pane_shows_the_agent_screen_at_the_playhead(demo_app: ReplayApp) -> None:
     async with demo_app.run_test(size=SIZE) as pilot:
         screen = trace_screen(demo_app)
-        await pilot.pause()
+        await terminal_settled(pilot)
         assert "auth: using key" not in shown(screen.query_one("#terminal"))
         await pilot.press("end")
-        await pilot.pause()
+        await terminal_settled(pilot)
         end_screen = shown(screen.query_one("#terminal"))
         assert "auth: using key [REDACTED]" in end_screen
         assert "\x1b" not in end_screen
         await pilot.press("home")
-        await pilot.pause()
+        await terminal_settled(pilot)
         assert "auth: using key" not in shown(screen.query_one("#terminal"))
 
 

@@ -24,6 +24,8 @@ PURE = [
     "replay.timeline",
     "replay.tree",
     "replay.terminal",
+    "replay.cast",
+    "replay.terminal_worker",
     "replay.load",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]

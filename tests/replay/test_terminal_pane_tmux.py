@@ -1,0 +1,47 @@
+"""The terminal pane in a real terminal (tmux): zoom shows the last line of a 120x36 recording in
+a 140x40 window, and q quits at once while the emulator is busy with a large recording."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from tests.replay.test_terminal_pane import busy_run, tall_run
+from tests.replay.test_tmux import Tmux
+
+
+def test_zoom_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path: Path) -> None:
+    run = tall_run(tmp_path / "run")
+    session = Tmux([sys.executable, "-m", "cab_trace", "replay", str(run)], size=(140, 40))
+    try:
+        session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start")
+        session.keys("End")
+        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s, "the end")
+        assert "row 01" not in screen  # the pane beside the span detail is too short for 36 rows
+        session.keys("z")
+        screen = session.wait_for(
+            lambda s: "LAST LINE: task fixed, 1 file changed" in s and "row 01" in s, "the zoomed terminal"
+        )
+        assert "terminal 120×36" in screen and "t = 3.951 s" in screen  # the transport line stays
+        session.keys("z")
+        session.wait_for(lambda s: "command:launch" in s, "the waterfall back after z again")
+        session.keys("q")
+        session.wait_for(lambda s: "EXITED=0" in s, "replay to quit with exit 0")
+    finally:
+        session.close()
+
+
+def test_q_quits_at_once_while_the_emulator_is_busy(tmp_path: Path) -> None:
+    run = busy_run(tmp_path / "run", 30)
+    session = Tmux([sys.executable, "-m", "cab_trace", "replay", str(run)])
+    try:
+        session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start", timeout=60)
+        session.keys("End")
+        session.wait_for(lambda s: "approximate" in s, "an approximate screen, marked")
+        start = time.monotonic()
+        session.keys("q")
+        session.wait_for(lambda s: "EXITED=0" in s, "replay to quit with exit 0", timeout=10)
+        assert time.monotonic() - start < 2.0
+    finally:
+        session.close()
