@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cab_trace.llm import Api, CallRecord, ResponseAccumulator, SseParser, detect_api, parse_request
 from cab_trace.llm.call import request_hash
 from cab_trace.llm.stream_usage import ask_for_usage, is_usage_only, without_null_usage
+from cab_trace.llm.wire import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
 
@@ -158,7 +159,7 @@ class ModelProxy:
             call = dataclasses.replace(item.call, end_ns=now)
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
-            self._queue.put(functools.partial(self._on_call, call))
+            self._queue.put(functools.partial(self._deliver, call))
             _close(item.conn)
         server.shutdown()
         server.server_close()
@@ -184,10 +185,10 @@ class ModelProxy:
     # -- calls ---------------------------------------------------------------------------------
 
     def _begin(self, api: Api, method: str, path: str, body: bytes) -> _Active:
-        digest = request_hash(body)
+        # The request is parsed and hashed by the recorder (see _deliver), not on the way upstream.
+        started = time.time_ns()
         with self._lock:
             index = next(self._counter)
-            repeat_of = self._seen.setdefault(digest, index)
             item = _Active(
                 CallRecord(
                     api=api,
@@ -195,16 +196,25 @@ class ModelProxy:
                     path=path,
                     server_address=self._host,
                     server_port=self._port,
-                    request_body_sha256=digest,
-                    request=parse_request(api, body, path),
-                    start_ns=time.time_ns(),
+                    request_body_sha256="",
+                    request=RequestInfo(),
+                    start_ns=started,
                     index=index,
-                    repeat_of=repeat_of if repeat_of != index else None,
+                    request_body=body,
                 )
             )
             self._active[index] = item
             self.calls += 1
         return item
+
+    def _deliver(self, call: CallRecord) -> None:
+        """In the recorder thread: read the request, then hand the call on."""
+        body, call.request_body = call.request_body, b""
+        call.request = parse_request(call.api, body, call.path)
+        call.request_body_sha256 = request_hash(body)
+        first = self._seen.setdefault(call.request_body_sha256, call.index)
+        call.repeat_of = first if first != call.index else None
+        self._on_call(call)
 
     def _finish(self, item: _Active, settle: Callable[[], None] | None = None) -> None:
         """The call is over: ``settle`` (what is left of reading its answer) and recording it
@@ -220,7 +230,7 @@ class ModelProxy:
         def record() -> None:
             if settle is not None:
                 settle()
-            self._on_call(item.call)
+            self._deliver(item.call)
 
         self._queue.put(record)
 
@@ -343,8 +353,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             api = detect_api(self.command, self.path)
             item = proxy._begin(api, self.command, self.path, body) if api is not None else None
             send_body = body
-            if item is not None and api is Api.CHAT and proxy.ask_usage and not item.call.request.asked_usage:
-                added = ask_for_usage(body)
+            if item is not None and api is Api.CHAT and proxy.ask_usage:
+                added = ask_for_usage(body)  # None when the agent asked (or said no) itself
                 if added is not None:
                     send_body, item.call.usage_added = added, True
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
