@@ -1,6 +1,6 @@
 """The real agent CLIs under the harness: what `cab-trace run` adds around each proven agent.
 
-For pi, opencode, aider and codex (as `make agents` installs them into .agents/bin): the wall
+For pi, opencode, aider, codex, claude and gemini (as `make agents` installs them into .agents/bin): the wall
 time of `cab-trace run --adapter X --endpoint URL` on the demo task vs the same agent started
 as a plain subprocess with the argv, environment and config files the adapter builds, in a
 fresh copy of the task, against the same scripted model server (tests/model_server.py, the
@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 AGENTS_BIN = ROOT / ".agents" / "bin"
 DEMO_TASK = ROOT / "cab_trace" / "examples" / "demo-task"
 KEY = "sk-cabtrace-bench-Zq8vW3xR5tY7uI9oP1aS"
-AGENTS = ("pi", "opencode", "aider", "codex")
+AGENTS = ("pi", "opencode", "aider", "codex", "claude", "gemini")
+#: These take the endpoint without /v1 (their clients add /v1/messages, /v1beta/models/...).
+BARE_ENDPOINT = ("claude", "gemini")
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -88,9 +90,10 @@ def run(quick: bool) -> list[Figure]:
                 continue
             scratch = Path(tmp) / adapter
             scratch.mkdir()
+            url = server.base_url if adapter in BARE_ENDPOINT else server.url
             ours, base = median_seconds(
-                _harnessed(adapter, server.url, scratch),
-                _bare(adapter, server.url, scratch),
+                _harnessed(adapter, url, scratch),
+                _bare(adapter, url, scratch),
                 1 if quick else 3,
             )
             figures.append(

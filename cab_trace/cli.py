@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement 
         "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
         "--secret-env values) are redacted before anything is written.",
         epilog="examples:\n"
-        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --task tasks/fix-bug\n"
+        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --endpoint http://host:8000/v1 \\\n"
+        "      --task tasks/fix-bug\n"
         "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement 
         "--adapter",
         required=True,
         metavar="NAME|FILE",
-        help="pi, aider, opencode, command, or an adapter .toml file",
+        help="pi, aider, opencode, codex, claude, gemini, command, or an adapter .toml file",
     )
     run.add_argument("--model", help="model id passed to the agent")
     run.add_argument(
@@ -572,8 +573,9 @@ def _terminated(signum: int, frame: object) -> None:
 def _report(outcome: RunOutcome, quiet: bool) -> None:
     if not quiet:
         verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
-        if outcome.check_passed is False:  # the run worked, the task was not done: say so
-            verdict = f"{verdict}, but the task's {outcome.check_message or 'check failed'}"
+        if outcome.check_passed is False:  # the task was not done: never "run ok"
+            check = f"task check FAILED: {outcome.check_message or 'it did not pass'}"
+            verdict = f"finished, {check}" if outcome.exit_code == 0 else f"{verdict}; {check}"
         _stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
         _stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
     print(outcome.run_dir, flush=True)

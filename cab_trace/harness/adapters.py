@@ -130,7 +130,7 @@ def builtin_adapter_names() -> list[str]:
 
 
 def load_adapter(name_or_path: str) -> Adapter:
-    """A built-in adapter by name (pi, aider, opencode, command) or an adapter TOML file.
+    """A built-in adapter by name (pi, aider, opencode, codex, claude, gemini, command) or a TOML file.
 
     Raises:
         AdapterError: no such adapter, or the file is not a valid adapter.

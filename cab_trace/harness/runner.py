@@ -110,7 +110,7 @@ class RunOutcome:
     leaks: list[str] = field(default_factory=list)
     #: The task's check: None when the task has none (or it did not run), else whether it passed.
     check_passed: bool | None = None
-    check_message: str = ""
+    check_message: str = ""  # why it failed ("exit code 1", "timed out after 600 s")
 
 
 def display_path(path: Path | str) -> str:
@@ -507,8 +507,8 @@ class CellRunner:
                     or (f"timed out after {cfg.timeout_s:g} s" if result.timed_out else None)
                     or f"exit code {result.exit_code}"
                 )
-                self._check_failure = f"check failed: {why}"
-                span.set_status(Status(StatusCode.ERROR, self._check_failure))
+                self._check_failure = why
+                span.set_status(Status(StatusCode.ERROR, f"check failed: {why}"))
         return passed
 
     def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:

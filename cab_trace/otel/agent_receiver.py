@@ -41,6 +41,9 @@ from cab_trace.model.record import Event, Status
 from cab_trace.otel.convert import SpanBuilder
 
 MAX_BODY = 64 * 1024 * 1024
+#: Agent spans held back until the agent ends (to find those whose parent never arrives); past
+#: this many, spans are handed on as they come, and such a span there keeps its missing parent.
+MAX_HELD = 100_000
 
 
 class AgentSpanReceiver:
@@ -78,6 +81,7 @@ class AgentSpanReceiver:
         self.adopted = 0
         self.reparented = 0
         self._pending: list[SpanRecord] = []
+        self._seen: set[str] = set()
         self.rejected = 0
         self.logs = 0
         self.metrics = 0
@@ -104,7 +108,7 @@ class AgentSpanReceiver:
                         receiver.accept(body, is_json)
                     else:
                         receiver.count(signal.removeprefix("/v1/"), body, is_json)
-                except (CabTraceError, ValueError, OSError):
+                except (CabTraceError, ValueError, OSError, AttributeError, TypeError):  # bad input: 400
                     with receiver._lock:
                         receiver.rejected += 1
                     self._answer(400, b"")
@@ -128,8 +132,11 @@ class AgentSpanReceiver:
         return f"http://{self._host}:{self._server.server_address[1]}"
 
     def accept(self, body: bytes, is_json: bool) -> None:
-        """Decode an export request and hand every span to the processor."""
+        """Decode an export request and hand every span to the processor (or hold it, with a
+        parent to adopt into, until :meth:`stop`)."""
         document = orjson.loads(body) if is_json else _protobuf_to_json(body)
+        if not isinstance(document, dict):
+            raise ValueError("not an OTLP export request (not a JSON object)")
         if not document.get("resourceSpans"):
             return  # an empty export (protobuf leaves out empty fields)
         records = list(records_from_traces_data(document))
@@ -143,7 +150,11 @@ class AgentSpanReceiver:
             for sent in records:
                 record, adopted = adopt(sent, *self._parent)
                 self.adopted += adopted
-                self._pending.append(record)
+                self._seen.add(record.span_id)
+                if len(self._pending) < MAX_HELD:
+                    self._pending.append(record)
+                else:
+                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
 
     def _flush(self) -> None:
         """Hand the held spans on; a span whose parent never arrived (an agent that exits with
@@ -154,7 +165,7 @@ class AgentSpanReceiver:
         if self._parent is None or not pending:
             return
         container = self._parent[1]
-        seen = {r.span_id for r in pending}
+        seen = self._seen
         for sent in pending:
             record = sent
             if record.parent_span_id not in seen and record.parent_span_id != container:
@@ -167,6 +178,8 @@ class AgentSpanReceiver:
     def count(self, signal: str, body: bytes, is_json: bool) -> None:
         """Count the log records or metrics of an export request (they are not kept)."""
         document = orjson.loads(body) if is_json else _protobuf_signal_to_json(signal, body)
+        if not isinstance(document, dict):
+            raise ValueError(f"not an OTLP {signal} export request (not a JSON object)")
         if signal == "logs":
             n = sum(
                 len(scope.get("logRecords") or [])

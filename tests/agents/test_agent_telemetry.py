@@ -122,3 +122,74 @@ def test_foreign_traces_are_adopted_and_everything_is_counted(tmp_path: Path) ->
         "agent_exports_refused": 1,
     }
     assert isinstance(counts["agent_metrics"], int) and counts["agent_metrics"] >= 1
+
+
+def test_past_the_cap_spans_are_handed_on_as_they_come(monkeypatch) -> None:
+    import orjson
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+    from cab_trace.model import SpanRecord
+    from cab_trace.model.formats import traces_data
+    from cab_trace.otel import agent_receiver
+
+    class Sink(SpanProcessor):
+        def __init__(self) -> None:
+            self.spans: list[ReadableSpan] = []
+
+        def on_end(self, span: ReadableSpan) -> None:
+            self.spans.append(span)
+
+    def record(span_id: str, parent: str | None) -> SpanRecord:
+        return SpanRecord("ab" * 16, span_id, parent, f"s{span_id[-1]}", "internal", 1, 2)
+
+    monkeypatch.setattr(agent_receiver, "MAX_HELD", 2)
+    sink = Sink()
+    receiver = agent_receiver.AgentSpanReceiver(sink, parent=(0xC0FFEE, 0xC0DE), home="/home/u")
+    body = traces_data([record("a" * 16, None), record("b" * 16, "a" * 16), record("c" * 16, "f" * 16)])
+    receiver.accept(orjson.dumps(body), is_json=True)
+    assert [s.name for s in sink.spans] == ["sc"]  # past the cap: at once, its missing parent kept
+    receiver.stop()
+    by_name = {s.name: s for s in sink.spans}
+    assert [s.name for s in sink.spans] == ["sc", "sa", "sb"]
+    container = f"{0xC0DE:016x}"
+    assert by_name["sa"].parent is not None and f"{by_name['sa'].parent.span_id:016x}" == container
+    assert by_name["sb"].parent is not None and f"{by_name['sb'].parent.span_id:016x}" == "a" * 16
+    assert by_name["sc"].parent is not None and f"{by_name['sc'].parent.span_id:016x}" == "f" * 16
+    assert all(f"{s.context.trace_id:032x}" == f"{0xC0FFEE:032x}" for s in sink.spans)
+    assert receiver.counts()["agent_spans_reparented"] == 0
+    assert receiver.counts()["agent_spans_adopted"] == 3
+
+
+def test_bad_exports_are_refused_with_400_and_counted() -> None:
+    import urllib.error
+    import urllib.request
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from cab_trace.otel.agent_receiver import AgentSpanReceiver
+
+    receiver = AgentSpanReceiver(SpanProcessor(), parent=(1, 2))
+    endpoint = receiver.start()
+    try:
+        for path, body in [
+            ("/v1/logs", b"[1, 2]"),
+            ("/v1/logs", b'{"resourceLogs": [1]}'),
+            ("/v1/metrics", b"not json"),
+            ("/v1/traces", b'"a string"'),
+        ]:
+            request = urllib.request.Request(endpoint + path, body, {"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError as err:
+                assert err.code == 400, (path, body)
+            else:
+                raise AssertionError(f"{path} {body!r} was accepted")
+        ok = urllib.request.Request(
+            endpoint + "/v1/logs", b'{"resourceLogs": []}', {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(ok, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        receiver.stop()
+    assert receiver.counts()["agent_exports_refused"] == 4
+    assert receiver.counts()["agent_logs"] == 0

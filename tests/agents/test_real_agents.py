@@ -121,6 +121,14 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
     container = by_kind["container"].attributes
     assert KEY not in " ".join(map(str, container["argv"]))  # not even redacted: never in argv
     assert container["home"] == "run"
+    if adapter == "opencode":  # it ignores TRACEPARENT: its traces were adopted into the run's
+        assert isinstance(container["agent_spans"], int) and container["agent_spans"] > 0
+        assert container["agent_spans_adopted"] == container["agent_spans"]
+        assert container["agent_exports_refused"] == 0
+        shown = run_cli("show", str(run_dir))
+        assert (
+            shown.returncode == 0 and shown.stdout.count("\ntrace ") + shown.stdout.startswith("trace ") == 1
+        )
 
     # Nothing outside the workdir was touched: not where we were, not HOME, not the task.
     assert snapshot(elsewhere) == before_elsewhere
@@ -136,22 +144,18 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
             assert KEY.encode() not in path.read_bytes(), path
 
 
-def test_pinned_versions_are_the_ones_installed() -> None:
+def test_pinned_versions_are_the_ones_installed(tmp_path: Path) -> None:
     """README says which versions are proven; these are the ones the tests ran."""
     for command, (package, version) in pinned().items():
         bin_dir = agent_bin(command)
-        if command == "pi":  # pi prints its version on stderr
-            shown = subprocess.run(
-                [bin_dir / command, "--version"], capture_output=True, text=True, timeout=60, check=False
-            )
-            text = shown.stdout + shown.stderr
-        else:
-            text = subprocess.run(
-                [bin_dir / command, "--version"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-                env={**os.environ, "HOME": str(Path(os.environ.get("TMPDIR", "/tmp")))},
-            ).stdout
-        assert version in text, (package, version, text)
+        home = tmp_path / command  # what an agent writes at start goes here, not into a real home
+        home.mkdir()
+        shown = subprocess.run(
+            [bin_dir / command, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": ""},
+        )
+        assert version in shown.stdout + shown.stderr, (package, version, shown.stdout, shown.stderr)
