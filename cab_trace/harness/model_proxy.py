@@ -89,6 +89,9 @@ class _AgentLeft(Exception):
 class _Active:
     call: CallRecord
     conn: http.client.HTTPConnection | None = None
+    #: The upstream socket: for an answer that ends with its connection, http.client hands
+    #: the socket to the response and forgets it, so it is kept here to be shut down.
+    sock: socket.socket | None = None
     done: bool = False
 
 
@@ -160,6 +163,7 @@ class ModelProxy:
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
             self._queue.put(functools.partial(self._deliver, call))
+            _shut(item.sock)
             _close(item.conn)
         server.shutdown()
         server.server_close()
@@ -284,6 +288,13 @@ class ModelProxy:
         raise UpstreamGone("no connection")  # pragma: no cover - the loop returns or raises
 
 
+def _shut(sock: socket.socket | None) -> None:
+    """Shut a socket down, which wakes a thread blocked reading it."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _close(conn: http.client.HTTPConnection | None) -> None:
     if conn is not None and conn.sock is not None:
         with contextlib.suppress(OSError):
@@ -291,10 +302,45 @@ def _close(conn: http.client.HTTPConnection | None) -> None:
         conn.close()
 
 
-def _judge(call: CallRecord, acc: ResponseAccumulator, cut: str | None, is_sse: bool) -> None:
-    """The call's outcome, from its status and what arrived."""
+class _HangUpWatch:
+    """Watches the agent's side of a stream; when the agent hangs up, closes the upstream
+    connection so that the copy, waiting on it, stops at once."""
+
+    def __init__(self, agent: socket.socket, upstream: socket.socket | None) -> None:
+        self._agent, self._upstream = agent, upstream
+        self._done = threading.Event()
+        self.hung_up = False
+        self._thread = threading.Thread(target=self._run, name="cab-trace-hang-up-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                readable, _, _ = select.select([self._agent], [], [], 0.25)
+                if not readable:
+                    continue
+                gone = not self._agent.recv(1, socket.MSG_PEEK)
+            except (OSError, ValueError):
+                gone = True
+            if gone and not self._done.is_set():
+                self.hung_up = True
+                _shut(self._upstream)
+            return  # gone, or the agent sent more (its next request): nothing more to watch
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _judge(
+    call: CallRecord, acc: ResponseAccumulator, cut: str | None, is_sse: bool, hung_up: bool = False
+) -> None:
+    """The call's outcome, from its status and what arrived. An agent that hung up after the
+    whole answer had arrived did not cancel anything."""
     if call.status is not None and call.status >= 400:
         call.outcome = "http_error"
+    elif hung_up and not acc.info.complete:
+        call.outcome = "cancelled"
+        call.detail = f"the agent closed the connection after {acc.info.chunks} event(s)"
     elif cut is not None:
         call.outcome, call.detail = "stream_cut", cut
     elif acc.info.error:
@@ -391,7 +437,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     proxy._finish(item)
                 return None
             if item is not None:
-                item.conn = conn
+                item.conn, item.sock = conn, conn.sock
                 if not self._wait(conn):
                     _close(conn)
                     item.call.outcome = "cancelled"
@@ -442,6 +488,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             chunked = bool(response.chunked) or (rewrite and response.length is not None)
             acc = ResponseAccumulator(call.api) if call is not None else None
             observed: list[bytes] = []
+            # A stream may stall for minutes: notice an agent that hangs up meanwhile.
+            watch = _HangUpWatch(self.connection, item.sock) if item is not None and is_sse else None
             try:
                 self.wfile.write(self._head(response, chunked))
                 sse = SseParser() if rewrite else None
@@ -452,7 +500,11 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(b"0\r\n\r\n")
             except (_AgentLeft, OSError, ValueError):
                 return self._agent_left(conn, item, acc)
-            if cut is not None:
+            finally:
+                if watch is not None:
+                    watch.stop()
+            hung_up = watch is not None and watch.hung_up
+            if cut is not None or hung_up:
                 # Pass the failure on: no end marker, and the connection closes.
                 self.close_connection = True
                 conn.close()
@@ -469,7 +521,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 if observed:
                     acc.feed_json(b"".join(observed))
                 call.response = acc.info
-                _judge(call, acc, cut, is_sse)
+                _judge(call, acc, cut, is_sse, hung_up)
 
             proxy._finish(item, settle)
             return None
