@@ -488,22 +488,35 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             chunked = bool(response.chunked) or (rewrite and response.length is not None)
             acc = ResponseAccumulator(call.api) if call is not None else None
             observed: list[bytes] = []
-            # A stream may stall for minutes: notice an agent that hangs up meanwhile.
-            watch = _HangUpWatch(self.connection, item.sock) if item is not None and is_sse else None
+            # A stream may stall for minutes: notice an agent that hangs up meanwhile (watched from
+            # the first chunk on, so that starting the watch never delays that chunk).
+            watches: list[_HangUpWatch] = []
+
+            def watch() -> None:
+                if item is not None and is_sse:
+                    watches.append(_HangUpWatch(self.connection, item.sock))
+
             try:
                 self.wfile.write(self._head(response, chunked))
                 sse = SseParser() if rewrite else None
                 cut = self._copy(
-                    response, call, chunked=chunked, sse=sse, acc=acc, is_sse=is_sse, observed=observed
+                    response,
+                    call,
+                    chunked=chunked,
+                    sse=sse,
+                    acc=acc,
+                    is_sse=is_sse,
+                    observed=observed,
+                    after_first=watch,
                 )
                 if cut is None and chunked:
                     self.wfile.write(b"0\r\n\r\n")
             except (_AgentLeft, OSError, ValueError):
                 return self._agent_left(conn, item, acc)
             finally:
-                if watch is not None:
-                    watch.stop()
-            hung_up = watch is not None and watch.hung_up
+                for w in watches:
+                    w.stop()
+            hung_up = any(w.hung_up for w in watches)
             if cut is not None or hung_up:
                 # Pass the failure on: no end marker, and the connection closes.
                 self.close_connection = True
@@ -545,6 +558,15 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             except (OSError, ValueError):
                 raise _AgentLeft from None
 
+        def _forward(self, data: bytes, sse: SseParser | None, chunked: bool) -> None:
+            """Pass a piece on; with ``sse``, event by event, less the usage the proxy asked for."""
+            if sse is None:
+                self._write(data, chunked)
+            elif forward := b"".join(
+                without_null_usage(e.raw) for e in sse.feed(data) if not is_usage_only(e)
+            ):
+                self._write(forward, chunked)
+
         def _copy(
             self,
             response: http.client.HTTPResponse,
@@ -555,6 +577,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             acc: ResponseAccumulator | None,
             is_sse: bool,
             observed: list[bytes],
+            after_first: Callable[[], None] | None = None,
         ) -> str | None:
             """Copy the body as it arrives, observing it after the agent has each piece;
             returns why the upstream stopped short, or None."""
@@ -570,12 +593,10 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     break
                 if call is not None and call.first_chunk_ns is None:
                     call.first_chunk_ns = time.time_ns()
-                if sse is None:
-                    self._write(data, chunked)
-                elif forward := b"".join(
-                    without_null_usage(e.raw) for e in sse.feed(data) if not is_usage_only(e)
-                ):
-                    self._write(forward, chunked)
+                self._forward(data, sse, chunked)
+                if after_first is not None:
+                    after_first()
+                    after_first = None
                 if acc is not None:
                     if is_sse:  # parsed in the recorder thread, so the copy never waits for it
                         proxy.observe(functools.partial(acc.feed_bytes, data))
