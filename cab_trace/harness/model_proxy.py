@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cab_trace.llm import Api, CallRecord, ResponseAccumulator, SseParser, detect_api, parse_request
 from cab_trace.llm.call import request_hash
 from cab_trace.llm.stream_usage import ask_for_usage, is_usage_only, without_null_usage
+from cab_trace.llm.wire import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
 
@@ -88,6 +89,9 @@ class _AgentLeft(Exception):
 class _Active:
     call: CallRecord
     conn: http.client.HTTPConnection | None = None
+    #: The upstream socket: for an answer that ends with its connection, http.client hands
+    #: the socket to the response and forgets it, so it is kept here to be shut down.
+    sock: socket.socket | None = None
     done: bool = False
 
 
@@ -158,7 +162,8 @@ class ModelProxy:
             call = dataclasses.replace(item.call, end_ns=now)
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
-            self._queue.put(functools.partial(self._on_call, call))
+            self._queue.put(functools.partial(self._deliver, call))
+            _shut(item.sock)
             _close(item.conn)
         server.shutdown()
         server.server_close()
@@ -184,10 +189,10 @@ class ModelProxy:
     # -- calls ---------------------------------------------------------------------------------
 
     def _begin(self, api: Api, method: str, path: str, body: bytes) -> _Active:
-        digest = request_hash(body)
+        # The request is parsed and hashed by the recorder (see _deliver), not on the way upstream.
+        started = time.time_ns()
         with self._lock:
             index = next(self._counter)
-            repeat_of = self._seen.setdefault(digest, index)
             item = _Active(
                 CallRecord(
                     api=api,
@@ -195,16 +200,25 @@ class ModelProxy:
                     path=path,
                     server_address=self._host,
                     server_port=self._port,
-                    request_body_sha256=digest,
-                    request=parse_request(api, body, path),
-                    start_ns=time.time_ns(),
+                    request_body_sha256="",
+                    request=RequestInfo(),
+                    start_ns=started,
                     index=index,
-                    repeat_of=repeat_of if repeat_of != index else None,
+                    request_body=body,
                 )
             )
             self._active[index] = item
             self.calls += 1
         return item
+
+    def _deliver(self, call: CallRecord) -> None:
+        """In the recorder thread: read the request, then hand the call on."""
+        body, call.request_body = call.request_body, b""
+        call.request = parse_request(call.api, body, call.path)
+        call.request_body_sha256 = request_hash(body)
+        first = self._seen.setdefault(call.request_body_sha256, call.index)
+        call.repeat_of = first if first != call.index else None
+        self._on_call(call)
 
     def _finish(self, item: _Active, settle: Callable[[], None] | None = None) -> None:
         """The call is over: ``settle`` (what is left of reading its answer) and recording it
@@ -220,7 +234,7 @@ class ModelProxy:
         def record() -> None:
             if settle is not None:
                 settle()
-            self._on_call(item.call)
+            self._deliver(item.call)
 
         self._queue.put(record)
 
@@ -274,6 +288,13 @@ class ModelProxy:
         raise UpstreamGone("no connection")  # pragma: no cover - the loop returns or raises
 
 
+def _shut(sock: socket.socket | None) -> None:
+    """Shut a socket down, which wakes a thread blocked reading it."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def _close(conn: http.client.HTTPConnection | None) -> None:
     if conn is not None and conn.sock is not None:
         with contextlib.suppress(OSError):
@@ -281,10 +302,45 @@ def _close(conn: http.client.HTTPConnection | None) -> None:
         conn.close()
 
 
-def _judge(call: CallRecord, acc: ResponseAccumulator, cut: str | None, is_sse: bool) -> None:
-    """The call's outcome, from its status and what arrived."""
+class _HangUpWatch:
+    """Watches the agent's side of a stream; when the agent hangs up, closes the upstream
+    connection so that the copy, waiting on it, stops at once."""
+
+    def __init__(self, agent: socket.socket, upstream: socket.socket | None) -> None:
+        self._agent, self._upstream = agent, upstream
+        self._done = threading.Event()
+        self.hung_up = False
+        self._thread = threading.Thread(target=self._run, name="cab-trace-hang-up-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                readable, _, _ = select.select([self._agent], [], [], 0.25)
+                if not readable:
+                    continue
+                gone = not self._agent.recv(1, socket.MSG_PEEK)
+            except (OSError, ValueError):
+                gone = True
+            if gone and not self._done.is_set():
+                self.hung_up = True
+                _shut(self._upstream)
+            return  # gone, or the agent sent more (its next request): nothing more to watch
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _judge(
+    call: CallRecord, acc: ResponseAccumulator, cut: str | None, is_sse: bool, hung_up: bool = False
+) -> None:
+    """The call's outcome, from its status and what arrived. An agent that hung up after the
+    whole answer had arrived did not cancel anything."""
     if call.status is not None and call.status >= 400:
         call.outcome = "http_error"
+    elif hung_up and not acc.info.complete:
+        call.outcome = "cancelled"
+        call.detail = f"the agent closed the connection after {acc.info.chunks} event(s)"
     elif cut is not None:
         call.outcome, call.detail = "stream_cut", cut
     elif acc.info.error:
@@ -343,8 +399,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             api = detect_api(self.command, self.path)
             item = proxy._begin(api, self.command, self.path, body) if api is not None else None
             send_body = body
-            if item is not None and api is Api.CHAT and proxy.ask_usage and not item.call.request.asked_usage:
-                added = ask_for_usage(body)
+            if item is not None and api is Api.CHAT and proxy.ask_usage:
+                added = ask_for_usage(body)  # None when the agent asked (or said no) itself
                 if added is not None:
                     send_body, item.call.usage_added = added, True
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
@@ -381,7 +437,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     proxy._finish(item)
                 return None
             if item is not None:
-                item.conn = conn
+                item.conn, item.sock = conn, conn.sock
                 if not self._wait(conn):
                     _close(conn)
                     item.call.outcome = "cancelled"
@@ -432,17 +488,36 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             chunked = bool(response.chunked) or (rewrite and response.length is not None)
             acc = ResponseAccumulator(call.api) if call is not None else None
             observed: list[bytes] = []
+            # A stream may stall for minutes: notice an agent that hangs up meanwhile (watched from
+            # the first chunk on, so that starting the watch never delays that chunk).
+            watches: list[_HangUpWatch] = []
+
+            def watch() -> None:
+                if item is not None and is_sse:
+                    watches.append(_HangUpWatch(self.connection, item.sock))
+
             try:
                 self.wfile.write(self._head(response, chunked))
                 sse = SseParser() if rewrite else None
                 cut = self._copy(
-                    response, call, chunked=chunked, sse=sse, acc=acc, is_sse=is_sse, observed=observed
+                    response,
+                    call,
+                    chunked=chunked,
+                    sse=sse,
+                    acc=acc,
+                    is_sse=is_sse,
+                    observed=observed,
+                    after_first=watch,
                 )
                 if cut is None and chunked:
                     self.wfile.write(b"0\r\n\r\n")
             except (_AgentLeft, OSError, ValueError):
                 return self._agent_left(conn, item, acc)
-            if cut is not None:
+            finally:
+                for w in watches:
+                    w.stop()
+            hung_up = any(w.hung_up for w in watches)
+            if cut is not None or hung_up:
                 # Pass the failure on: no end marker, and the connection closes.
                 self.close_connection = True
                 conn.close()
@@ -459,7 +534,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 if observed:
                     acc.feed_json(b"".join(observed))
                 call.response = acc.info
-                _judge(call, acc, cut, is_sse)
+                _judge(call, acc, cut, is_sse, hung_up)
 
             proxy._finish(item, settle)
             return None
@@ -483,6 +558,15 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             except (OSError, ValueError):
                 raise _AgentLeft from None
 
+        def _forward(self, data: bytes, sse: SseParser | None, chunked: bool) -> None:
+            """Pass a piece on; with ``sse``, event by event, less the usage the proxy asked for."""
+            if sse is None:
+                self._write(data, chunked)
+            elif forward := b"".join(
+                without_null_usage(e.raw) for e in sse.feed(data) if not is_usage_only(e)
+            ):
+                self._write(forward, chunked)
+
         def _copy(
             self,
             response: http.client.HTTPResponse,
@@ -493,6 +577,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             acc: ResponseAccumulator | None,
             is_sse: bool,
             observed: list[bytes],
+            after_first: Callable[[], None] | None = None,
         ) -> str | None:
             """Copy the body as it arrives, observing it after the agent has each piece;
             returns why the upstream stopped short, or None."""
@@ -508,12 +593,10 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     break
                 if call is not None and call.first_chunk_ns is None:
                     call.first_chunk_ns = time.time_ns()
-                if sse is None:
-                    self._write(data, chunked)
-                elif forward := b"".join(
-                    without_null_usage(e.raw) for e in sse.feed(data) if not is_usage_only(e)
-                ):
-                    self._write(forward, chunked)
+                self._forward(data, sse, chunked)
+                if after_first is not None:
+                    after_first()
+                    after_first = None
                 if acc is not None:
                     if is_sse:  # parsed in the recorder thread, so the copy never waits for it
                         proxy.observe(functools.partial(acc.feed_bytes, data))

@@ -57,6 +57,8 @@ class CallRecord:
     usage_refused: bool = False  # ... and the endpoint refused the request so changed (asked again)
     index: int = 0  # 1-based, in the order calls started
     repeat_of: int | None = None  # an earlier call with the same request body (a retry)
+    #: The body as the agent sent it, until the recorder has read it (never recorded as such).
+    request_body: bytes = field(default=b"", repr=False)
 
     @property
     def failed(self) -> bool:
@@ -261,22 +263,26 @@ def bounded_json(value: list[Any], limit: int = ATTRIBUTE_LIMIT) -> tuple[str, b
     text = _dumps(bounded)
     if len(text) <= limit:
         return text, cut
-    items = list(bounded)
-    head, dropped = items[:2], 0
-    tail = items[2:]
-    while tail and len(_dumps([*head, *tail])) > limit:
-        tail.pop(0)
-        dropped += 1
-    marker = {
-        "role": "cab-trace",
-        "parts": [
-            {
-                "type": "text",
-                "content": f"[{dropped} message(s) not recorded: the content limit is {limit:,} characters]",
-            }
-        ],
-    }
-    text = _dumps([*head, marker, *tail])
+    # Each message's JSON once; then drop from the middle by arithmetic, not by re-encoding.
+    texts = [_dumps(item) for item in bounded]
+    head, tail = texts[:2], texts[2:]
+    room = limit - sum(len(t) + 1 for t in head) - 200  # 200: the marker message and brackets
+    size, start = sum(len(t) + 1 for t in tail), 0
+    while start < len(tail) and size > room:
+        size -= len(tail[start]) + 1
+        start += 1
+    marker = _dumps(
+        {
+            "role": "cab-trace",
+            "parts": [
+                {
+                    "type": "text",
+                    "content": f"[{start} message(s) not recorded: over the limit of {limit:,} characters]",
+                }
+            ],
+        }
+    )
+    text = "[" + ",".join([*head, marker, *tail[start:]]) + "]"
     if len(text) > limit:  # even the opening messages are too long
-        text = _dumps([marker])
+        text = f"[{marker}]"
     return text, True

@@ -133,3 +133,34 @@ def test_exported_to_jaeger_json_with_client_kind_and_gen_ai_tags(tmp_path: Path
     tags = {t["key"]: t["value"] for t in calls[0]["tags"]}
     assert tags["span.kind"] == "client" and tags["gen_ai.provider.name"] == "openai"
     assert isinstance(tags["gen_ai.usage.output_tokens"], int)
+
+
+def test_run_totals_count_failures_and_calls_without_usage(tmp_path: Path) -> None:
+    pipeline = build_pipeline(tmp_path / "trace.jsonl", Redactor([]))
+    spans = ModelCallSpans(pipeline.tracer, content=False)
+    body = orjson.dumps({"model": "m", "messages": []})
+    with_usage = ResponseAccumulator(Api.CHAT)
+    with_usage.feed_json(orjson.dumps({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}))
+
+    def call(index: int, response: ResponseAccumulator, outcome: str = "ok") -> CallRecord:
+        return CallRecord(
+            Api.CHAT, "POST", "/v1/chat/completions", "h", 80, request_hash(body),
+            parse_request(Api.CHAT, body), start_ns=index * 1_000_000, end_ns=index * 1_000_000 + 500_000,
+            status=200, response=response.info, outcome=outcome, index=index,
+        )  # fmt: skip
+
+    spans(call(1, with_usage))
+    spans(call(2, ResponseAccumulator(Api.CHAT), outcome="stream_cut"))
+    pipeline.shutdown()
+    failed = spans.totals(check_passed=False)
+    assert failed["model_calls"] == 2 and failed["model_calls_failed"] == 1
+    assert (
+        failed["model_calls_without_usage"] == 1
+        and failed["input_tokens"] == 7
+        and failed["model_call_ms"] == 1
+    )
+    assert failed["correct_tasks"] == 0 and "tokens_per_correct_task" not in failed
+    assert spans.totals(check_passed=True)["tokens_per_correct_task"] == 9
+    assert "correct_tasks" not in spans.totals(check_passed=None)
+    records = {r.attributes["cab.llm.call_index"]: r for r in read_records(tmp_path / "trace.jsonl")}
+    assert records[2].status.code == "ERROR" and "stream ended before" in records[2].status.message

@@ -303,3 +303,31 @@ def test_an_endpoint_that_refuses_stream_options_gets_the_agents_own_request() -
     assert call.outcome == "ok" and call.response.usage is None
     attrs = call_attributes(call)
     assert attrs["cab.llm.usage_request_refused"] is True and attrs["cab.llm.usage_reported"] is False
+
+
+def test_an_agent_that_hangs_up_on_a_stalled_stream_is_seen_at_once() -> None:
+    stream = (FIXTURES / "chat_stream_usage.sse").read_bytes()
+    stalled = threading.Event()
+
+    def stall(conn: socket.socket, request: Request) -> None:
+        sse_until_close(stream[:300])(conn, request)
+        stalled.wait(30)  # and then nothing more, for a long time
+
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with RawUpstream(stall) as upstream, proxied(upstream.url) as (proxy, calls):
+        url = urllib.parse.urlsplit(proxy.url)
+        client = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+        client.request("POST", url.path + "/chat/completions", orjson.dumps(body))
+        response = client.getresponse()
+        assert response.read1(65536)  # the first events arrive
+        hung_up = time.time_ns()
+        response.close()
+        client.close()  # the agent gives up on the stalled stream
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stalled.set()
+        assert calls, "recorded while the run goes on, not at its end"
+    (call,) = calls
+    assert call.outcome == "cancelled" and call.status == 200
+    assert call.end_ns - hung_up < 2e9

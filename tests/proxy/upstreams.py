@@ -83,7 +83,8 @@ class RawUpstream:
                 body += conn.recv(65536)
             request = Request(method, path, headers, body)
             self.requests.append(request)
-            self.behaviour(conn, request)
+            with contextlib.suppress(OSError):  # the proxy may hang up on a misbehaving upstream
+                self.behaviour(conn, request)
 
     def wait_stopped(self, timeout: float) -> None:
         self._stopped.wait(timeout)
