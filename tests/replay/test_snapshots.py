@@ -1,7 +1,7 @@
 """Pinned pictures of the main screens (pytest-textual-snapshot): the trace picker, the waterfall
-mid-run with the agent's terminal, the help, a model call as a conversation, and the terminal zoomed. Update with
-`make test PYTEST_ARGS=--snapshot-update` after a deliberate change, and look at the SVGs before
-committing them."""
+mid-run with the agent's terminal, the help, a model call as a conversation, and the terminal
+zoomed. Update with `make test PYTEST_ARGS=--snapshot-update` after a deliberate change, and look
+at the SVGs before committing them."""
 
 from __future__ import annotations
 
