@@ -281,7 +281,9 @@ def test_cast_limit_stops_the_recording_with_a_marker_and_a_warning(tmp_path: Pa
     *events, marker = complete_lines(out / "terminal.cast")[1:]
     assert marker[1] == "m" and "recording stops here" in marker[2]  # type: ignore[index]
     assert all(e[1] == "o" for e in events)  # type: ignore[index]
-    screen = "".join(read_cast(out / "terminal.cast").data)  # the replay reads it
+    cast = read_cast(out / "terminal.cast")  # the replay reads it
+    screen = "".join(cast.text(i) for i in range(len(cast)))
+    assert any("recording stops here" in text for _, text in cast.markers)
     assert screen.startswith("line 0 of the output\r\nline 1 of the output\r\n")
     container = spans(out)["container"]
     assert container.attributes["terminal_cast_stopped_at_s"] >= 0
