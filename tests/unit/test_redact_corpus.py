@@ -146,11 +146,12 @@ SECRET_ENV = [
     ({"GITHUB_TOKEN": "x"}, {"GITHUB_TOKEN": R}),
     ({"DB_PASSWORD": "pw", "PGHOST": "db"}, {"DB_PASSWORD": R, "PGHOST": "db"}),
     ({"EXTRA": f"key {OPENAI}"}, {"EXTRA": f"key {R}"}),
-    ({"GOOGLE_APPLICATION_CREDENTIALS": "/secrets/sa.json"}, {"GOOGLE_APPLICATION_CREDENTIALS": R}),
 ]
 
 BENIGN_ENV = [
     {"MAX_TOKENS": "4096", "TOKENIZERS_PARALLELISM": "false", "PATH": "/usr/bin", "PWD": "/work/dir"},
+    # A path to a credentials file says where a secret is; it is not one.
+    {"GOOGLE_APPLICATION_CREDENTIALS": "/secrets/sa.json", "SSH_KEY": "~/.ssh/id_ed25519"},
     {"API_KEY_FILE": "/run/secrets/key", "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1", "OPENAI_API_KEY": "${KEY}"},
 ]
 
