@@ -124,6 +124,11 @@ class Redactor:
         for secret in self._secrets:
             for anchor, offset in _anchors(secret):
                 self._anchor_map.setdefault(anchor, []).append((secret, offset))
+        self._by_keyword: dict[str, list[Rule]] = {}
+        self._order = {rule: i for i, rule in enumerate(self._rules)}
+        for rule in self._rules:
+            for keyword in rule.keywords:
+                self._by_keyword.setdefault(keyword, []).append(rule)
         patterns = [rule.trigger for rule in self._rules]
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
@@ -213,9 +218,11 @@ class Redactor:
         spans: list[tuple[int, int, str]] = []
         if self._anchor_map:
             spans.extend(self._known(text))
-        for rule in self._rules:
-            if rule.applies(text, lowered):
-                spans.extend(rule.find(text, lowered))
+        # Only the rules whose keywords the window holds run (a plain loop of `in`: cheaper on a
+        # line than any regex over all keywords).
+        ran = {rule for keyword, rules in self._by_keyword.items() if keyword in lowered for rule in rules}
+        for rule in sorted(ran, key=self._order.__getitem__):  # the most specific rule first
+            spans.extend(rule.find(text, lowered))
         if self._named_values:
             spans.extend(find_named_values(text, lowered))
         if REDACTED in text:

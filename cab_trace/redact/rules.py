@@ -51,6 +51,7 @@ SECRET_NAME_PATTERNS = re.compile(
 )
 #: Words that make a name *not* secret wherever they stand: a public key is not a secret.
 PUBLIC_WORDS = frozenset({"PUBLIC", "PUB", "PUBLISHABLE", "PUBKEY"})
+_LIMIT_WORDS = frozenset({"MAX", "MIN", "NUM", "TOTAL", "COUNT", "N", "NO"})
 #: Last words that are ambiguous alone (``key``, ``auth``): the value must look like a credential too.
 WEAK_WORDS = frozenset({"KEY", "AUTH", "PASS", "PAT", "COOKIE", "PWD", "DSN"})
 #: ``sort_key``, ``cache_key``, ``idempotency_key``: a key into a data structure, never a secret.
@@ -70,10 +71,10 @@ DATA_WORDS = frozenset(
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\[REDACTED\]|\*+|x{3,}|\.{2,}|…|-+|_+|"
     r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|"  # <your key>, <API_KEY>
-    r"\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%|"  # $X ${X} $(cmd) %X%
+    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%|"  # $X ${X} $(cmd)
     r"\{\{.*\}\}|\{[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_./-]+)?\}|#\{[^}]*\}|"  # {{x}} {x} {env:X} #{x}
     r"none|null|nil|true|false|yes|no|on|off|undefined|changeme|change[-_]?me|redacted|secret|password|"
-    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|optional\[.*\]|"
+    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|"
     r"your[-_ ]?(?:api[-_ ]?)?(?:key|token|secret|password)(?:[-_ ]?here)?|env|os\.environ.*|"
     r"process\.env.*|getenv.*|import\.meta\.env.*|(?:os\.)?getenv\(.*|settings\..*|config\..*)$"
 )
@@ -81,6 +82,16 @@ _PLACEHOLDER_VALUE = re.compile(
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 #: Code: a dotted or bare identifier (``self.api_key``, ``apiKey``, ``opts.token``), a call.
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][A-Za-z0-9_$]*)*(?:\(\))?$")
+_CODE = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)*[(\[<].*$")
+_CODE_ROOTS = frozenset(
+    {
+        "self", "this", "cls", "os", "process", "env", "environ", "config", "cfg", "conf", "settings", "opts",
+        "options", "args", "argv", "kwargs", "ctx", "context", "req", "request", "params", "props", "secrets",
+        "vars", "inputs", "app", "import", "window", "globalthis", "std", "sys", "creds", "credentials", "auth",
+        "client", "session", "state", "store", "user", "data", "body", "headers", "payload", "response", "res",
+        "result", "opt", "flags", "cli", "parser", "values", "input", "keys", "tokens",
+    }
+)  # fmt: skip
 _PATH = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?[/\\](?:[\w.@%+=,-]+[/\\]?)+$|^(?:~|\.{1,2})$")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 
@@ -111,8 +122,8 @@ def is_secret_name(name: str) -> bool:
     if SECRET_NAME_PATTERNS.match(name.lstrip("-")):
         return True
     words = name_words(name)
-    if not words or any(w in PUBLIC_WORDS for w in words):
-        return False
+    if not words or any(w in PUBLIC_WORDS for w in words) or (len(words) > 1 and words[0] in _LIMIT_WORDS):
+        return False  # public_key, max_token, num_keys
     last = words[-1]
     if last in ("PWD", "DSN") and len(words) == 1:
         return False  # $PWD is the working directory
@@ -167,13 +178,17 @@ def is_placeholder(value: str) -> bool:
     v = value.strip()
     if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v):
         return True
+    if _CODE.match(v):
+        return True  # a call, a subscript or a generic type: getpass.getpass(), Optional[str], Option<String>
     if _IDENTIFIER.match(v):
         # A code reference (self.api_key, apiKey, opts.token) names a secret; an identifier-shaped
-        # password (hunter2, Tr0ub4dor) does not: it has no secret word in it.
-        words = name_words(v.replace("$", ""))
-        return "." in v or "(" in v or "::" in v or "->" in v or is_secret_name(v.replace("$", "")) or any(
-            w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for w in words
-        )
+        # password (hunter2, Tr0ub4dor) does not: it has no secret word in it and no code root.
+        parts = re.split(r"\?\.|::|->|\.", v.replace("$", ""))
+        if parts[0].lower() in _CODE_ROOTS and len(parts) > 1:
+            return True
+        if len(parts) > 1:
+            return any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for p in parts for w in name_words(p))
+        return is_secret_name(v) and not any(c.isdigit() for c in v)
     return False
 
 
@@ -213,7 +228,7 @@ class Rule:
         flags = (re.IGNORECASE if spec.ignore_case else 0) | (re.DOTALL if spec.multiline else 0)
         keywords = tuple(k.lower() for k in spec.keywords)
         trigger = spec.trigger or "|".join(map(re.escape, spec.keywords))
-        if spec.ignore_case and not trigger.startswith("(?i)"):
+        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i)"):
             trigger = f"(?i)(?:{trigger})"
         return cls(
             spec.id,
@@ -264,9 +279,12 @@ NAMED_TRIGGERS = (
     "(?i)(?:" + "|".join(_NAME_ENDINGS) + r")[\"']?[ \t]?[=:]",
     "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[ \t]+[^\s-]",
     r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
+    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[\"'][ \t]*,[ \t]*[\"']",
 )
 _UNQUOTED_END = ".,:;!?"
-_AFTER_NAME = re.compile(r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)")
+_AFTER_NAME = re.compile(
+    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
+)
 _VALUE = re.compile(
     r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>(?:\$\{[^}\s]*\}|<[^<>\n]*>|[^\s\"'&;|,)}\]])+)"
 )
@@ -312,6 +330,11 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:
     key_quote, op = after.group("kq"), after.group("op")
     if after.group("sp") is not None and not dashes:
         return None  # "api key here" is prose: only --options take their value after a space
+    if after.group("ja") is not None:
+        # An argv written as JSON or a list: "--api-key", "value"
+        key_quote = after.group("ja")[0]
+        if not dashes:
+            return None
     name = raw_name[dashes:].lstrip(".")
     if not name or not is_secret_name(name) or (dashes and name.lower().startswith("no-")):
         return None

@@ -210,7 +210,7 @@ TOKENS: tuple[RuleSpec, ...] = (
     _t("postman-api-key", r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}", ("PMAK-",), (fake("PMAK-", 24, _HEX) + "-" + fake("", 34, _HEX),)),
     _t("newrelic-key", r"NR(?:AK|JS|II)-[A-Za-z0-9]{19,}", ("NRAK-", "NRJS-", "NRII-"), (fake("NRAK-", 27, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),)),
     _t("grafana-token", r"(?:glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})", ("glc_", "glsa_"), (fake("glc_", 40),)),
-    _t("sentry-token", r"sntr[ysu]_[A-Za-z0-9+/=_]{40,}", ("sntrys_", "sntryu_"), (fake("sntrys_", 60),)),
+    _t("sentry-token", r"sntr(?:ys|yu)_[A-Za-z0-9+/=_]{40,}", ("sntrys_", "sntryu_"), (fake("sntrys_", 60),)),
     _t("databricks-token", r"dapi[a-f0-9]{32}(?:-[0-9])?", ("dapi",), (fake("dapi", 32, _HEX),)),
     _t("square-token", r"(?:EAAA|sq0atp-|sq0csp-)[A-Za-z0-9_-]{22,60}", ("EAAA", "sq0atp-", "sq0csp-"), (fake("sq0csp-", 43, _URLSAFE),)),
     _t("facebook-access-token", r"EAA[MC][A-Za-z0-9]{100,}", ("EAAM", "EAAC"), (fake("EAAC", 120),)),
@@ -286,7 +286,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
         ("sig=", "signature=", "token=", "key=", "auth=", "password=", "secret="),
         ("https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sr=b&sig=Zm9vYmFyYmF6cXV4MTIzNDU2%3D",
          "https://s3.amazonaws.com/b/k?X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
-        ("?page=2&key=name", "https://example.com/?token=short"),
+        ("?page=2&key=name", "https://example.com/?token=$TOKEN"),
     ),
     _c(
         "webhook-url",
@@ -302,17 +302,18 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "curl-user",
-        r"(?:^|[\s'\"])(?:-u|--user|--proxy-user|-U)[ \t=]+[\"']?[^\s:\"']+:(?P<secret>[^\s\"']+)",
-        ("-u", "--user", "-U"),
+        r"\b(?:curl|wget|http|https|xh|httpie|lftp|ftp)\b[^\n|;&]*?[ \t](?:-u|--user|--proxy-user|-U|--http-user)"
+        r"[ \t=]+[\"']?[^\s:\"']+:(?P<secret>[^\s\"']+)",
+        ("curl", "wget", "http", "ftp", "xh"),
         ("curl -u bob:hunter2 https://api", "curl --user 'admin:pa55w0rd' x", "curl -s -u deploy:tok3n-v4lue https://x"),
         ("curl -u bob https://api", "ls -u foo:bar" + "", "git commit -u"),
-        trigger=r"(?:-u|--user|--proxy-user|-U)[ \t=]+[\"']?[^\s:\"']+:",
+        trigger=r"(?:-u|--user|--proxy-user|-U|--http-user)[ \t=]+[\"']?[^\s:\"']+:",
         ignore_case=False,
     ),
     _c(
         "password-flag",
         r"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|mysqlimport)\b[^\n|;&]*?[ \t]-p(?P<secret>[^\s\"'-][^\s\"']*)"
-        r"|\bsshpass[ \t]+-p[ \t]*(?P<s2>[^\s\"']+)"
+        r"|\bsshpass[ \t]+-p[ \t]*[\"']?(?P<s2>[^\s\"']+)"
         r"|\bredis-cli\b[^\n|;&]*?[ \t]-a[ \t]+(?P<s3>[^\s\"']+)"
         r"|\b(?:docker|podman|helm|oras|skopeo|buildah)[ \t]+(?:[a-z]+[ \t]+)?login\b[^\n|;&]*?[ \t]-p[ \t]+(?P<s4>[^\s\"']+)",
         ("mysql", "mariadb", "sshpass", "redis-cli", "login"),
@@ -323,12 +324,12 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "netrc-password",
-        r"\blogin[ \t]+\S+\s+password[ \t]+(?P<secret>\S+)",
+        r"\b(?:machine[ \t]+\S+|default)\s+login[ \t]+\S+\s+password[ \t]+(?P<secret>\S+)",
         ("password",),
         ("machine api.heroku.com login me@example.com password 01234567-89ab-cdef-0123-456789abcdef",
          "machine github.com\n  login bob\n  password ghsecret123"),
         ("login with password required",),
-        trigger=r"(?i)login[ \t]+\S+\s+password",
+        trigger=r"(?i)login[ \t]+\S+\s+password[ \t]",
         multiline=True,
     ),
     _c(
