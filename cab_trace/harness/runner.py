@@ -38,6 +38,7 @@ from cab_trace.harness.adapters import (
     choose_plugins,
     load_adapter,
 )
+from cab_trace.harness import hardening
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
@@ -168,9 +169,10 @@ class CellRunner:
                 f"a secret value of {min(map(len, self.redactor.too_short))} character(s) is too short "
                 f"to redact without mangling ordinary text; it is not redacted"
             )
+        self._task_slug = _slug(self.redactor.text(self.task.id))  # a task id is no place for a key either
         self.run_id = (
             f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{_slug(self.adapter.name)}-"
-            f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
+            f"{self._task_slug}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
 
@@ -187,13 +189,17 @@ class CellRunner:
         except OSError as exc:
             raise UsageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
         trace_path = run_dir / TRACE_FILE_NAME
+        hardening.harden()  # see hardening.py: /proc/<this>/fd closed to the agent, orphans adopted
+        children_before = set(hardening.children())
         pipeline = build_pipeline(trace_path, self.redactor, self.config.otlp)
         try:
             outcome = self._record(pipeline, run_dir, trace_path)
         finally:
             shutdown_warnings = pipeline.shutdown()
         outcome.warnings = [*self.warnings, *shutdown_warnings]
-        # The last line of defence: no file the run wrote may hold a secret the harness knew of.
+        # The last line of defence: no file the run wrote may hold a secret the harness knew of,
+        # checked once nothing the agent started is left to write one.
+        hardening.reap_descendants(children_before)
         outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
         if outcome.leaks:
             outcome.exit_code = 1
@@ -238,7 +244,7 @@ class CellRunner:
                         "behavior_mode": cfg.behavior_mode,
                     },
                 ) as setup_span:
-                    scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{_slug(task.id)}-"))
+                    scratch = Path(tempfile.mkdtemp(prefix=f"cab-trace-{self._task_slug}-"))
                     workdir = scratch / "workdir"
                     workdir.mkdir()
                     copied = task.copy_to(workdir)
@@ -450,7 +456,7 @@ class CellRunner:
             if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
                 span.set_status(Status(StatusCode.OK))
         if kind != "run":
-            self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}")
+            self._progress(self.redactor.text(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}"))
 
 
 def _failure_message(result: LaunchResult, timeout_s: float | None) -> str | None:

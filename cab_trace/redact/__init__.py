@@ -169,11 +169,10 @@ class Redactor:
         found: list[Finding] = []
         for start, end in self._windows(text, hits):
             window = text[start:end]
-            views = screen.views(window)
-            if views is None:
-                found.extend(Finding(start + a, start + b, rule) for a, b, rule in self._scan(window))
-                continue
-            for view in views:
+            # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
+            # then as it is shown, if that differs.
+            found.extend(Finding(start + a, start + b, rule) for a, b, rule in self._scan(window))
+            for view in screen.views(window) or ():
                 for a, b, rule in self._scan(view.text):
                     s, e = view.origin(a, b)
                     found.append(Finding(start + s, start + e, rule))
