@@ -186,7 +186,9 @@ class Redactor:
         for hit_start, hit_end in hits:
             lo = max(hit_start - pad, 0)
             hi = min(hit_end + pad, len(text))
-            start = max(text.rfind("\n", 0, lo) + 1, lo - WINDOW, 0)
+            # From the line before (a .netrc entry or a YAML block names its secret a line later).
+            line_start = text.rfind("\n", 0, lo) + 1
+            start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
             end = text.find("\n", hi)
             end = len(text) if end == -1 else min(end, hi + WINDOW)
             if windows and start <= windows[-1][1]:
@@ -196,15 +198,14 @@ class Redactor:
         out: list[tuple[int, int]] = []
         for start, end in windows:
             # A key block (or a PuTTY key) runs to its END line, however many lines away.
-            block = text.find("-----BEGIN ", start, end)
-            if block == -1:
-                block = text.find("PuTTY-User-Key-File-", start, end)
-            if block != -1:
-                close = text.find("-----END ", block)
-                close = text.find("Private-MAC:", block) if close == -1 else close
-                if close != -1 and close - block <= MAX_BLOCK:
-                    line_end = text.find("\n", close)
-                    end = max(end, len(text) if line_end == -1 else line_end)
+            for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
+                block = text.find(opening, start, end)
+                while block != -1:
+                    close = text.find(closing, block)
+                    if close != -1 and close - block <= MAX_BLOCK:
+                        line_end = text.find("\n", close)
+                        end = max(end, len(text) if line_end == -1 else line_end)
+                    block = text.find(opening, block + 1, end)
             if out and start <= out[-1][1]:
                 out[-1] = (out[-1][0], max(out[-1][1], end))
             else:
