@@ -131,6 +131,7 @@ class _Grid:
         self.rows: dict[int, tuple[list[str], list[int]]] = {}
         self.row = 0
         self.col = 0
+        self.saved = (0, 0)
 
     def _cells(self) -> tuple[list[str], list[int]]:
         cells = self.rows.get(self.row)
@@ -205,6 +206,10 @@ class _Grid:
             chars[self.col : stop] = " " * max(stop - self.col, 0)
         elif final == "P":
             del chars[self.col : self.col + n], origins[self.col : self.col + n]
+        elif final == "s":
+            self.saved = (self.row, self.col)
+        elif final == "u":
+            self.row, self.col = self.saved
         elif final == "@" and self.col < len(chars):
             chars[self.col : self.col] = " " * n
             origins[self.col : self.col] = [origins[self.col]] * n
@@ -234,6 +239,15 @@ def screen(text: str) -> View:
         seq = m.group()
         if len(seq) == 1 and seq < "\x20":
             grid.control(seq)
+        elif seq == "\x1b7":
+            grid.saved = (grid.row, grid.col)
+        elif seq == "\x1b8":
+            grid.row, grid.col = grid.saved
+        elif seq in ("\x1bD", "\x1bE"):  # index, next line
+            grid.row += 1
+            grid.col = 0 if seq == "\x1bE" else grid.col
+        elif seq == "\x1bM":  # reverse index
+            grid.row = max(grid.row - 1, 0)
         else:
             csi = _CSI_PARTS.fullmatch(seq)
             if csi is not None:
