@@ -50,6 +50,8 @@ _MARKER = re.compile(re.escape(REDACTED))
 _KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 _LINE_BREAKS = "\r\n"
+#: Rules that argv already applies element by element (an option's value is judged on its own there).
+_PER_ELEMENT_RULES = frozenset({"secret-option", "secret-assignment", "secret-field"})
 
 T = TypeVar("T")
 
@@ -281,6 +283,24 @@ class Redactor:
                     out.append(f"{m.group(1)}{m.group(2)}={REDACTED}")
                     continue
             out.append(self.text(arg))
+        return self._argv_as_command_line(out)
+
+    def _argv_as_command_line(self, argv: list[str]) -> list[str]:
+        # Contexts that span elements (curl -u bob:pw, sshpass -p pw, mysql -pPW) are read on
+        # the command line the argv spells; a finding takes out its part of each element.
+        if len(argv) < 2 or not all(" " not in a and "\n" not in a for a in argv):
+            return argv
+        line = " ".join(argv)
+        found = [f for f in self.findings(line) if f.rule not in _PER_ELEMENT_RULES]
+        if not found:
+            return argv
+        out: list[str] = []
+        position = 0
+        for arg in argv:
+            end = position + len(arg)
+            mine = [f for f in found if f.start < end and f.end > position]
+            out.append(apply(line, mine, position, end) if mine else arg)
+            position = end + 1
         return out
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:

@@ -346,7 +346,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
         ("mysql -u root -pS3cr3tPass db", "sshpass -p 'x' ssh", "sshpass -p hunter22 ssh host",
          "redis-cli -h cache -a s3cretpw ping", "docker login -u bob -p dckrpw123 registry.io"),
         ("mysql -u root -p db", "mkdir -p build", "docker login -u bob registry.io"),
-        trigger=r"(?i)(?:mysql|mariadb|sshpass|redis-cli|login)\b[^\n]*[ \t]-[pa]",
+        trigger=r"(?i)(?:mysql|mariadb|sshpass|redis-cli|login)[^\n]*[ \t]-[pa]",
     ),
     _c(
         "netrc-password",
