@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.harness import hardening
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -38,7 +39,6 @@ from cab_trace.harness.adapters import (
     choose_plugins,
     load_adapter,
 )
-from cab_trace.harness import hardening
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
 from cab_trace.harness.output import (
     CAST_FILE_NAME,

@@ -88,7 +88,11 @@ class RedactingSpanProcessor(SpanProcessor):
         # (a marker is not a valid trace-state value).
         if context is None or not context.trace_state:
             return context
-        kept = [(k, v) for k, v in context.trace_state.items() if self.redactor.text(k) == k and self.redactor.text(v) == v]
+        kept = [
+            (k, v)
+            for k, v in context.trace_state.items()
+            if self.redactor.text(k) == k and self.redactor.text(v) == v
+        ]
         if len(kept) == len(context.trace_state):
             return context
         return SpanContext(

@@ -101,7 +101,8 @@ class OtlpSettings:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 # Not the item itself: a malformed header is most often a credential missing its "=".
-                raise UsageError(f"OTLP header {len(parsed_headers) + 1} ({len(item)} characters) is not KEY=VALUE")
+                number = len(parsed_headers) + 1
+                raise UsageError(f"OTLP header {number} ({len(item)} characters) is not KEY=VALUE")
             parsed_headers[key.strip().lower()] = value.strip()
         timeout = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
         try:
@@ -226,7 +227,8 @@ class Pipeline:
             if not reason and any(t.is_alive() for t in background):
                 reason = f"no answer within {budget:g} s"
             warnings.append(
-                f"could not send {unsent} span(s) to the OTLP endpoint {without_userinfo(self.otlp.traces_url)} "
+                f"could not send {unsent} span(s) to the OTLP endpoint "
+                f"{without_userinfo(self.otlp.traces_url)} "
                 f"({self.otlp.protocol})"
                 + (f": {reason}" if reason else "")
                 + f"; the trace file is complete: {self.jsonl_path}"

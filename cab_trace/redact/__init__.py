@@ -155,7 +155,9 @@ class Redactor:
 
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         """A redactor that also knows ``more``."""
-        return Redactor([*self._secrets, *self.too_short, *more], self._rules, self._named_values, self._engine)
+        return Redactor(
+            [*self._secrets, *self.too_short, *more], self._rules, self._named_values, self._engine
+        )
 
     def findings(self, text: str) -> list[Finding]:
         """Every suspected secret in ``text``, in order, one per stretch of text: where rules
@@ -198,7 +200,8 @@ class Redactor:
             else:
                 windows.append((start, end))
         out: list[tuple[int, int]] = []
-        for start, end in windows:
+        for start, window_end in windows:
+            end = window_end
             # A key block (or a PuTTY key) runs to its END line, however many lines away.
             for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
                 block = text.find(opening, start, end)

@@ -31,7 +31,9 @@ SECRET_WORDS = frozenset(
 #: A last word that *ends* in one of these is secret too (``PGPASSWORD``, ``SSHPASS``, ``AUTHTOKEN``)...
 SECRET_ENDINGS = ("PASSWORD", "PASSWD", "PASS", "TOKEN", "SECRET", "APIKEY", "PASSPHRASE")
 #: ...but for these words.
-NOT_SECRET_WORDS = frozenset({"BYPASS", "COMPASS", "SURPASS", "OVERPASS", "UNDERPASS", "TRESPASS", "ENCOMPASS"})
+NOT_SECRET_WORDS = frozenset(
+    {"BYPASS", "COMPASS", "SURPASS", "OVERPASS", "UNDERPASS", "TRESPASS", "ENCOMPASS"}
+)
 #: Words that make a name secret wherever they stand (``SECRET_KEY_BASE``, ``DB_PASSWORD_HASH``)...
 STRONG_WORDS = frozenset({"SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "APIKEY"})
 #: ...unless the name ends in one of these: then it names where a secret is, not the secret.
@@ -71,7 +73,9 @@ DATA_WORDS = frozenset(
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\[REDACTED\]|\*+|x{3,}|\.{2,}|…|-+|_+|"
     r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|"  # <your key>, <API_KEY>
-    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%|"  # $X ${X} $(cmd)
+    # $X and $x (not $ecretPa55: mixed case is a password's shape), ${X}, $(cmd), %X%
+    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|"
+    r"%[A-Za-z_][A-Za-z0-9_]*%|"
     r"\{\{.*\}\}|\{[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_./-]+)?\}|#\{[^}]*\}|"  # {{x}} {x} {env:X} #{x}
     r"none|null|nil|true|false|yes|no|on|off|undefined|changeme|change[-_]?me|redacted|secret|password|"
     r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|"
@@ -85,11 +89,12 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_
 _CODE = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)*[(\[<].*$")
 _CODE_ROOTS = frozenset(
     {
-        "self", "this", "cls", "os", "process", "env", "environ", "config", "cfg", "conf", "settings", "opts",
-        "options", "args", "argv", "kwargs", "ctx", "context", "req", "request", "params", "props", "secrets",
-        "vars", "inputs", "app", "import", "window", "globalthis", "std", "sys", "creds", "credentials", "auth",
-        "client", "session", "state", "store", "user", "data", "body", "headers", "payload", "response", "res",
-        "result", "opt", "flags", "cli", "parser", "values", "input", "keys", "tokens",
+        "self", "this", "cls", "os", "process", "env", "environ", "config", "cfg", "conf", "settings",
+        "opts", "options", "args", "argv", "kwargs", "ctx", "context", "req", "request", "params", "props",
+        "secrets", "vars", "inputs", "app", "import", "window", "globalthis", "std", "sys", "creds",
+        "credentials", "auth", "client", "session", "state", "store", "user", "data", "body", "headers",
+        "payload", "response", "res", "result", "opt", "flags", "cli", "parser", "values", "input", "keys",
+        "tokens",
     }
 )  # fmt: skip
 _PATH = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?[/\\](?:[\w.@%+=,-]+[/\\]?)+$|^(?:~|\.{1,2})$")
@@ -108,7 +113,9 @@ def _secret_last_word(word: str) -> bool:
         return False
     if word.endswith(SECRET_ENDINGS):
         return True
-    return word.endswith("KEY") and word != "KEY" and len(word) <= 8 and word not in DATA_WORDS  # APIKEY, PRIVKEY
+    return (
+        word.endswith("KEY") and word != "KEY" and len(word) <= 8 and word not in DATA_WORDS
+    )  # APIKEY, PRIVKEY
 
 
 @functools.lru_cache(maxsize=4096)  # logs repeat the same few names endlessly
@@ -127,7 +134,12 @@ def is_secret_name(name: str) -> bool:
     last = words[-1]
     if last in ("PWD", "DSN") and len(words) == 1:
         return False  # $PWD is the working directory
-    if last in WEAK_WORDS and len(words) > 1 and words[-2] in DATA_WORDS and not any(w in STRONG_WORDS for w in words):
+    if (
+        last in WEAK_WORDS
+        and len(words) > 1
+        and words[-2] in DATA_WORDS
+        and not any(w in STRONG_WORDS for w in words)
+    ):
         return False  # cache_key, idempotency_key, ssh_key (a path), sort_key
     if _secret_last_word(last):
         return True
@@ -156,8 +168,11 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def _random_part(part: str) -> bool:
     """A path segment that looks generated rather than named (``bPxRfiCYEXAMPLEKEY7``)."""
-    return len(part) >= 16 and any(c.isupper() for c in part) and any(c.islower() for c in part) and (
-        any(c.isdigit() for c in part) or len(part) >= 24
+    return (
+        len(part) >= 16
+        and any(c.isupper() for c in part)
+        and any(c.islower() for c in part)
+        and (any(c.isdigit() for c in part) or len(part) >= 24)
     )
 
 
@@ -252,7 +267,8 @@ class Rule:
             group = next((g for g in _SECRET_GROUPS if g in m.re.groupindex and m.group(g) is not None), None)
             start, end = m.span(group) if group else m.span()
             if self.token and (
-                (start > 0 and text[start - 1] in TOKEN_CHARS) or (end < len(text) and text[end] in TOKEN_CHARS)
+                (start > 0 and text[start - 1] in TOKEN_CHARS)
+                or (end < len(text) and text[end] in TOKEN_CHARS)
             ):
                 continue
             value = text[start:end]
@@ -283,7 +299,8 @@ NAMED_TRIGGERS = (
 )
 _UNQUOTED_END = ".,:;!?"
 _AFTER_NAME = re.compile(
-    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
+    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
+    r"|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
 )
 _VALUE = re.compile(
     r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>(?:\$\{[^}\s]*\}|<[^<>\n]*>|[^\s\"'&;|,)}\]])+)"
@@ -317,10 +334,12 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
             yield span
 
 
-_SPECIAL_NAME = re.compile(r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)")
+_SPECIAL_NAME = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)"
+)
 
 
-def _named_value_at(text: str, start: int, end: int) -> Span | None:
+def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PLR0912
     # Cheapest test first: nearly every candidate ("PASSED", "path") has no operator after it.
     after = _AFTER_NAME.match(text, end)
     if after is None:

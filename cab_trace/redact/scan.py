@@ -118,7 +118,12 @@ def _scan_cast(path: Path, redactor: Redactor) -> Iterator[Hit]:
     text = "".join(parts)
     for finding in redactor.findings(text):
         index = max(i for i, s in enumerate(starts) if s <= finding.start) if starts else 0
-        yield Hit(path, lines[index] if lines else 1, finding.rule, mask(text[finding.start : finding.end], finding.rule))
+        yield Hit(
+            path,
+            lines[index] if lines else 1,
+            finding.rule,
+            mask(text[finding.start : finding.end], finding.rule),
+        )
 
 
 def scan_path(path: Path, redactor: Redactor) -> Iterator[Hit]:

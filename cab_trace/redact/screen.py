@@ -165,7 +165,7 @@ class _Grid:
     def tab(self) -> None:
         self.col = (self.col // 8 + 1) * 8
 
-    def csi(self, params: str, final: str) -> None:
+    def csi(self, params: str, final: str) -> None:  # noqa: PLR0912 - one branch per final byte
         numbers = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params[:1] != "?" else []
         n = max(numbers[0], 1) if numbers else 1
         chars, origins = self._cells()

@@ -42,7 +42,9 @@ for c in key:
     time.sleep(0.002)
 say("\n")
 # 6. into files the diff will show: escaped, coloured, split, as a JSON argv
-Path("leak.json").write_text(json.dumps({"apiKey": key}, ensure_ascii=True).replace(key[0], f"\\u{ord(key[0]):04x}"))
+Path("leak.json").write_text(
+    json.dumps({"apiKey": key}, ensure_ascii=True).replace(key[0], f"\\u{ord(key[0]):04x}")
+)
 Path("leak.txt").write_text("a=" + "\x1b[1m".join(key) + "\nb=" + key[:half] + "\n" + key[half:] + "\n")
 Path("argv.json").write_text(json.dumps(["--api-key", key]))
 # 7. a process that leaves the agent's group and writes the key into the run directory later
@@ -52,7 +54,8 @@ if run_dir:
         [sys.executable, "-c",
          "import os, sys, time; time.sleep(3); open(sys.argv[1], 'w').write(os.environ['CAB_KEY'])",
          os.path.join(run_dir, "late.txt")],
-        start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 # 8. cab-trace's own stderr, through /proc (closed to same-user processes by PR_SET_DUMPABLE;
 #    root is not stopped by it, so the tests try this one when they run cab-trace as another user)

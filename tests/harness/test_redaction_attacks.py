@@ -20,7 +20,9 @@ from tests.conftest import run_cli
 KEY = "opaque-Key-With-No-Shape-0451-zzQ8wq"  # no provider shape: only the known-secret layer knows it
 PIECES = [KEY[i : i + 16] for i in range(len(KEY) - 15)]
 AGENT = Path(__file__).with_name("attack_agent.py")
-INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]|\x1b\\[[0-?]*[ -/]*[@-~]")
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]|\x1b\\[[0-?]*[ -/]*[@-~]"
+)
 
 
 def leaked(text: str) -> list[str]:
@@ -66,7 +68,9 @@ def test_an_attacking_agent_gets_its_key_nowhere(tmp_path: Path, task_dir: Path,
             assert leaked(decoded) == [], path
     assert [p for line in rendered(out / "terminal.cast") for p in leaked(line)] == []
     container = next(r for r in read_records(out) if r.kind == "container")
-    assert str(container.attributes["stdout_tail"]).rstrip().endswith("[REDACTED]")  # the key typed one character at a time
+    assert (
+        str(container.attributes["stdout_tail"]).rstrip().endswith("[REDACTED]")
+    )  # the key typed one character at a time
     diff = (out / "changes.diff").read_text()
     assert "leak.txt" in diff and "[REDACTED]" in diff
 
@@ -103,11 +107,15 @@ def _as_another_user() -> tuple[list[str], dict[str, str]]:
         pytest.fail("needs setpriv (util-linux) to run cab-trace as an ordinary user")
     prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     wanted = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    for candidate in (os.path.realpath(sys.executable), f"/usr/bin/python{wanted}", f"/usr/local/bin/python{wanted}"):
+    for candidate in (
+        os.path.realpath(sys.executable),
+        f"/usr/bin/python{wanted}",
+        f"/usr/local/bin/python{wanted}",
+    ):
         probe = subprocess.run(
             # (the Python it starts must be one that user can run again, for the agent)
-            [*prefix, candidate, "-c", "import sys, orjson, subprocess; subprocess.run([sys.executable, '-c', ''],"
-             " check=True); print('%d.%d' % sys.version_info[:2])"],
+            [*prefix, candidate, "-c", "import sys, orjson, subprocess; "
+             "subprocess.run([sys.executable, '-c', ''], check=True); print('%d.%d' % sys.version_info[:2])"],
             capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
         if probe.stdout.strip() == wanted:
@@ -133,8 +141,8 @@ PROC_PROBE = (
     "if len(sys.argv) > 1: hardening.harden()\n"
     # (a process whose uid was changed starts undumpable: the control sets it back explicitly)
     "else: hardening._prctl(hardening.PR_SET_DUMPABLE, 1)\n"
-    "child = 'import os\\ntry:\\n open(f\"/proc/{os.getppid()}/fd/2\", \"w\").write(\"\")\\n print(\"open\")\\n"
-    "except OSError:\\n print(\"refused\")'\n"
+    'child = \'import os\\ntry:\\n open(f"/proc/{os.getppid()}/fd/2", "w").write("")\\n print("open")\\n'
+    'except OSError:\\n print("refused")\'\n'
     "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True).stdout.strip())\n"
 )
 
@@ -161,7 +169,10 @@ def test_pr_set_dumpable_closes_proc_fd_to_a_same_user_child(tmp_path: Path, tas
             with _stderr_file(shared).open("w") as err:
                 results.append(subprocess.run([*probe, *extra], stdout=subprocess.PIPE, stderr=err, text=True,
                                               env=env, check=False).stdout.strip())  # fmt: skip
-        assert results == ["open", "refused"]  # a same-user child reaches the parent's fds until it is hardened
+        assert results == [
+            "open",
+            "refused",
+        ]  # a same-user child reaches the parent's fds until it is hardened
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 

@@ -39,7 +39,9 @@ def shown(text: str, secret: str) -> bool:
     lines = render(text)
     if len(secret) < 16:
         return any(secret in line for line in lines)
-    return any(piece in line for line in lines for piece in [secret[i : i + 16] for i in range(len(secret) - 15)])
+    return any(
+        piece in line for line in lines for piece in [secret[i : i + 16] for i in range(len(secret) - 15)]
+    )
 
 
 @st.composite
