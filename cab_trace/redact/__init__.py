@@ -17,6 +17,7 @@ from typing import NamedTuple, TypeVar
 from cab_trace.redact import screen
 from cab_trace.redact.prefilter import Prefilter
 from cab_trace.redact.rules import (
+    NAME_ENDINGS,
     NAMED_TRIGGERS,
     RULES,
     Rule,
@@ -135,8 +136,11 @@ class Redactor:
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
         patterns.extend(re.escape(anchor) for anchor in self._anchor_map)
-        patterns.append(screen.SPECIAL_PATTERN)
-        self._prefilter = Prefilter(patterns, engine)
+        # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
+        literals = [*self._by_keyword, *self._anchor_map]
+        if named_values:
+            literals.extend(NAME_ENDINGS)
+        self._prefilter = Prefilter(patterns, engine, literals)
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
@@ -167,20 +171,25 @@ class Redactor:
         through control sequences covers them."""
         if not text:
             return []
+        # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
+        # then as it is shown, if that differs: each view is built once, over the whole text.
+        found = [Finding(*span) for span in self._find_in(text)]
+        for view in screen.views(text) or ():
+            for a, b, rule in self._find_in(view.text):
+                s, e = view.origin(a, b)
+                found.append(Finding(s, e, rule))
+        return _merge_findings(found)
+
+    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
+        """The secrets in ``text`` as it is: the prefilter's candidates, the rules over the lines
+        around them."""
         hits = self._prefilter.spans(text)
         if not hits:
             return []
-        found: list[Finding] = []
+        found: list[tuple[int, int, str]] = []
         for start, end in self._windows(text, hits):
-            window = text[start:end]
-            # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
-            # then as it is shown, if that differs.
-            found.extend(Finding(start + a, start + b, rule) for a, b, rule in self._scan(window))
-            for view in screen.views(window) or ():
-                for a, b, rule in self._scan(view.text):
-                    s, e = view.origin(a, b)
-                    found.append(Finding(start + s, start + e, rule))
-        return _merge_findings(found)
+            found.extend((start + a, start + b, rule) for a, b, rule in self._scan(text[start:end]))
+        return found
 
     def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The lines around each candidate (and as much more as a known secret or a key block

@@ -288,6 +288,7 @@ def _real_value(value: str) -> bool:
 
 #: Where a secret name can end: its last word, searched for case-insensitively.
 _NAME_ENDINGS = tuple(sorted({w.lower() for w in SECRET_WORDS} | {w.lower() for w in SECRET_ENDINGS}))
+NAME_ENDINGS = (*_NAME_ENDINGS, "tf_token_", "otel_exporter_otlp")
 _ENDING = re.compile("(?:" + "|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)) + ")(?![a-z0-9_])")
 #: What the prefilter looks for so that :func:`find_named_values` gets to run: a secret word
 #: followed by an operator, or an option followed by a value (RE2 syntax; an over-approximation).

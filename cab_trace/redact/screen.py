@@ -43,9 +43,9 @@ _SEQUENCE = re.compile(
 #: Whether a text needs any view but itself (one scan, in C).
 SPECIAL_PATTERN = f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]" + r"|\\[u\"/\\nrtbf]"
 SPECIAL = re.compile(SPECIAL_PATTERN)
+SPECIAL_CHAR = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
 _JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([\"\\/bfnrt]))")
 _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_CSI_PARTS = re.compile(r"(?:\x1b\[|\x9b)([0-?]*)[ -/]*([@-~])")
 
 
 @dataclass
@@ -54,35 +54,59 @@ class View:
 
     text: str
     starts: array[int]
-    ends: array[int]
+    #: None: each character came from one original character (its end is its start + 1).
+    ends: array[int] | None = None
 
     def origin(self, start: int, end: int) -> tuple[int, int]:
         """The original range behind ``text[start:end]`` (everything between its first and last
         character, so control sequences inside are included)."""
+        if self.ends is None:
+            return min(self.starts[start:end]), max(self.starts[start:end]) + 1
         return min(self.starts[start:end]), max(self.ends[start:end])
+
+    def end_of(self, index: int) -> int:
+        return self.starts[index] + 1 if self.ends is None else self.ends[index]
+
+
+#: The ASCII characters that need no view (printable, tab, newline), for the fast check below.
+_PLAIN_ASCII = bytes([9, 10, *range(32, 127)])
 
 
 def needs_views(text: str) -> bool:
+    """Whether ``text`` holds a control character, an invisible one or a JSON escape. ASCII text
+    (nearly all output) is checked with one ``bytes.translate`` (GB/s); other text with a regex."""
+    if text.isascii():
+        data = text.encode()
+        return bool(data.translate(None, _PLAIN_ASCII)) or b"\\" in data
     return SPECIAL.search(text) is not None
+
+
+#: Whether a text moves the cursor (or overwrites) at all: if not, what it shows is its stripped view.
+_MOVES = re.compile(r"\r(?!\n)|[\x08\x0b\x0c]|(?:\x1b\[|\x9b)[0-9;]*[CDG`HfdABEFKJXP@su]|\x1b[78DEM]")
+_ESCAPES = re.compile(r"\\[u\"/\\nrtbf]")
 
 
 def views(text: str) -> list[View] | None:
     """The views of ``text`` to search, or None when the text is its only view."""
     if not needs_views(text):
         return None
-    out = [stripped(text), screen(text)]
-    if "\\" in text:
+    out: list[View] = []
+    if SPECIAL_CHAR.search(text):
+        out.append(stripped(text))
+        if _MOVES.search(text):
+            out.append(screen(text))
+    if _ESCAPES.search(text):
         decoded = unescaped(text)
         if decoded.text != text:
-            inner = stripped(decoded.text)
-            out.append(_compose(inner, decoded))
-            out.append(_compose(screen(decoded.text), decoded))
+            out.append(_compose(stripped(decoded.text), decoded))
+            if _MOVES.search(decoded.text):
+                out.append(_compose(screen(decoded.text), decoded))
     return out
 
 
 def _compose(outer: View, inner: View) -> View:
     starts = array("q", (inner.starts[i] for i in outer.starts))
-    ends = array("q", (inner.ends[i - 1] for i in outer.ends))
+    ends = array("q", (inner.end_of(i) for i in outer.starts))
     return View(outer.text, starts, ends)
 
 
@@ -98,8 +122,7 @@ def stripped(text: str) -> View:
         position = m.end()
     parts.append(text[position:])
     starts.extend(range(position, len(text)))
-    ends = array("q", (s + 1 for s in starts))
-    return View("".join(parts), starts, ends)
+    return View("".join(parts), starts)
 
 
 def unescaped(text: str) -> View:
@@ -121,6 +144,10 @@ def unescaped(text: str) -> View:
     starts.extend(range(position, len(text)))
     ends.extend(range(position + 1, len(text) + 1))
     return View("".join(parts), starts, ends)
+
+
+_CURSOR_FINALS = frozenset("CDG`HfdAFBEsu")
+_MOVING_FINALS = _CURSOR_FINALS | frozenset("KJXP@")
 
 
 class _Grid:
@@ -165,10 +192,17 @@ class _Grid:
     def tab(self) -> None:
         self.col = (self.col // 8 + 1) * 8
 
-    def csi(self, params: str, final: str) -> None:  # noqa: PLR0912 - one branch per final byte
+    def csi(self, params: str, final: str) -> None:
+        if final not in _MOVING_FINALS:
+            return  # colours (m), modes (h, l), reports: nothing moves or is erased
         numbers = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params[:1] != "?" else []
         n = max(numbers[0], 1) if numbers else 1
-        chars, origins = self._cells()
+        if final in _CURSOR_FINALS:
+            self._move(final, n, numbers)
+        else:
+            self._erase(final, n, numbers[0] if numbers else 0)
+
+    def _move(self, final: str, n: int, numbers: list[int]) -> None:  # noqa: PLR0912 - one branch per final
         if final == "C":
             self.col += n
         elif final == "D":
@@ -186,15 +220,20 @@ class _Grid:
         elif final in "BE":
             self.row += n
             self.col = 0 if final == "E" else self.col
-        elif final == "K":
-            mode = numbers[0] if numbers else 0
+        elif final == "s":
+            self.saved = (self.row, self.col)
+        elif final == "u":
+            self.row, self.col = self.saved
+
+    def _erase(self, final: str, n: int, mode: int) -> None:
+        chars, origins = self._cells()
+        if final == "K":
             if mode == 0:
                 del chars[self.col :], origins[self.col :]
             else:
                 stop = len(chars) if mode == 2 else min(self.col + 1, len(chars))
                 chars[:stop] = " " * stop
         elif final == "J":
-            mode = numbers[0] if numbers else 0
             if mode in (2, 3):
                 self.rows.clear()
             elif mode == 0:
@@ -206,10 +245,6 @@ class _Grid:
             chars[self.col : stop] = " " * max(stop - self.col, 0)
         elif final == "P":
             del chars[self.col : self.col + n], origins[self.col : self.col + n]
-        elif final == "s":
-            self.saved = (self.row, self.col)
-        elif final == "u":
-            self.row, self.col = self.saved
         elif final == "@" and self.col < len(chars):
             chars[self.col : self.col] = " " * n
             origins[self.col : self.col] = [origins[self.col]] * n
@@ -226,51 +261,46 @@ class _Grid:
         if parts:
             parts.pop()
             starts.pop()
-        return View("".join(parts), starts, array("q", (s + 1 for s in starts)))
+        return View("".join(parts), starts)
+
+
+#: One token of terminal output: a run of text, a line break, a tab, a CSI (its parameters and
+#: final byte captured), or any other sequence or control.
+_TOKEN = re.compile(
+    f"(?P<text>[^\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]+)"
+    r"|(?P<nl>\n)|(?P<tab>\t)"
+    r"|(?:\x1b\[|\x9b)(?P<params>[0-?]*)[ -/]*(?P<final>[@-~])"
+    r"|(?P<other>\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]|\x1b|[\x00-\x1f\x7f-\x9f]"
+    f"|[{_INVISIBLE}])"
+)
 
 
 def screen(text: str) -> View:
     """What a terminal would show after ``text`` (cursor moves and overwrites applied)."""
     grid = _Grid()
-    position = 0
-    for m in _SEQUENCE.finditer(text):
-        if m.start() > position:
-            _write(grid, text, position, m.start())
-        seq = m.group()
-        if len(seq) == 1 and seq < "\x20":
-            grid.control(seq)
-        elif seq == "\x1b7":
-            grid.saved = (grid.row, grid.col)
-        elif seq == "\x1b8":
-            grid.row, grid.col = grid.saved
-        elif seq in ("\x1bD", "\x1bE"):  # index, next line
-            grid.row += 1
-            grid.col = 0 if seq == "\x1bE" else grid.col
-        elif seq == "\x1bM":  # reverse index
-            grid.row = max(grid.row - 1, 0)
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "text":
+            grid.write(m.group(), m.start())
+        elif kind == "final":
+            grid.csi(m.group("params"), m.group("final"))
+        elif kind == "nl":
+            grid.newline()
+        elif kind == "tab":
+            grid.tab()
         else:
-            csi = _CSI_PARTS.fullmatch(seq)
-            if csi is not None:
-                grid.csi(csi.group(1), csi.group(2))
-        position = m.end()
-    if position < len(text):
-        _write(grid, text, position, len(text))
+            seq = m.group()
+            if len(seq) == 1 and seq < "\x20":
+                grid.control(seq)
+            elif seq == "\x1b7":
+                grid.saved = (grid.row, grid.col)
+            elif seq == "\x1b8":
+                grid.row, grid.col = grid.saved
+            elif seq in ("\x1bD", "\x1bE"):  # index, next line
+                grid.row += 1
+                grid.col = 0 if seq == "\x1bE" else grid.col
+            elif seq == "\x1bM":  # reverse index
+                grid.row = max(grid.row - 1, 0)
     length = len(text)
     return grid.view(lambda after: min(after + 1, max(length - 1, 0)))
-
-
-def _write(grid: _Grid, text: str, start: int, end: int) -> None:
-    position = start
-    while position < end:
-        nl = text.find("\n", position, end)
-        tab = text.find("\t", position, end)
-        stop = min(i for i in (nl, tab, end) if i != -1)
-        if stop > position:
-            grid.write(text[position:stop], position)
-        if stop == end:
-            break
-        if stop == nl:
-            grid.newline()
-        else:
-            grid.tab()
-        position = stop + 1
