@@ -202,7 +202,7 @@ class _Grid:
         else:
             self._erase(final, n, numbers[0] if numbers else 0)
 
-    def _move(self, final: str, n: int, numbers: list[int]) -> None:  # noqa: PLR0912 - one branch per final
+    def _move(self, final: str, n: int, numbers: list[int]) -> None:
         if final == "C":
             self.col += n
         elif final == "D":
