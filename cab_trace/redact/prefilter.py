@@ -66,6 +66,6 @@ class Prefilter:
             lowered = text.lower()
             if len(lowered) == len(text):
                 return [m.span() for m in self._compiled.finditer(lowered)]
-            # A character whose lowercase is longer ("İ") would shift positions: the whole text is a candidate.
+            # A character whose lowercase is longer ("İ") shifts positions: all of it is a candidate.
             return [(0, len(text))] if self._compiled.search(lowered) else []
         return [m.span() for m in self._compiled.finditer(text)]
