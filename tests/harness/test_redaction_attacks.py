@@ -199,3 +199,34 @@ def test_an_agent_cannot_write_to_cab_trace_stderr_through_proc(tmp_path: Path, 
         assert result.returncode == 0, console[-2000:]
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_an_instrumented_agent_cannot_send_its_key_in_the_scope_of_its_spans(tmp_path: Path) -> None:
+    """The instrumentation scope's name and version (and the resource) of an agent's own spans
+    are redacted before the trace file and the collector see them."""
+    from tests.harness.test_trace_propagation import AGENT as INSTRUMENTED
+    from tests.harness.test_trace_propagation import DEMO_TASK
+    from tests.otlp_receiver import OtlpReceiver
+
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        INSTRUMENTED.replace(
+            'provider.get_tracer("my-agent")',
+            'provider.get_tracer("scope-" + os.environ["CAB_KEY"], "1.0+" + os.environ["CAB_KEY"])',
+        ).replace('{"service.name": "my-agent"}', '{"service.name": "my-agent", "k": os.environ["CAB_KEY"]}')
+    )
+    out = tmp_path / "run"
+    with OtlpReceiver("http") as collector:
+        result = run_cli(
+            "run", "--adapter", "command", "--task", str(DEMO_TASK), "--out", str(out),
+            "--otlp-endpoint", collector.endpoint, "--", sys.executable, str(agent),
+            env={"CAB_KEY": KEY},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    call = next(r for r in read_records(out / "trace.jsonl") if r.name == "chat gpt-x")
+    assert call.scope.name == "scope-[REDACTED]" and call.scope.version == "1.0+[REDACTED]"
+    assert call.resource["k"] == "[REDACTED]"
+    assert collector.received.raw and not any(
+        p.encode() in raw for raw in collector.received.raw for p in PIECES
+    )
+    assert leaked((out / "trace.jsonl").read_text()) == []
