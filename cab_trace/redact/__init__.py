@@ -132,6 +132,12 @@ class Redactor:
         for rule in self._rules:
             for keyword in rule.keywords:
                 self._by_keyword.setdefault(keyword, []).append(rule)
+        self._by_gram: dict[str, list[tuple[str, list[Rule]]]] = {}
+        self._short_keywords = [(k, rules) for k, rules in self._by_keyword.items() if len(k) < 2]
+        for keyword, keyword_rules in self._by_keyword.items():
+            if len(keyword) >= 2:
+                self._by_gram.setdefault(keyword[:2], []).append((keyword, keyword_rules))
+        self._gram_keys = frozenset(self._by_gram)
         patterns = [rule.trigger for rule in self._rules]
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
@@ -234,7 +240,7 @@ class Redactor:
             spans.extend(self._known(text))
         # Only the rules whose keywords the window holds run (a plain loop of `in`: cheaper on a
         # line than any regex over all keywords).
-        ran = {rule for keyword, rules in self._by_keyword.items() if keyword in lowered for rule in rules}
+        ran = self._rules_for(lowered)
         for rule in sorted(ran, key=self._order.__getitem__):  # the most specific rule first
             spans.extend(rule.find(text, lowered))
         if self._named_values:
@@ -245,6 +251,20 @@ class Redactor:
             markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
             spans = [s for s in spans if not any(a <= s[0] and s[1] <= b for a, b in markers)]
         return spans
+
+    def _rules_for(self, lowered: str) -> set[Rule]:
+        """The rules whose keywords ``lowered`` holds. A line is short: the set of its two-letter
+        pieces, intersected (in C) with the keywords' first two letters, leaves a few keywords
+        to look for, rather than every keyword of every rule."""
+        if len(lowered) > 4096:
+            return {rule for keyword, rules in self._by_keyword.items() if keyword in lowered for rule in rules}
+        grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)}
+        ran = {rule for keyword, rules in self._short_keywords if keyword in lowered for rule in rules}
+        for gram in grams & self._gram_keys:
+            for keyword, rules in self._by_gram[gram]:
+                if keyword in lowered:
+                    ran.update(rules)
+        return ran
 
     def _known(self, text: str) -> list[tuple[int, int, str]]:
         """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed."""
