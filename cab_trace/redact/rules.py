@@ -94,7 +94,7 @@ _CODE_ROOTS = frozenset(
         "secrets", "vars", "inputs", "app", "import", "window", "globalthis", "std", "sys", "creds",
         "credentials", "auth", "client", "session", "state", "store", "user", "data", "body", "headers",
         "payload", "response", "res", "result", "opt", "flags", "cli", "parser", "values", "input", "keys",
-        "tokens",
+        "tokens", "var", "local", "module", "each", "steps", "needs", "github", "matrix", "vault",
     }
 )  # fmt: skip
 _PATH = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?[/\\](?:[\w.@%+=,-]+[/\\]?)+$|^(?:~|\.{1,2})$")
@@ -154,13 +154,12 @@ def is_weak_name(name: str) -> bool:
 
 def looks_like_credential(value: str) -> bool:
     """A value long and mixed enough to be a key rather than an identifier such as ``name`` or ``id``."""
-    return (
-        len(value) >= 12
-        and not any(c.isspace() for c in value)
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-        and not _UUID.match(value)
-    )
+    if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value):
+        return False
+    if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        return True
+    # Base64 without digits (dXNlcjpwYXNz): long, both cases.
+    return len(value) >= 16 and any(c.isupper() for c in value) and any(c.islower() for c in value)
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -254,7 +253,7 @@ class Rule:
             spec.digits,
             trigger,
             spec.multiline,
-            None if spec.token else _real_value,
+            _shaped_value if spec.shaped else None if spec.token else _real_value,
         )
 
     def applies(self, text: str, lowered: str) -> bool:
@@ -282,6 +281,10 @@ class Rule:
 
 def _real_value(value: str) -> bool:
     return not is_placeholder(value)
+
+
+def _shaped_value(value: str) -> bool:
+    return looks_like_credential(value) and not is_placeholder(value)
 
 
 # -- values given under a secret name: NAME=value, --name value, "name": "value" ---------------

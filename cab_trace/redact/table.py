@@ -60,6 +60,8 @@ class RuleSpec:
     trigger: str | None = None
     digits: bool = False
     multiline: bool = False
+    #: The value must also look like a credential (letters and digits, 12+ characters).
+    shaped: bool = False
     tags: tuple[str, ...] = field(default=())
 
 
@@ -88,6 +90,7 @@ def _c(
     trigger: str | None = None,
     ignore_case: bool = True,
     multiline: bool = False,
+    shaped: bool = False,
 ) -> RuleSpec:
     return RuleSpec(
         id,
@@ -98,6 +101,7 @@ def _c(
         ignore_case=ignore_case,
         trigger=trigger,
         multiline=multiline,
+        shaped=shaped,
     )
 
 
@@ -558,6 +562,16 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "https://discord.com/api/webhooks/123456789012345678/" + fake("", 68, _URLSAFE),
         ),
         ("https://discord.com/channels/123",),
+    ),
+    _c(
+        "prose-credential",
+        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?(?:key|token|secret)"
+        r"(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
+        ("key", "token", "secret"),
+        ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "using API key 9f8e7d6c5b4a3210"),
+        ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 seconds"),
+        trigger=r"(?i)(?:key|token|secret)(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
+        shaped=True,
     ),
     _c(
         "curl-user",

@@ -243,6 +243,74 @@ BENIGN_TEXT_V2 = [
     "tokenizer = AutoTokenizer.from_pretrained(name)",
 ]
 
+# Held-out style: config files, clients, CI, prose around a key; and code that only names one.
+SECRET_TEXT_V3 = [
+    (
+        '{"auths": {"https://index.docker.io/v1/": {"auth": "dXNlcjpwYXNzd29yZA=="}}}',
+        '{"auths": {"https://index.docker.io/v1/": {"auth": "[REDACTED]"}}}',
+    ),
+    ("API key: abcd1234efgh5678", "API key: [REDACTED]"),
+    ("Your access token is gho1234567890abcdef", "Your access token is [REDACTED]"),
+    (
+        "npm config set //registry.npmjs.org/:_authToken=npm_a1B2c3D4e5a1B2c3D4e5a1B2c3D4e5abcdef",
+        "npm config set //registry.npmjs.org/:_authToken=[REDACTED]",
+    ),
+    ("//registry.npmjs.org/:_authToken=abcdef0123456789", "//registry.npmjs.org/:_authToken=[REDACTED]"),
+    (
+        "pip install --index-url https://user:pypiPa55@pypi.example.com/simple pkg",
+        "pip install --index-url https://user:[REDACTED]@pypi.example.com/simple pkg",
+    ),
+    (
+        "git clone https://oauth2:glpat-abcdefghij0123456789@gitlab.com/g/p.git",
+        "git clone https://oauth2:[REDACTED]@gitlab.com/g/p.git",
+    ),
+    (
+        "mongodb+srv://app:m0ngoPa55@cluster0.example.net/db",
+        "mongodb+srv://app:[REDACTED]@cluster0.example.net/db",
+    ),
+    ("  password: cGFzc3dvcmQ=", "  password: [REDACTED]"),
+    (
+        "AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ",
+        "AWS_SESSION_TOKEN=[REDACTED]",
+    ),
+    ('client = OpenAI(api_key="sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t")', 'client = OpenAI(api_key="[REDACTED]")'),
+    ("const apiKey = 'abc123def456ghi789';", "const apiKey = '[REDACTED]';"),
+    (
+        "export ANTHROPIC_API_KEY='sk-ant-api03-x1Y2z3x1Y2z3x1Y2z3x1Y2z3x1Y2z3x1Y2z3x1Y2z3x1Y2z3'",
+        "export ANTHROPIC_API_KEY='[REDACTED]'",
+    ),
+]
+BENIGN_TEXT_V3 = [
+    'headers={"Authorization": f"Bearer {api_key}"}',
+    "Authorization: Bearer {token}",
+    'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])',
+    'token: str = Field(..., description="GitHub token")',
+    '"token": token,',
+    'secret_key = request.args.get("secret")',
+    "password: ${{ secrets.DB_PASSWORD }}",
+    'apiKey := os.Getenv("API_KEY")',
+    'let api_key = env::var("OPENAI_API_KEY")?;',
+    "apiKey: process.env.OPENAI_API_KEY,",
+    "api_key: ${OPENAI_API_KEY}",
+    "OPENAI_API_KEY=",
+    "password = var.db_password",
+    'password: "{{ vault_db_password }}"',
+    "docker login -u user --password-stdin",
+    "the api key is required for this model",
+    "API key: <your key>",
+    "access token expires in 3600 seconds",
+    "sk-your-key-here",
+    "sk-xxxxxxxxxxxxxxxxxxxxxxxx",
+    "pk_live_51HaBcDeFgHiJkLmNoPqRsTuV",
+    "the API key is stored in ~/.config/app/credentials.json",
+    "API key OPENAI_API_KEY",
+    "DATABASE_URL=postgres://localhost/dev",
+    'auth = ("user", password)',
+    "if api_key is None: raise ValueError('no key')",
+    "Set OPENAI_API_KEY to your key before running",
+    "kubectl create secret generic db --from-literal=password=$DB_PASSWORD",
+]
+
 SECRET_ARGV = [
     (["--print", "--api-key", OPENAI, "prompt"], ["--print", "--api-key", R, "prompt"]),
     (["--api-key=" + OPENAI], ["--api-key=" + R]),
@@ -312,14 +380,18 @@ def r() -> Redactor:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"), SECRET_TEXT + SECRET_TEXT_V2, ids=[_id(t) for t, _ in SECRET_TEXT + SECRET_TEXT_V2]
+    ("text", "expected"),
+    SECRET_TEXT + SECRET_TEXT_V2 + SECRET_TEXT_V3,
+    ids=[_id(t) for t, _ in SECRET_TEXT + SECRET_TEXT_V2 + SECRET_TEXT_V3],
 )
 def test_secret_text(r: Redactor, text: str, expected: str) -> None:
     assert r.text(text) == expected
 
 
 @pytest.mark.parametrize(
-    "text", BENIGN_TEXT + BENIGN_TEXT_V2, ids=[_id(t) for t in BENIGN_TEXT + BENIGN_TEXT_V2]
+    "text",
+    BENIGN_TEXT + BENIGN_TEXT_V2 + BENIGN_TEXT_V3,
+    ids=[_id(t) for t in BENIGN_TEXT + BENIGN_TEXT_V2 + BENIGN_TEXT_V3],
 )
 def test_benign_text_is_untouched(r: Redactor, text: str) -> None:
     assert r.text(text) == text
