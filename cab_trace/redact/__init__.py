@@ -257,7 +257,8 @@ class Redactor:
         pieces, intersected (in C) with the keywords' first two letters, leaves a few keywords
         to look for, rather than every keyword of every rule."""
         if len(lowered) > 4096:
-            return {rule for keyword, rules in self._by_keyword.items() if keyword in lowered for rule in rules}
+            items = self._by_keyword.items()
+            return {rule for keyword, rules in items if keyword in lowered for rule in rules}
         grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)}
         ran = {rule for keyword, rules in self._short_keywords if keyword in lowered for rule in rules}
         for gram in grams & self._gram_keys:

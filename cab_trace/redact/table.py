@@ -565,11 +565,12 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "prose-credential",
-        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?(?:key|token|secret)"
+        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?"
+        r"(?:key|token|secret)"
         r"(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
         ("key", "token", "secret"),
-        ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "using API key 9f8e7d6c5b4a3210"),
-        ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 seconds"),
+        ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "API key 9f8e7d6c5b4a3210"),
+        ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 s"),
         trigger=r"(?i)(?:key|token|secret)(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
         shaped=True,
     ),
