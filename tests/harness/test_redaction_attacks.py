@@ -43,14 +43,26 @@ def rendered(cast: Path) -> list[str]:
 
 @pytest.mark.parametrize("tty", [False, True], ids=["pipes", "tty"])
 def test_an_attacking_agent_gets_its_key_nowhere(tmp_path: Path, task_dir: Path, tty: bool) -> None:
+    from tests.otlp_receiver import OtlpReceiver
+
     out = tmp_path / "run"
-    result = run_cli(
-        "run", "--adapter", "command", "--task", str(task_dir), "--out", str(out), "--echo",
-        *(["--tty"] if tty else []),
-        "--", sys.executable, str(AGENT),
-        env={"CAB_KEY": KEY, "ATTACK_RUN_DIR": str(out)},
-    )  # fmt: skip
+    # The task's check prints the key too, with colour codes between its characters.
+    check = f"{sys.executable} -c \"import os; print('ok ' + (chr(27) + '[0m').join(os.environ['CAB_KEY']))\""
+    (task_dir / "task.toml").write_text(f'id = "attack/key"\nprompt = "p"\ncheck = {json.dumps(check)}\n')
+    with OtlpReceiver("http") as collector:
+        result = run_cli(
+            "run", "--adapter", "command", "--task", str(task_dir), "--out", str(out), "--echo",
+            "--otlp-endpoint", collector.endpoint, *(["--tty"] if tty else []),
+            "--", sys.executable, str(AGENT),
+            env={"CAB_KEY": KEY, "ATTACK_RUN_DIR": str(out)},
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert collector.received.raw and not any(
+        p.encode() in raw for raw in collector.received.raw for p in PIECES
+    )
+    verify = next(r for r in read_records(out) if r.kind == "verify")
+    assert verify.attributes["passed"] is True
+    assert verify.attributes["stdout_tail"] == "ok [REDACTED]\n"
     assert "leak check" not in result.stderr
     assert leaked(result.stdout + result.stderr) == []
     time.sleep(3.5)  # the escaped grandchild would have written by now: it was ended before the leak check
