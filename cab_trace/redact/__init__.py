@@ -1,10 +1,13 @@
-"""Secret redaction. Pure: stdlib only.
+"""Secret redaction. Pure: no I/O; stdlib, and google-re2 for the prefilter when installed.
 
 Every span, every line of output and every file the harness writes passes through a
 :class:`Redactor` before anything leaves the process. The reliable layer is *known*
 secrets: values the harness itself hands to the agent (the adapter's key, the values of
 secret-named environment variables, values named with ``--secret-env``), replaced
-literally wherever they appear, whatever their shape.
+wherever they appear, whatever their shape, and so is every piece of one 16 characters or
+longer. Where to look is found by one prefilter pass (``prefilter.py``); what to look at is
+the text as it is and as a person would see it (``screen.py``); the rules are data
+(``table.py``) and the name/value logic (``rules.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""What counts as a secret in free text. Pure: stdlib only.
+"""What counts as a secret in free text. Pure: stdlib only. The credential rules themselves
+are data in ``table.py``; this module compiles them and holds what is judged in code: which
+names are secret, which values only stand for one, and ``name=value`` in all its forms.
 
 Each rule finds *where* a secret is (the ``secret`` group of its pattern); the redactor
 replaces only that part, so ``Authorization: Bearer [REDACTED]`` and
