@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
 
 _INVISIBLE = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
@@ -48,24 +47,51 @@ _JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([\"\\/bfnrt]))")
 _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
-@dataclass
 class View:
-    """``text`` as seen, and for each of its characters the range of the original it came from."""
+    """``text`` as seen, and for each of its characters the range of the original it came from.
 
-    text: str
-    starts: array[int]
-    #: None: each character came from one original character (its end is its start + 1).
-    ends: array[int] | None = None
+    The map is built only when it is asked for (most views hold no secret, and the text alone,
+    made by ``re.sub`` in C, is what the search needs)."""
+
+    def __init__(
+        self,
+        text: str,
+        starts: array[int] | None = None,
+        ends: array[int] | None = None,
+        build: Callable[[], tuple[array[int], array[int] | None]] | None = None,
+    ) -> None:
+        self.text = text
+        self._starts = starts
+        #: None: each character came from one original character (its end is its start + 1).
+        self._ends = ends
+        self._build = build
+
+    def _mapped(self) -> tuple[array[int], array[int] | None]:
+        if self._starts is None:
+            assert self._build is not None
+            self._starts, self._ends = self._build()
+            self._build = None
+        return self._starts, self._ends
+
+    @property
+    def starts(self) -> array[int]:
+        return self._mapped()[0]
+
+    @property
+    def ends(self) -> array[int] | None:
+        return self._mapped()[1]
 
     def origin(self, start: int, end: int) -> tuple[int, int]:
         """The original range behind ``text[start:end]`` (everything between its first and last
         character, so control sequences inside are included)."""
-        if self.ends is None:
-            return min(self.starts[start:end]), max(self.starts[start:end]) + 1
-        return min(self.starts[start:end]), max(self.ends[start:end])
+        starts, ends = self._mapped()
+        if ends is None:
+            return min(starts[start:end]), max(starts[start:end]) + 1
+        return min(starts[start:end]), max(ends[start:end])
 
     def end_of(self, index: int) -> int:
-        return self.starts[index] + 1 if self.ends is None else self.ends[index]
+        starts, ends = self._mapped()
+        return starts[index] + 1 if ends is None else ends[index]
 
 
 #: The ASCII characters that need no view (printable, tab, newline), for the fast check below.
@@ -105,24 +131,27 @@ def views(text: str) -> list[View] | None:
 
 
 def _compose(outer: View, inner: View) -> View:
-    starts = array("q", (inner.starts[i] for i in outer.starts))
-    ends = array("q", (inner.end_of(i) for i in outer.starts))
-    return View(outer.text, starts, ends)
+    def build() -> tuple[array[int], array[int] | None]:
+        starts = array("q", (inner.starts[i] for i in outer.starts))
+        ends = array("q", (inner.end_of(i) for i in outer.starts))
+        return starts, ends
+
+    return View(outer.text, build=build)
 
 
 def stripped(text: str) -> View:
     """Control sequences and invisible characters removed; everything else in byte order."""
-    parts: list[str] = []
-    starts: array[int] = array("q")
-    position = 0
-    for m in _SEQUENCE.finditer(text):
-        if m.start() > position:
-            parts.append(text[position : m.start()])
+
+    def build() -> tuple[array[int], array[int] | None]:
+        starts: array[int] = array("q")
+        position = 0
+        for m in _SEQUENCE.finditer(text):
             starts.extend(range(position, m.start()))
-        position = m.end()
-    parts.append(text[position:])
-    starts.extend(range(position, len(text)))
-    return View("".join(parts), starts)
+            position = m.end()
+        starts.extend(range(position, len(text)))
+        return starts, None
+
+    return View(_SEQUENCE.sub("", text), build=build)
 
 
 def unescaped(text: str) -> View:
