@@ -37,13 +37,14 @@ class Prefilter:
     back-references), with RE2 when it is installed and ``re`` otherwise."""
 
     def __init__(self, patterns: Sequence[str], engine: str = "auto", literals: Sequence[str] = ()) -> None:
-        self.pattern = "|".join(scoped(p) for p in patterns) if patterns else r"(?!x)x"
+        self.pattern = "|".join(scoped(p) for p in patterns) if patterns else r"[^\s\S]"  # matches nothing
         self.engine = "re"
         self._compiled: Any = None
         self._lowered = False
         if engine in ("auto", "re2") and _re2 is not None:
             options = _re2.Options()
             options.max_mem = 64 << 20  # room for the DFA of ~150 rules without falling back to the NFA
+            options.log_errors = False  # a pattern RE2 cannot take falls back to re, without a word on stderr
             try:
                 self._compiled = _re2.compile(self.pattern, options)
                 self.engine = "re2"

@@ -79,3 +79,11 @@ def test_the_prefilter_loses_nothing(text: str) -> None:
     found = r.findings(text)
     for start, end, _ in everything:
         assert any(f.start <= start and end <= f.end for f in found), (text[start:end], found)
+
+
+def test_the_prefilter_says_nothing_on_stderr(capfd) -> None:
+    """RE2 logs a pattern it cannot parse to stderr; a run's stderr is the user's terminal."""
+    Redactor([], rules=(), named_values=False).findings("abc")  # no pattern at all
+    assert Prefilter(["(?<=a)b"]).engine == "re"  # a look-behind RE2 cannot take: falls back
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
