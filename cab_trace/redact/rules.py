@@ -156,12 +156,21 @@ def is_weak_name(name: str) -> bool:
 
 def looks_like_credential(value: str) -> bool:
     """A value long and mixed enough to be a key rather than an identifier such as ``name`` or ``id``."""
-    if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value):
+    if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value) or _is_slug(value):
         return False
     if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
         return True
     # Base64 without digits (dXNlcjpwYXNz): long, both cases.
     return len(value) >= 16 and any(c.isupper() for c in value) and any(c.islower() for c in value)
+
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:[-._/:@][a-z0-9]+)+$")
+
+
+def _is_slug(value: str) -> bool:
+    """``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``, ``v2.1.0-rc1``: short lowercase words
+    and numbers joined by separators name things; keys are long runs of mixed characters."""
+    return bool(_SLUG.match(value)) and all(len(part) <= 10 for part in re.split(r"[-._/:@]", value))
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -160,3 +160,9 @@ def test_no_token_or_name_value_is_split_by_the_release_of_a_long_line(item, at,
     out = "".join(stream.feed(data[i : i + chunk]) for i in range(0, len(data), chunk)) + stream.finish()
     assert secret not in out
     assert REDACTED in out
+
+
+def test_known_secrets_with_regex_characters_and_non_ascii() -> None:
+    r = Redactor(["p@ss.w*rd+123(x)", "ünïcödé-sécret-1"])
+    assert r.text("use p@ss.w*rd+123(x) now; ünïcödé-sécret-1!") == f"use {REDACTED} now; {REDACTED}!"
+    assert r.text("p@ss.wXrd+123(x)") == "p@ss.wXrd+123(x)"

@@ -281,6 +281,14 @@ SECRET_TEXT_V3 = [
     ),
 ]
 BENIGN_TEXT_V3 = [
+    '{"key": "claude-3-5-sonnet-20241022"}',
+    "key=gpt-4o-2024-08-06",
+    "TOKEN_EXPIRY_SECONDS=3600",
+    "KEY_SIZE=2048",
+    'apiKeyHeader: "X-API-Key"',
+    'token_type: "Bearer"',
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host",
+    '"input_tokens": 500',
     'headers={"Authorization": f"Bearer {api_key}"}',
     "Authorization: Bearer {token}",
     'client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])',
