@@ -562,7 +562,7 @@ def _record(config: CellConfig, echo: bool, quiet: bool) -> int:
     runner = CellRunner(config, echo=show_output if echo else None, progress=progress)
     if not quiet:
         _stderr(
-            f"{PROG}: recording {runner.adapter.name} on {runner.task.id} "
+            f"{PROG}: recording {runner.adapter.name} on {runner.redactor.text(runner.task.id)} "
             f"({config.runtime.name} runtime) into {runner.run_dir}/"
         )
     # Ctrl-C or SIGTERM: stop the agent gracefully; a second one: kill it at once, and say so.

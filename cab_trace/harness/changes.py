@@ -2,6 +2,11 @@
 
 Files are compared by content (size, then SHA-256). The unified diff goes to a file in the run
 directory, redacted, written file by file so a large change is never held whole in memory.
+
+Each file's content is redacted whole *before* it is diffed, as the redactor reads output (the
+screen view, JSON escapes, a known secret broken over lines), so that a secret the agent wrote
+in pieces, escaped or with invisible characters between its halves, does not reach the diff
+one line at a time; the diff (paths included) is then redacted again as text.
 """
 
 from __future__ import annotations
@@ -70,8 +75,8 @@ def _digest(path: Path) -> bytes:
     return h.digest()
 
 
-def _lines(path: Path | None) -> list[str] | None:
-    """The file's lines, or None for a binary or very large file."""
+def _lines(path: Path | None, redactor: Redactor) -> list[str] | None:
+    """The file's lines, redacted, or None for a binary or very large file."""
     if path is None:
         return []
     if path.stat().st_size > MAX_DIFF_BYTES:
@@ -80,13 +85,13 @@ def _lines(path: Path | None) -> list[str] | None:
     if b"\0" in data:
         return None
     try:
-        return data.decode("utf-8").splitlines(keepends=True)
+        return redactor.text(data.decode("utf-8")).splitlines(keepends=True)
     except UnicodeDecodeError:
         return None
 
 
-def _file_diff(rel: str, before: Path | None, after: Path | None) -> tuple[str, int, int]:
-    old, new = _lines(before), _lines(after)
+def _file_diff(rel: str, before: Path | None, after: Path | None, redactor: Redactor) -> tuple[str, int, int]:
+    old, new = _lines(before, redactor), _lines(after, redactor)
     if old is None or new is None:
         return f"Binary files a/{rel} and b/{rel} differ\n", 0, 0
     text = []
@@ -131,7 +136,7 @@ def record_changes(
                 changes.removed.append(rel)
             else:
                 changes.modified.append(rel)
-            text, added, removed = _file_diff(rel, before, after)
+            text, added, removed = _file_diff(rel, before, after, redactor)
             changes.lines_added += added
             changes.lines_removed += removed
             out.write(redactor.text(text))

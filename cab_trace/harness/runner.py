@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.errors import CabTraceError, UsageError
-from cab_trace.harness import lifecycle
+from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -198,9 +198,10 @@ class CellRunner:
                 f"a secret value of {min(map(len, self.redactor.too_short))} character(s) is too short "
                 f"to redact without mangling ordinary text; it is not redacted"
             )
+        self._task_slug = _slug(self.redactor.text(self.task.id))  # a task id is no place for a key either
         self.run_id = (
             f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{_slug(self.adapter.name)}-"
-            f"{_slug(self.task.id)}-{secrets.token_hex(3)}"
+            f"{self._task_slug}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
         self._proxy: ModelProxy | None = None
@@ -222,6 +223,8 @@ class CellRunner:
                 f"left by dead runs: {', '.join(display_path(p) for p in removed)}"
             )
         self._abort = threading.Event()
+        hardening.harden()  # see hardening.py: /proc/<this>/fd closed to the agent, orphans adopted
+        children_before = set(hardening.children())
         pipeline = build_pipeline(trace_path, self.redactor, self.config.otlp)
         if pipeline.jsonl_exporter is not None:
             pipeline.jsonl_exporter.on_failure = self._abort.set  # stop the agent: spans are being lost
@@ -251,7 +254,9 @@ class CellRunner:
             outcome.exit_code, outcome.hint = 1, lifecycle.WRITE_HINT
         elif outcome.exit_code:
             outcome.hint = self._failure_hint
-        # The last line of defence: no file the run wrote may hold a secret the harness knew of.
+        # The last line of defence: no file the run wrote may hold a secret the harness knew of,
+        # checked once nothing the agent started is left to write one.
+        hardening.reap_descendants(children_before)
         outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
         if outcome.leaks:
             outcome.exit_code = 1
@@ -299,7 +304,7 @@ class CellRunner:
                         "behavior_mode": cfg.behavior_mode,
                     },
                 ) as setup_span:
-                    scratch = lifecycle.make_scratch(_slug(task.id))
+                    scratch = lifecycle.make_scratch(self._task_slug)
                     # A container is hermetic already (HOME is its own /tmp): no run home for it.
                     own_home = not cfg.user_home and cfg.runtime.name != "docker"
                     workdir, config_dir, home = _scratch_dirs(scratch, own_home)
@@ -643,7 +648,9 @@ class CellRunner:
             failed = ""
             if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.ERROR:
                 failed = f"  FAILED: {span.status.description or 'error'}"
-            self._progress(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
+            self._progress(
+                self.redactor.text(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
+            )
 
 
 def _scratch_dirs(scratch: Path, own_home: bool) -> tuple[Path, Path, Path | None]:

@@ -2,9 +2,12 @@
 
 The TracerProvider built by :func:`cab_trace.otel.setup.build_pipeline` has exactly one
 processor, this one. It rebuilds each ended span with every string redacted (name,
-attributes including list values, event names and attributes, link attributes, status
-message, resource attributes) and only then hands it to the processors that own the
-exporters. No exporter is reachable any other way, so none can see an unredacted span.
+attributes including list values, event names and attributes, links and their attributes,
+status message, resource attributes and schema URL, instrumentation scope name, version,
+schema URL and attributes, trace-state values) and only then hands it to the processors
+that own the exporters. No exporter is reachable any other way, so none can see an
+unredacted span. ``tests/otel/test_redacting_fields.py`` enumerates ``ReadableSpan``'s
+fields so that a new one cannot pass through unredacted.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import Link, Status
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, Status, TraceState
 
 from cab_trace.redact import Redactor
 
@@ -54,17 +58,45 @@ class RedactingSpanProcessor(SpanProcessor):
         status = span.status
         return ReadableSpan(
             name=r.text(span.name),
-            context=span.context,
-            parent=span.parent,
+            context=self._context(span.context),
+            parent=self._context(span.parent),
             resource=self._redacted_resource(span.resource),
             attributes=self._attrs(span.attributes),
             events=[Event(r.text(e.name), self._attrs(e.attributes), e.timestamp) for e in span.events],
-            links=[Link(lk.context, self._attrs(lk.attributes)) for lk in span.links],
+            links=[Link(self._context(lk.context), self._attrs(lk.attributes)) for lk in span.links],  # type: ignore[arg-type]
             kind=span.kind,
             status=Status(status.status_code, r.text(status.description) if status.description else None),
             start_time=span.start_time,
             end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
+            instrumentation_scope=self._scope(span.instrumentation_scope),
+        )
+
+    def _scope(self, scope: InstrumentationScope | None) -> InstrumentationScope | None:
+        # An agent's own spans name their instrumentation scope: a string like any other.
+        if scope is None:
+            return None
+        r = self.redactor
+        return InstrumentationScope(
+            r.text(scope.name),
+            r.text(scope.version) if scope.version else scope.version,
+            r.text(scope.schema_url) if scope.schema_url else scope.schema_url,
+            self._attrs(scope.attributes) or None,
+        )
+
+    def _context(self, context: SpanContext | None) -> SpanContext | None:
+        # W3C trace state carries vendor strings; an entry the redactor would change is dropped
+        # (a marker is not a valid trace-state value).
+        if context is None or not context.trace_state:
+            return context
+        kept = [
+            (k, v)
+            for k, v in context.trace_state.items()
+            if self.redactor.text(k) == k and self.redactor.text(v) == v
+        ]
+        if len(kept) == len(context.trace_state):
+            return context
+        return SpanContext(
+            context.trace_id, context.span_id, context.is_remote, context.trace_flags, TraceState(kept)
         )
 
     def _attrs(self, attributes: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -78,7 +110,8 @@ class RedactingSpanProcessor(SpanProcessor):
         cached = self._resource_cache
         if cached is not None and cached[0] is resource:
             return cached[1]
-        redacted = Resource(self._attrs(resource.attributes), resource.schema_url)
+        schema_url = self.redactor.text(resource.schema_url) if resource.schema_url else resource.schema_url
+        redacted = Resource(self._attrs(resource.attributes), schema_url)
         self._resource_cache = (resource, redacted)
         return redacted
 

@@ -83,7 +83,7 @@ class OtlpSettings:
         parsed = urllib.parse.urlsplit(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise UsageError(
-                f"OTLP endpoint {endpoint!r} is not an http:// or https:// URL",
+                f"OTLP endpoint {without_userinfo(endpoint)!r} is not an http:// or https:// URL",
                 hint="e.g. --otlp-endpoint http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:4317 (gRPC)",
             )
         protocol = (
@@ -100,7 +100,9 @@ class OtlpSettings:
         for item in headers:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise UsageError(f"OTLP header {item!r} is not KEY=VALUE")
+                # Not the item itself: a malformed header is most often a credential missing its "=".
+                number = len(parsed_headers) + 1
+                raise UsageError(f"OTLP header {number} ({len(item)} characters) is not KEY=VALUE")
             parsed_headers[key.strip().lower()] = value.strip()
         timeout = env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
         try:
@@ -232,12 +234,22 @@ class Pipeline:
             if not reason and any(t.is_alive() for t in background):
                 reason = f"no answer within {budget:g} s" if budget else "interrupted before it answered"
             warnings.append(
-                f"could not send {unsent} span(s) to the OTLP endpoint {self.otlp.traces_url} "
+                f"could not send {unsent} span(s) to the OTLP endpoint "
+                f"{without_userinfo(self.otlp.traces_url)} "
                 f"({self.otlp.protocol})"
                 + (f": {reason}" if reason else "")
                 + f"; the trace file is complete: {self.jsonl_path}"
             )
         return warnings
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` shown as ``[REDACTED]@``: a warning is no place for it."""
+    parsed = urllib.parse.urlsplit(url)
+    if "@" not in parsed.netloc:
+        return url
+    host = parsed.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parsed._replace(netloc=f"[REDACTED]@{host}"))
 
 
 def export_failure_reason(messages: Sequence[str]) -> str:

@@ -1,10 +1,13 @@
-"""Secret redaction. Pure: stdlib only.
+"""Secret redaction. Pure: no I/O; stdlib, and google-re2 for the prefilter when installed.
 
 Every span, every line of output and every file the harness writes passes through a
 :class:`Redactor` before anything leaves the process. The reliable layer is *known*
 secrets: values the harness itself hands to the agent (the adapter's key, the values of
 secret-named environment variables, values named with ``--secret-env``), replaced
-literally wherever they appear, whatever their shape.
+wherever they appear, whatever their shape, and so is every piece of one 16 characters or
+longer. Where to look is found by one prefilter pass (``prefilter.py``); what to look at is
+the text as it is and as a person would see it (``screen.py``); the rules are data
+(``table.py``) and the name/value logic (``rules.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
+from cab_trace.redact import screen
+from cab_trace.redact.prefilter import Prefilter
 from cab_trace.redact.rules import (
+    NAME_ENDINGS,
+    NAMED_TRIGGERS,
     RULES,
-    SHORT_TEXT,
     Rule,
     find_named_values,
     is_placeholder,
@@ -35,10 +41,21 @@ MIN_SECRET_LENGTH = 4
 #: Values of secret-*named* environment variables shorter than this are flags and switches
 #: ("1", "true", "none"), not credentials.
 MIN_ENV_SECRET_LENGTH = 8
+#: A piece of a known secret this long is as bad as all of it, and is replaced wherever it appears.
+PIECE = 16
+#: Known secrets are found from these many-character pieces of them (see :func:`_anchors`).
+ANCHOR = 8
+#: How far around a candidate the rules look (beyond its line, for very long lines).
+WINDOW = 64 * 1024
+#: How far a private-key block may run from its BEGIN line to its END line.
+MAX_BLOCK = 64 * 1024
 
 _MARKER = re.compile(re.escape(REDACTED))
 _KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
+_LINE_BREAKS = "\r\n"
+#: Rules that argv already applies element by element (an option's value is judged on its own there).
+_PER_ELEMENT_RULES = frozenset({"secret-option", "secret-assignment", "secret-field"})
 
 T = TypeVar("T")
 
@@ -52,7 +69,8 @@ class Finding(NamedTuple):
 
 
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
-    """The values of secret-named variables in ``env`` that are long enough to be credentials."""
+    """The values of secret-named variables in ``env`` that are long enough to be credentials
+    (a path to a credentials file, or another variable's name, is not one)."""
     return [
         value
         for name, value in env.items()
@@ -66,40 +84,72 @@ _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
 
 
-def _anchor_pattern(literal_groups: Iterable[tuple[str, ...]]) -> re.Pattern[str] | None:
-    literals = sorted({lit for group in literal_groups for lit in group}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, literals))) if literals else None
+def _anchors(secret: str) -> list[tuple[str, int]]:
+    """Pieces of ``secret`` such that every piece of it of :data:`PIECE` or more characters
+    contains one of them whole: the :data:`ANCHOR`-character pieces at every multiple of
+    ANCHOR, and its last ANCHOR characters. A shorter secret is its own anchor."""
+    if len(secret) <= ANCHOR:
+        return [(secret, 0)]
+    offsets = {*range(0, len(secret) - ANCHOR + 1, ANCHOR), len(secret) - ANCHOR}
+    return [(secret[o : o + ANCHOR], o) for o in sorted(offsets)]
 
 
 class Redactor:
     """Replaces secrets in text, argv, environments and attribute values with ``[REDACTED]``.
 
-    Three layers, applied together: *known secrets* (values the harness handed out, matched
-    literally wherever they appear, whatever their shape); *context* (values of secret-named
-    options, ``NAME=value`` assignments, JSON fields, auth headers, URL passwords, private
-    keys); and *credential shapes* (provider tokens by their prefixes). See ``rules.py``.
+    Three layers, applied together: *known secrets* (values the harness handed out, and every
+    piece of them of 16 or more characters, matched wherever they appear, whatever their
+    shape, across line breaks); *context* (values of secret-named options, ``NAME=value``
+    assignments, JSON fields, auth and cookie headers, URL passwords, private keys, command
+    lines and configuration files); and *credential shapes* (provider tokens by their
+    prefixes). See ``table.py`` and ``rules.py``. Every layer looks at what a person would
+    see (:mod:`cab_trace.redact.screen`) and replaces the original characters behind it.
 
     Args:
         known_secrets: values to replace literally. Values shorter than
             :data:`MIN_SECRET_LENGTH` are left out (see :attr:`too_short`).
         rules: the pattern rules; the default is all of ``rules.RULES``.
+        named_values: also find values given under secret names.
+        engine: the prefilter's engine, ``auto`` (RE2 when installed), ``re2`` or ``re``.
     """
 
     def __init__(
-        self, known_secrets: Iterable[str] = (), rules: Sequence[Rule] = RULES, named_values: bool = True
+        self,
+        known_secrets: Iterable[str] = (),
+        rules: Sequence[Rule] = RULES,
+        named_values: bool = True,
+        engine: str = "auto",
     ) -> None:
         secrets = {s for s in known_secrets if s}
         self.too_short: list[str] = sorted(s for s in secrets if len(s) < MIN_SECRET_LENGTH)
         self._secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-        # Longest first, so that a secret containing another is replaced whole.
-        self._known = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
         self._rules = tuple(rules)
         self._named_values = named_values
-        # For short strings (attribute values, argv elements) one pass of a regex over every
-        # rule's anchor literal settles most of them: no anchor, no rule can match. Long text
-        # skips this, since nearly every long text holds some anchor and the rules scan anyway.
-        self._anchors = _anchor_pattern(r.literals for r in self._rules if not r.ignore_case)
-        self._anchors_lower = _anchor_pattern(r.literals for r in self._rules if r.ignore_case)
+        self._engine = engine
+        self._anchor_map: dict[str, list[tuple[str, int]]] = {}
+        for secret in self._secrets:
+            for anchor, offset in _anchors(secret):
+                self._anchor_map.setdefault(anchor, []).append((secret, offset))
+        self._by_keyword: dict[str, list[Rule]] = {}
+        self._order = {rule: i for i, rule in enumerate(self._rules)}
+        for rule in self._rules:
+            for keyword in rule.keywords:
+                self._by_keyword.setdefault(keyword, []).append(rule)
+        self._by_gram: dict[str, list[tuple[str, list[Rule]]]] = {}
+        self._short_keywords = [(k, rules) for k, rules in self._by_keyword.items() if len(k) < 2]
+        for keyword, keyword_rules in self._by_keyword.items():
+            if len(keyword) >= 2:
+                self._by_gram.setdefault(keyword[:2], []).append((keyword, keyword_rules))
+        self._gram_keys = frozenset(self._by_gram)
+        patterns = [rule.trigger for rule in self._rules]
+        if named_values:
+            patterns.extend(NAMED_TRIGGERS)
+        patterns.extend(re.escape(anchor) for anchor in self._anchor_map)
+        # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
+        literals = [*self._by_keyword, *self._anchor_map]
+        if named_values:
+            literals.extend(NAME_ENDINGS)
+        self._prefilter = Prefilter(patterns, engine, literals)
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
@@ -112,40 +162,126 @@ class Redactor:
     def longest_secret(self) -> int:
         return len(self._secrets[0]) if self._secrets else 0
 
+    @property
+    def engine(self) -> str:
+        return self._prefilter.engine
+
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         """A redactor that also knows ``more``."""
-        return Redactor([*self._secrets, *self.too_short, *more], self._rules, self._named_values)
+        return Redactor(
+            [*self._secrets, *self.too_short, *more], self._rules, self._named_values, self._engine
+        )
 
     def findings(self, text: str) -> list[Finding]:
         """Every suspected secret in ``text``, in order, one per stretch of text: where rules
         overlap (``Authorization: Bearer X`` is an auth header *and* a bearer token), the stretch
         is reported once, under the most specific rule (known secret, then token shapes, then
-        context rules, then secret names)."""
-        found: list[Finding] = []
+        context rules, then secret names). Positions are in ``text`` as given; a secret seen
+        through control sequences covers them."""
         if not text:
-            return found
-        if self._known is not None:
-            found.extend(Finding(m.start(), m.end(), "known-secret") for m in self._known.finditer(text))
-        lowered = text.lower()
-        # What is already redacted is not found again (redaction is idempotent), even by a rule
-        # whose value pattern stops short of the marker's closing bracket.
-        markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if REDACTED in text else []
-        if len(text) > SHORT_TEXT or self._may_match(text, lowered):
-            spans = [span for rule in self._rules for span in rule.find(text, lowered)]
-        else:
-            spans = []
-        if self._named_values:
-            spans.extend(find_named_values(text, lowered))
-        for start, end, rule_name in spans:
-            if end > start and not any(a <= start and end <= b for a, b in markers):
-                found.append(Finding(start, end, rule_name))
+            return []
+        # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
+        # then as it is shown, if that differs: each view is built once, over the whole text.
+        found = [Finding(*span) for span in self._find_in(text)]
+        for view in screen.views(text) or ():
+            for a, b, rule in self._find_in(view.text):
+                s, e = view.origin(a, b)
+                found.append(Finding(s, e, rule))
         return _merge_findings(found)
 
-    def _may_match(self, text: str, lowered: str) -> bool:
-        return bool(
-            (self._anchors is not None and self._anchors.search(text))
-            or (self._anchors_lower is not None and self._anchors_lower.search(lowered))
-        )
+    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
+        """The secrets in ``text`` as it is: the prefilter's candidates, the rules over the lines
+        around them."""
+        hits = self._prefilter.spans(text)
+        if not hits:
+            return []
+        found: list[tuple[int, int, str]] = []
+        for start, end in self._windows(text, hits):
+            found.extend((start + a, start + b, rule) for a, b, rule in self._scan(text[start:end]))
+        return found
+
+    def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The lines around each candidate (and as much more as a known secret or a key block
+        could reach), merged."""
+        pad = self.longest_secret
+        windows: list[tuple[int, int]] = []
+        for hit_start, hit_end in hits:
+            lo = max(hit_start - pad, 0)
+            hi = min(hit_end + pad, len(text))
+            # From the line before (a .netrc entry or a YAML block names its secret a line later).
+            line_start = text.rfind("\n", 0, lo) + 1
+            start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
+            end = text.find("\n", hi)
+            end = len(text) if end == -1 else min(end, hi + WINDOW)
+            if windows and start <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+            else:
+                windows.append((start, end))
+        out: list[tuple[int, int]] = []
+        for start, window_end in windows:
+            end = window_end
+            # A key block (or a PuTTY key) runs to its END line, however many lines away.
+            for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
+                block = text.find(opening, start, end)
+                while block != -1:
+                    close = text.find(closing, block)
+                    if close != -1 and close - block <= MAX_BLOCK:
+                        line_end = text.find("\n", close)
+                        end = max(end, len(text) if line_end == -1 else line_end)
+                    block = text.find(opening, block + 1, end)
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        return out
+
+    def _scan(self, text: str) -> list[tuple[int, int, str]]:
+        """The secrets in one window (or one view of it)."""
+        lowered = text.lower()
+        spans: list[tuple[int, int, str]] = []
+        if self._anchor_map:
+            spans.extend(self._known(text))
+        # Only the rules whose keywords the window holds run (a plain loop of `in`: cheaper on a
+        # line than any regex over all keywords).
+        ran = self._rules_for(lowered)
+        for rule in sorted(ran, key=self._order.__getitem__):  # the most specific rule first
+            spans.extend(rule.find(text, lowered))
+        if self._named_values:
+            spans.extend(find_named_values(text, lowered))
+        if REDACTED in text:
+            # What is already redacted is not found again (redaction is idempotent), even by a rule
+            # whose value pattern stops short of the marker's closing bracket.
+            markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
+            spans = [s for s in spans if not any(a <= s[0] and s[1] <= b for a, b in markers)]
+        return spans
+
+    def _rules_for(self, lowered: str) -> set[Rule]:
+        """The rules whose keywords ``lowered`` holds. A line is short: the set of its two-letter
+        pieces, intersected (in C) with the keywords' first two letters, leaves a few keywords
+        to look for, rather than every keyword of every rule."""
+        if len(lowered) > 4096:
+            items = self._by_keyword.items()
+            return {rule for keyword, rules in items if keyword in lowered for rule in rules}
+        grams = {lowered[i : i + 2] for i in range(len(lowered) - 1)}
+        ran = {rule for keyword, rules in self._short_keywords if keyword in lowered for rule in rules}
+        for gram in grams & self._gram_keys:
+            for keyword, rules in self._by_gram[gram]:
+                if keyword in lowered:
+                    ran.update(rules)
+        return ran
+
+    def _known(self, text: str) -> list[tuple[int, int, str]]:
+        """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed."""
+        out: list[tuple[int, int, str]] = []
+        for anchor, owners in self._anchor_map.items():
+            i = text.find(anchor)
+            while i != -1:
+                for secret, offset in owners:
+                    span = _extend(text, i, secret, offset, len(anchor))
+                    if span is not None:
+                        out.append((*span, "known-secret"))
+                i = text.find(anchor, i + 1)
+        return out
 
     def text(self, text: str) -> str:
         """Free text: output, prompts, status messages, shell strings."""
@@ -159,17 +295,7 @@ class Redactor:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        found = self.findings(text)
-        if not found:
-            return text
-        parts: list[str] = []
-        position = 0
-        for start, end, _ in found:
-            parts.append(text[position:start])
-            parts.append(REDACTED)
-            position = end
-        parts.append(text[position:])
-        return "".join(parts)
+        return apply(text, self.findings(text))
 
     def argv(self, argv: Iterable[str]) -> list[str]:
         """An argument vector: same length, every flag kept, secret values replaced.
@@ -193,6 +319,24 @@ class Redactor:
                     out.append(f"{m.group(1)}{m.group(2)}={REDACTED}")
                     continue
             out.append(self.text(arg))
+        return self._argv_as_command_line(out)
+
+    def _argv_as_command_line(self, argv: list[str]) -> list[str]:
+        # Contexts that span elements (curl -u bob:pw, sshpass -p pw, mysql -pPW) are read on
+        # the command line the argv spells; a finding takes out its part of each element.
+        if len(argv) < 2 or not all(" " not in a and "\n" not in a for a in argv):
+            return argv
+        line = " ".join(argv)
+        found = [f for f in self.findings(line) if f.rule not in _PER_ELEMENT_RULES]
+        if not found:
+            return argv
+        out: list[str] = []
+        position = 0
+        for arg in argv:
+            end = position + len(arg)
+            mine = [f for f in found if f.start < end and f.end > position]
+            out.append(apply(line, mine, position, end) if mine else arg)
+            position = end + 1
         return out
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
@@ -213,6 +357,56 @@ class Redactor:
     def stream(self) -> StreamRedactor:
         """A redactor for text that arrives in chunks."""
         return StreamRedactor(self)
+
+
+def apply(text: str, found: Sequence[Finding], start: int = 0, end: int | None = None) -> str:
+    """``text[start:end]`` with each finding replaced by the marker (a known secret broken
+    over lines loses each line's part, and keeps the line breaks)."""
+    end = len(text) if end is None else end
+    parts: list[str] = []
+    position = start
+    for f in found:
+        s, e = max(f.start, start), min(f.end, end)
+        if e <= s or s < position:
+            continue
+        parts.append(text[position:s])
+        secret = text[s:e]
+        if "\n" in secret and f.rule == "known-secret":
+            parts.append("\n".join(REDACTED if line.strip() else line for line in secret.split("\n")))
+        else:
+            parts.append(REDACTED)
+        position = e
+    parts.append(text[position:end])
+    return "".join(parts)
+
+
+def _extend(text: str, at: int, secret: str, offset: int, length: int) -> tuple[int, int] | None:
+    """The stretch of ``text`` around ``text[at:at+length] == secret[offset:offset+length]``
+    that spells a known secret or a piece of it (line breaks in between skipped), if long enough."""
+    lo, k = at, offset  # text[lo:] matches secret[k:]
+    j = at - 1
+    while k > 0 and j >= 0:
+        c = text[j]
+        if c == secret[k - 1]:
+            k -= 1
+            lo = j
+        elif c not in _LINE_BREAKS:
+            break
+        j -= 1
+    hi, k_end = at + length, offset + length
+    j = hi
+    while k_end < len(secret) and j < len(text):
+        c = text[j]
+        if c == secret[k_end]:
+            k_end += 1
+            hi = j + 1
+        elif c not in _LINE_BREAKS:
+            break
+        j += 1
+    matched = k_end - k
+    if matched == len(secret) or matched >= PIECE:
+        return lo, hi
+    return None
 
 
 def _option_value_is_secret(name: str, value: str) -> bool:
@@ -244,37 +438,70 @@ MAX_TOKEN_HOLD = 4 * 1024
 MAX_BLOCK_HOLD = 64 * 1024
 
 
+#: Of a line released in parts, this much of what was released is kept as context, so that a
+#: ``--api-key`` released before the cut still names the value after it.
+CONTEXT_HOLD = 4 * 1024
+
+
 class StreamRedactor:
     """Redacts a stream of byte chunks, catching a secret cut in two by a chunk boundary.
 
-    Secrets do not span lines (but for private-key blocks), so it releases whole lines and
-    holds back the unfinished last one (up to a bound), an unterminated ``BEGIN ... PRIVATE
-    KEY`` block, and any end that could be the start of a known secret. What it releases is
-    redacted as a whole, exactly as :meth:`Redactor.text` would redact it. ``\r`` counts as
-    a line end, so progress lines that redraw in place flow through. Bytes are decoded as
-    UTF-8 (invalid bytes become U+FFFD); a character split across chunks is not broken.
+    It releases whole lines and holds back the unfinished last one (up to a bound), an
+    unterminated ``BEGIN ... PRIVATE KEY`` block, and any end that could be the start of a
+    known secret. A line longer than :data:`MAX_LINE_HOLD` (or one ended by ``\r``, so that
+    progress lines that redraw in place flow through) is released in parts; a part never ends
+    inside anything the redactor finds (a token, a ``name=value``, a known secret), and the
+    released start of the line stays in view as context, so ``--api-key`` in one part still
+    names the value in the next. Bytes are decoded as UTF-8 (invalid bytes become U+FFFD); a
+    character split across chunks is not broken.
     """
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        self._context = ""  # the released part of the current line (raw), for the next part's view
 
     def feed(self, chunk: bytes) -> str:
         """Redacted text that is safe to emit now (possibly empty)."""
-        raw = self._pending + self._decoder.decode(chunk)
-        cut = self._safe_cut(raw)
-        self._pending = raw[cut:]
-        return self._redactor.text(raw[:cut])
+        return self._release(self._pending + self._decoder.decode(chunk), final=False)
 
     def finish(self) -> str:
         """The rest, once the stream has ended."""
-        raw = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
-        return self._redactor.text(raw)
+        return self._release(self._pending + self._decoder.decode(b"", final=True), final=True)
+
+    def _release(self, raw: str, final: bool) -> str:
+        cut = len(raw) if final else self._safe_cut(raw)
+        if cut == 0:
+            self._pending = raw
+            return ""
+        context = self._context
+        found = self._redactor.findings(context + raw) if raw else []
+        shift = len(context)
+        found = [Finding(f.start - shift, f.end - shift, f.rule) for f in found if f.end > shift]
+        if not final:
+            # No splits: a finding that runs over the cut is held back whole.
+            for f in found:
+                if f.start < cut < f.end and f.start > 0:
+                    cut = f.start
+        out = apply(raw, found, 0, cut)
+        released = raw[:cut]
+        self._pending = raw[cut:]
+        line_start = max(released.rfind("\n"), -1) + 1
+        self._context = ("" if line_start else context) + released[line_start:]
+        if len(self._context) > CONTEXT_HOLD:
+            self._context = self._context[-CONTEXT_HOLD:]
+        return out
 
     def _safe_cut(self, raw: str) -> int:
-        cut = max(raw.rfind("\n"), raw.rfind("\r")) + 1
+        newline = raw.rfind("\n") + 1
+        cut = max(newline, raw.rfind("\r") + 1)
+        if cut > newline and self._redactor.known_secrets:
+            # A \r cut: if what the line shows so far ends like the start of a known secret, the
+            # rest could be drawn after it: hold the line.
+            line = raw[newline:cut]
+            if _secret_prefix_at_end(line.rstrip("\r"), self._redactor.known_secrets) >= MIN_SECRET_LENGTH:
+                cut = newline
         if len(raw) - cut > MAX_LINE_HOLD:
             space = max(raw.rfind(" ", cut), raw.rfind("\t", cut))
             cut = max(space + 1, len(raw) - MAX_TOKEN_HOLD)
@@ -287,12 +514,8 @@ class StreamRedactor:
         ):
             cut = block
         secrets = self._redactor.known_secrets
-        cut = min(cut, len(raw) - _secret_prefix_at_end(raw, secrets))
-        # A known secret that straddles the cut (one holding a line break) is held whole.
-        for secret in secrets:
-            start = raw.find(secret, max(cut - len(secret) + 1, 0), cut + len(secret) - 1)
-            if 0 <= start < cut < start + len(secret):
-                cut = start
+        if secrets and cut < len(raw):
+            cut = min(cut, len(raw) - _secret_prefix_at_end(raw, secrets))
         return cut
 
 

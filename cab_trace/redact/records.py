@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import orjson
 
-from cab_trace.model import Attributes, Event, Link, RecordError, SpanRecord, Status, encode_record
+from cab_trace.model import Attributes, Event, Link, RecordError, Scope, SpanRecord, Status, encode_record
 from cab_trace.redact import Redactor
 
 
@@ -21,7 +21,10 @@ def redact_attributes(attributes: Attributes, redactor: Redactor) -> Attributes:
 
 def redact_record(record: SpanRecord, redactor: Redactor) -> SpanRecord:
     """The record with every string in it redacted: name, kind, attributes (lists as argv),
-    event names and attributes, link attributes, status message, resource."""
+    event names and attributes, link attributes, status message, resource, scope name and
+    version. (Ids and times are not strings a secret can hide in: the model checks their form.)
+    ``tests/unit/test_redact_records.py`` enumerates the record's fields, so a new one
+    cannot skip this."""
     return replace(
         record,
         name=redactor.text(record.name),
@@ -36,6 +39,10 @@ def redact_record(record: SpanRecord, redactor: Redactor) -> SpanRecord:
             Link(lk.trace_id, lk.span_id, redact_attributes(lk.attributes, redactor)) for lk in record.links
         ],
         resource=redact_attributes(record.resource, redactor),
+        scope=Scope(
+            redactor.text(record.scope.name),
+            redactor.text(record.scope.version) if record.scope.version else record.scope.version,
+        ),
     )
 
 

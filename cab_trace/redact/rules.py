@@ -1,4 +1,6 @@
-"""What counts as a secret in free text. Pure: stdlib only.
+"""What counts as a secret in free text. Pure: stdlib only. The credential rules themselves
+are data in ``table.py``; this module compiles them and holds what is judged in code: which
+names are secret, which values only stand for one, and ``name=value`` in all its forms.
 
 Each rule finds *where* a secret is (the ``secret`` group of its pattern); the redactor
 replaces only that part, so ``Authorization: Bearer [REDACTED]`` and
@@ -19,55 +21,85 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from cab_trace.redact.table import ALL, RuleSpec
+
 #: Words that make a name secret when they are its last word: ``OPENAI_API_KEY``, ``authToken``.
 SECRET_WORDS = frozenset(
     {
-        "KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE",
-        "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "AUTHORIZATION", "PAT", "COOKIE",
+        "KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "PWD",
+        "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "AUTHORIZATION", "PAT", "COOKIE", "DSN",
     }
 )  # fmt: skip
+#: A last word that *ends* in one of these is secret too (``PGPASSWORD``, ``SSHPASS``, ``AUTHTOKEN``)...
+SECRET_ENDINGS = ("PASSWORD", "PASSWD", "PASS", "TOKEN", "SECRET", "APIKEY", "PASSPHRASE")
+#: ...but for these words.
+NOT_SECRET_WORDS = frozenset(
+    {"BYPASS", "COMPASS", "SURPASS", "OVERPASS", "UNDERPASS", "TRESPASS", "ENCOMPASS"}
+)
 #: Words that make a name secret wherever they stand (``SECRET_KEY_BASE``, ``DB_PASSWORD_HASH``)...
 STRONG_WORDS = frozenset({"SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "APIKEY"})
 #: ...unless the name ends in one of these: then it names where a secret is, not the secret.
 POINTER_WORDS = frozenset(
     {
-        "FILE",
-        "PATH",
-        "DIR",
-        "ENV",
-        "NAME",
-        "VAR",
-        "URL",
-        "LIMIT",
-        "LENGTH",
-        "COUNT",
-        "TYPE",
-        "ID",
-        "HEADER",
-        "PREFIX",
-        "FORMAT",
-        "MODE",
-        "POLICY",
-        "STRENGTH",
+        "FILE", "PATH", "DIR", "ENV", "NAME", "VAR", "URL", "LIMIT", "LENGTH", "COUNT", "TYPE", "ID",
+        "HEADER", "PREFIX", "FORMAT", "MODE", "POLICY", "STRENGTH", "REF", "ARN", "LOCATION", "FIELD",
+        "SOURCE", "PROVIDER", "HELPER", "COMMAND", "CMD", "PROMPT", "REQUIRED", "EXPIRY", "EXPIRES", "TTL",
+        "AGE", "LEN", "SIZE", "MIN", "MAX", "ENABLED", "DISABLED", "VERSION", "ALGORITHM",
     }
+)  # fmt: skip
+#: Names of variables that hold secrets although no word says so.
+SECRET_NAME_PATTERNS = re.compile(
+    r"(?i)^(?:TF_TOKEN_\w+|OTEL_EXPORTER_OTLP(?:_(?:TRACES|LOGS|METRICS))?_HEADERS|"
+    r"(?:NPM|YARN|NODE)_AUTH_TOKEN|SSHPASS|PGPASSWORD|MYSQL_PWD|REDISCLI_AUTH|"
+    r"[A-Z0-9_]*_(?:CONNECTION_STRING|CONN_STR|DATABASE_URL))$"
 )
-#: Last words that are ambiguous alone (``key``, ``auth``) or after a data-structure word
-#: (``sort_key=name``, ``primary_key=id``): then the value must look like a credential too.
-WEAK_WORDS = frozenset({"KEY", "AUTH", "PASS", "PAT", "COOKIE"})
+#: Words that make a name *not* secret wherever they stand: a public key is not a secret.
+PUBLIC_WORDS = frozenset({"PUBLIC", "PUB", "PUBLISHABLE", "PUBKEY"})
+_LIMIT_WORDS = frozenset({"MAX", "MIN", "NUM", "TOTAL", "COUNT", "N", "NO"})
+#: Last words that are ambiguous alone (``key``, ``auth``): the value must look like a credential too.
+WEAK_WORDS = frozenset({"KEY", "AUTH", "PASS", "PAT", "COOKIE", "PWD", "DSN"})
+#: ``sort_key``, ``cache_key``, ``idempotency_key``: a key into a data structure, never a secret.
 DATA_WORDS = frozenset(
     {
         "SORT", "PRIMARY", "FOREIGN", "CACHE", "PARTITION", "GROUP", "LOOKUP", "HASH", "DICT", "MAP",
         "UNIQUE", "COMPOSITE", "INDEX", "ROW", "SHARD", "ROUTING", "IDEMPOTENCY", "SEARCH", "MEMO",
         "STATE", "RANGE", "SECONDARY", "KEYBOARD", "HOT", "SHORTCUT", "DEDUP", "JOIN", "ORDER", "MERGE",
         "NEXT", "PREV", "LAST", "FIRST", "CURSOR", "PAGE", "RESUME", "OBJECT", "S3", "FILE", "TABLE",
+        "DEDUPLICATION", "DICTIONARY", "ENV", "CONFIG", "SETTING", "SETTINGS", "LABEL", "METRIC",
+        "TRANSLATION", "I18N", "MESSAGE", "REGISTRY", "STORAGE", "LOCK", "QUEUE", "TOPIC", "EVENT",
+        "FIELD", "COLUMN", "SSH", "GPG", "PGP", "HOST", "KNOWN", "TASK", "JOB", "RUN",
+        "REQUEST", "RESPONSE", "CONTEXT", "PROMPT", "MODEL", "CHECKSUM", "ETAG", "VERSION",
     }
 )  # fmt: skip
-#: Values that stand for a secret without being one.
+#: Values that stand for a secret without being one: recognised by their whole shape.
 _PLACEHOLDER_VALUE = re.compile(
-    r"(?i)^(\[REDACTED\]|\*+|x{4,}|\.+|<.*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_]+%|\{\{.*\}\}|"
-    r"\{[A-Za-z_]+\}|none|null|nil|true|false|yes|no|undefined|changeme|redacted|secret|password|"
-    r"your[-_ ]?(api[-_ ]?)?key(\s*here)?|env|os\.environ.*|process\.env.*|getenv.*)$"
+    r"(?i)^(?:\[REDACTED\]|\*+|x{3,}|\.{2,}|…|-+|_+|"
+    r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|"  # <your key>, <API_KEY>
+    # $X and $x (not $ecretPa55: mixed case is a password's shape), ${X}, $(cmd), %X%
+    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|"
+    r"%[A-Za-z_][A-Za-z0-9_]*%|"
+    r"\{\{.*\}\}|\{[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_./-]+)?\}|#\{[^}]*\}|"  # {{x}} {x} {env:X} #{x}
+    r"none|null|nil|true|false|yes|no|on|off|undefined|changeme|change[-_]?me|redacted|secret|password|"
+    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|"
+    r"your[-_ ]?(?:api[-_ ]?)?(?:key|token|secret|password)(?:[-_ ]?here)?|env|os\.environ.*|"
+    r"process\.env.*|getenv.*|import\.meta\.env.*|(?:os\.)?getenv\(.*|settings\..*|config\..*)$"
 )
+#: An environment variable's name as a value (``"apiKey": "PI_API_KEY"``): a pointer, not a secret.
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+#: Code: a dotted or bare identifier (``self.api_key``, ``apiKey``, ``opts.token``), a call.
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][A-Za-z0-9_$]*)*(?:\(\))?$")
+_CODE = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)*[(\[<].*$")
+_CODE_ROOTS = frozenset(
+    {
+        "self", "this", "cls", "os", "process", "env", "environ", "config", "cfg", "conf", "settings",
+        "opts", "options", "args", "argv", "kwargs", "ctx", "context", "req", "request", "params", "props",
+        "secrets", "vars", "inputs", "app", "import", "window", "globalthis", "std", "sys", "creds",
+        "credentials", "auth", "client", "session", "state", "store", "user", "data", "body", "headers",
+        "payload", "response", "res", "result", "opt", "flags", "cli", "parser", "values", "input", "keys",
+        "tokens", "var", "local", "module", "each", "steps", "needs", "github", "matrix", "vault",
+    }
+)  # fmt: skip
+_PATH = re.compile(r"^(?:~|\.{1,2}|[A-Za-z]:)?[/\\](?:[\w.@%+=,-]+[/\\]?)+$|^(?:~|\.{1,2})$")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 
 
@@ -76,42 +108,113 @@ def name_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+", _CAMEL.sub(r"\1_\2", name).upper()) if w]
 
 
+def _secret_last_word(word: str) -> bool:
+    if word in SECRET_WORDS:
+        return True
+    if word in NOT_SECRET_WORDS:
+        return False
+    if word.endswith(SECRET_ENDINGS):
+        return True
+    return (
+        word.endswith("KEY") and word != "KEY" and len(word) <= 8 and word not in DATA_WORDS
+    )  # APIKEY, PRIVKEY
+
+
 @functools.lru_cache(maxsize=4096)  # logs repeat the same few names endlessly
 def is_secret_name(name: str) -> bool:
     """Whether a variable, option or field name says its value is a secret.
 
-    ``MAX_TOKENS``, ``TOKENIZER``, ``--token-limit``, ``API_KEY_FILE`` and ``--secret-env``
-    are not; ``CAB_KEY``, ``GITHUB_TOKEN``, ``--api-key``, ``clientSecret`` are.
+    ``MAX_TOKENS``, ``TOKENIZER``, ``--token-limit``, ``API_KEY_FILE``, ``--secret-env``,
+    ``public_key``, ``cache_key`` and ``PWD`` are not; ``CAB_KEY``, ``GITHUB_TOKEN``,
+    ``--api-key``, ``clientSecret``, ``PGPASSWORD``, ``MYSQL_PWD``, ``TF_TOKEN_app_terraform_io`` are.
     """
+    if SECRET_NAME_PATTERNS.match(name.lstrip("-")):
+        return True
     words = name_words(name)
-    if not words:
-        return False
+    if not words or any(w in PUBLIC_WORDS for w in words) or (len(words) > 1 and words[0] in _LIMIT_WORDS):
+        return False  # public_key, max_token, num_keys
     last = words[-1]
-    if last in SECRET_WORDS or (last.endswith("KEY") and last != "KEY" and len(last) <= 8):
-        return True  # APIKEY, PRIVKEY, ...
+    if last in ("PWD", "DSN") and len(words) == 1:
+        return False  # $PWD is the working directory
+    if (
+        last in WEAK_WORDS
+        and len(words) > 1
+        and words[-2] in DATA_WORDS
+        and not any(w in STRONG_WORDS for w in words)
+    ):
+        return False  # cache_key, idempotency_key, ssh_key (a path), sort_key
+    if _secret_last_word(last):
+        return True
     return last not in POINTER_WORDS and any(w in STRONG_WORDS for w in words)
 
 
 def is_weak_name(name: str) -> bool:
-    """``key``, ``auth``, ``sort_key``: secret-named, but too often not a secret to trust the name alone."""
+    """``key``, ``auth``, ``pat``: secret-named, but too often not a secret to trust the name alone."""
     words = name_words(name)
-    if not words or words[-1] not in WEAK_WORDS or any(w in STRONG_WORDS for w in words):
-        return False
-    return len(words) == 1 or words[-2] in DATA_WORDS
+    return len(words) == 1 and words[0] in WEAK_WORDS
 
 
 def looks_like_credential(value: str) -> bool:
     """A value long and mixed enough to be a key rather than an identifier such as ``name`` or ``id``."""
+    if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value) or _is_slug(value):
+        return False
+    if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        return True
+    # Base64 without digits (dXNlcjpwYXNz): long, both cases.
+    return len(value) >= 16 and any(c.isupper() for c in value) and any(c.islower() for c in value)
+
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:[-._/:@][a-z0-9]+)+$")
+
+
+def _is_slug(value: str) -> bool:
+    """``claude-3-5-sonnet-20241022``, ``gpt-4o-2024-08-06``, ``v2.1.0-rc1``: short lowercase words
+    and numbers joined by separators name things; keys are long runs of mixed characters."""
+    return bool(_SLUG.match(value)) and all(len(part) <= 10 for part in re.split(r"[-._/:@]", value))
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _random_part(part: str) -> bool:
+    """A path segment that looks generated rather than named (``bPxRfiCYEXAMPLEKEY7``)."""
     return (
-        len(value) >= 12
-        and not any(c.isspace() for c in value)
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
+        len(part) >= 16
+        and any(c.isupper() for c in part)
+        and any(c.islower() for c in part)
+        and (any(c.isdigit() for c in part) or len(part) >= 24)
     )
 
 
+def is_path(value: str) -> bool:
+    """``/run/secrets/key``, ``~/.ssh/id_ed25519``, ``./creds.json``: where a secret is, not the secret."""
+    if not _PATH.match(value) or "//" in value:
+        return False
+    parts = [p for p in re.split(r"[/\\]", value) if p]
+    if value[0] in "/\\" and len(parts) < 2:
+        return False  # "/K7MDENG" could be the start of a base64 key
+    return not any(_random_part(p) for p in parts)
+
+
 def is_placeholder(value: str) -> bool:
-    return not value.strip() or bool(_PLACEHOLDER_VALUE.match(value.strip()))
+    """Whether ``value`` stands for a secret (a variable, a template, a type, a path, an
+    environment variable's name) rather than being one. By the value's whole shape: a real
+    password that merely starts with ``$`` or ``<`` is a password."""
+    v = value.strip()
+    if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v):
+        return True
+    if _CODE.match(v):
+        return True  # a call, a subscript or a generic type: getpass.getpass(), Optional[str], Option<String>
+    if _IDENTIFIER.match(v):
+        # A code reference (self.api_key, apiKey, opts.token) names a secret; an identifier-shaped
+        # password (hunter2, Tr0ub4dor) does not: it has no secret word in it and no code root.
+        parts = re.split(r"\?\.|::|->|\.", v.replace("$", ""))
+        if parts[0].lower() in _CODE_ROOTS and len(parts) > 1:
+            return True
+        if len(parts) > 1:
+            return any(w in SECRET_WORDS or w.endswith(SECRET_ENDINGS) for p in parts for w in name_words(p))
+        return is_secret_name(v) and not any(c.isdigit() for c in v)
+    return False
 
 
 def secret_value(name: str, value: str) -> bool:
@@ -127,173 +230,145 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 #: A span of text that a rule says is secret: (start, end, rule name).
 Span = tuple[int, int, str]
+_SECRET_GROUPS = ("secret", "s2", "s3", "s4")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A secret pattern, found fast: ``str.find`` for each of ``literals`` (lowercase when
-    ``ignore_case``), then ``pattern`` matched *at* each occurrence; group ``secret`` is the
-    secret. Python's ``re`` has no multi-literal scan, and a pattern that starts with a
-    look-behind is tried at every position; this keeps the regex off the rest of the text.
-    """
+    """A compiled :class:`~cab_trace.redact.table.RuleSpec`: run over a window of text that
+    holds one of its keywords (the prefilter found the window)."""
 
     name: str
-    literals: tuple[str, ...]
+    keywords: tuple[str, ...]
     pattern: re.Pattern[str]
     ignore_case: bool = False
-    #: Whole tokens only: no token character right before the literal or right after the match.
     token: bool = False
-    #: Extra check on a match (is the value a real one rather than a placeholder?).
-    accept: Callable[[re.Match[str]], bool] | None = None
-    #: The literal must start a word (``authorization``, not ``xauthorization``).
-    word_start: bool = True
+    digits: bool = False
+    trigger: str = ""
+    multiline: bool = False
+    accept: Callable[[str], bool] | None = None
 
-    def find(self, text: str, lowered: str) -> Iterator[Span]:
-        haystack = lowered if self.ignore_case else text
-        for literal in self.literals:
-            i = haystack.find(literal)
-            while i != -1:
-                span = self._at(text, i)
-                if span is not None:
-                    yield span
-                i = haystack.find(literal, i + 1)
+    @classmethod
+    def of(cls, spec: RuleSpec) -> Rule:
+        flags = (re.IGNORECASE if spec.ignore_case else 0) | (re.DOTALL if spec.multiline else 0)
+        keywords = tuple(k.lower() for k in spec.keywords)
+        trigger = spec.trigger or "|".join(map(re.escape, spec.keywords))
+        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i)"):
+            trigger = f"(?i)(?:{trigger})"
+        return cls(
+            spec.id,
+            keywords,
+            re.compile(spec.pattern, flags),
+            spec.ignore_case,
+            spec.token,
+            spec.digits,
+            trigger,
+            spec.multiline,
+            _shaped_value if spec.shaped else None if spec.token else _real_value,
+        )
 
-    def _at(self, text: str, i: int) -> Span | None:
-        before = text[i - 1] if i else ""
-        if before and (before in TOKEN_CHARS if self.token else self.word_start and before in _WORD_CHARS):
-            return None
-        m = self.pattern.match(text, i)
-        if m is None or (self.token and m.end() < len(text) and text[m.end()] in TOKEN_CHARS):
-            return None
-        if self.accept is not None and not self.accept(m):
-            return None
-        return (m.start("secret"), m.end("secret"), self.name)
+    def applies(self, text: str, lowered: str) -> bool:
+        """Whether ``text`` holds one of the keywords (compared case-insensitively, as gitleaks does)."""
+        return any(k in lowered for k in self.keywords)
+
+    def find(self, text: str, lowered: str = "") -> Iterator[Span]:
+        """Every secret this rule finds in ``text``."""
+        for m in self.pattern.finditer(text):
+            group = next((g for g in _SECRET_GROUPS if g in m.re.groupindex and m.group(g) is not None), None)
+            start, end = m.span(group) if group else m.span()
+            if self.token and (
+                (start > 0 and text[start - 1] in TOKEN_CHARS)
+                or (end < len(text) and text[end] in TOKEN_CHARS)
+            ):
+                continue
+            value = text[start:end]
+            if self.digits and not any(c.isdigit() for c in value):
+                continue
+            if self.accept is not None and not self.accept(value):
+                continue
+            if end > start:
+                yield (start, end, self.name)
 
 
-def _token(name: str, regex: str, *literals: str) -> Rule:
-    return Rule(name, literals, re.compile(f"(?P<secret>{regex})"), token=True)
+def _real_value(value: str) -> bool:
+    return not is_placeholder(value)
 
 
-def _not_placeholder(m: re.Match[str]) -> bool:
-    return not is_placeholder(m.group("secret"))
+def _shaped_value(value: str) -> bool:
+    return looks_like_credential(value) and not is_placeholder(value)
 
-
-TOKEN_RULES: tuple[Rule, ...] = (
-    _token("anthropic-api-key", r"sk-ant-[A-Za-z0-9_-]{20,}", "sk-ant-"),
-    _token("openrouter-api-key", r"sk-or-[A-Za-z0-9_-]{20,}", "sk-or-"),
-    _token("openai-api-key", r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}", "sk-"),
-    _token(
-        "stripe-secret-key",
-        r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
-        "sk_live_",
-        "sk_test_",
-        "rk_live_",
-        "rk_test_",
-    ),
-    _token("github-token", r"gh[pousr]_[A-Za-z0-9]{30,}", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
-    _token("github-fine-grained-token", r"github_pat_[A-Za-z0-9_]{30,}", "github_pat_"),
-    _token("gitlab-token", r"glpat-[A-Za-z0-9_-]{20,}", "glpat-"),
-    _token("aws-access-key-id", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}", "AKIA", "ASIA", "ABIA", "ACCA"),
-    _token("slack-token", r"xox[abposr]-[A-Za-z0-9-]{10,}", "xox"),
-    _token("slack-app-token", r"xapp-[0-9]-[A-Za-z0-9-]{10,}", "xapp-"),
-    _token("google-api-key", r"AIza[0-9A-Za-z_-]{35}", "AIza"),
-    _token("huggingface-token", r"hf_[A-Za-z0-9]{30,}", "hf_"),
-    _token("nvidia-api-key", r"nvapi-[A-Za-z0-9_-]{20,}", "nvapi-"),
-    _token("groq-api-key", r"gsk_[A-Za-z0-9]{40,}", "gsk_"),
-    _token("xai-api-key", r"xai-[A-Za-z0-9]{40,}", "xai-"),
-    _token("npm-token", r"npm_[A-Za-z0-9]{36}", "npm_"),
-    _token("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}", "pypi-AgE"),
-    _token("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "eyJ"),
-)
-
-CONTEXT_RULES: tuple[Rule, ...] = (
-    Rule(
-        "private-key",
-        ("-----BEGIN ",),
-        re.compile(
-            r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
-            r"-----END (?P=kind)PRIVATE KEY( BLOCK)?-----)",
-            re.DOTALL,
-        ),
-    ),
-    Rule(
-        "authorization-header",
-        ("authorization",),
-        re.compile(
-            r"(?i)authorization[ \t]*[:=][ \t]*[\"']?"
-            r"(?:(?:bearer|basic|token|bot|digest|apikey)[ \t]+)?(?P<secret>[^\s\"',;]{4,})"
-        ),
-        ignore_case=True,
-    ),
-    Rule("bearer-token", ("Bearer",), re.compile(r"Bearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)")),
-    Rule(
-        "api-key-header",
-        ("x-api-key", "api-key", "x-auth-token", "x-goog-api-key"),
-        re.compile(
-            r"(?i)(?:x-api-key|api-key|x-auth-token|x-goog-api-key)[ \t]*:[ \t]*[\"']?"
-            r"(?P<secret>[^\s\"',;]{4,})"
-        ),
-        ignore_case=True,
-        accept=_not_placeholder,
-    ),
-    Rule(
-        "url-password",
-        ("://",),
-        re.compile(r"://[^\s/:@\"'<>]+:(?P<secret>[^\s/@\"'<>]+)@"),
-        accept=_not_placeholder,
-        word_start=False,  # "://" follows the scheme
-    ),
-)
 
 # -- values given under a secret name: NAME=value, --name value, "name": "value" ---------------
 
 #: Where a secret name can end: its last word, searched for case-insensitively.
-_NAME_ENDINGS = tuple(sorted(w.lower() for w in SECRET_WORDS))
-#: One pattern per word: a literal prefix lets ``re`` scan in C, and the look-ahead drops
-#: "tokens" and "keyboard" there too, so only real candidates reach Python.
-_ENDING_PATTERNS = tuple(re.compile(f"{word}(?![a-z0-9_])") for word in _NAME_ENDINGS)
-#: Strings up to this long are first checked with one regex pass (all anchors, all secret words)
-#: before the per-rule and per-word scans; nearly every longer text holds one, so it skips that.
-SHORT_TEXT = 4096
-#: Any secret word at all: one pass that lets a short string with none skip the per-word scans.
-_ANY_ENDING = re.compile("|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)))
+_NAME_ENDINGS = tuple(sorted({w.lower() for w in SECRET_WORDS} | {w.lower() for w in SECRET_ENDINGS}))
+NAME_ENDINGS = (*_NAME_ENDINGS, "tf_token_", "otel_exporter_otlp")
+_ENDING = re.compile("(?:" + "|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)) + ")(?![a-z0-9_])")
+#: What the prefilter looks for so that :func:`find_named_values` gets to run: a secret word
+#: followed by an operator, or an option followed by a value (RE2 syntax; an over-approximation).
+NAMED_TRIGGERS = (
+    "(?i)(?:" + "|".join(_NAME_ENDINGS) + r")[\"']?[ \t]?[=:]",
+    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[ \t]+[^\s-]",
+    r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
+    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[\"'][ \t]*,[ \t]*[\"']",
+)
 _UNQUOTED_END = ".,:;!?"
-_AFTER_NAME = re.compile(r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~])|:)[ \t]*|(?P<sp>[ \t]+)")
-_VALUE = re.compile(r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>[^\s\"'&;|,)}\]]+)")
+_AFTER_NAME = re.compile(
+    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
+    r"|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
+)
+_VALUE = re.compile(
+    r"(?P<q>[\"'])(?P<qv>[^\"'\n]+)(?P=q)|(?P<uv>(?:\$\{[^}\s]*\}|<[^<>\n]*>|[^\s\"'&;|,)}\]])+)"
+)
+#: A word of prose after ``--api-key``: "--api-key requires a model".
+_PROSE_WORD = re.compile(r"^[A-Za-z][a-z]*$")
 
 
 def find_named_values(text: str, lowered: str) -> Iterator[Span]:
     """Values given under a secret name: ``NAME=value`` (shell, env files, ``-e``, URLs),
     ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
-    and ``name: value`` (JSON, YAML, logs). Found from the secret word backwards rather than by
-    trying every word of the text."""
-    if len(text) <= SHORT_TEXT and _ANY_ENDING.search(lowered) is None:
-        return
+    and ``name: value`` (JSON, YAML, logs). Found from each secret word to the whole name
+    around it, then to the value after it."""
     seen: set[int] = set()
-    for ending in _ENDING_PATTERNS:
-        for m in ending.finditer(lowered):
-            end = m.end()
-            start = m.start()
-            while start > 0 and text[start - 1] in _NAME_CHARS:
-                start -= 1
-            if start in seen:
-                continue
-            seen.add(start)
-            span = _named_value_at(text, start, end)
-            if span is not None:
-                yield span
+    for m in _ENDING.finditer(lowered):
+        start, end = m.start(), m.end()
+        while start > 0 and text[start - 1] in _NAME_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _NAME_CHARS:
+            end += 1
+        # --auth-token: "auth" and "token" both end a word of the one name; judge the name once, whole.
+        if start in seen:
+            continue
+        seen.add(start)
+        span = _named_value_at(text, start, end)
+        if span is not None:
+            yield span
+    for m in _SPECIAL_NAME.finditer(text):
+        span = _named_value_at(text, m.start(), m.end())
+        if span is not None and m.start() not in seen:
+            yield span
 
 
-def _named_value_at(text: str, start: int, end: int) -> Span | None:
+_SPECIAL_NAME = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)"
+)
+
+
+def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PLR0912
     # Cheapest test first: nearly every candidate ("PASSED", "path") has no operator after it.
     after = _AFTER_NAME.match(text, end)
     if after is None:
         return None
-    raw_name = text[start:end]
+    raw_name = text[start:end].rstrip(".-")
     dashes = len(raw_name) - len(raw_name.lstrip("-"))
     key_quote, op = after.group("kq"), after.group("op")
     if after.group("sp") is not None and not dashes:
         return None  # "api key here" is prose: only --options take their value after a space
+    if after.group("ja") is not None:
+        # An argv written as JSON or a list: "--api-key", "value"
+        key_quote = after.group("ja")[0]
+        if not dashes:
+            return None
     name = raw_name[dashes:].lstrip(".")
     if not name or not is_secret_name(name) or (dashes and name.lower().startswith("no-")):
         return None
@@ -310,13 +385,15 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:
     secret = text[v_start:v_end]
     if (dashes and secret.startswith("-")) or not secret_value(name, secret):
         return None
+    if after.group("sp") is not None and not quoted and _PROSE_WORD.match(secret):
+        return None  # "--api-key requires a model": a word of prose, not a value
     if op == ":" and not (key_quote or quoted or "_" in name or "-" in name):
         # name: value -- prose says "Key: the point is ..." too; an unquoted one-word name counts
         # only for the strong words, with a password-like value.
         words = name_words(name)
         if not (
             len(words) == 1
-            and words[0] in STRONG_WORDS
+            and (words[0] in STRONG_WORDS or words[0].endswith(SECRET_ENDINGS))
             and len(secret) >= 6
             and any(not c.isalpha() for c in secret)
         ):
@@ -325,6 +402,7 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:
     return (v_start, v_end, rule)
 
 
-RULES: tuple[Rule, ...] = CONTEXT_RULES[:1] + TOKEN_RULES + CONTEXT_RULES[1:]
+RULES: tuple[Rule, ...] = tuple(Rule.of(spec) for spec in ALL)
+TOKEN_RULES: tuple[Rule, ...] = tuple(r for r in RULES if r.token)
 #: Every rule name, for ``scan`` output and documentation.
 RULE_NAMES = (*(r.name for r in RULES), "secret-assignment", "secret-option", "secret-field", "known-secret")

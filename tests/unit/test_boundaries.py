@@ -19,6 +19,11 @@ PURE = [
     "cab_trace.model",
     "cab_trace.redact",
     "cab_trace.llm",
+    "cab_trace.redact.screen",
+    "cab_trace.redact.table",
+    "cab_trace.redact.prefilter",
+    "cab_trace.redact.scan",
+    "cab_trace.redact.records",
     "cab_trace.show",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",

@@ -1,0 +1,675 @@
+"""The credential rules, as data. Pure: stdlib only.
+
+One entry per rule: an id, a pattern (its ``secret`` group, or the whole match, is what is
+replaced), the keywords of its prefilter (a text holding none of them is never run through
+the pattern), and examples that must be found and look-alikes that must not.
+``tests/unit/test_redact_rules.py`` runs every entry's examples, so adding a provider is one
+entry here and its test comes with it.
+
+Written for this project after reading gitleaks' rule set (``config/gitleaks.toml``) and
+detect-secrets' plugins, for the providers and tools coding agents meet: model APIs, code
+hosts, package registries, clouds, chat and CI webhooks, observability SaaS, and the places
+passwords sit in configuration files and command lines. Example tokens are made up, built
+by :func:`fake` to the documented shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_HEX = "0123456789abcdef"
+
+
+def fake(prefix: str, length: int, alphabet: str = _ALNUM, seed: str = "") -> str:
+    """A made-up token: ``prefix`` and ``length`` characters of ``alphabet``, the same every time."""
+    digest = b""
+    counter = 0
+    while len(digest) < length:
+        digest += hashlib.sha256(f"{prefix}{seed}{counter}".encode()).digest()
+        counter += 1
+    return prefix + "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One credential rule.
+
+    Attributes:
+        id: the rule's name in ``scan`` output.
+        pattern: a Python regular expression; its ``secret`` group (or the whole match) is replaced.
+        keywords: literals one of which every match contains; the prefilter looks for these
+            (lowercase, compared with lowercased text, when ``ignore_case``).
+        examples: texts in which the rule must find a secret.
+        counter: texts in which it must find none.
+        token: whole tokens only: no letter, digit, ``_`` or ``-`` right before or after.
+        ignore_case: the pattern and keywords ignore case.
+        trigger: a regular expression (RE2 syntax: no look-arounds) that matches inside every
+            match of ``pattern``; the default is the keywords themselves.
+        digits: the secret must hold a digit (tokens that are otherwise words, like ``sk-learn-…``).
+    """
+
+    id: str
+    pattern: str
+    keywords: tuple[str, ...]
+    examples: tuple[str, ...]
+    counter: tuple[str, ...] = ()
+    token: bool = False
+    ignore_case: bool = False
+    trigger: str | None = None
+    digits: bool = False
+    multiline: bool = False
+    #: The value must also look like a credential (letters and digits, 12+ characters).
+    shaped: bool = False
+    tags: tuple[str, ...] = field(default=())
+
+
+def _t(
+    id: str,
+    pattern: str,
+    keywords: tuple[str, ...],
+    examples: tuple[str, ...],
+    counter: tuple[str, ...] = (),
+    *,
+    digits: bool = True,
+    trigger: str | None = None,
+) -> RuleSpec:
+    return RuleSpec(
+        id, f"(?P<secret>{pattern})", keywords, examples, counter, token=True, digits=digits, trigger=trigger
+    )
+
+
+def _c(
+    id: str,
+    pattern: str,
+    keywords: tuple[str, ...],
+    examples: tuple[str, ...],
+    counter: tuple[str, ...] = (),
+    *,
+    trigger: str | None = None,
+    ignore_case: bool = True,
+    multiline: bool = False,
+    shaped: bool = False,
+) -> RuleSpec:
+    return RuleSpec(
+        id,
+        pattern,
+        keywords,
+        examples,
+        counter,
+        ignore_case=ignore_case,
+        trigger=trigger,
+        multiline=multiline,
+        shaped=shaped,
+    )
+
+
+_B64 = _ALNUM + "+/"
+_URLSAFE = _ALNUM + "_-"
+
+#: Provider tokens, found by the fixed prefixes providers put on them.
+TOKENS: tuple[RuleSpec, ...] = (
+    # -- model APIs --------------------------------------------------------------------------
+    _t(
+        "anthropic-api-key",
+        r"sk-ant-[A-Za-z0-9_-]{20,}",
+        ("sk-ant-",),
+        (fake("sk-ant-api03-", 93, _URLSAFE),),
+    ),
+    _t("openrouter-api-key", r"sk-or-[A-Za-z0-9_-]{20,}", ("sk-or-",), (fake("sk-or-v1-", 64, _HEX),)),
+    _t(
+        "openai-api-key",
+        r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}",
+        ("sk-",),
+        (fake("sk-proj-", 56, _URLSAFE), fake("sk-", 48), "key sk-" + fake("", 32, _HEX)),
+        ("risk-assessment-framework-for-agents", "sk-learn-is-not-the-package-name-here"),
+        trigger=r"sk-[A-Za-z0-9_-]{20}",
+    ),
+    _t("xai-api-key", r"xai-[A-Za-z0-9]{40,}", ("xai-",), (fake("xai-", 80),)),
+    _t("groq-api-key", r"gsk_[A-Za-z0-9]{40,}", ("gsk_",), (fake("gsk_", 52),)),
+    _t("nvidia-api-key", r"nvapi-[A-Za-z0-9_-]{20,}", ("nvapi-",), (fake("nvapi-", 64, _URLSAFE),)),
+    _t("perplexity-api-key", r"pplx-[A-Za-z0-9]{40,}", ("pplx-",), (fake("pplx-", 48),)),
+    _t("cerebras-api-key", r"csk-[a-z0-9]{40,}", ("csk-",), (fake("csk-", 48, _HEX),)),
+    _t("replicate-api-token", r"r8_[A-Za-z0-9]{37}", ("r8_",), (fake("r8_", 37),)),
+    _t("fireworks-api-key", r"fw_[A-Za-z0-9]{24,}", ("fw_",), (fake("fw_", 24),)),
+    _t("huggingface-token", r"hf_[A-Za-z0-9]{30,}", ("hf_",), (fake("hf_", 34),)),
+    _t("huggingface-org-token", r"api_org_[A-Za-z0-9]{30,}", ("api_org_",), (fake("api_org_", 34),)),
+    _t(
+        "langsmith-api-key",
+        r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
+        ("lsv2_",),
+        (fake("lsv2_pt_", 32, _HEX) + "_" + fake("", 10, _HEX),),
+    ),
+    _t("google-api-key", r"AIza[0-9A-Za-z_-]{35}", ("AIza",), (fake("AIza", 35, _URLSAFE),)),
+    _t("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}", ("ya29.",), (fake("ya29.", 120, _URLSAFE),)),
+    _t(
+        "google-oauth-client-secret",
+        r"GOCSPX-[A-Za-z0-9_-]{28}",
+        ("GOCSPX-",),
+        (fake("GOCSPX-", 28, _URLSAFE),),
+    ),
+    # -- clouds --------------------------------------------------------------------------------
+    _t(
+        "aws-access-key-id",
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+        ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+        ("AKIAIOSFODNN7EXAMPLE", "ASIA" + fake("", 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+        ("the AKIA prefix marks AWS access key ids", "ASIAN_FOOD_CATEGORY_LIST"),
+        digits=False,
+    ),
+    _t(
+        "azure-ad-client-secret",
+        r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}",
+        ("Q~",),
+        ("xyz8Q~" + fake("", 34, _URLSAFE),),
+    ),
+    _t(
+        "digitalocean-token",
+        r"do[opr]_v1_[a-f0-9]{64}",
+        ("do", "_v1_"),
+        (fake("dop_v1_", 64, _HEX),),
+        trigger=r"do[opr]_v1_",
+    ),
+    _t("heroku-api-key", r"HRKU-[A-Za-z0-9_-]{60,}", ("HRKU-",), (fake("HRKU-", 60, _URLSAFE),)),
+    _t(
+        "hashicorp-vault-token",
+        r"hv[sb]\.[A-Za-z0-9_-]{24,}",
+        ("hvs.", "hvb."),
+        (fake("hvs.", 90, _URLSAFE),),
+    ),
+    _t(
+        "terraform-cloud-token",
+        r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}",
+        (".atlasv1.",),
+        (fake("", 14) + ".atlasv1." + fake("", 67, _URLSAFE),),
+    ),
+    _t("pulumi-token", r"pul-[a-f0-9]{40}", ("pul-",), (fake("pul-", 40, _HEX),)),
+    _t(
+        "doppler-token",
+        r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}",
+        ("dp.",),
+        (fake("dp.pt.", 43),),
+    ),
+    _t(
+        "age-secret-key",
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        ("AGE-SECRET-KEY-1",),
+        (fake("AGE-SECRET-KEY-1", 58, "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"),),
+    ),
+    _t(
+        "cloudflare-origin-ca-key",
+        r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}",
+        ("v1.0-",),
+        (fake("v1.0-", 24, _HEX) + "-" + fake("", 146, _HEX),),
+    ),
+    # -- code hosts and CI ---------------------------------------------------------------------
+    _t(
+        "github-token",
+        r"gh[pousr]_[A-Za-z0-9]{30,}",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        (fake("ghp_", 36), fake("ghs_", 36)),
+    ),
+    _t(
+        "github-fine-grained-token",
+        r"github_pat_[A-Za-z0-9_]{30,}",
+        ("github_pat_",),
+        (fake("github_pat_11", 80, _ALNUM + "_"),),
+    ),
+    _t(
+        "gitlab-token",
+        r"gl(?:pat|dt|ptt|rt|cbt|imt|soat|ft|agent|oas)-[A-Za-z0-9_-]{20,}",
+        ("glpat-", "gldt-", "glptt-", "glrt-", "glcbt-", "glimt-", "glsoat-", "glft-", "glagent-", "gloas-"),
+        (fake("glpat-", 20, _URLSAFE), fake("glrt-", 20, _URLSAFE)),
+    ),
+    _t(
+        "gitlab-runner-registration-token",
+        r"GR1348941[A-Za-z0-9_-]{20}",
+        ("GR1348941",),
+        (fake("GR1348941", 20, _URLSAFE),),
+    ),
+    _t("bitbucket-app-password", r"ATBB[A-Za-z0-9_=.-]{28,}", ("ATBB",), (fake("ATBB", 32),)),
+    _t("atlassian-api-token", r"ATATT3[A-Za-z0-9_=-]{60,}", ("ATATT3",), (fake("ATATT3", 186, _URLSAFE),)),
+    _t(
+        "circleci-token",
+        r"CCIPAT_[A-Za-z0-9]{20,}_[a-f0-9]{40}",
+        ("CCIPAT_",),
+        (fake("CCIPAT_", 22) + "_" + fake("", 40, _HEX),),
+    ),
+    _t("buildkite-token", r"bkua_[a-f0-9]{40}", ("bkua_",), (fake("bkua_", 40, _HEX),)),
+    # -- package registries and containers -----------------------------------------------------
+    _t("npm-token", r"npm_[A-Za-z0-9]{36}", ("npm_",), (fake("npm_", 36),)),
+    _t(
+        "pypi-token",
+        r"pypi-AgE[A-Za-z0-9_-]{50,}",
+        ("pypi-AgE",),
+        (fake("pypi-AgEIcHlwaS5vcmc", 70, _URLSAFE),),
+    ),
+    _t("rubygems-api-key", r"rubygems_[a-f0-9]{48}", ("rubygems_",), (fake("rubygems_", 48, _HEX),)),
+    _t(
+        "nuget-api-key",
+        r"oy2[a-z0-9]{43}",
+        ("oy2",),
+        (fake("oy2", 43, "abcdefghijklmnopqrstuvwxyz0123456789"),),
+    ),
+    _t(
+        "dockerhub-token",
+        r"dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}",
+        ("dckr_",),
+        (fake("dckr_pat_", 27, _URLSAFE),),
+    ),
+    _t("jfrog-api-key", r"AKCp[A-Za-z0-9]{69}", ("AKCp",), (fake("AKCp", 69),)),
+    _t(
+        "clojars-token",
+        r"CLOJARS_[a-z0-9]{60}",
+        ("CLOJARS_",),
+        (fake("CLOJARS_", 60, "abcdefghijklmnopqrstuvwxyz0123456789"),),
+    ),
+    # -- chat, mail, payments, SaaS ------------------------------------------------------------
+    _t(
+        "slack-token",
+        r"xox[abposre]-[A-Za-z0-9-]{10,}",
+        ("xox",),
+        ("xoxb-123456789012-1234567890123-" + fake("", 24),),
+    ),
+    _t(
+        "slack-app-token",
+        r"xapp-[0-9]-[A-Za-z0-9-]{10,}",
+        ("xapp-",),
+        ("xapp-1-A0123456789-" + fake("", 40),),
+    ),
+    _t(
+        "stripe-secret-key",
+        r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+        (fake("sk_live_", 24), fake("rk_test_", 24)),
+        ("pk_live_is_public",),
+    ),
+    _t("stripe-webhook-secret", r"whsec_[A-Za-z0-9]{32,}", ("whsec_",), (fake("whsec_", 32),)),
+    _t(
+        "sendgrid-api-key",
+        r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}",
+        ("SG.",),
+        (fake("SG.", 22, _URLSAFE) + "." + fake("", 43, _URLSAFE),),
+    ),
+    _t(
+        "mailgun-api-key",
+        r"key-[0-9a-f]{32}",
+        ("key-",),
+        (fake("key-", 32, _HEX),),
+        ("key-value-store-for-small-projects",),
+        trigger=r"key-[0-9a-f]{32}",
+    ),
+    _t(
+        "mailchimp-api-key",
+        r"[0-9a-f]{32}-us[0-9]{1,2}",
+        ("-us",),
+        (fake("", 32, _HEX) + "-us14",),
+        trigger=r"[0-9a-f]{32}-us",
+    ),
+    _t(
+        "twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{32}"
+    ),
+    _t(
+        "telegram-bot-token",
+        r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}",
+        (":AA",),
+        ("123456789:AA" + fake("", 33, _URLSAFE),),
+    ),
+    _t(
+        "discord-bot-token",
+        r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
+        (".",),
+        (fake("M", 23) + "." + fake("", 6) + "." + fake("", 27),),
+        trigger=r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.",
+    ),
+    _t(
+        "shopify-token",
+        r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+        ("shpat_", "shpca_", "shppa_", "shpss_"),
+        (fake("shpat_", 32, _HEX),),
+    ),
+    _t("linear-api-key", r"lin_api_[A-Za-z0-9]{40}", ("lin_api_",), (fake("lin_api_", 40),)),
+    _t(
+        "notion-token",
+        r"(?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35})",
+        ("secret_", "ntn_"),
+        (fake("secret_", 43), "ntn_12345678901" + fake("", 35)),
+    ),
+    _t(
+        "airtable-token",
+        r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
+        ("pat",),
+        (fake("pat", 14) + "." + fake("", 64, _HEX),),
+        trigger=r"pat[A-Za-z0-9]{14}\.",
+    ),
+    _t("figma-token", r"figd_[A-Za-z0-9_-]{40}", ("figd_",), (fake("figd_", 40, _URLSAFE),)),
+    _t(
+        "supabase-token",
+        r"(?:sbp_[a-f0-9]{40}|sb_secret_[A-Za-z0-9_-]{20,})",
+        ("sbp_", "sb_secret_"),
+        (fake("sbp_", 40, _HEX),),
+    ),
+    _t(
+        "postman-api-key",
+        r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}",
+        ("PMAK-",),
+        (fake("PMAK-", 24, _HEX) + "-" + fake("", 34, _HEX),),
+    ),
+    _t(
+        "newrelic-key",
+        r"NR(?:AK|JS|II)-[A-Za-z0-9]{19,}",
+        ("NRAK-", "NRJS-", "NRII-"),
+        (fake("NRAK-", 27, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),),
+    ),
+    _t(
+        "grafana-token",
+        r"(?:glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})",
+        ("glc_", "glsa_"),
+        (fake("glc_", 40),),
+    ),
+    _t("sentry-token", r"sntr(?:ys|yu)_[A-Za-z0-9+/=_]{40,}", ("sntrys_", "sntryu_"), (fake("sntrys_", 60),)),
+    _t("databricks-token", r"dapi[a-f0-9]{32}(?:-[0-9])?", ("dapi",), (fake("dapi", 32, _HEX),)),
+    _t(
+        "square-token",
+        r"(?:EAAA|sq0atp-|sq0csp-)[A-Za-z0-9_-]{22,60}",
+        ("EAAA", "sq0atp-", "sq0csp-"),
+        (fake("sq0csp-", 43, _URLSAFE),),
+    ),
+    _t("facebook-access-token", r"EAA[MC][A-Za-z0-9]{100,}", ("EAAM", "EAAC"), (fake("EAAC", 120),)),
+    # -- agent tooling, sandboxes, data and search APIs ------------------------------------------
+    _t("together-api-key", r"tgp_v1_[A-Za-z0-9_-]{40,}", ("tgp_v1_",), (fake("tgp_v1_", 43, _URLSAFE),)),
+    _t("pinecone-api-key", r"pcsk_[A-Za-z0-9_]{50,}", ("pcsk_",), (fake("pcsk_", 70, _ALNUM + "_"),)),
+    _t("elevenlabs-api-key", r"sk_[a-f0-9]{48}", ("sk_",), (fake("sk_", 48, _HEX),)),
+    _t("tavily-api-key", r"tvly-[A-Za-z0-9-]{32,}", ("tvly-",), (fake("tvly-dev-", 32),)),
+    _t("firecrawl-api-key", r"fc-[a-f0-9]{32}", ("fc-",), (fake("fc-", 32, _HEX),)),
+    _t("e2b-api-key", r"e2b_[a-f0-9]{40}", ("e2b_",), (fake("e2b_", 40, _HEX),)),
+    _t("daytona-api-key", r"dtn_[a-f0-9]{64}", ("dtn_",), (fake("dtn_", 64, _HEX),)),
+    _t(
+        "browserbase-api-key", r"bb_live_[A-Za-z0-9_-]{27,}", ("bb_live_",), (fake("bb_live_", 27, _URLSAFE),)
+    ),
+    _t(
+        "modal-token-secret",
+        r"as-[A-Za-z0-9]{22}",
+        ("as-",),
+        (fake("as-", 22),),
+        trigger=r"as-[A-Za-z0-9]{22}",
+    ),
+    _t("anyscale-api-key", r"esecret_[A-Za-z0-9]{20,}", ("esecret_",), (fake("esecret_", 40),)),
+    _t(
+        "neon-api-key",
+        r"napi_[a-z0-9]{64}",
+        ("napi_",),
+        (fake("napi_", 64, "abcdefghijklmnopqrstuvwxyz0123456789"),),
+    ),
+    _t("render-api-key", r"rnd_[A-Za-z0-9]{32}", ("rnd_",), (fake("rnd_", 32),)),
+    _t("fly-token", r"fm[12][ar]?_[A-Za-z0-9+/=_-]{40,}", ("fm1", "fm2"), (fake("fm2_", 120, _B64),)),
+    _t(
+        "sourcegraph-token", r"sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40}", ("sgp_",), (fake("sgp_", 40, _HEX),)
+    ),
+    _t(
+        "planetscale-token",
+        r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,64}",
+        ("pscale_",),
+        (fake("pscale_tkn_", 43, _URLSAFE),),
+    ),
+    _t("prefect-api-key", r"pnu_[A-Za-z0-9]{36}", ("pnu_",), (fake("pnu_", 36),)),
+    _t(
+        "onepassword-service-token",
+        r"ops_eyJ[A-Za-z0-9+/=_-]{100,}",
+        ("ops_eyJ",),
+        (fake("ops_eyJ", 260, _B64),),
+    ),
+    _t(
+        "mapbox-secret-token",
+        r"sk\.eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}",
+        ("sk.eyJ",),
+        (fake("sk.eyJ", 60) + "." + fake("", 22),),
+    ),
+    _t("alibaba-access-key-id", r"LTAI[A-Za-z0-9]{20}", ("LTAI",), (fake("LTAI", 20),)),
+    _t(
+        "dynatrace-token",
+        r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}",
+        ("dt0c01.",),
+        (
+            fake("dt0c01.", 24, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            + "."
+            + fake("", 64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+        ),
+    ),
+    _t(
+        "octopus-deploy-api-key",
+        r"API-[A-Z0-9]{26}",
+        ("API-",),
+        (fake("API-", 26, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),),
+        trigger=r"API-[A-Z0-9]{26}",
+    ),
+    _t("typeform-token", r"tfp_[A-Za-z0-9_.=-]{59}", ("tfp_",), (fake("tfp_", 59, _URLSAFE),)),
+    _t("shippo-token", r"shippo_(?:live|test)_[a-f0-9]{40}", ("shippo_",), (fake("shippo_live_", 40, _HEX),)),
+    _t(
+        "jwt",
+        r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        ("eyJ",),
+        (
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        ),
+        ("eyJhbGciOiJIUzI1NiJ9 alone is only a header",),
+        digits=False,
+    ),
+)
+
+#: Contexts: the words around a value say it is a secret, whatever its shape.
+CONTEXTS: tuple[RuleSpec, ...] = (
+    _c(
+        "private-key",
+        r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
+        r"-----END (?P=kind)PRIVATE KEY( BLOCK)?-----)",
+        ("-----begin",),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHz\n-----END ENCRYPTED PRIVATE KEY-----",
+            '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\n-----END PRIVATE KEY-----\\n"',
+        ),
+        ("-----BEGIN PUBLIC KEY-----\nMIIBIj\n-----END PUBLIC KEY-----",),
+        trigger=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
+        ignore_case=False,
+        multiline=True,
+    ),
+    _c(
+        "putty-private-key",
+        r"(?P<secret>PuTTY-User-Key-File-\d+:.*?Private-MAC: [0-9a-f]+)",
+        ("putty-user-key-file",),
+        (
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\n"
+            "AAAAIB\nPrivate-MAC: 0a1b2c",
+        ),
+        ignore_case=False,
+        multiline=True,
+    ),
+    _c(
+        "authorization-header",
+        r"(?:proxy-)?authorization[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+)?"
+        r"(?P<secret>[^\s\"'`,;]{4,})",
+        ("authorization",),
+        (
+            "Authorization: Bearer abc123def456",
+            "authorization: Basic dXNlcjpwYXNzd29yZA==",
+            "Proxy-Authorization: Basic Ym9iOnB3",
+        ),
+        (
+            "Authorization header missing",
+            "headers: { Authorization: `Bearer ${apiKey}` }",
+            "Authorization: Bearer $TOKEN",
+        ),
+        trigger=r"(?i)authorization[ \t]*[:=]",
+    ),
+    _c(
+        "bearer-token",
+        r"\bBearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
+        ("bearer",),
+        ("-H 'Bearer abcdefghijklmnopqrstuvwxyz012345'",),
+        ("Bearer of bad news", "Bearer ${apiKey}"),
+        trigger=r"(?i)bearer[ \t]+[A-Za-z0-9._~+/-]{16}",
+        ignore_case=False,
+    ),
+    _c(
+        "cookie-header",
+        r"(?m)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\s\"'`;][^\r\n\"'`]*[^\s\"'`;])",
+        ("cookie",),
+        (
+            "Cookie: session=abc123; theme=dark",
+            "curl -H 'Cookie: sid=s%3Aabc.def'",
+            "set-cookie: token=xyz; HttpOnly",
+        ),
+        ("cookie: none", "the Cookie header is optional"),
+        trigger=r"(?i)cookie[ \t]*:",
+    ),
+    _c(
+        "url-password",
+        r"://[^\s/:@\"'<>]*:(?P<secret>[^\s/@\"'<>]+)@",
+        ("://",),
+        (
+            "https://bob:hunter2@git.example.com/r.git",
+            "redis://:s3cretpw@cache:6379/0",
+            "postgres://app:p%40ss@db/x",
+        ),
+        ("https://user@example.com/path", "http://localhost:8080/x", "postgres://app:${DB_PASSWORD}@db/x"),
+        trigger=r"://[^\s/:@\"'<>]*:[^\s/@\"'<>]+@",
+    ),
+    _c(
+        "url-credential-parameter",
+        r"[?&;](?:sig|signature|x-amz-signature|x-goog-signature|access_token|api_key|apikey|key|token|auth|password|client_secret)"
+        r"=(?P<secret>[A-Za-z0-9%+/=._~-]{12,})",
+        ("sig=", "signature=", "token=", "key=", "auth=", "password=", "secret="),
+        (
+            "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sr=b&sig=Zm9vYmFyYmF6cXV4MTIzNDU2%3D",
+            "https://s3.amazonaws.com/b/k?X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        ),
+        ("?page=2&key=name", "https://example.com/?token=$TOKEN"),
+    ),
+    _c(
+        "webhook-url",
+        r"(?P<secret>https://(?:hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}"
+        r"|(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]{20,}"
+        r"|[a-z0-9-]+\.webhook\.office\.com/webhookb2/[^\s\"'<>]+"
+        r"|[a-z0-9-]+\.logic\.azure\.com[^\s\"'<>]*sig=[^\s\"'<>&]+"
+        r"|chat\.googleapis\.com/v1/spaces/[^\s\"'<>]*key=[^\s\"'<>]+))",
+        ("hooks.slack.com", "discord", "webhook.office.com", "logic.azure.com", "chat.googleapis.com"),
+        (
+            "https://hooks.slack.com/services/T00000000/B00000000/" + fake("", 24),
+            "https://discord.com/api/webhooks/123456789012345678/" + fake("", 68, _URLSAFE),
+        ),
+        ("https://discord.com/channels/123",),
+    ),
+    _c(
+        "prose-credential",
+        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?"
+        r"(?:key|token|secret)"
+        r"(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
+        ("key", "token", "secret"),
+        ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "API key 9f8e7d6c5b4a3210"),
+        ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 s"),
+        trigger=r"(?i)(?:key|token|secret)(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
+        shaped=True,
+    ),
+    _c(
+        "curl-user",
+        r"\b(?:curl|wget|http|https|xh|httpie|lftp|ftp)\b[^\n|;&]*?"
+        r"[ \t](?:-u|--user|--proxy-user|-U|--http-user)"
+        r"[ \t=]+[\"']?[^\s:\"']+:(?P<secret>[^\s\"']+)",
+        ("curl", "wget", "http", "ftp", "xh"),
+        (
+            "curl -u bob:hunter2 https://api",
+            "curl --user 'admin:pa55w0rd' x",
+            "curl -s -u deploy:tok3n-v4lue https://x",
+        ),
+        ("curl -u bob https://api", "ls -u foo:bar" + "", "git commit -u"),
+        trigger=r"(?:-u|--user|--proxy-user|-U|--http-user)[ \t=]+[\"']?[^\s:\"']+:",
+        ignore_case=False,
+    ),
+    _c(
+        "password-flag",
+        r"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|mysqlimport)\b[^\n|;&]*?"
+        r"[ \t]-p(?P<secret>[^\s\"'-][^\s\"']*)"
+        r"|\bsshpass[ \t]+-p[ \t]*[\"']?(?P<s2>[^\s\"']+)"
+        r"|\bredis-cli\b[^\n|;&]*?[ \t]-a[ \t]+(?P<s3>[^\s\"']+)"
+        r"|\b(?:docker|podman|helm|oras|skopeo|buildah)[ \t]+(?:[a-z]+[ \t]+)?login\b[^\n|;&]*?"
+        r"[ \t]-p[ \t]+(?P<s4>[^\s\"']+)",
+        ("mysql", "mariadb", "sshpass", "redis-cli", "login"),
+        (
+            "mysql -u root -pS3cr3tPass db",
+            "sshpass -p 'x' ssh",
+            "sshpass -p hunter22 ssh host",
+            "redis-cli -h cache -a s3cretpw ping",
+            "docker login -u bob -p dckrpw123 registry.io",
+        ),
+        ("mysql -u root -p db", "mkdir -p build", "docker login -u bob registry.io"),
+        trigger=r"(?i)(?:mysql|mariadb|sshpass|redis-cli|login)[^\n]*[ \t]-[pa]",
+    ),
+    _c(
+        "netrc-password",
+        r"\b(?:machine[ \t]+\S+|default)\s+login[ \t]+\S+\s+password[ \t]+(?P<secret>\S+)",
+        ("password",),
+        (
+            "machine api.heroku.com login me@example.com password 01234567-89ab-cdef-0123-456789abcdef",
+            "machine github.com\n  login bob\n  password ghsecret123",
+        ),
+        ("login with password required",),
+        trigger=r"(?i)login[ \t]+\S+\s+password[ \t]",
+        multiline=True,
+    ),
+    _c(
+        "kubeconfig-credential",
+        r"(?m)^[ \t-]*(?:client-key-data|token|id-token|refresh-token|auth-provider-token)[ \t]*:[ \t]*"
+        r"[\"']?(?P<secret>[A-Za-z0-9._~+/=-]{16,})",
+        ("client-key-data", "token"),
+        (
+            "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+            "  user:\n    token: eyJhbGciOiJSUzI1NiJ9abcdefgh12",
+        ),
+        ("    token: 4096", "max_token: 100000000000000000"),
+        trigger=r"(?i)(?:key-data|token)[ \t]*:",
+    ),
+    _c(
+        "xml-password",
+        r"<(?P<tag>password|passwd|secret|token|apikey|api[_-]?key|privatekey|clientsecret|client[_-]secret|passphrase)>"
+        r"(?P<secret>[^<\s][^<]*)</(?P=tag)>"
+        r"|key=\"(?:ClearTextPassword|Password|ApiKey|Token|Secret)\"[ \t]+value=\"(?P<s2>[^\"]+)\"",
+        (
+            "<password>",
+            "<passwd>",
+            "<secret>",
+            "<token>",
+            "<apikey>",
+            "<api",
+            "<privatekey>",
+            "<client",
+            "<passphrase>",
+            'key="',
+        ),
+        (
+            "<server><id>central</id><password>m4venPass!</password></server>",
+            '<add key="ClearTextPassword" value="nugetPa55" />',
+        ),
+        ("<password>${env.MAVEN_PASSWORD}</password>", "<password></password>"),
+        trigger=r"(?i)(?:<(?:password|passwd|secret|token|apikey|api[_-]?key|privatekey|clientsecret"
+        r"|client[_-]secret|passphrase)>|key=\"[a-z]+\"[ \t]+value=)",
+    ),
+    _c(
+        "connection-string-password",
+        r"(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=[ \t]*(?P<secret>[^;\"'\s]{4,})",
+        ("password=", "pwd=", "accountkey=", "sharedaccesskey="),
+        (
+            "Server=db;Database=x;User Id=sa;Password=Sql$erver2024;",
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + fake("", 86, _B64) + "==;",
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey="
+            + fake("", 44, _B64),
+        ),
+        ("Password=;",),
+        trigger=r"(?i)(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=",
+    ),
+)
+
+ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:]
