@@ -552,22 +552,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from cab_trace.validate import validate_file
 
     report = validate_file(args.path)
-    for warning in report.warnings:
-        _warn(warning)
-    if report.ok:
-        what = (
-            f"{report.lines} line(s)"
-            if report.format == "cab-jsonl"
-            else f"{report.format}, {report.lines} span(s)"
-        )
-        print(f"{report.path}: valid ({what})")
-        return 0
-    for problem in report.problems:
-        _stderr(problem)
-    if report.truncated:
-        _stderr("(more problems not shown)")
-    _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
-    return 2
+    verdict = 0 if report.ok else 2
+    try:
+        for warning in report.warnings:
+            _warn(warning)
+        if report.ok:
+            what = (
+                f"{report.lines} line(s)"
+                if report.format == "cab-jsonl"
+                else f"{report.format}, {report.lines} span(s)"
+            )
+            print(f"{report.path}: valid ({what})", flush=True)
+            return 0
+        for problem in report.problems:
+            _stderr(problem)
+        if report.truncated:
+            _stderr("(more problems not shown)")
+        _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
+    except BrokenPipeError:
+        # `validate bad 2>&1 | head -1`: the reader left early; the verdict still stands.
+        _silence_broken_pipe()
+    return verdict
+
+
+def _silence_broken_pipe() -> None:
+    """Point stdout and stderr at /dev/null so that flushing them at exit raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            continue  # already closed: nothing to flush
+    os.close(devnull)
 
 
 def _size(path: Path) -> int:

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from cab_trace.model import AttrValue, SpanRecord
+from cab_trace.model import SpanRecord
+from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
 from cab_trace.model.tree import group_traces, tree_order
 
 #: Attributes too long or too repetitive for the one-line summary (``--full`` shows them).
@@ -30,10 +31,10 @@ def safe_text(text: str, one_line: bool = False) -> str:
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
-def format_value(value: AttrValue) -> str:
+def format_value(value: AnyAttrValue) -> str:
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return orjson.dumps(attr_to_json(value)).decode()
 
 
 def format_duration(ns: int) -> str:
@@ -51,9 +52,10 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
         errors = sum(1 for s in spans if s.is_error)
         roots = [s for s in spans if s.parent_span_id is None]
         title = safe_text(roots[0].name) if roots else "(no root span)"
-        yield (
+        yield cut(
             f"trace {trace_id}  {title}  {format_duration(end - start)}  {len(spans)} spans"
-            + (f"  {errors} error(s)" if errors else "")
+            + (f"  {errors} error(s)" if errors else ""),
+            width,
         )
         rows = [("span", "parent", "kind", "name", "duration", "attributes")]
         ordered = tree_order(spans)
@@ -76,10 +78,18 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
             room = max(width - fixed, 20)
             if len(attrs) > room:
                 attrs = attrs[: room - 1] + "…"
-            yield f"{line}  {attrs}".rstrip()
+            yield cut(f"{line}  {attrs}".rstrip(), width)
             if full and i > 0:
-                yield from _details(ordered[i - 1][1])
+                yield from (cut(d, width) for d in _details(ordered[i - 1][1]))
         yield ""
+
+
+def cut(line: str, width: int) -> str:
+    """Each line of ``line`` cut to ``width`` characters, the last an ellipsis where one was cut."""
+    if len(line) <= width:
+        return line
+    parts = line.split("\n")
+    return "\n".join(p if len(p) <= width else p[: max(width - 1, 0)] + "…" for p in parts)
 
 
 def _summary(span: SpanRecord) -> str:
@@ -100,5 +110,5 @@ def _details(span: SpanRecord) -> Iterator[str]:
         yield f"{pad}{safe_text(key)} = {text}"
     for event in span.events:
         yield f"{pad}event {safe_text(event.name)} at {event.time_unix_nano}: " + safe_text(
-            orjson.dumps(event.attributes).decode()
+            orjson.dumps(attrs_to_json(event.attributes)).decode()
         )

@@ -54,7 +54,7 @@ def identity(trace: LoadedTrace) -> Text:
     image, exit code, status)."""
     root = trace.root
     attrs: dict[str, object] = {}
-    for s in trace.spans:  # the run span's attributes win over its children's
+    for s in trace.near_root():  # the run span's attributes win over its children's
         if s is not root:
             attrs.update({k: v for k, v in s.attributes.items() if k not in attrs})
     attrs.update(root.attributes)
@@ -76,6 +76,18 @@ def identity(trace: LoadedTrace) -> Text:
     status = "ERROR" if trace.is_error else root.status.code
     text.append("status ", style="dim")
     text.append(status, style="bold red" if status == "ERROR" else "bold green")
+    return text
+
+
+def warnings_text(warnings: list[str]) -> Text:
+    """What the reader warned about (duplicate ids, cycles, a cut last line), one line each."""
+    text = Text()
+    for i, message in enumerate(warnings[:3]):
+        text.append("\n" if i else "")
+        text.append("⚠ ", style="bold #ffd700")
+        text.append_text(data(message))
+    if len(warnings) > 3:
+        text.append(f"\n⚠ … and {len(warnings) - 3} more", style="bold #ffd700")
     return text
 
 
@@ -138,9 +150,12 @@ class TraceScreen(Screen[None]):
         if trace.cast is not None and trace.cast_origin_ns is not None:
             cast_times = [trace.cast_origin_ns + t for t in trace.cast.times_ns]
         with settled_objects():
-            self.span_tree = SpanTree(trace.spans)
+            self.span_tree = SpanTree(index=trace.index, rows=trace.rows)
             self.timeline = Timeline(
-                self.span_tree.spans, clock=clock, idle_limit_s=idle_limit_s, extra_activity_ns=cast_times
+                times=(self.span_tree.starts, self.span_tree.ends),
+                clock=clock,
+                idle_limit_s=idle_limit_s,
+                extra_activity_ns=cast_times,
             )
         self.terminal = Terminal(trace.cast) if trace.cast is not None else None
         self._idle_limit = idle_limit_s or DEFAULT_IDLE_LIMIT_S
@@ -149,6 +164,8 @@ class TraceScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(identity(self.trace), id="identity")
+        if self.trace.warnings:
+            yield Static(warnings_text(self.trace.warnings), id="warnings")
         yield Waterfall(self.span_tree, self.timeline, id="waterfall")
         yield Transport(self.timeline, id="transport")
         yield Input(placeholder="filter spans by name, kind or attribute (escape clears)", id="filter")

@@ -7,6 +7,8 @@ trace costs what its visible rows cost on every tick.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -16,6 +18,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from cab_trace.errors import CabTraceError
 from cab_trace.show import safe_text
 from replay.timeline import Timeline
 from replay.tree import SpanTree
@@ -54,7 +57,7 @@ class Waterfall(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.span_tree = tree
         self.timeline = timeline
-        self._rows: list[int] = tree.visible()
+        self._rows: Sequence[int] = tree.visible()
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -71,7 +74,7 @@ class Waterfall(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self._rows))
 
     @property
-    def rows(self) -> list[int]:
+    def rows(self) -> Sequence[int]:
         return self._rows
 
     def _name_width(self) -> int:
@@ -96,26 +99,30 @@ class Waterfall(ScrollView, can_focus=True):
 
     def _row_segments(self, i: int, width: int) -> list[Segment]:
         tl, tree = self.timeline, self.span_tree
-        span = tree.spans[i]
+        is_error = tree.is_error(i)
         selected = i == tl.selected
         base = Style(bgcolor="#303a50") if selected else Style()
         state = tl.state(i)
-        colour = ERROR_COLOUR if span.is_error else KIND_COLOURS.get(span.kind, OTHER_COLOUR)
+        colour = ERROR_COLOUR if is_error else KIND_COLOURS.get(tree.kind(i), OTHER_COLOUR)
+        try:
+            name = tree.spans[i].name  # the one field not in the columns: read from its line
+        except CabTraceError as exc:
+            name, is_error = f"(unreadable: {exc.message})", True
 
         name_w = self._name_width()
-        fold = "▸ " if i in tree.folded else ("▾ " if tree.children[i] else "  ")
-        mark = "✗ " if span.is_error else ""
-        label = "  " * min(tree.depth[i], 12) + fold + mark + safe_text(span.name, one_line=True)
+        fold = "▸ " if i in tree.folded else ("▾ " if tree.has_children(i) else "  ")
+        mark = "✗ " if is_error else ""
+        label = "  " * min(tree.depth[i], 12) + fold + mark + safe_text(name, one_line=True)
         label = label[: name_w - 1].ljust(name_w)
         name_style = base + Style(
-            color=ERROR_COLOUR if span.is_error else None, dim=state == "pending", bold=selected
+            color=ERROR_COLOUR if is_error else None, dim=state == "pending", bold=selected
         )
         segments = [Segment(label, name_style)]
 
         bar_w = max(1, width - name_w)
         total = max(tl.duration_ns, 1)
-        start = (span.start_time_unix_nano - tl.origin_ns) / total * bar_w
-        end = (span.end_time_unix_nano - tl.origin_ns) / total * bar_w
+        start = tl.start_ns(i) / total * bar_w
+        end = tl.end_ns(i) / total * bar_w
         c0 = min(int(start), bar_w - 1)
         c1 = max(c0 + 1, min(round(end), bar_w))
         head = min(int(tl.position_ns / total * bar_w), bar_w - 1)
