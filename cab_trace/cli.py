@@ -535,15 +535,17 @@ def _report(outcome: RunOutcome, quiet: bool) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from cab_trace.model.formats import read_trace
-    from cab_trace.show import render
+    from cab_trace.model.index import open_index
+    from cab_trace.show import render_index
 
     width = args.width or (shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6)
-    records = list(read_trace(args.path, warn=_warn))
-    if not records:
+    index = open_index(args.path, warn=_warn)  # columns, not records: a million spans fit
+    for warning in index.structure_warnings():
+        _warn(warning)
+    if not len(index):
         _warn(f"{args.path}: holds no spans")
         return 0
-    for line in render(records, width=width, full=args.full):
+    for line in render_index(index, width=width, full=args.full):
         print(line)
     return 0
 

@@ -13,7 +13,9 @@ import orjson
 
 from cab_trace.model import SpanRecord
 from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
-from cab_trace.model.tree import group_traces, tree_order
+from cab_trace.model.index import SpanIndex
+from cab_trace.model.tree import tree_order as tree_order  # re-exported for callers of show
+from cab_trace.model.tree import tree_rows
 
 #: Attributes too long or too repetitive for the one-line summary (``--full`` shows them).
 _SUMMARY_SKIP = re.compile(r"^(stdout_tail|stderr_tail|process\.|cab\.)")
@@ -46,41 +48,62 @@ def format_duration(ns: int) -> str:
 
 def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) -> Iterator[str]:
     """Lines of the table, one block per trace."""
-    for trace_id, spans in group_traces(records).items():
-        start = min(s.start_time_unix_nano for s in spans)
-        end = max(s.end_time_unix_nano for s in spans)
-        errors = sum(1 for s in spans if s.is_error)
-        roots = [s for s in spans if s.parent_span_id is None]
-        title = safe_text(roots[0].name) if roots else "(no root span)"
+    yield from render_index(SpanIndex.from_records(records), width, full)
+
+
+def render_index(index: SpanIndex, width: int = 120, full: bool = False) -> Iterator[str]:
+    """:func:`render` over an index: the table is built from columns and each span's record is
+    read when its row is printed, so a million spans print in bounded memory (two passes over
+    the records: one for the column widths, one to print)."""
+    groups = {0: range(len(index))} if len(index.trace_ids) == 1 else index.rows_of()
+    for number, trace_rows in groups.items():
+        ix = index
+        sid = [ix.sid[r] for r in trace_rows]
+        pid = [ix.pid[r] for r in trace_rows]
+        starts = [ix.start[r] for r in trace_rows]
+        ends = [ix.end[r] for r in trace_rows]
+        errors = sum(ix.error[r] for r in trace_rows)
+        roots = [r for r, p in zip(trace_rows, pid, strict=True) if not p]
+        title = safe_text(ix.record(roots[0]).name) if roots else "(no root span)"
         yield cut(
-            f"trace {trace_id}  {title}  {format_duration(end - start)}  {len(spans)} spans"
-            + (f"  {errors} error(s)" if errors else ""),
+            f"trace {ix.trace_ids[number]}  {title}  {format_duration(max(ends) - min(starts))}  "
+            f"{len(trace_rows)} spans" + (f"  {errors} error(s)" if errors else ""),
             width,
         )
-        rows = [("span", "parent", "kind", "name", "duration", "attributes")]
-        ordered = tree_order(spans)
-        for depth, s in ordered:
-            rows.append(
-                (
-                    s.span_id,
-                    s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
-                    safe_text(s.kind, one_line=True),
-                    "  " * depth + safe_text(s.name, one_line=True),
-                    format_duration(s.duration_ns),
-                    _summary(s),
-                )
+        shape = tree_rows(sid, pid, starts, ends)
+        del sid, pid, starts, ends
+        order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
+
+        def cells(depth: int, row: int) -> tuple[str, str, str, str, str]:
+            s = ix.record(row)
+            return (
+                s.span_id,
+                s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
+                safe_text(s.kind, one_line=True),
+                "  " * depth + safe_text(s.name, one_line=True),
+                format_duration(s.duration_ns),
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+
+        header = ("span", "parent", "kind", "name", "duration")
+        widths = [len(h) for h in header]
+        for depth, row in order:
+            for j, cell in enumerate(cells(depth, row)):
+                widths[j] = max(widths[j], len(cell))
         fixed = sum(widths) + 2 * 5
-        for i, row in enumerate(rows):
-            line = "  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row[:5]))
-            attrs = row[5]
-            room = max(width - fixed, 20)
+        room = max(width - fixed, 20)
+
+        def line(row_cells: tuple[str, ...], attrs: str) -> str:
+            text = "  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row_cells))
             if len(attrs) > room:
                 attrs = attrs[: room - 1] + "…"
-            yield cut(f"{line}  {attrs}".rstrip(), width)
-            if full and i > 0:
-                yield from (cut(d, width) for d in _details(ordered[i - 1][1]))
+            return cut(f"{text}  {attrs}".rstrip(), width)
+
+        yield line(header, "attributes")
+        for depth, row in order:
+            span = ix.record(row)
+            yield line(cells(depth, row), _summary(span))
+            if full:
+                yield from (cut(d, width) for d in _details(span))
         yield ""
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from cab_trace.model import SpanRecord
 from cab_trace.model.index import RecordView, SpanIndex, open_index
 from cab_trace.model.jsonl import resolve_trace_path
-from cab_trace.model.structure import StructureCheck
 from replay.terminal import Cast, read_cast
 
 CAST_FILE_NAME = "terminal.cast"
@@ -130,12 +129,9 @@ def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTr
 
     with settled_objects():
         index = open_index(trace_path, warn=note)
-        check = StructureCheck()
         trace_ids = index.trace_ids
-        for t, s, p in zip(index.trace, index.sid, index.pid, strict=True):
-            check.add_ints(t, s, p)
-        for message in check.warnings():
-            note(f"{trace_path}: {message}")
+        for message in index.structure_warnings():
+            note(message)
         if len(index.trace_ids) == 1:
             groups: dict[int, Sequence[int]] = {0: range(len(index))}
         else:

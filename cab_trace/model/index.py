@@ -24,6 +24,7 @@ from cab_trace.errors import TraceFileError
 from cab_trace.model.formats import detect_format, read_trace
 from cab_trace.model.jsonl import looks_truncated, resolve_trace_path
 from cab_trace.model.record import RecordError, SpanRecord
+from cab_trace.model.structure import StructureCheck
 
 WarnFn = Callable[[str], None]
 
@@ -140,6 +141,14 @@ class SpanIndex:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def structure_warnings(self) -> list[str]:
+        """Duplicate ids, self-parents, missing parents and cycles (see :mod:`.structure`)."""
+        check = StructureCheck()
+        for t, s, p in zip(self.trace, self.sid, self.pid, strict=True):
+            check.add_ints(t, s, p)
+        where = f"{self.path}: " if self.path is not None else ""
+        return [where + message for message in check.warnings()]
 
     def rows_of(self) -> dict[int, array[int]]:
         """Rows of each trace (by trace number), in file order."""
