@@ -7,15 +7,16 @@ escape sequences are shown escaped, so a span cannot change the user's terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
 from cab_trace.model import SpanRecord
-from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
 from cab_trace.model.index import SpanIndex
-from cab_trace.model.tree import tree_order as tree_order  # re-exported for callers of show
-from cab_trace.model.tree import tree_rows
+from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
+from cab_trace.model.tree import tree_order, tree_rows
+
+__all__ = ["cut", "format_duration", "format_value", "render", "render_index", "safe_text", "tree_order"]
 
 #: Attributes too long or too repetitive for the one-line summary (``--full`` shows them).
 _SUMMARY_SKIP = re.compile(r"^(stdout_tail|stderr_tail|process\.|cab\.)")
@@ -57,54 +58,58 @@ def render_index(index: SpanIndex, width: int = 120, full: bool = False) -> Iter
     the records: one for the column widths, one to print)."""
     groups = {0: range(len(index))} if len(index.trace_ids) == 1 else index.rows_of()
     for number, trace_rows in groups.items():
-        ix = index
-        sid = [ix.sid[r] for r in trace_rows]
-        pid = [ix.pid[r] for r in trace_rows]
-        starts = [ix.start[r] for r in trace_rows]
-        ends = [ix.end[r] for r in trace_rows]
-        errors = sum(ix.error[r] for r in trace_rows)
-        roots = [r for r, p in zip(trace_rows, pid, strict=True) if not p]
-        title = safe_text(ix.record(roots[0]).name) if roots else "(no root span)"
-        yield cut(
-            f"trace {ix.trace_ids[number]}  {title}  {format_duration(max(ends) - min(starts))}  "
-            f"{len(trace_rows)} spans" + (f"  {errors} error(s)" if errors else ""),
-            width,
-        )
-        shape = tree_rows(sid, pid, starts, ends)
-        del sid, pid, starts, ends
-        order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
+        yield from _render_trace(index, number, trace_rows, width, full)
 
-        def cells(depth: int, row: int) -> tuple[str, str, str, str, str]:
-            s = ix.record(row)
-            return (
-                s.span_id,
-                s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
-                safe_text(s.kind, one_line=True),
-                "  " * depth + safe_text(s.name, one_line=True),
-                format_duration(s.duration_ns),
-            )
 
-        header = ("span", "parent", "kind", "name", "duration")
-        widths = [len(h) for h in header]
-        for depth, row in order:
-            for j, cell in enumerate(cells(depth, row)):
-                widths[j] = max(widths[j], len(cell))
-        fixed = sum(widths) + 2 * 5
-        room = max(width - fixed, 20)
+_HEADER = ("span", "parent", "kind", "name", "duration")
 
-        def line(row_cells: tuple[str, ...], attrs: str) -> str:
-            text = "  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row_cells))
-            if len(attrs) > room:
-                attrs = attrs[: room - 1] + "…"
-            return cut(f"{text}  {attrs}".rstrip(), width)
 
-        yield line(header, "attributes")
-        for depth, row in order:
-            span = ix.record(row)
-            yield line(cells(depth, row), _summary(span))
-            if full:
-                yield from (cut(d, width) for d in _details(span))
-        yield ""
+def _render_trace(
+    ix: SpanIndex, number: int, trace_rows: Sequence[int], width: int, full: bool
+) -> Iterator[str]:
+    pid = [ix.pid[r] for r in trace_rows]
+    starts = [ix.start[r] for r in trace_rows]
+    ends = [ix.end[r] for r in trace_rows]
+    errors = sum(ix.error[r] for r in trace_rows)
+    roots = [r for r, p in zip(trace_rows, pid, strict=True) if not p]
+    title = safe_text(ix.record(roots[0]).name) if roots else "(no root span)"
+    yield cut(
+        f"trace {ix.trace_ids[number]}  {title}  {format_duration(max(ends) - min(starts))}  "
+        f"{len(trace_rows)} spans" + (f"  {errors} error(s)" if errors else ""),
+        width,
+    )
+    shape = tree_rows([ix.sid[r] for r in trace_rows], pid, starts, ends)
+    del pid, starts, ends
+    order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
+    widths = [len(h) for h in _HEADER]
+    for depth, row in order:
+        for j, cell in enumerate(_cells(ix.record(row), depth)):
+            widths[j] = max(widths[j], len(cell))
+    room = max(width - sum(widths) - 2 * 5, 20)
+    yield _line(_HEADER, "attributes", widths, room, width)
+    for depth, row in order:
+        span = ix.record(row)
+        yield _line(_cells(span, depth), _summary(span), widths, room, width)
+        if full:
+            yield from (cut(d, width) for d in _details(span))
+    yield ""
+
+
+def _cells(s: SpanRecord, depth: int) -> tuple[str, str, str, str, str]:
+    return (
+        s.span_id,
+        s.parent_span_id[:8] + "…" if s.parent_span_id else "–",
+        safe_text(s.kind, one_line=True),
+        "  " * depth + safe_text(s.name, one_line=True),
+        format_duration(s.duration_ns),
+    )
+
+
+def _line(cells: tuple[str, ...], attrs: str, widths: list[int], room: int, width: int) -> str:
+    text = "  ".join(cell.ljust(widths[j]) for j, cell in enumerate(cells))
+    if len(attrs) > room:
+        attrs = attrs[: room - 1] + "…"
+    return cut(f"{text}  {attrs}".rstrip(), width)
 
 
 def cut(line: str, width: int) -> str:
