@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 
 import orjson
 
-from cab_trace.model.otlp_json import KIND_ATTRIBUTE
+from cab_trace.model.otlp_json import KIND_ATTRIBUTE, UNSPECIFIED
 from cab_trace.model.record import (
     INT64_MAX,
     INT64_MIN,
@@ -74,9 +74,11 @@ def _service_name(resource: Attributes) -> str:
 
 def jaeger_span(r: SpanRecord, process_id: str) -> dict[str, Any]:
     """One span as Jaeger JSON."""
-    tags = [] if r.kind == r.span_kind.lower() else [_tag(KIND_ATTRIBUTE, r.kind)]
+    unspecified = r.kind == UNSPECIFIED and r.span_kind == "INTERNAL"
+    tags = [] if r.kind == r.span_kind.lower() or unspecified else [_tag(KIND_ATTRIBUTE, r.kind)]
     tags += [_tag(k, v) for k, v in r.attributes.items()]
-    tags.append(_tag("span.kind", r.span_kind.lower()))
+    if not unspecified:  # as Jaeger's translator: no span.kind tag for an unspecified kind
+        tags.append(_tag("span.kind", r.span_kind.lower()))
     if r.status.code != "UNSET":
         tags.append(_tag("otel.status_code", r.status.code))
     if r.status.message:
@@ -346,7 +348,7 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
     if parent is None and isinstance(sp.get("parentSpanID"), str) and sp["parentSpanID"].strip("0"):
         parent = _hex(sp["parentSpanID"], 16, "parentSpanID")  # the older Jaeger JSON field
     kind_tag = tags.pop(KIND_ATTRIBUTE, None)
-    kind_text = str(tags.pop("span.kind", "internal")).upper()
+    kind_text = str(tags.pop("span.kind", UNSPECIFIED)).upper()
     span_kind: SpanKind = kind_text if kind_text in SPAN_KINDS else "INTERNAL"
     code_text = str(tags.pop("otel.status_code", "ERROR" if tags.get("error") is True else "UNSET"))
     code = cast(StatusCode, code_text) if code_text in ("UNSET", "OK", "ERROR") else "UNSET"
@@ -375,7 +377,11 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
         span_id=_hex(sp.get("spanID"), 16, "spanID"),
         parent_span_id=parent,
         name=str(sp.get("operationName", "")),
-        kind=kind_tag if isinstance(kind_tag, str) else span_kind.lower(),
+        kind=kind_tag
+        if isinstance(kind_tag, str)
+        else UNSPECIFIED
+        if kind_text == "UNSPECIFIED"
+        else span_kind.lower(),
         span_kind=span_kind,
         start_time_unix_nano=start * 1000,
         end_time_unix_nano=(start + duration) * 1000,

@@ -72,9 +72,18 @@ def _key_values(attributes: Attributes) -> list[dict[str, Any]]:
     return [{"key": k, "value": otlp_any_value(v)} for k, v in attributes.items()]
 
 
+UNSPECIFIED = "unspecified"
+"""The ``kind`` of a span whose OTLP kind was SPAN_KIND_UNSPECIFIED (its span_kind is INTERNAL,
+as the spec says to assume): kept so that writing it back writes 0 again."""
+
+
+def _unspecified(record: SpanRecord) -> bool:
+    return record.kind == UNSPECIFIED and record.span_kind == "INTERNAL"
+
+
 def _with_kind(record: SpanRecord) -> Attributes:
     # A span from another tool has kind = its span kind: nothing to carry, so nothing added.
-    if record.kind == record.span_kind.lower():
+    if record.kind == record.span_kind.lower() or _unspecified(record):
         return record.attributes
     return {KIND_ATTRIBUTE: record.kind, **record.attributes}
 
@@ -86,7 +95,7 @@ def otlp_span(record: SpanRecord) -> dict[str, Any]:
         "spanId": record.span_id,
         "parentSpanId": record.parent_span_id or "",
         "name": record.name,
-        "kind": _KIND_TO_OTLP[record.span_kind],
+        "kind": 0 if _unspecified(record) else _KIND_TO_OTLP[record.span_kind],
         "startTimeUnixNano": str(record.start_time_unix_nano),
         "endTimeUnixNano": str(record.end_time_unix_nano),
         "attributes": _key_values(_with_kind(record)),
@@ -353,7 +362,8 @@ def _span(
 ) -> SpanRecord:
     attributes = _attributes(sp.get("attributes"), "attributes")
     kind_attr = attributes.pop(KIND_ATTRIBUTE, None)
-    span_kind = _OTLP_TO_KIND.get(_enum(sp.get("kind") or 0, _KIND_NAMES, "kind"), "INTERNAL")
+    kind_number = _enum(sp.get("kind") or 0, _KIND_NAMES, "kind")
+    span_kind = _OTLP_TO_KIND.get(kind_number, "INTERNAL")
     status = _obj(sp.get("status"), "status")
     code = _OTLP_TO_STATUS.get(_enum(status.get("code") or 0, _STATUS_NAMES, "status.code"))
     if code is None:
@@ -391,7 +401,11 @@ def _span(
         span_id=_id(_get(sp, "spanId", "span_id"), 16, "spanId") or "",
         parent_span_id=_id(_get(sp, "parentSpanId", "parent_span_id"), 16, "parentSpanId", optional=True),
         name=_str(sp.get("name") or "", "name"),
-        kind=kind_attr if isinstance(kind_attr, str) else span_kind.lower(),
+        kind=kind_attr
+        if isinstance(kind_attr, str)
+        else UNSPECIFIED
+        if kind_number == 0
+        else span_kind.lower(),
         span_kind=span_kind,
         start_time_unix_nano=start,
         end_time_unix_nano=end,

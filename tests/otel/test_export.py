@@ -75,6 +75,7 @@ RESERVED_JAEGER_TAGS = {
     "otel.scope.version",
     "otel.library.name",
     "otel.library.version",
+    "w3c.tracestate",
     "event",
 }
 
