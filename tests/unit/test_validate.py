@@ -80,6 +80,7 @@ def test_validate_is_ok_on_generated_records_and_warns_on_duplicates(
     records: list[SpanRecord], tmp_path: Path
 ) -> None:
     path = tmp_path / "t.jsonl"
+    path.unlink(missing_ok=True)  # tmp_path outlives one example; the writer appends
     writer = JsonlWriter(path)
     writer.write([*records, records[0]])
     writer.close()
