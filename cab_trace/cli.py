@@ -540,12 +540,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     width = args.width or (shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6)
     index = open_index(args.path, warn=_warn)  # columns, not records: a million spans fit
-    for warning in index.structure_warnings():
-        _warn(warning)
     if not len(index):
         _warn(f"{args.path}: holds no spans")
         return 0
-    for line in render_index(index, width=width, full=args.full):
+    for line in render_index(index, width=width, full=args.full, warn=_warn):
         print(line)
     return 0
 

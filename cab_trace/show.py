@@ -7,14 +7,14 @@ escape sequences are shown escaped, so a span cannot change the user's terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import orjson
 
 from cab_trace.model import SpanRecord
 from cab_trace.model.index import SpanIndex
 from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
-from cab_trace.model.tree import tree_order, tree_rows
+from cab_trace.model.tree import shape_warnings, tree_order, tree_rows
 
 __all__ = ["cut", "format_duration", "format_value", "render", "render_index", "safe_text", "tree_order"]
 
@@ -52,20 +52,27 @@ def render(records: Iterable[SpanRecord], width: int = 120, full: bool = False) 
     yield from render_index(SpanIndex.from_records(records), width, full)
 
 
-def render_index(index: SpanIndex, width: int = 120, full: bool = False) -> Iterator[str]:
+def render_index(
+    index: SpanIndex, width: int = 120, full: bool = False, warn: Callable[[str], None] | None = None
+) -> Iterator[str]:
     """:func:`render` over an index: the table is built from columns and each span's record is
     read when its row is printed, so a million spans print in bounded memory (two passes over
     the records: one for the column widths, one to print)."""
     groups = {0: range(len(index))} if len(index.trace_ids) == 1 else index.rows_of()
     for number, trace_rows in groups.items():
-        yield from _render_trace(index, number, trace_rows, width, full)
+        yield from _render_trace(index, number, trace_rows, width, full, warn)
 
 
 _HEADER = ("span", "parent", "kind", "name", "duration")
 
 
-def _render_trace(
-    ix: SpanIndex, number: int, trace_rows: Sequence[int], width: int, full: bool
+def _render_trace(  # noqa: PLR0917
+    ix: SpanIndex,
+    number: int,
+    trace_rows: Sequence[int],
+    width: int,
+    full: bool,
+    warn: Callable[[str], None] | None,
 ) -> Iterator[str]:
     pid = [ix.pid[r] for r in trace_rows]
     starts = [ix.start[r] for r in trace_rows]
@@ -78,7 +85,12 @@ def _render_trace(
         f"{len(trace_rows)} spans" + (f"  {errors} error(s)" if errors else ""),
         width,
     )
-    shape = tree_rows([ix.sid[r] for r in trace_rows], pid, starts, ends)
+    sids = [ix.sid[r] for r in trace_rows]
+    shape = tree_rows(sids, pid, starts, ends)
+    if warn is not None:
+        where = f"{ix.path}" + (f" (trace {ix.trace_ids[number]})" if len(ix.trace_ids) > 1 else "")
+        for message in shape_warnings(shape, sids, "{:016x}".format):
+            warn(f"{where}: {message}")
     del pid, starts, ends
     order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
     widths = [len(h) for h in _HEADER]

@@ -150,7 +150,7 @@ class TraceScreen(Screen[None]):
         if trace.cast is not None and trace.cast_origin_ns is not None:
             cast_times = [trace.cast_origin_ns + t for t in trace.cast.times_ns]
         with settled_objects():
-            self.span_tree = SpanTree(index=trace.index, rows=trace.rows)
+            self.span_tree = trace.tree or SpanTree(index=trace.index, rows=trace.rows)
             self.timeline = Timeline(
                 times=(self.span_tree.starts, self.span_tree.ends),
                 clock=clock,

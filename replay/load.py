@@ -20,6 +20,7 @@ from cab_trace.model import SpanRecord
 from cab_trace.model.index import RecordView, SpanIndex, open_index
 from cab_trace.model.jsonl import resolve_trace_path
 from replay.terminal import Cast, read_cast
+from replay.tree import SpanTree
 
 CAST_FILE_NAME = "terminal.cast"
 
@@ -49,6 +50,8 @@ class LoadedTrace:
         """Absolute time of the recording's first moment, to line it up with the spans."""
         self.warnings: list[str] = []
         """What the reader said about the file (shown in the replay's header)."""
+        self.tree: SpanTree | None = None
+        """Its spans in tree order, when :func:`load` built it."""
 
     @property
     def spans(self) -> Sequence[SpanRecord]:
@@ -130,15 +133,22 @@ def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTr
     with settled_objects():
         index = open_index(trace_path, warn=note)
         trace_ids = index.trace_ids
-        for message in index.structure_warnings():
-            note(message)
         if len(index.trace_ids) == 1:
             groups: dict[int, Sequence[int]] = {0: range(len(index))}
         else:
             groups = dict(index.rows_of())
-    traces = [
-        LoadedTrace(trace_ids[number], index=index, rows=rows) for number, rows in groups.items() if len(rows)
-    ]
+        traces = []
+        for number, rows in groups.items():
+            if not len(rows):
+                continue
+            trace = LoadedTrace(trace_ids[number], index=index, rows=rows)
+            # The tree is built here, not when the trace is opened: its warnings (duplicate
+            # ids, cycles, missing parents) are said before the UI starts.
+            trace.tree = SpanTree(index=index, rows=rows)
+            where = f"{trace_path}" + (f" (trace {trace.trace_id})" if len(groups) > 1 else "")
+            for message in trace.tree.warnings:
+                note(f"{where}: {message}")
+            traces.append(trace)
     for trace in traces:
         trace.warnings = said
     cast_path = trace_path.parent / CAST_FILE_NAME

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from cab_trace.model import SpanRecord
 from cab_trace.model.index import RecordView, SpanIndex
-from cab_trace.model.tree import tree_rows
+from cab_trace.model.tree import shape_warnings, tree_rows
 
 
 class SpanTree:
@@ -47,29 +47,27 @@ class SpanTree:
             start = array("Q", [index.start[r] for r in rows])
             end = array("Q", [index.end[r] for r in rows])
         shape = tree_rows(sid, pid, start, end)
+        self.warnings = shape_warnings(shape, sid, "{:016x}".format)
+        """What is odd about the trace's shape (duplicate ids, cycles, missing parents)."""
         order = shape.order
-        self.rows = array("L", [source[k] for k in order])
+        self.rows = array("L", order if isinstance(source, range) else map(source.__getitem__, order))
         """Index row of each position, in tree order."""
         self.spans: Sequence[SpanRecord] = RecordView(index, self.rows)
-        position = array("l", bytes(8 * len(order)))
+        position = [0] * len(order)
         for i, k in enumerate(order):
             position[k] = i
-        self.depth: list[int] = [shape.depth[k] for k in order]
+        self.depth: list[int] = list(map(shape.depth.__getitem__, order))
         self.parent: list[int | None] = [
-            None if shape.parent[k] < 0 else position[shape.parent[k]] for k in order
+            None if p < 0 else position[p] for p in map(shape.parent.__getitem__, order)
         ]
-        self.starts = array("Q", [start[k] for k in order])
-        self.ends = array("Q", [end[k] for k in order])
-        self.children: dict[int, list[int]] = {}
-        for i, p in enumerate(self.parent):
-            if p is not None:
-                kids = self.children.get(p)
-                if kids is None:
-                    self.children[p] = [i]
-                else:
-                    kids.append(i)
-        err = index.error
-        self.errors: list[int] = [i for i, row in enumerate(self.rows) if err[row]]
+        self.starts = array("Q", map(start.__getitem__, order))
+        self.ends = array("Q", map(end.__getitem__, order))
+        flags = bytes(map(index.error.__getitem__, self.rows))
+        self.errors: list[int] = []
+        at = flags.find(1)
+        while at >= 0:
+            self.errors.append(at)
+            at = flags.find(1, at + 1)
         self.folded: set[int] = set()
         self.filter_text = ""
         self._visible: Sequence[int] | None = None
@@ -84,7 +82,17 @@ class SpanTree:
         return bool(self.index.error[self.rows[i]])
 
     def has_children(self, i: int) -> bool:
-        return i in self.children
+        # Pre-order: a span's children, if any, come right after it, one level deeper.
+        return i + 1 < len(self.depth) and self.depth[i + 1] > self.depth[i]
+
+    @property
+    def children(self) -> dict[int, list[int]]:
+        """Positions of each span's children (built when asked: the tree itself needs none)."""
+        out: dict[int, list[int]] = {}
+        for i, p in enumerate(self.parent):
+            if p is not None:
+                out.setdefault(p, []).append(i)
+        return out
 
     def visible(self) -> Sequence[int]:
         """Row indices shown: not inside a folded span and, with a filter, matching it or an
@@ -126,7 +134,7 @@ class SpanTree:
         return any(needle in k.casefold() or needle in str(v).casefold() for k, v in s.attributes.items())
 
     def toggle_fold(self, i: int) -> None:
-        if i not in self.children:
+        if not self.has_children(i):
             return
         self.folded ^= {i}
         self._visible = None
