@@ -139,11 +139,13 @@ def shape_warnings(rows: TreeRows, ids: Sequence[object], describe: Callable[[ob
         )
     if rows.self_parents:
         out.append(
-            f"{len(rows.self_parents)} span(s) name themselves as parent ({examples(rows.self_parents)}); shown as roots"
+            f"{len(rows.self_parents)} span(s) name themselves as parent "
+            f"({examples(rows.self_parents)}); shown as roots"
         )
     if rows.dangling:
         out.append(
-            f"{len(rows.dangling)} span(s) have a parent that is not in the file ({examples(rows.dangling)}); shown as roots"
+            f"{len(rows.dangling)} span(s) have a parent that is not in the file "
+            f"({examples(rows.dangling)}); shown as roots"
         )
     if rows.cut:
         out.append(
