@@ -610,7 +610,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("replay needs a terminal", hint="use `cab-trace show` to print a trace")
     from replay.app import ReplayApp
 
-    ReplayApp(traces, source=args.path, idle_limit_s=args.idle_limit).run()
+    app = ReplayApp(traces, source=args.path, idle_limit_s=args.idle_limit)
+    app.run()
+    if app.probe is not None:
+        app.probe.save()
     return 0
 
 

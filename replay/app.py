@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -36,6 +36,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from cab_trace.show import format_duration, format_value
 from replay.load import LoadedTrace, settled_objects
+from replay.probe import LatencyProbe
 from replay.terminal import Terminal
 from replay.timeline import Clock, Timeline
 from replay.tree import SpanTree
@@ -209,6 +210,9 @@ class TraceScreen(Screen[None]):
         self._shown = (self.timeline.selected, events)
 
     def _tick(self) -> None:
+        probe = getattr(self.app, "probe", None)
+        if probe is not None:
+            probe.tick()
         self.timeline.tick()
         if not self.timeline.playing and self._ticker is not None:
             self._ticker.pause()
@@ -434,6 +438,21 @@ class ReplayApp(App[None]):
         self.idle_limit_s = idle_limit_s
         if source is not None:
             self.sub_title = str(source)
+        self.probe = LatencyProbe.from_env()
+        self._probed: events.Key | None = None
+        """Keypress-to-screen latency, when CAB_TRACE_LATENCY_LOG asks for it (see replay.probe)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key the screen did not handle bubbles back here: count each event once.
+        if self.probe is not None and isinstance(event, events.Key) and event is not self._probed:
+            self._probed = event
+            self.probe.key(event.key, event.time)
+        await super().on_event(event)
+
+    def post_display_hook(self) -> None:
+        # Called by Textual after each frame is written and flushed to the terminal driver.
+        if self.probe is not None:
+            self.probe.frame()
 
     def on_mount(self) -> None:
         if len(self.traces) == 1:
