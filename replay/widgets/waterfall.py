@@ -38,13 +38,20 @@ ERROR_COLOUR = "#ff5f5f"
 PLAYHEAD_COLOUR = "#ffd700"
 
 
-class Waterfall(ScrollView, can_focus=True):
+class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
     """Spans as a foldable tree with bars; the selected row is highlighted and kept in view."""
 
     DEFAULT_CSS = """
     Waterfall { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
     """
-    BINDINGS = [Binding("f", "fold", "Fold", id="waterfall.fold")]
+    # Not the scroll bindings a ScrollView inherits: ↑ ↓ ← → home end belong to the replay (they
+    # select and step); inherited, they scrolled a large trace instead (a small one has nothing
+    # to scroll, so the keys fell through, which hid it).
+    BINDINGS = [
+        Binding("f", "fold", "Fold", id="waterfall.fold"),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+    ]
 
     class SpanClicked(Message):
         """The user clicked a row."""
