@@ -12,7 +12,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import bench_export, bench_harness, bench_redact, bench_replay
+from bench import bench_export, bench_harness, bench_read, bench_redact, bench_replay
 from bench.common import Figure
 
 SUITES = {
@@ -20,6 +20,7 @@ SUITES = {
     "redact": bench_redact.run,
     "export": bench_export.run,
     "replay": bench_replay.run,
+    "read": bench_read.run,
 }
 
 

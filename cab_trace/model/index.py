@@ -42,7 +42,7 @@ _LINE = re.compile(
 _CHUNK = 8 * 1024 * 1024
 _ZERO_SPAN = b"0" * 16
 _ZERO_TRACE = b"0" * 32
-_CACHE = 4096
+_CACHE = 512
 
 
 class SpanIndex:

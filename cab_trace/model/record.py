@@ -240,7 +240,12 @@ _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 
 
 def _ok_id(value: object, pattern: re.Pattern[str], zero: str) -> bool:
-    return type(value) is str and value != zero and pattern.fullmatch(value) is not None
+    # ``pattern`` is what this checks (lowercase hex of zero's length); stripping the hex digits
+    # off in C is several times faster than the regular expression, on every id of every line.
+    return type(value) is str and len(value) == len(zero) and value != zero and not value.strip(_HEX)
+
+
+_HEX = "0123456789abcdef"
 
 
 def _ok_time(value: object) -> bool:
@@ -264,6 +269,62 @@ def _ok_attrs(value: object) -> bool:
         elif not _plain_ok(v):
             return False
     return True
+
+
+def fast_check(o: object) -> bool:
+    """Whether ``o`` is a valid record line of the common shape (no optional field, plain
+    attribute values), by the same rules as :meth:`SpanRecord._checked` checked in bulk, without
+    building anything: `validate` needs only the verdict. False is "ask the thorough path",
+    not "invalid"."""
+    if type(o) is not dict or o.keys() != _RECORD_KEY_SET:
+        return False
+    status, scope, parent = o["status"], o["scope"], o["parent_span_id"]
+    start, end = o["start_time_unix_nano"], o["end_time_unix_nano"]
+    return (
+        _ok_id(o["trace_id"], _TRACE_ID, _ZERO_TRACE)
+        and _ok_id(o["span_id"], _SPAN_ID, _ZERO_SPAN)
+        and (parent is None or _ok_id(parent, _SPAN_ID, _ZERO_SPAN))
+        and type(o["name"]) is str
+        and type(o["kind"]) is str
+        and o["span_kind"] in SPAN_KINDS
+        and _ok_time(start)
+        and _ok_time(end)
+        and end >= start
+        and type(status) is dict
+        and status.keys() == _STATUS_KEYS
+        and status["code"] in STATUS_CODES
+        and type(status["message"]) is str
+        and _ok_attrs(o["attributes"])
+        and _ok_attrs(o["resource"])
+        and type(scope) is dict
+        and scope.keys() == _SCOPE_KEYS
+        and type(scope["name"]) is str
+        and (scope["version"] is None or type(scope["version"]) is str)
+        and type(o["events"]) is list
+        and type(o["links"]) is list
+        and all(map(_ok_event, o["events"]))
+        and all(map(_ok_link, o["links"]))
+    )
+
+
+def _ok_event(e: object) -> bool:
+    return (
+        type(e) is dict
+        and e.keys() == _EVENT_KEYS
+        and type(e["name"]) is str
+        and _ok_time(e["time_unix_nano"])
+        and _ok_attrs(e["attributes"])
+    )
+
+
+def _ok_link(lk: object) -> bool:
+    return (
+        type(lk) is dict
+        and lk.keys() == _LINK_KEYS
+        and _ok_id(lk["trace_id"], _TRACE_ID, _ZERO_TRACE)
+        and _ok_id(lk["span_id"], _SPAN_ID, _ZERO_SPAN)
+        and _ok_attrs(lk["attributes"])
+    )
 
 
 def _fast_record(o: object) -> SpanRecord | None:
@@ -379,7 +440,8 @@ def _plain_ok(value: object) -> bool:
         if not value:
             return True
         first = type(value[0])  # type: ignore[index]
-        return (first is str or first is bool) and all(type(v) is first for v in value)  # type: ignore[attr-defined]
+        # One C-level pass (the set of the items' types), not a generator per item.
+        return (first is str or first is bool) and set(map(type, value)) == {first}  # type: ignore[call-overload]
     return False
 
 
