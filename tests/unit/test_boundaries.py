@@ -17,6 +17,11 @@ PURE = [
     "cab_trace",
     "cab_trace.errors",
     "cab_trace.model",
+    "cab_trace.model.formats",
+    "cab_trace.model.otlp_json",
+    "cab_trace.model.jaeger_json",
+    "cab_trace.model.index",
+    "cab_trace.model.structure",
     "cab_trace.redact",
     "cab_trace.show",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
@@ -24,6 +29,7 @@ PURE = [
     "replay.tree",
     "replay.terminal",
     "replay.load",
+    "replay.probe",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 
