@@ -230,8 +230,9 @@ class TraceScreen(Screen[None]):
         self.redraw()
 
     def action_step_boundary(self, direction: int) -> None:
-        if self.timeline.step_boundary(direction):
-            self.span_tree.reveal(self.timeline.selected)
+        # Rows change only when a fold opens: re-laying out the waterfall on every step cost a
+        # frame on large traces.
+        if self.timeline.step_boundary(direction) and self.span_tree.reveal(self.timeline.selected):
             self.query_one(Waterfall).rows_changed()
         self.redraw()
 

@@ -143,14 +143,20 @@ class SpanTree:
         self.filter_text = text.strip()
         self._visible = None
 
-    def reveal(self, i: int) -> None:
-        """Unfold every ancestor of ``i`` so that it is visible (filter permitting)."""
+    def reveal(self, i: int) -> bool:
+        """Unfold every ancestor of ``i`` so that it is visible (filter permitting); returns
+        whether anything was unfolded (the visible rows changed)."""
+        changed = False
+        if not self.folded:
+            return changed  # nothing is folded: nothing to walk up for
         j = self.parent[i]
         while j is not None:
             if j in self.folded:
                 self.folded.discard(j)
                 self._visible = None
+                changed = True
             j = self.parent[j]
+        return changed
 
     def next_error(self, after: int, direction: int) -> int | None:
         """The next (direction 1) or previous (-1) error span in tree order, wrapping around."""
