@@ -360,6 +360,8 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
     trace_state = tags.pop(TRACE_STATE_TAG, "")
     start = _micros(sp.get("startTime", 0), "startTime")
     duration = _micros(sp.get("duration", 0), "duration")
+    if start + duration > _MAX_MICROS:
+        raise RecordError(f"startTime + duration ({start + duration} µs) does not fit 64-bit nanoseconds")
     events = []
     for i, log in enumerate(_list(sp.get("logs"), "logs")):
         if not isinstance(log, dict):
