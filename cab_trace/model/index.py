@@ -33,10 +33,11 @@ WarnFn = Callable[[str], None]
 # A JSON string's content, unrolled ("normal* (escape normal*)*") so the engine does not try
 # an alternation per character.
 _STRING = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'
+_SKIP_STRING = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'  # the same, not captured (the name is not a column)
 #: The prefix our writer gives every line: ids, parent, name, kind, times and status code.
 _LINE = re.compile(
     rb'\{"trace_id":"([0-9a-f]{32})","span_id":"([0-9a-f]{16})","parent_span_id":(?:null|"([0-9a-f]{16})"),'
-    rb'"name":' + _STRING + rb',"kind":' + _STRING + rb',"span_kind":"[A-Z]+",'
+    rb'"name":' + _SKIP_STRING + rb',"kind":' + _STRING + rb',"span_kind":"[A-Z]+",'
     rb'"start_time_unix_nano":(\d{1,20}),"end_time_unix_nano":(\d{1,20}),"status":\{"code":"(UNSET|OK|ERROR)"'
 )
 _CHUNK = 8 * 1024 * 1024
@@ -249,8 +250,8 @@ def _fast_rows(index: SpanIndex, matches: list[re.Match[bytes]], lines: list[byt
     column, with ``map`` over C functions: no Python code runs per span. False (nothing
     appended) when a check the pattern cannot make fails, for the slow path to explain."""
     found = list(map(re.Match.groups, matches, repeat(b"")))
-    column = [list(map(itemgetter(k), found)) for k in range(8)]
-    tids, sids, pids, _names, kinds, starts, ends, codes = column
+    column = [list(map(itemgetter(k), found)) for k in range(7)]
+    tids, sids, pids, kinds, starts, ends, codes = column
     if _ZERO_SPAN in sids or _ZERO_SPAN in pids or _ZERO_TRACE in tids:
         return False
     start_ns = array("Q", map(int, starts)) if _all_fit(starts) else None
