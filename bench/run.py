@@ -18,6 +18,7 @@ from bench import (
     bench_faults,
     bench_harness,
     bench_proxy,
+    bench_read,
     bench_redact,
     bench_replay,
     bench_terminal,
@@ -33,6 +34,7 @@ SUITES = {
     "proxy": bench_proxy.run,
     "faults": bench_faults.run,
     "terminal": bench_terminal.run,
+    "read": bench_read.run,
 }
 
 

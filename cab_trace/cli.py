@@ -608,15 +608,15 @@ def _report(outcome: RunOutcome, quiet: bool) -> None:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from cab_trace.model.formats import read_trace
-    from cab_trace.show import render
+    from cab_trace.model.index import open_index
+    from cab_trace.show import render_index
 
     width = args.width or (shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6)
-    records = list(read_trace(args.path, warn=_warn))
-    if not records:
+    index = open_index(args.path, warn=_warn)  # columns, not records: a million spans fit
+    if not len(index):
         _warn(f"{args.path}: holds no spans")
         return 0
-    for line in render(records, width=width, full=args.full):
+    for line in render_index(index, width=width, full=args.full, warn=_warn):
         print(line)
     return 0
 
@@ -625,22 +625,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from cab_trace.validate import validate_file
 
     report = validate_file(args.path)
-    for warning in report.warnings:
-        _warn(warning)
-    if report.ok:
-        what = (
-            f"{report.lines} line(s)"
-            if report.format == "cab-jsonl"
-            else f"{report.format}, {report.lines} span(s)"
-        )
-        print(f"{report.path}: valid ({what})")
-        return 0
-    for problem in report.problems:
-        _stderr(problem)
-    if report.truncated:
-        _stderr("(more problems not shown)")
-    _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
-    return 2
+    verdict = 0 if report.ok else 2
+    try:
+        for warning in report.warnings:
+            _warn(warning)
+        if report.ok:
+            what = (
+                f"{report.lines} line(s)"
+                if report.format == "cab-jsonl"
+                else f"{report.format}, {report.lines} span(s)"
+            )
+            print(f"{report.path}: valid ({what})", flush=True)
+            return 0
+        for problem in report.problems:
+            _stderr(problem)
+        if report.truncated:
+            _stderr("(more problems not shown)")
+        _stderr(f"{PROG}: error: {report.path} does not match the span-record schema")
+    except BrokenPipeError:
+        # `validate bad 2>&1 | head -1`: the reader left early; the verdict still stands.
+        _silence_broken_pipe()
+    return verdict
+
+
+def _silence_broken_pipe() -> None:
+    """Point stdout and stderr at /dev/null so that flushing them at exit raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            continue  # already closed: nothing to flush
+    os.close(devnull)
 
 
 def _size(path: Path) -> int:
@@ -667,7 +683,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("replay needs a terminal", hint="use `cab-trace show` to print a trace")
     from replay.app import ReplayApp
 
-    ReplayApp(traces, source=args.path, idle_limit_s=args.idle_limit).run()
+    app = ReplayApp(traces, source=args.path, idle_limit_s=args.idle_limit)
+    app.run()
+    if app.probe is not None:
+        app.probe.save()
     return 0
 
 

@@ -1,4 +1,11 @@
-"""``cab-trace validate``: check every line of a trace file against the published JSON Schema."""
+"""``cab-trace validate``: check every line of a trace file against the published JSON Schema.
+
+Streamed, in compact memory: each line is parsed and checked by the record model's bulk fast
+path (the same rules as the schema; ``tests/unit/test_validate.py`` keeps them in step on
+generated lines); only a line the model refuses goes through the JSON Schema validator, so that
+its problem is worded as the schema words it. Another tool's format (OTLP/JSON, Jaeger JSON) is
+valid when every span in it converts into a record.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,9 @@ import cab_trace
 from cab_trace.errors import TraceFileError
 from cab_trace.model import RecordError, SpanRecord, resolve_trace_path
 from cab_trace.model.formats import detect_format, read_trace
+from cab_trace.model.jsonl import looks_truncated
+from cab_trace.model.record import fast_check
+from cab_trace.model.structure import StructureCheck
 
 SCHEMA_NAME = "span-record.v1.schema.json"
 MAX_PROBLEMS = 20
@@ -39,89 +49,131 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False  # more problems than MAX_PROBLEMS
     format: str = "cab-jsonl"
+    spans: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def problem(self, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(message)
+        else:
+            self.truncated = True
+
+
+def _open_error(file_path: Path, exc: OSError) -> TraceFileError:
+    return TraceFileError(
+        file_path,
+        "no such file" if isinstance(exc, FileNotFoundError) else f"cannot be opened: {exc.strerror or exc}",
+    )
+
 
 def validate_file(path: Path | str, progress: Callable[[int], None] | None = None) -> ValidationReport:
-    """Validate each line against the schema and the record model; collect (up to 20) problems.
+    """Validate each line against the schema and the record model; collect (up to 20) problems,
+    and warn about the trace's shape (duplicate ids, parent cycles, missing parents).
 
     Raises:
-        TraceFileError: the file cannot be opened at all.
+        TraceFileError: the file cannot be opened at all, or (another tool's format) does not
+            convert; its message names the span and the problem in that format's terms.
     """
-    from jsonschema import Draft202012Validator  # only this command pays for importing it
-
-    validator = Draft202012Validator(load_schema())
     file_path = resolve_trace_path(path)
     report = ValidationReport(file_path)
     try:
         fmt = detect_format(file_path)
     except OSError as exc:
-        raise TraceFileError(
-            file_path,
-            "no such file"
-            if isinstance(exc, FileNotFoundError)
-            else f"cannot be opened: {exc.strerror or exc}",
-        ) from None
+        raise _open_error(file_path, exc) from None
     if fmt != "cab-jsonl":
-        # Another tool's format: valid when every span converts into a record that our schema accepts.
         report.format = fmt
-        for number, record in enumerate(read_trace(file_path, warn=report.warnings.append), start=1):
-            report.lines = number
-            problem = _check_obj(record.to_json_obj(), validator)
-            if problem is not None and len(report.problems) < MAX_PROBLEMS:
-                report.problems.append(f"{file_path}: span {number}: {problem}")
+        for number, _record in enumerate(read_trace(file_path, warn=report.warnings.append), start=1):
+            report.lines = report.spans = number
         return report
     try:
         handle = file_path.open("rb")
     except OSError as exc:
-        raise TraceFileError(
-            file_path,
-            "no such file"
-            if isinstance(exc, FileNotFoundError)
-            else f"cannot be opened: {exc.strerror or exc}",
-        ) from None
+        raise _open_error(file_path, exc) from None
+    structure = StructureCheck()
+    checker = _LineChecker()
+    add, loads, decode_error = structure.add, orjson.loads, orjson.JSONDecodeError
+    lines = spans = 0
     with handle:
+        # The hot loop, inlined: a valid line costs one parse, one bulk check and one add.
         for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            report.lines = number
-            if progress is not None and number % 10_000 == 0:
-                progress(number)
-            problem = _check_line(raw, validator)
-            if problem is None:
-                continue
-            if not raw.endswith(b"\n") and problem.startswith("not valid JSON"):
-                report.warnings.append(
-                    f"{file_path}:{number}: last line is incomplete ({problem}); "
-                    "the writer was probably killed mid-line"
-                )
-                continue
-            if len(report.problems) < MAX_PROBLEMS:
-                report.problems.append(f"{file_path}:{number}: {problem}")
+            try:
+                obj = loads(raw)
+            except decode_error:
+                if not raw.strip():
+                    continue  # blank lines carry nothing
+                obj = None
+            lines = number
+            if obj is not None and fast_check(obj):
+                spans += 1
+                add(obj["trace_id"], obj["span_id"], obj["parent_span_id"])
             else:
-                report.truncated = True
+                _slow_line(report, structure, checker, number, raw)
+            if progress is not None and number % 100_000 == 0:
+                progress(number)
+    report.lines = lines
+    report.spans += spans
+    report.warnings.extend(f"{file_path}: {w}" for w in structure.warnings())
     return report
 
 
-def _check_line(raw: bytes, validator: Any) -> str | None:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON ({exc})"
-    return _check_obj(obj, validator)
+def _slow_line(
+    report: ValidationReport, structure: StructureCheck, checker: _LineChecker, number: int, raw: bytes
+) -> None:
+    """A line the fast path did not take: valid after all (an optional field, a foreign value),
+    a problem, or (only a last line lacks a newline) what a killed writer left."""
+    record, problem = checker.check(raw)
+    if record is not None:
+        report.spans += 1
+        structure.add(record["trace_id"], record["span_id"], record["parent_span_id"])
+        return
+    assert problem is not None
+    if not raw.endswith(b"\n") and problem.startswith("not valid JSON") and looks_truncated(raw):
+        report.warnings.append(
+            f"{report.path}:{number}: last line is incomplete ({problem}); "
+            "the writer was probably killed mid-line"
+        )
+        return
+    report.problem(f"{report.path}:{number}: {problem}")
 
 
-def _check_obj(obj: Any, validator: Any) -> str | None:
+class _LineChecker:
+    """The model's fast path first; the JSON Schema validator (built on first need) words what
+    the model refuses."""
+
+    def __init__(self) -> None:
+        self._validator: Any = None
+
+    def check(self, raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+        """The line's object when it is a valid record, else the problem."""
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return None, f"not valid JSON ({exc})"
+        if fast_check(obj):
+            return obj, None
+        try:
+            SpanRecord.from_json_obj(obj)
+            return obj, None
+        except RecordError as exc:
+            model_problem = f"not a span record: {exc}"
+        return None, _schema_problem(obj, self.validator) or model_problem
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            from jsonschema import Draft202012Validator  # only a bad line pays for importing it
+
+            self._validator = Draft202012Validator(load_schema())
+        return self._validator
+
+
+def _schema_problem(obj: Any, validator: Any) -> str | None:
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
-        return f"schema: {where or 'the line'}: {err.message}"
-    try:
-        SpanRecord.from_json_obj(obj)
-    except RecordError as exc:  # rules JSON Schema cannot state (end before start, 64-bit integers)
-        return f"not a span record: {exc}"
-    return None
+    if not errors:
+        return None
+    err = errors[0]
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
+    return f"schema: {where or 'the line'}: {err.message}"

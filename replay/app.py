@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
@@ -39,6 +39,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from cab_trace.llm.summary import call_rows, is_model_call, tokens_until
 from cab_trace.show import format_duration, format_value
 from replay.load import LoadedTrace, settled_objects
+from replay.probe import LatencyProbe
 from replay.terminal import Terminal
 from replay.terminal_worker import TerminalWorker
 from replay.timeline import Clock, Timeline
@@ -58,7 +59,7 @@ def identity(trace: LoadedTrace, tokens: str = "") -> Text:
     image, exit code, status), and ``tokens`` (the model calls' tokens so far)."""
     root = trace.root
     attrs: dict[str, object] = {}
-    for s in trace.spans:  # the run span's attributes win over its children's
+    for s in trace.near_root():  # the run span's attributes win over its children's
         if s is not root:
             attrs.update({k: v for k, v in s.attributes.items() if k not in attrs})
     attrs.update(root.attributes)
@@ -83,6 +84,18 @@ def identity(trace: LoadedTrace, tokens: str = "") -> Text:
     status = "ERROR" if trace.is_error else root.status.code
     text.append("status ", style="dim")
     text.append(status, style="bold red" if status == "ERROR" else "bold green")
+    return text
+
+
+def warnings_text(warnings: list[str]) -> Text:
+    """What the reader warned about (duplicate ids, cycles, a cut last line), one line each."""
+    text = Text()
+    for i, message in enumerate(warnings[:3]):
+        text.append("\n" if i else "")
+        text.append("⚠ ", style="bold #ffd700")
+        text.append_text(data(message))
+    if len(warnings) > 3:
+        text.append(f"\n⚠ … and {len(warnings) - 3} more", style="bold #ffd700")
     return text
 
 
@@ -148,9 +161,12 @@ class TraceScreen(Screen[None]):
         if trace.cast is not None and trace.cast_origin_ns is not None:
             cast_times = [trace.cast_origin_ns + t for t in trace.cast.activity_ns()]
         with settled_objects():
-            self.span_tree = SpanTree(trace.spans)
+            self.span_tree = trace.tree or SpanTree(index=trace.index, rows=trace.rows)
             self.timeline = Timeline(
-                self.span_tree.spans, clock=clock, idle_limit_s=idle_limit_s, extra_activity_ns=cast_times
+                times=(self.span_tree.starts, self.span_tree.ends),
+                clock=clock,
+                idle_limit_s=idle_limit_s,
+                extra_activity_ns=cast_times,
             )
         self.terminal = Terminal(trace.cast) if trace.cast is not None else None
         self._calls = call_rows(self.span_tree.spans)
@@ -163,6 +179,8 @@ class TraceScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(identity(self.trace), id="identity")
+        if self.trace.warnings:
+            yield Static(warnings_text(self.trace.warnings), id="warnings")
         yield Waterfall(self.span_tree, self.timeline, id="waterfall")
         yield Transport(self.timeline, id="transport")
         yield Input(placeholder="filter spans by name, kind or attribute (escape clears)", id="filter")
@@ -229,6 +247,9 @@ class TraceScreen(Screen[None]):
             self.query_one("#identity", Static).update(identity(self.trace, text))
 
     def _tick(self) -> None:
+        probe = getattr(self.app, "probe", None)
+        if probe is not None:
+            probe.tick()
         self.timeline.tick()
         if not self.timeline.playing and self._ticker is not None:
             self._ticker.pause()
@@ -246,8 +267,9 @@ class TraceScreen(Screen[None]):
         self.redraw()
 
     def action_step_boundary(self, direction: int) -> None:
-        if self.timeline.step_boundary(direction):
-            self.span_tree.reveal(self.timeline.selected)
+        # Rows change only when a fold opens: re-laying out the waterfall on every step cost a
+        # frame on large traces.
+        if self.timeline.step_boundary(direction) and self.span_tree.reveal(self.timeline.selected):
             self.query_one(Waterfall).rows_changed()
         self.redraw()
 
@@ -481,6 +503,21 @@ class ReplayApp(App[None]):
         self.idle_limit_s = idle_limit_s
         if source is not None:
             self.sub_title = str(source)
+        self.probe = LatencyProbe.from_env()
+        self._probed: events.Key | None = None
+        """Keypress-to-screen latency, when CAB_TRACE_LATENCY_LOG asks for it (see replay.probe)."""
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key the screen did not handle bubbles back here: count each event once.
+        if self.probe is not None and isinstance(event, events.Key) and event is not self._probed:
+            self._probed = event
+            self.probe.key(event.key, event.time)
+        await super().on_event(event)
+
+    def post_display_hook(self) -> None:
+        # Called by Textual after each frame is written and flushed to the terminal driver.
+        if self.probe is not None:
+            self.probe.frame()
 
     def on_mount(self) -> None:
         if len(self.traces) == 1:

@@ -2,64 +2,106 @@
 
 Runs before the UI starts, so that a file that cannot be read gives the reader's error (file,
 line, problem) on stderr and exit 2 instead of a broken screen.
+
+A trace is opened as columns (:class:`~cab_trace.model.index.SpanIndex`): ids, times, kinds and
+errors of every span, a few dozen bytes each; a span's record is read from its line only when
+it is drawn. So a 1,000,000-span trace opens in seconds and holds a fraction of its file size.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
 from cab_trace.model import SpanRecord
-from cab_trace.model.formats import read_trace
+from cab_trace.model.index import RecordView, SpanIndex, open_index
 from cab_trace.model.jsonl import resolve_trace_path
-from cab_trace.model.tree import group_traces
 from replay.terminal import Cast, read_cast
+from replay.tree import SpanTree
 
 CAST_FILE_NAME = "terminal.cast"
 
 
-@dataclass
 class LoadedTrace:
-    """One trace to replay. Its summaries (root, start, duration, error) are computed once: the
-    picker sorts and filters by them on every keystroke."""
+    """One trace to replay: some rows of an index. Its summaries (root, start, duration, error)
+    are computed once from the columns: the picker sorts and filters by them on every keystroke.
 
-    trace_id: str
-    spans: list[SpanRecord]
-    cast: Cast | None = None
-    cast_origin_ns: int | None = None
-    """Absolute time of the recording's first moment, to line it up with the spans."""
+    ``LoadedTrace(trace_id, spans)`` holds records given directly (tests, small traces).
+    """
+
+    def __init__(
+        self,
+        trace_id: str,
+        spans: Sequence[SpanRecord] | None = None,
+        *,
+        index: SpanIndex | None = None,
+        rows: Sequence[int] | None = None,
+    ) -> None:
+        if index is None:
+            index = SpanIndex.from_records(spans or [])
+        self.trace_id = trace_id
+        self.index = index
+        self.rows: Sequence[int] = rows if rows is not None else range(len(index))
+        self.cast: Cast | None = None
+        self.cast_origin_ns: int | None = None
+        """Absolute time of the recording's first moment, to line it up with the spans."""
+        self.warnings: list[str] = []
+        """What the reader said about the file (shown in the replay's header)."""
+        self.tree: SpanTree | None = None
+        """Its spans in tree order, when :func:`load` built it."""
+
+    @property
+    def spans(self) -> Sequence[SpanRecord]:
+        """The records, in file order, read when indexed."""
+        return RecordView(self.index, self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def root_row(self) -> int:
+        """The earliest span whose parent is not in the trace."""
+        ix = self.index
+        ids = {ix.sid[r] for r in self.rows}
+        roots = [r for r in self.rows if ix.pid[r] not in ids]
+        return min(roots or self.rows, key=ix.start.__getitem__)
 
     @cached_property
     def root(self) -> SpanRecord:
-        ids = {s.span_id for s in self.spans}
-        roots = [s for s in self.spans if s.parent_span_id not in ids]
-        return min(roots or self.spans, key=lambda s: s.start_time_unix_nano)
+        return self.index.record(self.root_row)
 
     @cached_property
     def start_ns(self) -> int:
-        return min(s.start_time_unix_nano for s in self.spans)
+        return min(self.index.start[r] for r in self.rows)
 
     @cached_property
     def duration_ns(self) -> int:
-        return max(s.end_time_unix_nano for s in self.spans) - self.start_ns
+        return max(self.index.end[r] for r in self.rows) - self.start_ns
 
     @cached_property
     def is_error(self) -> bool:
-        return any(s.is_error for s in self.spans)
+        err = self.index.error
+        return any(err[r] for r in self.rows)
+
+    def near_root(self, limit: int = 200) -> list[SpanRecord]:
+        """The root and up to ``limit`` of its children, for the header's run identity."""
+        ix = self.index
+        root_id = ix.sid[self.root_row]
+        kids = [r for r in self.rows if ix.pid[r] == root_id][:limit]
+        return [self.root, *(ix.record(r) for r in kids)]
 
 
 @contextlib.contextmanager
 def settled_objects() -> Iterator[None]:
     """Build a large, long-lived structure without the cyclic garbage collector.
 
-    Loading 100,000 spans makes about a million objects, none of them garbage; the collector
-    would scan them again and again while they are made (40% of the load time), and then
-    again during the replay, as UI pauses. So it is off while they are made, and afterwards
-    they are moved out of its sight (``gc.freeze``) for the life of the process.
+    Loading a large trace makes many objects, none of them garbage; the collector would scan
+    them again and again while they are made, and then again during the replay, as UI pauses.
+    So it is off while they are made, and afterwards they are moved out of its sight
+    (``gc.freeze``) for the life of the process.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -74,28 +116,56 @@ def settled_objects() -> Iterator[None]:
 def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTrace]:
     """Every trace in ``path`` (a trace file in any format `read_trace` knows, or a run
     directory), with the run directory's ``terminal.cast`` attached when there is one trace.
+    Warnings (a truncated last line, duplicate ids, parent cycles, ...) go to ``warn`` and are
+    kept on each trace for the UI to show.
 
     Raises:
         TraceFileError: the trace or the recording cannot be read.
     """
     trace_path = resolve_trace_path(path)
-    traces = [
-        LoadedTrace(tid, spans) for tid, spans in group_traces(read_trace(trace_path, warn=warn)).items()
-    ]
+    said: list[str] = []
+
+    def note(message: str) -> None:
+        said.append(message)
+        if warn is not None:
+            warn(message)
+
+    with settled_objects():
+        index = open_index(trace_path, warn=note)
+        trace_ids = index.trace_ids
+        if len(index.trace_ids) == 1:
+            groups: dict[int, Sequence[int]] = {0: range(len(index))}
+        else:
+            groups = dict(index.rows_of())
+        traces = []
+        for number, rows in groups.items():
+            if not len(rows):
+                continue
+            trace = LoadedTrace(trace_ids[number], index=index, rows=rows)
+            # The tree is built here, not when the trace is opened: its warnings (duplicate
+            # ids, cycles, missing parents) are said before the UI starts.
+            trace.tree = SpanTree(index=index, rows=rows)
+            where = f"{trace_path}" + (f" (trace {trace.trace_id})" if len(groups) > 1 else "")
+            for message in trace.tree.warnings:
+                note(f"{where}: {message}")
+            traces.append(trace)
+    for trace in traces:
+        trace.warnings = said
     cast_path = trace_path.parent / CAST_FILE_NAME
     if len(traces) == 1 and cast_path.is_file():
         trace = traces[0]
         trace.cast = read_cast(cast_path)
-        trace.cast_origin_ns = cast_origin(trace.spans, trace.cast)
+        trace.cast_origin_ns = cast_origin(trace, trace.cast)
     return traces
 
 
-def cast_origin(spans: list[SpanRecord], cast: Cast) -> int:
+def cast_origin(trace: LoadedTrace, cast: Cast) -> int:
     """When the recording started: the agent's launch (the ``container`` span, whose output it
     is), else the recording's own header timestamp, else the trace's start."""
-    launches = [s for s in spans if s.kind == "container"]
+    ix = trace.index
+    launches = [ix.start[r] for r in trace.rows if ix.kind[r] == "container"]
     if launches:
-        return min(s.start_time_unix_nano for s in launches)
+        return min(launches)
     if cast.timestamp is not None:
         return int(cast.timestamp * 1e9)
-    return min(s.start_time_unix_nano for s in spans)
+    return trace.start_ns

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 from cab_trace.model import SpanRecord
 
@@ -88,50 +90,98 @@ def _interpolate(xs: Sequence[int], ys: Sequence[int], x: float) -> float:
     return y0 + (x - x0) * (y1 - y0) / (x1 - x0) if x1 > x0 else float(y0)
 
 
+class _Boundaries(Sequence[Boundary]):
+    """The boundaries, sorted, read from their packed keys (``time << shift | order``): one
+    int each instead of a tuple, so that 2,000,000 of them sort in C and take little room."""
+
+    def __init__(self, keys: list[int], shift: int, n: int) -> None:
+        self._keys, self._shift, self._n = keys, shift, n
+        self._mask = (1 << shift) - 1
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, i: int) -> Boundary: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Boundary]: ...
+    def __getitem__(self, i: int | slice) -> Boundary | list[Boundary]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        key = self._keys[i]
+        order = key & self._mask
+        is_end = order >= self._n
+        return Boundary(key >> self._shift, order, order - self._n if is_end else order, is_end)
+
+    def time_ns(self, i: int) -> int:
+        return self._keys[i] >> self._shift
+
+
 class Timeline:
     """The playhead over one trace.
 
     Args:
-        spans: the trace's spans, in the order the UI lists them (index = row).
+        spans: the trace's spans, in the order the UI lists them (index = row); or None with
+            ``times``.
         clock: monotonic seconds, for playback.
         idle_limit_s: compress idle stretches longer than this on playback (None: off).
         extra_activity_ns: more activity times (absolute ns), e.g. terminal output, so that
             idle compression does not skip over what the terminal shows.
+        times: (starts, ends) in absolute ns, one per row, instead of ``spans``: a columnar
+            trace need not make a record per span.
     """
 
     def __init__(
         self,
-        spans: Sequence[SpanRecord],
+        spans: Sequence[SpanRecord] | None = None,
         clock: Clock = time.monotonic,
         idle_limit_s: float | None = None,
         extra_activity_ns: Iterable[int] = (),
+        *,
+        times: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
-        if not spans:
+        if times is None:
+            if spans is None:
+                raise ValueError("a timeline needs spans or times")
+            times = ([s.start_time_unix_nano for s in spans], [s.end_time_unix_nano for s in spans])
+        starts, ends = times
+        if not starts:
             raise ValueError("a timeline needs at least one span")
         self.spans = spans
-        self.origin_ns = min(s.start_time_unix_nano for s in spans)
-        self.duration_ns = max(s.end_time_unix_nano for s in spans) - self.origin_ns
+        n = len(starts)
+        self.origin_ns = origin = min(starts)
+        self.duration_ns = max(ends) - origin
         self._clock = clock
-        origin, n = self.origin_ns, len(spans)
-        bounds = [Boundary(s.start_time_unix_nano - origin, i, i, False) for i, s in enumerate(spans)]
-        bounds += [Boundary(s.end_time_unix_nano - origin, n + i, i, True) for i, s in enumerate(spans)]
-        bounds.sort()
-        self._start_boundary: dict[int, int] | None = None  # span -> index of its start, when needed
-        self.boundaries: list[Boundary] = bounds
-        self._boundary_times = [b.time_ns for b in bounds]
-        self._by_start = sorted(range(len(spans)), key=lambda i: spans[i].start_time_unix_nano)
-        self._starts = [spans[i].start_time_unix_nano - self.origin_ns for i in self._by_start]
-        self._activity = [*self._boundary_times, *(t - self.origin_ns for t in extra_activity_ns)]
+        self._start = array("q", [s - origin for s in starts])
+        self._end = array("q", [e - origin for e in ends])
+        shift = (2 * n).bit_length()
+        # Tie-break at one instant: starts before ends, then the span's position in the trace.
+        keys = [t << shift | i for i, t in enumerate(self._start)]
+        keys += [t << shift | (n + i) for i, t in enumerate(self._end)]
+        keys.sort()
+        self._keys, self._shift, self._n = keys, shift, n
+        self.boundaries: Sequence[Boundary] = _Boundaries(keys, shift, n)
+        self._by_start: list[int] | None = None  # for active_at, built on first use
+        self._starts: list[int] = []
+        self._extra = sorted(t - origin for t in extra_activity_ns)
         self.position_ns: float = 0.0
         self.cursor: int | None = 0
         """Index of the boundary the playhead sits on after a step; None after a seek or play."""
-        self.selected = bounds[0].span
+        self.selected = self.boundaries[0].span
         self.speed_index = SPEEDS.index(1.0)
         self.playing = False
         self._last_tick: float | None = None
         self.idle_limit_s: float | None = None
-        self._compression = IdleCompression(self._activity, None, self.duration_ns)
+        self._compression: IdleCompression | None = None
         self.set_idle_limit(idle_limit_s)
+
+    @property
+    def _activity(self) -> list[int]:
+        times = [k >> self._shift for k in self._keys]
+        if self._extra:
+            times += self._extra
+            times.sort()  # two sorted runs: linear
+        return times
 
     # -- where the playhead is ----------------------------------------------------------------
 
@@ -144,13 +194,24 @@ class Timeline:
         return self.position_ns >= self.duration_ns
 
     def state(self, index: int) -> SpanState:
-        return state_at(self.spans[index], self.origin_ns, int(self.position_ns))
+        t = int(self.position_ns)
+        if t < self._start[index]:
+            return "pending"
+        if t < self._end[index]:
+            return "running"
+        return "done"
+
+    def start_ns(self, index: int) -> int:
+        """A span's start, relative to the trace's start."""
+        return self._start[index]
+
+    def end_ns(self, index: int) -> int:
+        return self._end[index]
 
     def elapsed_fraction(self, index: int) -> float:
         """How much of the span lies before the playhead (0 … 1)."""
-        s = self.spans[index]
-        start = s.start_time_unix_nano - self.origin_ns
-        length = s.end_time_unix_nano - s.start_time_unix_nano
+        start = self._start[index]
+        length = self._end[index] - start
         if length <= 0:
             return 1.0 if self.position_ns >= start else 0.0
         return min(1.0, max(0.0, (self.position_ns - start) / length))
@@ -158,10 +219,11 @@ class Timeline:
     def active_at(self, t_ns: float | None = None) -> list[int]:
         """Indices of the spans running at ``t_ns`` (default: the playhead): start <= t < end."""
         t = self.position_ns if t_ns is None else t_ns
+        if self._by_start is None:
+            self._by_start = sorted(range(self._n), key=self._start.__getitem__)
+            self._starts = [self._start[i] for i in self._by_start]
         started = bisect.bisect_right(self._starts, t)
-        return sorted(
-            i for i in self._by_start[:started] if self.spans[i].end_time_unix_nano - self.origin_ns > t
-        )
+        return sorted(i for i in self._by_start[:started] if self._end[i] > t)
 
     # -- moving the playhead ------------------------------------------------------------------
 
@@ -186,10 +248,10 @@ class Timeline:
         """
         if self.cursor is not None:
             target = self.cursor + direction
-        elif direction > 0:
-            target = bisect.bisect_right(self._boundary_times, self.position_ns)
-        else:
-            target = bisect.bisect_left(self._boundary_times, self.position_ns) - 1
+        elif direction > 0:  # the first boundary after the playhead
+            target = bisect.bisect_left(self._keys, (math.floor(self.position_ns) + 1) << self._shift)
+        else:  # the last one before it
+            target = bisect.bisect_left(self._keys, math.ceil(self.position_ns) << self._shift) - 1
         if not 0 <= target < len(self.boundaries):
             return False
         boundary = self.boundaries[target]
@@ -202,10 +264,8 @@ class Timeline:
     def seek_span(self, index: int) -> None:
         """``enter``: the playhead to a span's start (which becomes the current boundary)."""
         self.selected = index
-        if self._start_boundary is None:
-            self._start_boundary = {b.span: k for k, b in enumerate(self.boundaries) if not b.is_end}
-        target = self._start_boundary[index]
-        self.position_ns = float(self.boundaries[target].time_ns)
+        target = bisect.bisect_left(self._keys, self._start[index] << self._shift | index)
+        self.position_ns = float(self._start[index])
         self.cursor = target
 
     # -- playback ----------------------------------------------------------------------------
@@ -235,8 +295,8 @@ class Timeline:
         now = self._clock()
         elapsed_ns = (now - self._last_tick) * 1e9 * self.speed
         self._last_tick = now
-        replay = self._compression.to_replay(self.position_ns) + elapsed_ns
-        self.position_ns = min(self._compression.to_trace(replay), float(self.duration_ns))
+        replay = self.to_replay(self.position_ns) + elapsed_ns
+        self.position_ns = min(self.to_trace(replay), float(self.duration_ns))
         self.cursor = None
         if self.at_end:
             self.playing = False
@@ -254,16 +314,23 @@ class Timeline:
         """Compress idle stretches longer than ``seconds`` on playback (None: off)."""
         self.tick()
         self.idle_limit_s = seconds
-        limit = None if seconds is None else int(seconds * 1e9)
-        self._compression = IdleCompression(self._activity, limit, self.duration_ns)
+        # Without a limit replay time is trace time: no map to build (it costs a pass over
+        # every boundary, which a 1,000,000-span trace should not pay to open).
+        self._compression = (
+            None if seconds is None else IdleCompression(self._activity, int(seconds * 1e9), self.duration_ns)
+        )
 
     @property
     def replay_duration_ns(self) -> int:
         """How long playing the whole trace takes at ×1 (shorter with idle compression)."""
-        return self._compression.replay_end_ns
+        return self.duration_ns if self._compression is None else self._compression.replay_end_ns
 
     def to_replay(self, t_ns: float) -> float:
+        if self._compression is None:
+            return min(max(float(t_ns), 0.0), float(self.duration_ns))
         return self._compression.to_replay(t_ns)
 
     def to_trace(self, r_ns: float) -> float:
+        if self._compression is None:
+            return min(max(float(r_ns), 0.0), float(self.duration_ns))
         return self._compression.to_trace(r_ns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -13,7 +13,9 @@ import orjson
 from cab_trace.errors import CabTraceError, TraceFileError, UsageError
 from cab_trace.export.sources import trace_files
 from cab_trace.model import SpanRecord
-from cab_trace.model.formats import read_trace, write_jaeger_json, write_otlp_json
+from cab_trace.model.formats import read_trace
+from cab_trace.model.jaeger_json import write_jaeger
+from cab_trace.model.otlp_json import write_otlp_lines
 
 CAST_FILE = "terminal.cast"
 Say = Callable[[str], None]
@@ -40,13 +42,14 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
     files = trace_files(args.paths)
     if args.format == "asciicast":
         return _export_cast(files, args.output, say)
-    records = _load(files, say)
     if args.format:
-        write = write_jaeger_json if args.format == "jaeger-json" else write_otlp_json
-        count = write(records, args.output)
-        traces = _traces(records)
+        # Streamed: records go from the readers to the writer one at a time (bounded memory).
+        write = write_jaeger if args.format == "jaeger-json" else write_otlp_lines
+        with args.output.open("wb") as out:
+            count, traces = write(_stream(files, say), out)
         say(f"cab-trace: wrote {count} span(s) of {traces} trace(s) to {args.output} ({args.format})")
         return 0
+    records = _load(files, say)
     settings = OtlpSettings.resolve(args.otlp_endpoint, args.protocol, args.header)
     if settings is None:
         raise UsageError(
@@ -54,6 +57,11 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
             hint="give --otlp-endpoint URL (or set OTEL_EXPORTER_OTLP_ENDPOINT), or --format and -o",
         )
     return _push(records, settings, args, say)
+
+
+def _stream(files: list[Path], say: Say) -> Iterator[SpanRecord]:
+    for file in files:
+        yield from read_trace(file, warn=lambda m: say(f"cab-trace: warning: {m}"))
 
 
 def _load(files: list[Path], say: Say) -> list[SpanRecord]:

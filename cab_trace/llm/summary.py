@@ -44,7 +44,7 @@ def call_rows(spans: Iterable[SpanRecord]) -> list[CallRow]:
         reasons = a.get("gen_ai.response.finish_reasons")
         finish = ",".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
         if span.is_error:
-            finish = f"error {a.get('error.type', '')}".strip()
+            finish = f"error {a.get('error.type', '')!s}".strip()
         rows.append(
             CallRow(
                 index=i,

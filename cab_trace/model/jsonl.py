@@ -5,8 +5,9 @@ Pure: stdlib and orjson only.
 The writer appends one line per record and flushes it at once, so a process that is
 killed loses at most the line it was writing. The reader streams line by line; a line
 that is not a valid record is an error naming the file and the line, except a truncated
-*last* line (no newline, not parseable), which is what a killed writer leaves behind:
-that is reported as a warning and everything before it is still returned.
+*last* line (no newline, not parseable, and starting as the writer starts every line), which
+is what a killed writer leaves behind: that is reported as a warning and everything before it
+is still returned. Any other unterminated last line (``hello world``) is an error.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iter
     if pending is None:
         return
     number, raw = pending
-    if not raw.endswith(b"\n"):
+    if not raw.endswith(b"\n") and looks_truncated(raw):
         try:
             record = _parse_line(number, raw, file_path)
         except TraceFileError as exc:
@@ -102,6 +103,20 @@ def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iter
     record = _parse_line(number, raw, file_path)
     if record is not None:
         yield record
+
+
+_RECORD_START = b'{"trace_id":'
+
+
+def looks_truncated(raw: bytes) -> bool:
+    """Whether an unterminated last line could be a span record cut off by a killed writer:
+    it starts as every line the writer writes does. ``hello world`` does not."""
+    head = raw.lstrip()[: len(_RECORD_START)]
+    return (
+        len(head) > 0 and _RECORD_START.startswith(head)
+        if len(head) < len(_RECORD_START)
+        else head == _RECORD_START
+    )
 
 
 def _parse_line(number: int, raw: bytes, file_path: Path) -> SpanRecord | None:

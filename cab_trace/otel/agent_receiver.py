@@ -35,7 +35,7 @@ import orjson
 from opentelemetry.sdk.trace import SpanProcessor
 
 from cab_trace.errors import CabTraceError
-from cab_trace.model import AttrValue, SpanRecord
+from cab_trace.model import Attributes, AttrValue, SpanRecord
 from cab_trace.model.formats import records_from_traces_data
 from cab_trace.model.record import Event, Status
 from cab_trace.otel.convert import SpanBuilder
@@ -272,8 +272,8 @@ def home_as_tilde(record: SpanRecord, home: str) -> SpanRecord:
     def text(value: str) -> str:
         return pattern.sub("~", value) if home in value else value
 
-    def attrs(values: dict[str, AttrValue]) -> dict[str, AttrValue]:
-        out: dict[str, AttrValue] = {}
+    def attrs(values: Attributes) -> Attributes:
+        out: Attributes = {}
         for key, value in values.items():
             if isinstance(value, str):
                 out[key] = text(value)

@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace import Status as SdkStatus
 
 from cab_trace.model import Attributes, AttrValue, Event, Link, Scope, SpanRecord, Status
+from cab_trace.model.record import attrs_to_json
 
 #: The attribute through which the harness tells a span's phase (``kind`` in the record).
 KIND_ATTRIBUTE = "cab.kind"
@@ -112,7 +113,7 @@ class SpanBuilder:
         self._scopes: dict[tuple[str, str | None], InstrumentationScope] = {}
 
     def __call__(self, r: SpanRecord) -> ReadableSpan:
-        key = orjson.dumps(r.resource, option=orjson.OPT_SORT_KEYS)
+        key = orjson.dumps(attrs_to_json(r.resource), option=orjson.OPT_SORT_KEYS)  # bytes too
         resource = self._resources.get(key)
         if resource is None:
             resource = self._resources[key] = _ExactResource(_sdk_attrs(r.resource))

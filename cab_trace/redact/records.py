@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import orjson
 
-from cab_trace.model import Attributes, Event, Link, RecordError, Scope, SpanRecord, Status, encode_record
+from cab_trace.model import Attributes, RecordError, SpanRecord, Status, encode_record
 from cab_trace.redact import Redactor
 
 
@@ -32,16 +32,16 @@ def redact_record(record: SpanRecord, redactor: Redactor) -> SpanRecord:
         status=Status(record.status.code, redactor.text(record.status.message)),
         attributes=redact_attributes(record.attributes, redactor),
         events=[
-            Event(redactor.text(e.name), e.time_unix_nano, redact_attributes(e.attributes, redactor))
+            replace(e, name=redactor.text(e.name), attributes=redact_attributes(e.attributes, redactor))
             for e in record.events
         ],
-        links=[
-            Link(lk.trace_id, lk.span_id, redact_attributes(lk.attributes, redactor)) for lk in record.links
-        ],
+        links=[replace(lk, attributes=redact_attributes(lk.attributes, redactor)) for lk in record.links],
         resource=redact_attributes(record.resource, redactor),
-        scope=Scope(
-            redactor.text(record.scope.name),
-            redactor.text(record.scope.version) if record.scope.version else record.scope.version,
+        scope=replace(
+            record.scope,
+            name=redactor.text(record.scope.name),
+            version=redactor.text(record.scope.version) if record.scope.version else record.scope.version,
+            attributes=redact_attributes(record.scope.attributes, redactor),
         ),
     )
 

@@ -139,11 +139,16 @@ def _message(role: str, parts: list[Any], finish: str | None = None) -> list[Tex
     return lines
 
 
+def _text(value: object) -> str:
+    """An attribute value as text (bytes, which OTLP allows, as hex)."""
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
 def _tool_step(a: Attributes) -> list[Text]:
     head = Text("tool step ", style="bold underline")
     head.append_text(data(str(a.get("gen_ai.tool.name"))))
     if "gen_ai.tool.call.id" in a:
-        head.append_text(data(f" [{a['gen_ai.tool.call.id']}]", style="dim"))
+        head.append_text(data(f" [{_text(a['gen_ai.tool.call.id'])}]", style="dim"))
     out = [head]
     if "gen_ai.tool.call.arguments" in a:
         out.append(Text("arguments", style="bold yellow"))
@@ -158,13 +163,14 @@ def _call_summary(a: Attributes) -> Text:
     summary = []
     tokens_in, tokens_out = a.get("gen_ai.usage.input_tokens"), a.get("gen_ai.usage.output_tokens")
     if tokens_in is not None or tokens_out is not None:
-        summary.append(f"tokens {tokens_in if tokens_in is not None else '?'} in / {tokens_out or 0} out")
+        shown_in = _text(tokens_in) if tokens_in is not None else "?"
+        summary.append(f"tokens {shown_in} in / {_text(tokens_out or 0)} out")
     elif a.get("cab.llm.usage_reported") is False:
         summary.append("tokens: not reported by the provider")
     if isinstance(ttfc := a.get("gen_ai.response.time_to_first_chunk"), int | float):
         summary.append(f"first chunk after {ttfc * 1000:.0f} ms")
     if "http.response.status_code" in a:
-        summary.append(f"HTTP {a['http.response.status_code']}")
+        summary.append(f"HTTP {_text(a['http.response.status_code'])}")
     if "cab.llm.request_sha256" in a:
         summary.append(f"request {str(a['cab.llm.request_sha256'])[:12]}")
     return data(" · ".join(summary), style="bold")

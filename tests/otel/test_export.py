@@ -56,7 +56,9 @@ def _jaeger_normal(r: SpanRecord) -> SpanRecord:
     return replace(
         r,
         start_time_unix_nano=start,
-        end_time_unix_nano=start + (r.end_time_unix_nano // 1000 - r.start_time_unix_nano // 1000) * 1000,
+        # As Jaeger's translator: the duration is (end - start) in whole microseconds.
+        end_time_unix_nano=start + (r.end_time_unix_nano - r.start_time_unix_nano) // 1000 * 1000,
+        scope=replace(r.scope, version=r.scope.version or None),
         attributes=attrs(r.attributes),
         events=[Event(e.name, e.time_unix_nano // 1000 * 1000, attrs(e.attributes)) for e in r.events],
         links=[replace(lk, attributes={}) for lk in r.links],
@@ -73,6 +75,7 @@ RESERVED_JAEGER_TAGS = {
     "otel.scope.version",
     "otel.library.name",
     "otel.library.version",
+    "w3c.tracestate",
     "event",
 }
 
@@ -175,7 +178,9 @@ def _received_records(receiver: OtlpReceiver) -> list[SpanRecord]:
     out: list[SpanRecord] = []
     for request in receiver.received.requests:
         out.extend(records_from_traces_data(request_as_traces_data(request)))
-    return out
+    # The SDK's exporter sets the span flags' "has is_remote" bits itself (0x100, 0x200): they
+    # say how the SDK made the span, not what the record held.
+    return [replace(r, flags=0, links=[replace(lk, flags=0) for lk in r.links]) for r in out]
 
 
 def _wire_normal(r: SpanRecord) -> SpanRecord:
@@ -369,7 +374,9 @@ def test_foreign_files_with_bad_lines_name_file_and_line(tmp_path: Path) -> None
     path = tmp_path / "t.jsonl"
     path.write_bytes(good + b"\n" + good.replace(b'"00f067aa0ba902b7"', b'"zz"') + b"\n")
     with pytest.raises(
-        TraceFileError, match=r"t\.jsonl:2: not OTLP/JSON TracesData: .*spanId must be 16 hex"
+        TraceFileError,
+        match=r"t\.jsonl:2: not valid OTLP/JSON: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\] "
+        r"\(spanId 'zz'\): spanId must be 16 hex",
     ):
         list(read_trace(path))
     path.write_bytes(good + b"\n" + good[:50])
@@ -378,5 +385,5 @@ def test_foreign_files_with_bad_lines_name_file_and_line(tmp_path: Path) -> None
     assert "t.jsonl:2: last line is incomplete" in warnings[0]
     bad_jaeger = tmp_path / "j.json"
     bad_jaeger.write_text('{"data": [{"spans": [{"traceID": "xyz"}]}]}')
-    with pytest.raises(TraceFileError, match=r"j\.json: not a Jaeger JSON trace"):
+    with pytest.raises(TraceFileError, match=r"j\.json: not valid Jaeger JSON: data\[0\]\.spans\[0\]: trace"):
         list(read_trace(bad_jaeger))

@@ -17,6 +17,11 @@ PURE = [
     "cab_trace",
     "cab_trace.errors",
     "cab_trace.model",
+    "cab_trace.model.formats",
+    "cab_trace.model.otlp_json",
+    "cab_trace.model.jaeger_json",
+    "cab_trace.model.index",
+    "cab_trace.model.structure",
     "cab_trace.redact",
     "cab_trace.llm",
     "cab_trace.redact.screen",
@@ -32,6 +37,7 @@ PURE = [
     "replay.cast",
     "replay.terminal_worker",
     "replay.load",
+    "replay.probe",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 

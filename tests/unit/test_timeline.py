@@ -210,11 +210,11 @@ def test_tree_orders_folds_filters_and_finds_errors() -> None:
     assert [s.name for s in tree.spans] == ["s1", "s2", "s4", "s3"]
     assert tree.depth == [0, 1, 2, 1]
     assert tree.parent == [None, 0, 1, 0]
-    assert tree.visible() == [0, 1, 2, 3]
+    assert list(tree.visible()) == [0, 1, 2, 3]
     tree.toggle_fold(1)
     assert tree.visible() == [0, 1, 3]
     tree.reveal(2)
-    assert tree.visible() == [0, 1, 2, 3]
+    assert list(tree.visible()) == [0, 1, 2, 3]
     tree.set_filter("S4")
     assert tree.visible() == [0, 1, 2]  # the match and its ancestors
     tree.set_filter("")
