@@ -10,7 +10,9 @@ and everything it started end with the run, whatever happens to cab-trace:
   stragglers that left the agent's process group);
 * when `cab-trace run` dies, even by SIGKILL, the control pipe reaches end-of-file and it
   SIGKILLs everything below it; the agent also gets SIGKILL should the supervisor itself die
-  (``PR_SET_PDEATHSIG``).
+  (``PR_SET_PDEATHSIG``);
+* it is not dumpable (``PR_SET_DUMPABLE`` 0), so the agent cannot reach its pipes through
+  ``/proc/<ppid>/fd``.
 
 Protocol. CONTROL_FD (from cab-trace): the spec (:func:`encode_spec`: its length in decimal
 and a newline, then NUL-separated fields ``tty``, ``cwd``, the argv count, the argv, the
@@ -30,6 +32,7 @@ import sys
 import time
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 _KILL_ROUNDS_S = 5.0
 
@@ -205,6 +208,10 @@ def main(control_fd: int, status_fd: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)  # only cab-trace, through the pipe, tells us to stop
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # Like cab-trace itself (harness/hardening.py): /proc/<this>/fd is closed to same-user
+    # processes, so the agent can neither write to the stderr we share with cab-trace's capture
+    # nor forge a status line on our pipe to it. The agent's exec makes it dumpable again.
+    _prctl(PR_SET_DUMPABLE, 0)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

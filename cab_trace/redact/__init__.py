@@ -347,12 +347,41 @@ class Redactor:
         }
 
     def value(self, value: T) -> T:
-        """Any attribute value: a string as text, a list of strings as an argv; others as they are."""
+        """Any attribute value: a string as text, a list of strings as an argv, and the values
+        OTLP allows besides (key-value lists, mixed or nested lists, bytes) element by element;
+        numbers and booleans as they are."""
         if isinstance(value, str):
             return self.text(value)  # type: ignore[return-value]
         if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
             return type(value)(self.argv(value))
+        if isinstance(value, list | tuple):
+            return type(value)(self.value(v) for v in value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.value(v) for k, v in value.items()}  # type: ignore[return-value]
+        if isinstance(value, bytes):
+            return self._bytes(value)  # type: ignore[return-value]
         return value
+
+    def _bytes(self, value: bytes) -> bytes:
+        # A secret is text: read the bytes as UTF-8 where they are, else byte for byte (Latin-1),
+        # and write back only what changed.
+        encoding = "utf-8"
+        try:
+            text = value.decode(encoding)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+            text = value.decode(encoding)
+        redacted = self.text(text)
+        return value if redacted == text else redacted.encode(encoding, "replace")
+
+    def trace_state(self, trace_state: str) -> str:
+        """A W3C ``tracestate`` with every entry the redactor would change dropped (a marker is
+        not a valid trace-state value)."""
+        if not trace_state:
+            return trace_state
+        entries = [e for e in trace_state.split(",") if e.strip()]
+        kept = [e for e in entries if self.text(e) == e]
+        return trace_state if len(kept) == len(entries) else ",".join(kept)
 
     def stream(self) -> StreamRedactor:
         """A redactor for text that arrives in chunks."""

@@ -21,8 +21,11 @@ def redact_attributes(attributes: Attributes, redactor: Redactor) -> Attributes:
 
 def redact_record(record: SpanRecord, redactor: Redactor) -> SpanRecord:
     """The record with every string in it redacted: name, kind, attributes (lists as argv),
-    event names and attributes, link attributes, status message, resource, scope name and
-    version. (Ids and times are not strings a secret can hide in: the model checks their form.)
+    event names and attributes, link attributes and trace state, status message, resource and
+    its schema URL, scope name, version, attributes and schema URL, the span's trace state
+    (entries that would change are dropped). Attribute values of every type OTLP allows
+    (key-value lists, mixed lists, bytes) are redacted element by element. Ids, times, flags
+    and counts are not strings a secret can hide in: the model checks their form.
     ``tests/unit/test_redact_records.py`` enumerates the record's fields, so a new one
     cannot skip this."""
     return replace(
@@ -35,14 +38,24 @@ def redact_record(record: SpanRecord, redactor: Redactor) -> SpanRecord:
             replace(e, name=redactor.text(e.name), attributes=redact_attributes(e.attributes, redactor))
             for e in record.events
         ],
-        links=[replace(lk, attributes=redact_attributes(lk.attributes, redactor)) for lk in record.links],
+        links=[
+            replace(
+                lk,
+                attributes=redact_attributes(lk.attributes, redactor),
+                trace_state=redactor.trace_state(lk.trace_state),
+            )
+            for lk in record.links
+        ],
         resource=redact_attributes(record.resource, redactor),
         scope=replace(
             record.scope,
             name=redactor.text(record.scope.name),
             version=redactor.text(record.scope.version) if record.scope.version else record.scope.version,
             attributes=redact_attributes(record.scope.attributes, redactor),
+            schema_url=redactor.text(record.scope.schema_url),
         ),
+        trace_state=redactor.trace_state(record.trace_state),
+        resource_schema_url=redactor.text(record.resource_schema_url),
     )
 
 

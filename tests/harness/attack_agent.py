@@ -60,8 +60,21 @@ if run_dir:
 # 8. cab-trace's own stderr, through /proc (closed to same-user processes by PR_SET_DUMPABLE;
 #    root is not stopped by it, so the tests try this one when they run cab-trace as another user)
 if os.environ.get("ATTACK_PROC"):
-    try:
-        with open(f"/proc/{os.getppid()}/fd/2", "w") as parent_stderr:
-            parent_stderr.write(f"proc: {key}\n")
-    except OSError:
-        say("proc: refused\n")
+    # Every ancestor (the local runtime's supervisor, then cab-trace), every descriptor.
+    opened = []
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                with open(f"/proc/{pid}/fd/{fd}", "w") as theirs:
+                    theirs.write(f"proc: {key}\n")
+                opened.append(f"{pid}/{fd}")
+            except OSError:
+                pass
+        with open(f"/proc/{pid}/stat") as stat:
+            pid = int(stat.read().rpartition(")")[2].split()[1])
+    say(f"proc: opened {opened}\n" if opened else "proc: refused\n")

@@ -352,5 +352,7 @@ def test_a_closed_terminal_sighup_ends_the_run_like_sigterm(tmp_path: Path, task
     assert "hung up; the agent was stopped" in err
     assert not running(pid)
     s = spans(out)
-    assert s["run"].status.message == "interrupted" and s["container"].attributes["exit_signal"] == "SIGTERM"
+    # 143 either way: the shell dies of the SIGTERM (exit_signal) or, when its `sleep` dies of it
+    # first, exits 143 itself (which of the two wins is a race inside the shell).
+    assert s["run"].status.message == "interrupted" and s["container"].attributes["exit_code"] == 143
     assert scratch_dirs(tmpdir) == []
