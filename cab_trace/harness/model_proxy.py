@@ -65,6 +65,8 @@ _HOP_BY_HOP = frozenset(
 #: A JSON answer longer than this is still forwarded whole, but not parsed.
 MAX_OBSERVED_BODY = 32 * 1024 * 1024
 _READ = 64 * 1024
+#: Stream bytes kept for the recorder before it is given them to parse.
+_SSE_BATCH = 4 * 1024 * 1024
 
 
 class _Server(ThreadingHTTPServer):
@@ -512,7 +514,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 if cut is None and chunked:
                     self.wfile.write(b"0\r\n\r\n")
             except (_AgentLeft, OSError, ValueError):
-                return self._agent_left(conn, item, acc)
+                return self._agent_left(conn, item, acc, observed if is_sse else [])
             finally:
                 for w in watches:
                     w.stop()
@@ -531,7 +533,9 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             call.end_ns = time.time_ns()
 
             def settle() -> None:
-                if observed:
+                if observed and is_sse:
+                    acc.feed_bytes(b"".join(observed))
+                elif observed:
                     acc.feed_json(b"".join(observed))
                 call.response = acc.info
                 _judge(call, acc, cut, is_sse, hung_up)
@@ -581,7 +585,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
         ) -> str | None:
             """Copy the body as it arrives, observing it after the agent has each piece;
             returns why the upstream stopped short, or None."""
-            size = 0
+            size = pending = 0
             while True:
                 try:
                     data = response.read1(_READ) if self.command != "HEAD" else b""
@@ -598,19 +602,31 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                     after_first()
                     after_first = None
                 if acc is not None:
-                    if is_sse:  # parsed in the recorder thread, so the copy never waits for it
-                        proxy.observe(functools.partial(acc.feed_bytes, data))
+                    if is_sse:
+                        # Kept as it came and parsed in the recorder thread in batches (the
+                        # rest when the call ends), so the copy never waits for the parser nor
+                        # shares the interpreter with it while the stream is flowing.
+                        observed.append(data)
+                        pending += len(data)
+                        if pending >= _SSE_BATCH:
+                            proxy.observe(functools.partial(acc.feed_bytes, b"".join(observed)))
+                            observed.clear()
+                            pending = 0
                     elif size < MAX_OBSERVED_BODY:
                         observed.append(data)
                     size += len(data)
             if sse is not None and (rest := sse.partial):
                 self._write(rest, chunked)  # an event the stream never finished, as it came
-            if size > MAX_OBSERVED_BODY:
+            if size > MAX_OBSERVED_BODY and not is_sse:
                 observed.clear()
             return None
 
         def _agent_left(
-            self, conn: http.client.HTTPConnection, item: _Active | None, acc: ResponseAccumulator | None
+            self,
+            conn: http.client.HTTPConnection,
+            item: _Active | None,
+            acc: ResponseAccumulator | None,
+            stream: list[bytes],
         ) -> None:
             self.close_connection = True
             _close(conn)
@@ -621,6 +637,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
 
                 def settle() -> None:
                     if acc is not None:
+                        if stream:
+                            acc.feed_bytes(b"".join(stream))
                         call.response = acc.info
 
                 proxy._finish(item, settle)

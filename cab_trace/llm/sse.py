@@ -46,9 +46,21 @@ class SseParser:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         buf = self._buffer
         buf += chunk
+        if (
+            self._scan == self._event_start
+            and not self._pending_cr
+            and not self._data
+            and not self._event
+            and b"\r" not in buf
+        ):
+            return self._feed_lf(buf)
         out: list[SseEvent] = []
         pos = self._scan
         n = len(buf)
+        # Where the next CR and LF are (-1: none before n; -2: not looked for yet); looked up
+        # again only once passed, so that a long piece with no CR is not searched to its end
+        # for every line.
+        cr = lf = -2
         while pos < n:
             if self._pending_cr:
                 # A CR seen at the end of the last piece: a following LF belongs to it.
@@ -56,8 +68,10 @@ class SseParser:
                 if buf[pos] == 0x0A:
                     pos += 1
                     continue
-            cr = buf.find(b"\r", pos)
-            lf = buf.find(b"\n", pos)
+            if cr < pos and cr != -1:
+                cr = buf.find(b"\r", pos)
+            if lf < pos and lf != -1:
+                lf = buf.find(b"\n", pos)
             if cr < 0 and lf < 0:
                 break
             end = lf if cr < 0 else cr if lf < 0 else min(cr, lf)
@@ -88,6 +102,38 @@ class SseParser:
             pos -= self._event_start
             self._event_start = 0
         self._scan = pos
+        return out
+
+    def _feed_lf(self, buf: bytearray) -> list[SseEvent]:
+        """:meth:`feed` for the usual case, lines ending in LF only and no event begun: whole
+        events are found by their blank line and read at once (what is left of an unfinished
+        one waits, unread, for more bytes); the same events as the line-by-line reading."""
+        out: list[SseEvent] = []
+        pos, n = 0, len(buf)
+        while pos < n:
+            if buf[pos] == 0x0A:  # a blank line with nothing before it: a keep-alive
+                out.append(SseEvent("", "", self._id, b"\n"))
+                pos += 1
+                continue
+            end = buf.find(b"\n\n", pos)
+            if end < 0:
+                break
+            raw = bytes(buf[pos : end + 2])
+            for line in raw[:-2].split(b"\n"):
+                if line.startswith(b"data: "):
+                    self._data.append(line[6:].decode("utf-8", "replace"))
+                else:
+                    self._field(line)
+            pos = end + 2
+            if self._data or self._event:
+                out.append(SseEvent(self._event or "message", "\n".join(self._data), self._id, raw))
+                self.events += 1
+                self._event, self._data = "", []
+            else:
+                out.append(SseEvent("", "", self._id, raw))
+        if pos:
+            del buf[:pos]
+        self._scan = self._event_start = 0
         return out
 
     def _field(self, line: bytes) -> None:
