@@ -64,9 +64,13 @@ _HOP_BY_HOP = frozenset(
 )
 #: A JSON answer longer than this is still forwarded whole, but not parsed.
 MAX_OBSERVED_BODY = 32 * 1024 * 1024
-_READ = 64 * 1024
+_READ = 256 * 1024
 #: Stream bytes kept for the recorder before it is given them to parse.
 _SSE_BATCH = 4 * 1024 * 1024
+_PARSE_SLICE = 64 * 1024
+_PARSE_PAUSE = 0.002
+#: How long the recorder gives way to streams being copied, at most, per slice it parses.
+_PARSE_YIELD_MAX = 0.1
 
 
 class _Server(ThreadingHTTPServer):
@@ -132,6 +136,7 @@ class ModelProxy:
         self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._recorder: threading.Thread | None = None
         self.calls = 0
+        self._copying = 0  # streams being copied now
         self.failed_callbacks = 0
         self.url = ""
 
@@ -183,6 +188,27 @@ class ModelProxy:
                 job()
             except Exception:  # noqa: BLE001 - a recording failure must not stop the proxy
                 self.failed_callbacks += 1
+
+    def parse_stream(self, acc: ResponseAccumulator, pieces: list[bytes]) -> None:
+        """In the recorder thread: parse stream bytes a slice at a time, letting go of the
+        interpreter between slices, for longer while a stream is being copied, so that the
+        threads copying get it back at once rather than after the interpreter's switch
+        interval (5 ms) for every piece they copy. Recording lags; copying does not."""
+        size = 0
+        for piece in pieces:
+            acc.feed_bytes(piece)
+            size += len(piece)
+            if size >= _PARSE_SLICE:
+                size = 0
+                time.sleep(0)
+                waited = 0.0
+                while self._copying and waited < _PARSE_YIELD_MAX:
+                    time.sleep(_PARSE_PAUSE)
+                    waited += _PARSE_PAUSE
+
+    def _copy_starts(self, step: int) -> None:
+        with self._lock:
+            self._copying += step
 
     def observe(self, job: Callable[[], object]) -> None:
         """Run ``job`` in the recorder thread, after everything handed to it before."""
@@ -498,6 +524,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 if item is not None and is_sse:
                     watches.append(_HangUpWatch(self.connection, item.sock))
 
+            if is_sse:
+                proxy._copy_starts(1)
             try:
                 self.wfile.write(self._head(response, chunked))
                 sse = SseParser() if rewrite else None
@@ -516,6 +544,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             except (_AgentLeft, OSError, ValueError):
                 return self._agent_left(conn, item, acc, observed if is_sse else [])
             finally:
+                if is_sse:
+                    proxy._copy_starts(-1)
                 for w in watches:
                     w.stop()
             hung_up = any(w.hung_up for w in watches)
@@ -534,7 +564,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
 
             def settle() -> None:
                 if observed and is_sse:
-                    acc.feed_bytes(b"".join(observed))
+                    proxy.parse_stream(acc, observed)
                 elif observed:
                     acc.feed_json(b"".join(observed))
                 call.response = acc.info
@@ -609,7 +639,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                         observed.append(data)
                         pending += len(data)
                         if pending >= _SSE_BATCH:
-                            proxy.observe(functools.partial(acc.feed_bytes, b"".join(observed)))
+                            proxy.observe(functools.partial(proxy.parse_stream, acc, list(observed)))
                             observed.clear()
                             pending = 0
                     elif size < MAX_OBSERVED_BODY:
@@ -638,7 +668,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 def settle() -> None:
                     if acc is not None:
                         if stream:
-                            acc.feed_bytes(b"".join(stream))
+                            proxy.parse_stream(acc, stream)
                         call.response = acc.info
 
                 proxy._finish(item, settle)

@@ -6,7 +6,10 @@ CRLF, LF or CR; a line starting with ``:`` is a comment; an event ends at a blan
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_LINE_END = re.compile(rb"[\r\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +57,13 @@ class SseParser:
             and b"\r" not in buf
         ):
             return self._feed_lf(buf)
+        return self._feed_lines(buf)
+
+    def _feed_lines(self, buf: bytearray) -> list[SseEvent]:
+        """:meth:`feed` line by line, for any line ends and an event begun."""
         out: list[SseEvent] = []
         pos = self._scan
         n = len(buf)
-        # Where the next CR and LF are (-1: none before n; -2: not looked for yet); looked up
-        # again only once passed, so that a long piece with no CR is not searched to its end
-        # for every line.
-        cr = lf = -2
         while pos < n:
             if self._pending_cr:
                 # A CR seen at the end of the last piece: a following LF belongs to it.
@@ -68,13 +71,12 @@ class SseParser:
                 if buf[pos] == 0x0A:
                     pos += 1
                     continue
-            if cr < pos and cr != -1:
-                cr = buf.find(b"\r", pos)
-            if lf < pos and lf != -1:
-                lf = buf.find(b"\n", pos)
-            if cr < 0 and lf < 0:
+            # One search for either line end: two finds would each run to the end of a long
+            # piece that lacks one of them, for every line.
+            match = _LINE_END.search(buf, pos)
+            if match is None:
                 break
-            end = lf if cr < 0 else cr if lf < 0 else min(cr, lf)
+            end = match.start()
             line = bytes(buf[pos:end])
             nxt = end + 1
             if buf[end] == 0x0D:
