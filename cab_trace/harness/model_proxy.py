@@ -269,9 +269,14 @@ class ModelProxy:
     # -- upstream connections ------------------------------------------------------------------
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                kept = self._idle.pop()
+            if _idle_and_open(kept):
+                return kept, True
+            kept.close()  # the endpoint closed it (or sent something unasked) while it waited
         if self._scheme == "https":
             import ssl  # only for an https endpoint: `cab-trace run` starts faster without it
 
@@ -289,6 +294,22 @@ class ModelProxy:
                 return
         conn.close()
 
+    def prepare(self) -> None:
+        """Open a connection for the next call when none is waiting: an endpoint that closes
+        its connection after each answer (as servers of event streams often do) would otherwise
+        make every call wait for a new connection before its request can go."""
+        with self._lock:
+            if self._idle or self._server is None:
+                return
+        conn, reused = self._connection()
+        if not reused:
+            try:
+                _connect(conn)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                return
+        self._release(conn)
+
     def send(
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[http.client.HTTPConnection, bool]:
@@ -298,9 +319,7 @@ class ModelProxy:
             conn, reused = self._connection()
             try:
                 if conn.sock is None:
-                    conn.connect()
-                    sock: socket.socket = conn.sock  # type: ignore[assignment]  # connect() set it
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    _connect(conn)
                 conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
                 conn.putheader("Host", self._netloc)
                 for key, value in headers:
@@ -314,6 +333,23 @@ class ModelProxy:
                 if not reused or attempt:
                     raise UpstreamGone(_reason(exc)) from None
         raise UpstreamGone("no connection")  # pragma: no cover - the loop returns or raises
+
+
+def _connect(conn: http.client.HTTPConnection) -> None:
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _idle_and_open(conn: http.client.HTTPConnection) -> bool:
+    """A kept connection is fit to send on when nothing is waiting to be read on it: a
+    closed one reads as end of file."""
+    if conn.sock is None:
+        return True  # not connected yet: send() connects it
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -549,12 +585,14 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 for w in watches:
                     w.stop()
             hung_up = any(w.hung_up for w in watches)
+            spare = False
             if cut is not None or hung_up:
                 # Pass the failure on: no end marker, and the connection closes.
                 self.close_connection = True
                 conn.close()
             elif response.will_close:
                 conn.close()
+                spare = True
             else:
                 response.close()  # read to its end; the connection can take the next request
                 proxy._release(conn)
@@ -571,6 +609,8 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 _judge(call, acc, cut, is_sse, hung_up)
 
             proxy._finish(item, settle)
+            if spare:
+                proxy.prepare()  # the agent has its whole answer: nothing waits for this
             return None
 
         def _head(self, response: http.client.HTTPResponse, chunked: bool) -> bytes:
