@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import orjson
 
@@ -45,6 +46,11 @@ def test_a_kept_connection_the_endpoint_closed_meanwhile_is_not_used() -> None:
         assert closed.wait(10)
         closed.clear()
         second = fetch(proxy.url, "/chat/completions", CHAT)
+        # The agent has its answer a moment before the proxy is done with the call: wait for the
+        # record, so that stopping the proxy does not catch the call still in flight.
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert first.status == second.status == 200
     assert first.body == second.body == payload
     assert [c.outcome for c in calls] == ["ok", "ok"]
