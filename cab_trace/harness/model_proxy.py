@@ -39,9 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cab_trace.llm import Api, CallRecord, ResponseAccumulator, SseParser, detect_api, parse_request
+from cab_trace.llm import Api, CallRecord, ResponseAccumulator, detect_api, parse_request
 from cab_trace.llm.call import request_hash
-from cab_trace.llm.stream_usage import ask_for_usage, is_usage_only, without_null_usage
+from cab_trace.llm.stream_usage import UsageStripper, ask_for_usage
 from cab_trace.llm.wire import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
@@ -564,7 +564,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 proxy._copy_starts(1)
             try:
                 self.wfile.write(self._head(response, chunked))
-                sse = SseParser() if rewrite else None
+                sse = UsageStripper() if rewrite else None
                 cut = self._copy(
                     response,
                     call,
@@ -632,13 +632,12 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             except (OSError, ValueError):
                 raise _AgentLeft from None
 
-        def _forward(self, data: bytes, sse: SseParser | None, chunked: bool) -> None:
-            """Pass a piece on; with ``sse``, event by event, less the usage the proxy asked for."""
+        def _forward(self, data: bytes, sse: UsageStripper | None, chunked: bool) -> None:
+            """Pass a piece on; with ``sse``, the events it completes, less the usage the proxy
+            asked for."""
             if sse is None:
                 self._write(data, chunked)
-            elif forward := b"".join(
-                without_null_usage(e.raw) for e in sse.feed(data) if not is_usage_only(e)
-            ):
+            elif forward := sse.feed(data):
                 self._write(forward, chunked)
 
         def _copy(
@@ -647,7 +646,7 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             call: CallRecord | None,
             *,
             chunked: bool,
-            sse: SseParser | None,
+            sse: UsageStripper | None,
             acc: ResponseAccumulator | None,
             is_sse: bool,
             observed: list[bytes],
