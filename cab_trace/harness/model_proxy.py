@@ -71,6 +71,8 @@ _PARSE_SLICE = 64 * 1024
 _PARSE_PAUSE = 0.002
 #: How long the recorder gives way to streams being copied, at most, per slice it parses.
 _PARSE_YIELD_MAX = 0.1
+#: How long stop() lets calls still in flight finish on their own before recording them as cut.
+_STOP_GRACE_S = 0.5
 
 
 class _Server(ThreadingHTTPServer):
@@ -129,6 +131,7 @@ class ModelProxy:
         self._server: ThreadingHTTPServer | None = None
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified when a call leaves _active
         self._active: dict[int, _Active] = {}
         self._counter = itertools.count(1)
         self._seen: dict[str, int] = {}
@@ -159,7 +162,12 @@ class ModelProxy:
         server, self._server = self._server, None
         if server is None:
             return
-        # Calls still in flight first, as they stand now (a copy: their handler may still move).
+        # An agent that exits right after reading its last answer can leave that call still
+        # finishing here (its handler between the last byte and _finish): give calls a moment
+        # to end as they really did. Only what is still open after it was cut short.
+        with self._lock:
+            self._settled.wait_for(lambda: not self._active, timeout=_STOP_GRACE_S)
+        # Calls still in flight, as they stand now (a copy: their handler may still move).
         now = time.time_ns()
         with self._lock:
             active, self._active = list(self._active.values()), {}
@@ -256,6 +264,7 @@ class ModelProxy:
                 return  # stop() got there first
             item.done = True
             self._active.pop(item.call.index, None)
+            self._settled.notify_all()
         if not item.call.end_ns:
             item.call.end_ns = time.time_ns()
 
