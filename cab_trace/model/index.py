@@ -217,24 +217,21 @@ def _scan(index: SpanIndex, path: Path, warn: WarnFn | None) -> None:
         if not chunk:
             break
         data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            carry = data
+        lines = data.split(b"\n")
+        carry = lines.pop()  # after the last newline: the start of the next chunk's first line
+        if not lines:
             continue
-        complete = data[:cut]
-        _scan_lines(index, path, complete, base=position, line=line)
-        line += complete.count(b"\n")
-        position += cut
-        carry = data[cut:]
+        _scan_lines(index, path, lines, base=position, line=line)
+        line += len(lines)
+        position += len(data) - len(carry)
     if carry.strip():
         _last_line(index, path, carry, offset=position, number=line, warn=warn)
 
 
-def _scan_lines(index: SpanIndex, path: Path, data: bytes, *, base: int, line: int) -> None:
-    """Rows from ``data``, complete lines: by the pattern when every line matches it, else
-    line by line (parsing any line the pattern does not take)."""
-    lines = data.split(b"\n")
-    del lines[-1]  # after the last newline
+def _scan_lines(index: SpanIndex, path: Path, lines: list[bytes], *, base: int, line: int) -> None:
+    """Rows from ``lines`` (complete lines, without their newlines) starting at file offset
+    ``base``: by the pattern when every line matches it, else line by line (parsing any line the
+    pattern does not take)."""
     matches = list(map(_LINE.match, lines))
     if None not in matches and _fast_rows(index, matches, lines, base):  # type: ignore[arg-type]
         return
