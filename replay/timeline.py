@@ -158,7 +158,9 @@ class Timeline:
         self._end = array("q", map(operator.sub, ends, itertools.repeat(origin)))
         shift = (2 * n).bit_length()
         # Tie-break at one instant: starts before ends, then the span's position in the trace.
-        keys = list(map(operator.or_, map(operator.lshift, self._start, itertools.repeat(shift)), range(n)))
+        keys: list[int] = list(
+            map(operator.or_, map(operator.lshift, self._start, itertools.repeat(shift)), range(n))
+        )
         keys += map(operator.or_, map(operator.lshift, self._end, itertools.repeat(shift)), range(n, 2 * n))
         keys.sort()
         self._keys, self._shift, self._n = keys, shift, n
