@@ -154,8 +154,8 @@ class Timeline:
         self.duration_ns = max(ends) - origin
         self._clock = clock
         # Column-wise (``map`` over C functions): this runs once per span of a big trace.
-        self._start = array("q", map(operator.sub, starts, itertools.repeat(origin)))
-        self._end = array("q", map(operator.sub, ends, itertools.repeat(origin)))
+        self._start: array[int] = array("q", map(operator.sub, starts, itertools.repeat(origin)))
+        self._end: array[int] = array("q", map(operator.sub, ends, itertools.repeat(origin)))
         shift = (2 * n).bit_length()
         # Tie-break at one instant: starts before ends, then the span's position in the trace.
         keys: list[int] = list(
