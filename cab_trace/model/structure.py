@@ -8,8 +8,10 @@ Checked in a stream, in compact memory (a few dozen bytes per span, not the span
 
 from __future__ import annotations
 
+import operator
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress, repeat
 
 from cab_trace.model.record import SpanRecord
 
@@ -54,6 +56,34 @@ class StructureCheck:
         self._sid.append(sid)
         self._pid.append(pid)
 
+    def add_columns(
+        self, trace_ids: Sequence[str], span_ids: Sequence[str], parent_ids: Sequence[str | None]
+    ) -> None:
+        """:meth:`add` for many spans, given as columns: C-level passes over them, not a Python
+        call per span (`validate` feeds it a chunk of lines at a time)."""
+        traces = self._traces
+        for t in dict.fromkeys(trace_ids):
+            traces.setdefault(t, len(traces))
+        numbers = list(map(traces.__getitem__, trace_ids))
+        sids = list(map(int, span_ids, repeat(16)))
+        pids = list(map(int, map(_NO_PARENT.get, parent_ids, parent_ids), repeat(16)))  # type: ignore[arg-type]
+        if any(map(operator.eq, sids, pids)):  # a self-parent: said span by span
+            for number, sid, pid in zip(numbers, sids, pids, strict=True):
+                self.add_ints(number, sid, pid)
+            return
+        rows = range(len(self._sid), len(self._sid) + len(sids))
+        keys = list(map(operator.or_, map(operator.lshift, numbers, repeat(64)), sids))
+        first = list(map(self._index.setdefault, keys, rows))  # an earlier row's, for a repeated id
+        if first != list(rows):
+            for sid, row, got in zip(sids, rows, first, strict=True):
+                if got != row:
+                    self._duplicate_count += 1
+                    if len(self._duplicates) < EXAMPLES:
+                        self._duplicates.append(f"{sid:016x}")
+        self._trace.extend(numbers)
+        self._sid.extend(sids)
+        self._pid.extend(pids)
+
     def _id(self, row: int) -> str:
         return f"{self._sid[row]:016x}"
 
@@ -71,11 +101,18 @@ class StructureCheck:
                 "shown as roots"
             )
         index = self._index
+        # Each row's parent row (-2: not in the file, -1: none), column-wise.
         parents = array(
             "q",
-            (index.get(t << 64 | p, -2) if p else -1 for t, p in zip(self._trace, self._pid, strict=True)),
+            map(
+                index.get,
+                map(operator.or_, map(operator.lshift, self._trace, repeat(64)), self._pid),
+                repeat(-2),
+            ),
         )
-        dangling = [i for i, p in enumerate(parents) if p == -2]
+        for row in compress(range(len(parents)), map(operator.not_, self._pid)):
+            parents[row] = -1
+        dangling = list(compress(range(len(parents)), map(operator.eq, parents, repeat(-2))))
         if dangling:
             out.append(
                 f"{len(dangling)} span(s) have a parent that is not in the file "
@@ -91,6 +128,9 @@ class StructureCheck:
         return out
 
 
+_NO_PARENT = {None: "0", "": "0"}  # .get(p, p): "0" for no parent, else p itself
+
+
 def _examples(ids: list[str]) -> str:
     return "e.g. " + ", ".join(ids)
 
@@ -98,6 +138,10 @@ def _examples(ids: list[str]) -> str:
 def _cycle_members(parents: array[int]) -> list[int]:
     """Rows on a parent cycle: walk each chain once, colouring rows as visited (1: on the
     current walk, 2: finished)."""
+    # A cycle needs a parent at or after its child in file order (not every step of a loop can
+    # go back): without one, there is none to look for.
+    if not any(map(operator.ge, parents, range(len(parents)))):
+        return []
     state = bytearray(len(parents))
     members: list[int] = []
     for start in range(len(parents)):

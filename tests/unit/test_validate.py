@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cab_trace.model import Event, JsonlWriter, Link, Scope, SpanRecord, encode_record
+from cab_trace.model.record import fast_check
+from cab_trace.model.structure import StructureCheck
 from cab_trace.validate import validate_file
 from tests.strategies import span_records
 
@@ -88,3 +91,96 @@ def test_validate_is_ok_on_generated_records_and_warns_on_duplicates(
     assert report.ok, report.problems
     assert report.spans == len(records) + 1
     assert any("repeat a span id" in w for w in report.warnings)
+
+
+# -- the fast path never takes a line the schema refuses ----------------------------------------
+
+_BAD_VALUES = st.sampled_from(
+    [
+        None,
+        "",
+        "0" * 16,
+        "0" * 32,
+        "G" * 16,
+        "A" * 32,
+        1,
+        -1,
+        2**64,
+        2**63,
+        True,
+        1.5,
+        [],
+        {},
+        ["a", 1],
+        [True, "a"],
+        "x",
+    ]
+)
+_PATHS = st.sampled_from(
+    [
+        ("trace_id",),
+        ("span_id",),
+        ("parent_span_id",),
+        ("name",),
+        ("kind",),
+        ("span_kind",),
+        ("start_time_unix_nano",),
+        ("end_time_unix_nano",),
+        ("status",),
+        ("status", "code"),
+        ("status", "message"),
+        ("status", "extra"),
+        ("scope",),
+        ("scope", "name"),
+        ("scope", "version"),
+        ("scope", "extra"),
+        ("attributes", "a"),
+        ("resource", "a"),
+        ("attributes",),
+        ("events",),
+        ("links",),
+    ]
+)
+
+
+@given(record=span_records(), path=_PATHS, value=_BAD_VALUES, drop=st.booleans())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_check_takes_no_line_the_schema_refuses(
+    record: SpanRecord, path: tuple[str, ...], value: object, drop: bool, schema_validator
+) -> None:
+    obj = orjson.loads(encode_record(record))
+    target = obj
+    for key in path[:-1]:
+        target = target[key]
+    if drop:
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+    if fast_check(obj):
+        assert list(schema_validator.iter_errors(obj)) == []
+        SpanRecord.from_json_obj(obj)
+
+
+# -- the shape check fed column-wise says what it says span by span ------------------------------
+
+_IDS = st.sampled_from(["0000000000000001", "0000000000000002", "0000000000000003", "00000000000000ff"])
+
+
+@given(
+    spans=st.lists(
+        st.tuples(st.sampled_from(["a" * 32, "b" * 32]), _IDS, st.none() | st.just("") | _IDS), max_size=12
+    ),
+    cuts=st.lists(st.integers(0, 12), max_size=3),
+)
+def test_shape_check_by_columns_agrees_with_span_by_span(
+    spans: list[tuple[str, str, str | None]], cuts: list[int]
+) -> None:
+    one = StructureCheck()
+    for t, s, p in spans:
+        one.add(t, s, p)
+    many = StructureCheck()
+    bounds = [0, *sorted(cuts), len(spans)]
+    for lo, hi in pairwise(bounds):
+        chunk = spans[lo:hi]
+        many.add_columns([c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk])
+    assert many.warnings() == one.warnings()
