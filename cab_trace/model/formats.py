@@ -23,7 +23,7 @@ import orjson
 
 from cab_trace.errors import TraceFileError
 from cab_trace.model.jaeger_json import is_jaeger, jaeger_document, records_from_jaeger, write_jaeger
-from cab_trace.model.jsonl import read_records, resolve_trace_path
+from cab_trace.model.jsonl import open_error, read_records, resolve_trace_path
 from cab_trace.model.otlp_json import (
     KIND_ATTRIBUTE,
     otlp_span,
@@ -147,12 +147,8 @@ def read_trace(path: Path | str, warn: WarnFn | None = None, structure: bool = T
     file_path = resolve_trace_path(path)
     try:
         sniffed = _sniff(file_path)
-    except FileNotFoundError:
-        raise TraceFileError(file_path, "no such file") from None
-    except IsADirectoryError:
-        raise TraceFileError(file_path, "is a directory") from None
     except OSError as exc:
-        raise TraceFileError(file_path, f"cannot be opened: {exc.strerror or exc}") from None
+        raise open_error(file_path, exc) from None
     records = _records(file_path, sniffed, warn)
     if structure:
         records = checked(records, warn, str(file_path))

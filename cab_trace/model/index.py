@@ -26,7 +26,7 @@ import orjson
 
 from cab_trace.errors import TraceFileError
 from cab_trace.model.formats import detect_format, read_trace
-from cab_trace.model.jsonl import looks_truncated, resolve_trace_path
+from cab_trace.model.jsonl import looks_truncated, open_error, resolve_trace_path
 from cab_trace.model.record import RecordError, SpanRecord
 
 WarnFn = Callable[[str], None]
@@ -189,12 +189,8 @@ def open_index(path: Path | str, warn: WarnFn | None = None) -> SpanIndex:
     file_path = resolve_trace_path(path)
     try:
         fmt = detect_format(file_path)
-    except FileNotFoundError:
-        raise TraceFileError(file_path, "no such file") from None
-    except IsADirectoryError:
-        raise TraceFileError(file_path, "is a directory") from None
     except OSError as exc:
-        raise TraceFileError(file_path, f"cannot be opened: {exc.strerror or exc}") from None
+        raise open_error(file_path, exc) from None
     if fmt != "cab-jsonl":
         return SpanIndex.from_records(read_trace(file_path, warn=warn, structure=False), file_path)
     index = SpanIndex(file_path)

@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 
 import orjson
 
-from cab_trace.model.otlp_json import KIND_ATTRIBUTE, UNSPECIFIED
+from cab_trace.model.otlp_json import KIND_ATTRIBUTE, UNSPECIFIED, json_kind
 from cab_trace.model.record import (
     INT64_MAX,
     INT64_MIN,
@@ -190,24 +190,12 @@ def is_jaeger(obj: object) -> bool:
     )
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    return repr(value)
-
-
 def _micros(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise RecordError(f"{where} must be an integer (microseconds), not {_type(value)}")
+            raise RecordError(f"{where} must be an integer (microseconds), not {json_kind(value)}")
     if not 0 <= value <= _MAX_MICROS:
         raise RecordError(f"{where} must be from 0 to {_MAX_MICROS} (microseconds), not {value}")
     return int(value)
@@ -283,7 +271,7 @@ def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RecordError(f"{where} must be an array, not {_type(value)}")
+        raise RecordError(f"{where} must be an array, not {json_kind(value)}")
     return value
 
 
@@ -300,14 +288,14 @@ def records_from_jaeger(document: Any) -> Iterator[SpanRecord]:
     for ti, trace in enumerate(traces):
         twhere = f"data[{ti}]" if wrapped else ""
         if not isinstance(trace, dict):
-            raise RecordError(f"{twhere} must be a trace object, not {_type(trace)}")
+            raise RecordError(f"{twhere} must be a trace object, not {json_kind(trace)}")
         processes = trace.get("processes") or {}
         if not isinstance(processes, dict):
-            raise RecordError(f"{twhere}.processes must be an object, not {_type(processes)}".lstrip("."))
+            raise RecordError(f"{twhere}.processes must be an object, not {json_kind(processes)}".lstrip("."))
         for si, sp in enumerate(_list(trace.get("spans"), f"{twhere}.spans".lstrip("."))):
             where = f"{twhere}.spans[{si}]".lstrip(".")
             if not isinstance(sp, dict):
-                raise RecordError(f"{where} must be a span object, not {_type(sp)}")
+                raise RecordError(f"{where} must be a span object, not {json_kind(sp)}")
             try:
                 yield _span(sp, processes)
             except RecordError as exc:
@@ -325,7 +313,7 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
         if pid is not None and process is None:
             raise RecordError(f"processID {pid!r} is not in the trace's processes")
     if process is not None and not isinstance(process, dict):
-        raise RecordError(f"process must be an object, not {_type(process)}")
+        raise RecordError(f"process must be an object, not {json_kind(process)}")
     process = process or {}
     service = process.get("serviceName", "unknown_service")
     resource: Attributes = {
@@ -339,7 +327,7 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
     links: list[Link] = []
     for i, ref in enumerate(refs):
         if not isinstance(ref, dict):
-            raise RecordError(f"references[{i}] must be an object, not {_type(ref)}")
+            raise RecordError(f"references[{i}] must be an object, not {json_kind(ref)}")
         span_id = _hex(ref.get("spanID"), 16, f"references[{i}].spanID")
         if ref.get("refType", "CHILD_OF") == "CHILD_OF" and parent is None:
             parent = span_id
@@ -365,7 +353,7 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
     events = []
     for i, log in enumerate(_list(sp.get("logs"), "logs")):
         if not isinstance(log, dict):
-            raise RecordError(f"logs[{i}] must be an object, not {_type(log)}")
+            raise RecordError(f"logs[{i}] must be an object, not {json_kind(log)}")
         fields = dict(
             _from_tag(t, f"logs[{i}].fields[{j}]")
             for j, t in enumerate(_list(log.get("fields"), f"logs[{i}].fields"))

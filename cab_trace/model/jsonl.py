@@ -64,14 +64,19 @@ def read_records(path: Path | str, warn: WarnFn | None = None) -> Iterator[SpanR
     file_path = resolve_trace_path(path)
     try:
         handle = file_path.open("rb")
-    except FileNotFoundError:
-        raise TraceFileError(file_path, "no such file") from None
-    except IsADirectoryError:
-        raise TraceFileError(file_path, "is a directory") from None
     except OSError as exc:
-        raise TraceFileError(file_path, f"cannot be opened: {exc.strerror or exc}") from None
+        raise open_error(file_path, exc) from None
     with handle:
         yield from _read_lines(handle, file_path, warn)
+
+
+def open_error(file_path: Path, exc: OSError) -> TraceFileError:
+    """The reader's error for a trace file that could not be opened."""
+    if isinstance(exc, FileNotFoundError):
+        return TraceFileError(file_path, "no such file")
+    if isinstance(exc, IsADirectoryError):
+        return TraceFileError(file_path, "is a directory")
+    return TraceFileError(file_path, f"cannot be opened: {exc.strerror or exc}")
 
 
 def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iterator[SpanRecord]:

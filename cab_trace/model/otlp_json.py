@@ -223,7 +223,7 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RecordError(f"{where} must be an object, not {_type(value)}")
+        raise RecordError(f"{where} must be an object, not {json_kind(value)}")
     return value
 
 
@@ -231,11 +231,12 @@ def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RecordError(f"{where} must be an array, not {_type(value)}")
+        raise RecordError(f"{where} must be an array, not {json_kind(value)}")
     return value
 
 
-def _type(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """How an error names a JSON value of the wrong type (``a string``, ``an array``, ``5``)."""
     if value is None:
         return "null"
     if isinstance(value, dict):
@@ -249,7 +250,7 @@ def _type(value: Any) -> str:
 
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{where} must be a string, not {_type(value)}")
+        raise RecordError(f"{where} must be a string, not {json_kind(value)}")
     return value
 
 
@@ -308,10 +309,10 @@ def _attributes(items: Any, where: str) -> Attributes:
     for i, kv in enumerate(_list(items, where)):
         # The protobuf JSON mapping leaves out fields holding their default: a missing key is "".
         if not isinstance(kv, dict):
-            raise RecordError(f"{where}[{i}] must be a {{key, value}} object, not {_type(kv)}")
+            raise RecordError(f"{where}[{i}] must be a {{key, value}} object, not {json_kind(kv)}")
         key = kv.get("key", "")
         if not isinstance(key, str):
-            raise RecordError(f"{where}[{i}].key must be a string, not {_type(key)}")
+            raise RecordError(f"{where}[{i}].key must be a string, not {json_kind(key)}")
         out[key] = from_any_value(kv.get("value") or {}, f"{where}[{i}].value")
     return out
 

@@ -12,6 +12,7 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
 
@@ -157,7 +158,7 @@ class SpanRecord:
     def _checked(cls, obj: object) -> SpanRecord:
         """The thorough path: every check in order, so the error names the first problem."""
         o = _object(obj, "the line")
-        _no_extra(o, _RECORD_KEYS | set(_EXTRA_DEFAULTS), "")
+        _no_extra(o, _RECORD_KEY_SET | set(_EXTRA_DEFAULTS), "")
         trace_id = _hex_id(o, "trace_id", _TRACE_ID, 32)
         span_id = _hex_id(o, "span_id", _SPAN_ID, 16)
         parent = o.get("parent_span_id", _MISSING)
@@ -201,22 +202,6 @@ class SpanRecord:
         )
 
 
-_RECORD_KEYS = {
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "span_kind",
-    "start_time_unix_nano",
-    "end_time_unix_nano",
-    "status",
-    "attributes",
-    "events",
-    "links",
-    "resource",
-    "scope",
-}
 _MISSING = object()
 #: Optional top-level keys, with the value that leaves them out of a line.
 _EXTRA_DEFAULTS: dict[str, object] = {
@@ -231,7 +216,6 @@ _EXTRA_DEFAULTS: dict[str, object] = {
 UINT32_MAX = 2**32 - 1
 
 
-_RECORD_KEY_SET = frozenset(_RECORD_KEYS)
 #: The keys in the writer's order (a line in another order is compared as a set).
 _RECORD_KEY_LIST = [
     "trace_id",
@@ -249,6 +233,7 @@ _RECORD_KEY_LIST = [
     "resource",
     "scope",
 ]
+_RECORD_KEY_SET = frozenset(_RECORD_KEY_LIST)
 _STATUS_KEYS = frozenset({"code", "message"})
 _EVENT_KEYS = frozenset({"name", "time_unix_nano", "attributes"})
 _LINK_KEYS = frozenset({"trace_id", "span_id", "attributes"})
@@ -809,7 +794,7 @@ def _required(o: Mapping[str, Any], key: str, prefix: str = "") -> Any:
     return o[key]
 
 
-def _no_extra(o: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+def _no_extra(o: Mapping[str, Any], allowed: AbstractSet[str], prefix: str) -> None:
     extra = sorted(set(o) - allowed)
     if extra:
         raise RecordError(f"unknown field '{prefix}{extra[0]}'")
