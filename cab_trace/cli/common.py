@@ -1,0 +1,164 @@
+"""What every command shares: output to the user, and the flags that mean the same in every command.
+
+A flag that means the same thing is spelled the same in every command: add it here, once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int
+from cab_trace.errors import UsageError
+
+if TYPE_CHECKING:
+    from cab_trace.otel.setup import OtlpSettings
+
+PROG = "cab-trace"
+
+
+def stderr(message: str) -> None:
+    """Write one line to stderr; a terminal that has gone (SIGHUP) is not an error."""
+    with contextlib.suppress(OSError):  # the run directory has it all
+        print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    stderr(f"{PROG}: warning: {message}")
+
+
+def add_otlp_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "OTLP export (optional; the JSONL trace file is always written)",
+        "Defaults come from OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL and "
+        "OTEL_EXPORTER_OTLP_HEADERS; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are honoured.",
+    )
+    group.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="also send spans to this OTLP receiver, e.g. http://127.0.0.1:4318",
+    )
+    group.add_argument(
+        "--otlp-protocol", choices=["grpc", "http/protobuf"], help="OTLP transport (default: http/protobuf)"
+    )
+    group.add_argument(
+        "--otlp-header",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a header to send with every request (repeatable; values are redacted from traces)",
+    )
+
+
+def add_run_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=directory,
+        metavar="DIR",
+        help="the run directory to write (default: RUNS_DIR/<run-id>/)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=directory,
+        default=Path("runs"),
+        metavar="RUNS_DIR",
+        help="where new run directories go (default: ./runs)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
+
+
+def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
+    run.add_argument(
+        "--tty",
+        action="store_true",
+        help="give the agent a pseudo-terminal (120x36; full-screen agents need one); terminal.cast "
+        "records exactly what it drew",
+    )
+    run.add_argument(
+        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
+    )
+    run.add_argument(
+        "--cast-limit",
+        type=byte_size,
+        metavar="SIZE",
+        help="stop recording terminal.cast at about SIZE (e.g. 200m); a marker in the cast and a "
+        "warning say where (default: no limit)",
+    )
+
+
+def add_docker_flags(run: argparse.ArgumentParser) -> None:
+    docker_group = run.add_argument_group("docker runtime")
+    docker_group.add_argument(
+        "--image", metavar="IMAGE", help="the container image (required with --runtime docker)"
+    )
+    docker_group.add_argument(
+        "--pull", action="store_true", help="pull the image first (default: use the local image only)"
+    )
+    docker_group.add_argument("--memory", type=memory_limit, metavar="LIMIT", help="memory limit, e.g. 2g")
+    docker_group.add_argument("--cpus", type=positive, metavar="N", help="CPU limit, e.g. 1.5")
+    docker_group.add_argument(
+        "--pids-limit", type=positive_int, metavar="N", help="process limit in the container"
+    )
+    docker_group.add_argument(
+        "--network", metavar="MODE", help="Docker network mode: none, bridge, host or a network name"
+    )
+
+
+def add_model_call_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--no-content",
+        action="store_true",
+        help="record model calls without their messages, tool definitions, arguments and results",
+    )
+    run.add_argument(
+        "--no-model-proxy",
+        action="store_true",
+        help="give the agent the endpoint itself: no recording proxy, no model-call spans",
+    )
+
+
+def add_known_secret_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--known-secret-env", action="append", default=[], metavar="NAME", help=help_text)
+
+
+def otlp_settings(args: argparse.Namespace) -> OtlpSettings | None:
+    from cab_trace.otel.setup import OtlpSettings
+
+    return OtlpSettings.resolve(args.otlp_endpoint, args.otlp_protocol, args.otlp_header)
+
+
+def parse_vars(items: Sequence[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var {item!r} is not KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def known_secrets(names: Sequence[str]) -> list[str]:
+    values = []
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            raise UsageError(f"--known-secret-env {name}: ${name} is not set")
+        values.append(value)
+    return values
+
+
+def silence_broken_pipe() -> None:
+    """Point stdout and stderr at /dev/null so that flushing them at exit raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            continue  # already closed: nothing to flush
+    os.close(devnull)

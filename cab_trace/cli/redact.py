@@ -1,0 +1,80 @@
+"""`cab-trace redact` and `cab-trace scan`: redaction as a filter, and a search for what it would catch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from cab_trace.cli.common import PROG, add_known_secret_flag, known_secrets, stderr, warn
+from cab_trace.errors import UsageError
+
+
+def register(sub: Any) -> None:
+    redact: argparse.ArgumentParser = sub.add_parser(
+        "redact",
+        help="redact secrets from a file or stdin, to stdout",
+        description="Write FILE (or stdin) to stdout with every secret replaced by [REDACTED]: credential "
+        "shapes, secret-named options and variables, auth headers, URL passwords, private keys, and the "
+        "values of --known-secret-env variables. A cab-trace trace file is redacted record by record and "
+        "stays valid.",
+    )
+    redact.add_argument("path", nargs="?", type=Path, metavar="FILE", help="the file (default: stdin)")
+    add_known_secret_flag(redact, "also replace the value of $NAME wherever it appears (repeatable)")
+    redact.set_defaults(handler=cmd_redact)
+
+    scan: argparse.ArgumentParser = sub.add_parser(
+        "scan",
+        help="report suspected secrets in a trace file or run directory",
+        description="Report every suspected secret in a file, or in every file below a directory, as "
+        "FILE:LINE: RULE: PREVIEW. The preview never shows the secret. Exits 1 if anything is found.",
+    )
+    scan.add_argument("path", type=Path, metavar="PATH", help="a file or a directory (e.g. a run directory)")
+    add_known_secret_flag(scan, "also look for the value of $NAME (repeatable)")
+    scan.set_defaults(handler=cmd_scan)
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    from cab_trace.redact import Redactor
+    from cab_trace.redact.records import redact_stream
+
+    redactor = Redactor(known_secrets(args.known_secret_env))
+    out = sys.stdout.buffer
+    if args.path is None:
+        redact_stream(sys.stdin.buffer, out, redactor)
+        return 0
+    try:
+        handle = args.path.open("rb")
+    except OSError as exc:
+        raise UsageError(f"{args.path}: cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        redact_stream(handle, out, redactor)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from cab_trace.redact import Redactor
+    from cab_trace.redact.scan import files_under, scan_file
+
+    if not args.path.exists():
+        raise UsageError(f"{args.path}: no such file or directory")
+    redactor = Redactor(known_secrets(args.known_secret_env))
+    hits = 0
+    files_with_hits = 0
+    files = files_under(args.path)
+    for file in files:
+        found = 0
+        try:
+            for hit in scan_file(file, redactor):
+                print(hit)
+                found += 1
+        except OSError as exc:
+            warn(f"{file}: cannot be read ({exc.strerror or exc}); skipped")
+        hits += found
+        files_with_hits += bool(found)
+    if hits:
+        stderr(f"{PROG}: {hits} suspected secret(s) in {files_with_hits} of {len(files)} file(s)")
+        return 1
+    stderr(f"{PROG}: no suspected secrets in {len(files)} file(s)")
+    return 0

@@ -1,0 +1,194 @@
+"""`cab-trace run`: one benchmark cell, recorded as one trace."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cab_trace.cli.common import (
+    add_docker_flags,
+    add_model_call_flags,
+    add_otlp_flags,
+    add_run_behaviour_flags,
+    add_run_output_flags,
+    otlp_settings,
+    parse_vars,
+    warn,
+)
+from cab_trace.cli.record import record
+from cab_trace.cli_types import seconds
+from cab_trace.errors import UsageError
+
+if TYPE_CHECKING:
+    from cab_trace.harness.runtime import Runtime
+
+
+def register(sub: Any) -> None:
+    run: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="run one benchmark cell and record it as a trace",
+        description="Run one cell (adapter x model x task) and record every phase as one trace in "
+        "RUNS_DIR/<run-id>/trace.jsonl. Secrets (the key, secret-named variables, "
+        "--secret-env values) are redacted before anything is written.",
+        epilog="examples:\n"
+        "  CAB_KEY=sk-... cab-trace run --adapter pi --model m --endpoint http://host:8000/v1 \\\n"
+        "      --task tasks/fix-bug\n"
+        "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--task",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="task directory (holds task.toml and the agent's starting files)",
+    )
+    run.add_argument(
+        "--adapter",
+        required=True,
+        metavar="NAME|FILE",
+        help="pi, aider, opencode, codex, claude, gemini, command, or an adapter .toml file",
+    )
+    run.add_argument("--model", help="model id passed to the agent")
+    add_cell_flags(run)
+    add_run_behaviour_flags(run)
+    add_run_output_flags(run)
+    add_otlp_flags(run)
+    run.set_defaults(handler=cmd_run, takes_command=True)
+
+
+def add_cell_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `run` that say how a cell runs (also `sweep`'s, which runs many)."""
+    parser.add_argument(
+        "--runtime",
+        choices=["local", "docker"],
+        default="local",
+        help="where the agent runs: local (a subprocess, the default) or docker (a container of --image)",
+    )
+    add_docker_flags(parser)
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="kill the agent after this long (default: 600; 0 for no limit)",
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply the adapter's plugin NAME (repeatable; order is kept)",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an adapter variable, e.g. --var provider=nim",
+    )
+    parser.add_argument(
+        "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
+    )
+    add_model_call_flags(parser)
+    parser.add_argument(
+        "--user-home",
+        action="store_true",
+        help="let a local agent use your own home and config directories (~/.pi, ~/.config/opencode, "
+        "~/.aider*); by default each run gets a fresh home of its own",
+    )
+    parser.add_argument(
+        "--key-env",
+        default="CAB_KEY",
+        metavar="NAME",
+        help="environment variable holding the API key (default: CAB_KEY)",
+    )
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="treat the value of $NAME as a secret to redact (repeatable)",
+    )
+    parser.add_argument("--sweep-id", default="local", help="sweep this cell belongs to (default: local)")
+    parser.add_argument(
+        "--behavior-mode", default="factory", help="recorded as behavior_mode (default: factory)"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cab_trace.harness.adapters import load_adapter
+    from cab_trace.harness.runner import CellConfig
+
+    # With the recording proxy, the container talks to the proxy and this machine to the endpoint.
+    if load_adapter(args.adapter).uses("endpoint") and args.no_model_proxy:
+        check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))
+    config = CellConfig(
+        task_dir=args.task,
+        adapter=args.adapter,
+        runtime=runtime_from_args(args),
+        model=args.model,
+        plugins=args.plugin,
+        command=args.agent_command,
+        timeout_s=args.timeout or None,
+        out=args.out,
+        runs_root=args.runs_dir,
+        sweep_id=args.sweep_id,
+        behavior_mode=args.behavior_mode,
+        key_env=args.key_env,
+        secret_envs=args.secret_env,
+        endpoint=args.endpoint,
+        record_content=not args.no_content,
+        model_proxy=not args.no_model_proxy,
+        variables=parse_vars(args.var),
+        keep_workdir=args.keep_workdir,
+        tty=args.tty,
+        otlp=otlp_settings(args),
+        user_home=args.user_home,
+        cast_limit=args.cast_limit,
+    )
+    return record(config, echo=args.echo, quiet=args.quiet)
+
+
+def check_docker_endpoint(runtime: str, network: str | None, endpoint: str | None) -> None:
+    """A container cannot reach this machine's loopback: refuse such an endpoint, saying what to do."""
+    from urllib.parse import urlsplit
+
+    if runtime != "docker" or not endpoint or network == "host":
+        return
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        raise UsageError(
+            f"--endpoint {endpoint}: a container cannot reach {host} of this machine (its loopback is "
+            "the container's own)",
+            hint="add --network host, or serve the endpoint on an address the container can reach "
+            "(e.g. 0.0.0.0, then --endpoint http://<docker bridge gateway, usually 172.17.0.1>:PORT/...)",
+        )
+
+
+def runtime_from_args(args: argparse.Namespace) -> Runtime:
+    """The runtime the flags ask for; Docker's engine and image are checked here, before any recording."""
+    from cab_trace.harness.runtime import LocalRuntime
+
+    docker_flags = [
+        f"--{n.replace('_', '-')}"
+        for n in ("image", "memory", "cpus", "pids_limit", "network")
+        if getattr(args, n) is not None
+    ] + (["--pull"] if args.pull else [])
+    if args.runtime == "local":
+        if docker_flags:
+            raise UsageError(f"{', '.join(docker_flags)} need(s) --runtime docker")
+        return LocalRuntime()
+    if not args.image:
+        raise UsageError("--runtime docker needs --image IMAGE")
+    from cab_trace.harness.docker_runtime import DockerOptions, DockerRuntime, collect_garbage
+
+    runtime = DockerRuntime(
+        DockerOptions(args.image, args.pull, args.memory, args.cpus, args.pids_limit, args.network)
+    )
+    runtime.prepare()  # a missing engine or image is one clear error, before anything is recorded
+    if removed := collect_garbage(runtime.client):
+        warn(f"removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}")
+    return runtime
