@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean agents
+.PHONY: demo test lint typecheck check bench clean agents docs
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -53,9 +53,13 @@ typecheck: $(VENV)/.installed-test
 ## check: lint, strict types and the tests
 check: lint typecheck test
 
+## docs: build the documentation site into site/ (strict: a broken link or page fails)
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 ## bench: run the benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(AGENTS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(AGENTS) site .mypy_cache .ruff_cache .pytest_cache .hypothesis
