@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("opentelemetry", "docker", "textual")
+HEAVY = ("opentelemetry", "docker", "textual", "ray")
 
 PURE = [
     "cab_trace",
@@ -30,6 +30,9 @@ PURE = [
     "cab_trace.redact.scan",
     "cab_trace.redact.records",
     "cab_trace.show",
+    "cab_trace.model.axes",
+    "cab_trace.sweep",
+    "cab_trace.sweep.summary",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
