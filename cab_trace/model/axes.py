@@ -33,6 +33,7 @@ class CellNumbers:
     adapter: str | None = None
     model: str | None = None
     task_id: str | None = None
+    repeat: int | None = None
     runtime: str | None = None
     image: str | None = None
     image_digest: str | None = None
@@ -46,6 +47,7 @@ class CellNumbers:
     status_message: str = ""
     timed_out: bool | None = None
     error_spans: int = 0
+    first_error: str | None = None  # the failure that came first: "span name: status message"
     # time
     wall_ms: float | None = None
     container_ms: float | None = None
@@ -123,6 +125,7 @@ def cell_numbers(spans: Iterable[SpanRecord]) -> CellNumbers:
             _str(a.get("model")),
             _str(a.get("task_id")),
         )
+        out.repeat = _int(a.get("repeat"))
         out.runtime, out.image = _str(a.get("runtime")), _str(a.get("image"))
         out.image_digest, out.node = _str(a.get("image_digest")), _str(a.get("host.name") or a.get("node"))
         out.exit_code = _int(a.get("exit_code"))
@@ -132,10 +135,22 @@ def cell_numbers(spans: Iterable[SpanRecord]) -> CellNumbers:
         out.started_at, out.ended_at = _iso(run.start_time_unix_nano), _iso(run.end_time_unix_nano)
         out.run_failed = run.is_error
         out.status_message = run.status.message if run.is_error else ""
-    out.error_spans = sum(1 for s in records if s.is_error)
+    errors = [s for s in records if s.is_error]
+    out.error_spans = len(errors)
+    out.first_error = first_error(errors)
     _phases(records, out)
     _model_calls(records, run, out)
     return out
+
+
+def first_error(errors: list[SpanRecord]) -> str | None:
+    """What failed first, as ``span name: status message``: the error span that ended first (a
+    failing step ends before the phase around it, so this is the cause, not its echo)."""
+    if not errors:
+        return None
+    span = min(errors, key=lambda s: (s.end_time_unix_nano, -s.start_time_unix_nano))
+    message = span.status.message.strip()
+    return f"{span.name}: {message}" if message else span.name
 
 
 def _phases(records: list[SpanRecord], out: CellNumbers) -> None:
