@@ -90,8 +90,8 @@ class RunRow:
             return "error"  # the run could not complete, whatever its trace got to say
         if passed is True:
             return "pass"
-        if self.fields.get("run_failed"):
-            return "error"
+        if self.fields.get("run_failed") or self.fields.get("error_spans"):
+            return "error"  # no verdict, and something failed (the agent, a phase)
         return "\u2013"
 
     @property
@@ -500,6 +500,8 @@ def _sweep_rows(sweep: Path, root: Path, reader: _Reader, warnings: list[str]) -
             elif entry.numbers is not None:
                 # The trace's numbers are the newest; the plan's identity (cell id, repeat) wins.
                 fields.update({k: v for k, v in entry.numbers.items() if k not in _IDENTITY or k not in cell})
+        if problem is not None and "wall_ms" not in fields and state not in ("pending", "running"):
+            state = "unreadable"  # the plan's state stays in fields["state"]
         rows.append(RunRow(0, "", run_dir, fields, state, problem, sweep=sweep))
     return rows
 

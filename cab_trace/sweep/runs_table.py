@@ -89,7 +89,7 @@ def _count(key: str, title: str) -> Column:
     )
 
 
-_SHORT_OUTCOME = {"unreadable": "unread", "incomplete": "partial", "interrupted": "stopped"}
+_SHORT_OUTCOME = {"unreadable": "broken", "incomplete": "partial", "interrupted": "stopped"}
 _OUTCOME_ORDER = {"FAIL": 0, "error": 1, "unreadable": 2, "incomplete": 3, NONE: 4, "pass": 5}
 
 COLUMNS: tuple[Column, ...] = (

@@ -203,6 +203,10 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._head(), id="cmp-head")
+        # The one line is the answer: it wraps rather than lose its end on a narrow screen.
+        yield Static(
+            Text(safe_text(self.pair.comparison.headline, one_line=True), style="bold"), id="cmp-headline"
+        )
         yield Lanes(id="cmp-lanes")
         for side, run in zip(SIDES, self.runs, strict=True):
             yield Static(id=f"cmp-cap-{side}", classes="cmp-cap")
@@ -220,11 +224,10 @@ class CompareScreen(Screen[None]):
 
     def _head(self) -> Text:
         c = self.pair.comparison
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for side, colour in zip((c.a, c.b), LANE_COLOURS, strict=True):
+        text = Text()
+        for k, (side, colour) in enumerate(zip((c.a, c.b), LANE_COLOURS, strict=True)):
             text.append(f"{side.label} ", style=f"bold {colour}")
-            text.append(brief(side) + "\n")
-        text.append(safe_text(c.headline, one_line=True), style="bold")
+            text.append(brief(side) + ("\n" if k == 0 else ""))
         return text
 
     def on_mount(self) -> None:
@@ -277,7 +280,7 @@ class CompareScreen(Screen[None]):
                 lanes.lanes[k].note = f"{done}/{len(run.calls)} calls"
                 del tokens_in, tokens_out
             elif k < len(lanes.lanes):
-                lanes.lanes[k].note = "no model calls"
+                lanes.lanes[k].note = "no calls"
         lanes.refresh()
         self.query_one(Transport).refresh()
         for k, (side, run) in enumerate(zip(SIDES, self.runs, strict=True)):

@@ -48,6 +48,13 @@ _SHORT = {
     "repeat": "rep",
     "number": "#",
 }
+_GROUP_SHORT = {
+    "pass rate [95% CI]": "pass [95% CI]",
+    "tokens/correct": "tok/pass",
+    "model calls": "calls",
+    "failed calls": "failed",
+    "timeouts": "t/o",
+}
 _MIN = {"adapter": 5, "model": 6, "task_id": 6, "outcome": 7, "why": 12, "ref": 8}
 _DROP = ("ref", "why", "error_spans", "repeat")
 _OUTCOME_STYLES = {
@@ -177,11 +184,10 @@ class RunsScreen(Screen[None]):
         table = self.query_one(RowTable)
         shown = [self.rows[i] for i in table.order] if self.view == "cells" else self.rows
         text = Text()
-        text.append(safe_text(str(self.found.root), one_line=True), style="bold")
-        text.append("  ")
-        text.append(headline(self.found, shown))
+        text.append(headline(self.found, shown), style="bold")
         if len(shown) != len(self.rows):
             text.append(f" (of {len(self.rows)})", style="dim")
+        text.append(f"  {safe_text(str(self.found.root), one_line=True)}", style="dim")
         notes = []
         if self.view == "groups":
             notes.append("by adapter × model · enter: the group's cells · g: back to the cells")
@@ -207,7 +213,11 @@ class RunsScreen(Screen[None]):
         rows = summary.table_rows(self._groups)
         header, body = rows[0], [[safe_text(c, one_line=True) for c in r] for r in rows[1:]]
         axes = len(summary.DEFAULT_GROUP)
-        columns = [TableColumn(h, i >= axes, min_width=4) for i, h in enumerate(header)]
+        natural = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(header)]
+        columns = [
+            TableColumn(h, i >= axes, _GROUP_SHORT.get(h), min_width=min(natural[i], 14))
+            for i, h in enumerate(header)
+        ]
         table = self.query_one(RowTable)
         rate = header.index("pass rate [95% CI]")
         styles = [
@@ -216,7 +226,10 @@ class RunsScreen(Screen[None]):
             else {}
             for g in self._groups
         ]
-        table.set_data(columns, body, styles=styles, drop=list(range(len(header) - 1, axes + 4, -1)))
+        # What goes first on a narrow screen: timeouts, failed calls, p90, calls, tokens, p50.
+        names = ["timeouts", "failed calls", "wall p90", "model calls", "tokens/correct", "wall p50"]
+        drop = [header.index(n) for n in names if n in header]
+        table.set_data(columns, body, styles=styles, drop=drop)
         table.marks = []
         table.sort = None
         self._show_head()

@@ -90,7 +90,8 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.sort: tuple[int, bool] | None = None
         self.notes: dict[int, str] = {}
         """Per row: a gutter sign when it is not marked (``⚠`` for a row that cannot be read)."""
-        self._layout: tuple[int, list[int], list[int], bool] | None = None
+        self._layout: tuple[tuple[int, object], list[int], list[int], bool] | None = None
+        self._naturals: dict[bool, list[int]] = {}
         self._last_click: tuple[int, float] | None = None
 
     # -- data --------------------------------------------------------------------------------
@@ -108,6 +109,7 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.styles_of = styles or [{} for _ in cells]
         self.drop = drop
         self._layout = None
+        self._naturals = {}
         self.set_order(list(range(len(cells))))
 
     def set_order(self, order: list[int], keep: int | None = None) -> None:
@@ -136,11 +138,20 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
     # -- layout ------------------------------------------------------------------------------
 
     def _natural(self, compact: bool) -> list[int]:
-        cells = self.compact if compact and self.compact is not None else self.cells
-        widths = []
-        for i, col in enumerate(self.columns):
+        """Each column's width for its longest cell or title (and the sort arrow, when sorted)."""
+        cached = self._naturals.get(compact)
+        if cached is None:
+            cells = self.compact if compact and self.compact is not None else self.cells
+            cached = []
+            for i, col in enumerate(self.columns):
+                title = (col.short or col.title) if compact else col.title
+                cached.append(max([len(title), *(len(row[i]) for row in cells)]))
+            self._naturals[compact] = cached
+        widths = list(cached)
+        if self.sort is not None and self.sort[0] < len(widths):
+            col = self.columns[self.sort[0]]
             title = (col.short or col.title) if compact else col.title
-            widths.append(max([len(title), *(len(row[i]) for row in cells)]))
+            widths[self.sort[0]] = max(widths[self.sort[0]], len(title) + 1)
         return widths
 
     def fit(self, width: int) -> tuple[list[int], list[int], bool]:
@@ -150,12 +161,17 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
         numbers; the columns that may go (:attr:`drop`) stay, most wanted first, as long as the
         others still fit with their text cut to its minimum; then the widest text is cut.
         """
-        if self._layout is not None and self._layout[0] == width:
+        key = (width, self.sort)
+        if self._layout is not None and self._layout[0] == key:
             return self._layout[1], self._layout[2], self._layout[3]
         room = max(width - GUTTER, 10)
         every = list(range(len(self.columns)))
         widths = self._natural(False)
         compact = self._need(every, widths) > room
+        # A column is not cut below its title: a header that reads "adap…" helps no one.
+        floor = [
+            min(max(col.min_width, len(col.short or col.title) if compact else 0), 24) for col in self.columns
+        ]
         if compact:
             widths = self._natural(True)
             optional = [c for c in self.drop if c in every]
@@ -163,7 +179,7 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
             for col in reversed(optional):
                 trial = sorted([*shown, col])
                 least = [
-                    widths[c] if col.numeric else min(widths[c], col.min_width)
+                    widths[c] if col.numeric else min(widths[c], floor[c])
                     for c, col in enumerate(self.columns)
                 ]
                 if self._need(trial, least) <= room:
@@ -171,18 +187,22 @@ class RowTable(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             shown = every
         over = self._need(shown, widths) - room
-        texts = [c for c in shown if not self.columns[c].numeric]
-        while over > 0 and texts:  # cut the widest text column, one cell at a time
-            widest = max(texts, key=lambda c: widths[c] - self.columns[c].min_width)
-            if widths[widest] <= self.columns[widest].min_width:
-                break
-            widths[widest] -= 1
-            over -= 1
+        # Cut the text columns that may go first, then the others: the widest, a cell at a time.
+        for texts in (
+            [c for c in shown if not self.columns[c].numeric and c in self.drop],
+            [c for c in shown if not self.columns[c].numeric],
+        ):
+            while over > 0 and texts:
+                widest = max(texts, key=lambda c: widths[c] - floor[c])
+                if widths[widest] <= floor[widest]:
+                    break
+                widths[widest] -= 1
+                over -= 1
         flex = [c for c in shown if self.columns[c].flex]
         if over < 0 and flex:
             widths[flex[-1]] -= over
         fitted = [widths[c] for c in shown]
-        self._layout = (width, shown, fitted, compact)
+        self._layout = (key, shown, fitted, compact)
         return shown, fitted, compact
 
     @staticmethod
