@@ -19,11 +19,18 @@ row with the reason (:attr:`RunRow.problem`), never an exception.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
+import multiprocessing
 import os
 import stat
+import sys
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +82,7 @@ class RunRow:
     def get(self, name: str) -> Any:
         return self.fields.get(name)
 
-    @property
+    @cached_property
     def outcome(self) -> str:
         """``pass``, ``FAIL``, ``error`` (the run failed before a verdict), a dash (no check), or
         the state for a cell with no result (``pending``, ``unreadable`` …)."""
@@ -94,7 +101,7 @@ class RunRow:
             return "error"  # no verdict, and something failed (the agent, a phase)
         return "\u2013"
 
-    @property
+    @cached_property
     def why(self) -> str:
         """One line on what went wrong, if anything did."""
         for text in (self.problem, self.fields.get("error"), self.fields.get("first_error")):
@@ -122,6 +129,8 @@ class RunsListing:
     """Where the index was written or found up to date (None: it could not be written)."""
     traces_read: int = 0
     """Traces read this time: not in the index, or changed since."""
+    workers: int = 1
+    """Processes that read them."""
     warnings: list[str] = field(default_factory=list)
 
     def find(self, ref: str) -> RunRow:
@@ -260,7 +269,8 @@ def _write_index(path: Path, entries: Mapping[str, _Entry]) -> None:
 
 @dataclass
 class _Found:
-    run_dirs: list[tuple[Path, os.stat_result]] = field(default_factory=list)
+    run_dirs: list[tuple[str, os.stat_result]] = field(default_factory=list)
+    """Run directories as strings (a Path each costs more than the rest of a look at 10,000)."""
     sweeps: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -273,7 +283,7 @@ def _walk(root: Path) -> _Found:
     skipped.
     """
     found = _Found()
-    pending = [root]
+    pending = [os.fspath(root)]
     while pending:
         here = pending.pop()
         trace_stat = _trace_stat(here)
@@ -281,27 +291,28 @@ def _walk(root: Path) -> _Found:
             found.run_dirs.append((here, trace_stat))
             continue
         try:
-            entries = list(os.scandir(here))
+            with os.scandir(here) as listing:
+                entries = list(listing)
         except OSError as exc:
             found.warnings.append(f"{here}: cannot be listed ({exc.strerror or exc}); skipped")
             continue
         if any(e.name == CELLS_FILE_NAME for e in entries):
-            found.sweeps.append(here)
+            found.sweeps.append(Path(here))
             continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             with contextlib.suppress(OSError):
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-    found.run_dirs.sort(key=lambda item: item[0].as_posix())
+                    pending.append(entry.path)
+    found.run_dirs.sort()
     found.sweeps.sort()
     return found
 
 
-def _trace_stat(directory: Path) -> os.stat_result | None:
+def _trace_stat(directory: str | Path) -> os.stat_result | None:
     try:
-        st = os.stat(directory / TRACE_FILE_NAME)
+        st = os.stat(f"{directory}/{TRACE_FILE_NAME}")
     except OSError:
         return None
     return st if stat.S_ISREG(st.st_mode) else None
@@ -337,18 +348,18 @@ def read_cells(path: Path, warn: WarnFn | None = None) -> list[dict[str, Any]]:
 # -- reading one trace -------------------------------------------------------------------------
 
 
-def _read_entry(trace: Path, st: os.stat_result) -> tuple[_Entry, bool]:
+def _read_entry(trace: Path, size: int, mtime_ns: int) -> tuple[_Entry, bool]:
     """The numbers of one trace file, and whether to keep them in the index (an error the
     system gave, like a permission refused, is not: it may be gone next time)."""
     try:
         records = list(read_trace(trace, structure=False))
     except TraceFileError as exc:
         where = f"line {exc.line}: " if exc.line is not None else ""
-        return _Entry(st.st_size, st.st_mtime_ns, None, where + exc.problem), True
+        return _Entry(size, mtime_ns, None, where + exc.problem), True
     except OSError as exc:
-        return _Entry(st.st_size, st.st_mtime_ns, None, f"cannot be read: {exc.strerror or exc}"), False
+        return _Entry(size, mtime_ns, None, f"cannot be read: {exc.strerror or exc}"), False
     if not records:
-        return _Entry(st.st_size, st.st_mtime_ns, None, "the trace holds no spans"), True
+        return _Entry(size, mtime_ns, None, "the trace holds no spans"), True
     run = next((r for r in records if r.kind == "run"), None)
     ours = run is not None or any(r.kind in HARNESS_KINDS for r in records)
     trace_id = run.trace_id if run is not None else records[0].trace_id
@@ -357,14 +368,21 @@ def _read_entry(trace: Path, st: os.stat_result) -> tuple[_Entry, bool]:
     extra = len({r.trace_id for r in records}) - 1
     if extra:
         numbers.setdefault("warnings", []).append(f"the file holds {extra} more trace(s); the first is shown")
-    return _Entry(st.st_size, st.st_mtime_ns, numbers, None, incomplete=ours and run is None), True
+    return _Entry(size, mtime_ns, numbers, None, incomplete=ours and run is None), True
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _relative(path: str | Path, root: Path) -> str:
+    # String work, not Path.relative_to: this runs for every run of a 10,000-run directory.
+    text, base = os.fspath(path), os.fspath(root).rstrip("/") + "/"
+    return text[len(base) :] if text.startswith(base) else text
+
+
+def _read_job(job: tuple[str, int, int]) -> tuple[_Entry, bool]:
+    return _read_entry(Path(job[0]), job[1], job[2])
+
+
+#: Below this many traces to read, one process reads them (starting others costs more).
+PARALLEL_FROM = 400
 
 
 class _Reader:
@@ -378,22 +396,66 @@ class _Reader:
         self.read = 0
         self.progress = progress
         self.todo = 0
+        self._ready: dict[str, tuple[_Entry, bool]] = {}
+        self.workers = 1
 
-    def entry(self, run_dir: Path, st: os.stat_result | None) -> _Entry | None:
-        trace = run_dir / TRACE_FILE_NAME
+    def _known(self, key: str, st: os.stat_result) -> _Entry | None:
+        for candidate in self.known.get(key, ()):
+            if candidate.size == st.st_size and candidate.mtime_ns == st.st_mtime_ns:
+                return candidate
+        return None
+
+    def prefetch(self, run_dirs: list[tuple[str, os.stat_result]]) -> None:
+        """Read the traces the index does not have, several at a time when there are many: a
+        first look at 10,000 runs is bound by parsing, which one process does on one core."""
+        jobs = []
+        for run_dir, st in run_dirs:
+            key = _relative(run_dir, self.root) + "/" + TRACE_FILE_NAME
+            if self._known(key, st) is None:
+                jobs.append((key, (os.path.join(run_dir, TRACE_FILE_NAME), st.st_size, st.st_mtime_ns)))
+        self.todo = len(jobs)
+        workers = min(os.cpu_count() or 1, 8)
+        # Forked workers start at once with everything imported; a process with other threads
+        # is not forked (a lock held at the fork would stay held), and "spawn" would import
+        # the program's main module again in each worker, which not every program can take.
+        if (
+            len(jobs) < PARALLEL_FROM
+            or workers < 2
+            or sys.platform != "linux"
+            or threading.active_count() > 1
+        ):
+            return  # read one by one as the rows are made
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                results = pool.map(_read_job, [job for _, job in jobs], chunksize=32)
+                for (key, _), result in zip(jobs, results, strict=True):
+                    self._ready[key] = result
+                    self._count()
+            self.workers = workers
+        except (OSError, BrokenProcessPool):
+            return  # no processes to be had: the rest is read here, one by one
+
+    def _count(self) -> None:
+        self.read += 1
+        if self.progress is not None:
+            self.progress(self.read, self.todo)
+
+    def entry(self, run_dir: str, st: os.stat_result | None) -> _Entry | None:
         if st is None:
             st = _trace_stat(run_dir)
             if st is None:
                 return None
-        key = _relative(trace, self.root)
-        for candidate in self.known.get(key, ()):
-            if candidate.size == st.st_size and candidate.mtime_ns == st.st_mtime_ns:
-                self.fresh[key] = candidate
-                return candidate
-        entry, keep = _read_entry(trace, st)
-        self.read += 1
-        if self.progress is not None:
-            self.progress(self.read, self.todo)
+        key = _relative(run_dir, self.root) + "/" + TRACE_FILE_NAME
+        known = self._known(key, st)
+        if known is not None:
+            self.fresh[key] = known
+            return known
+        ready = self._ready.pop(key, None)
+        if ready is None:
+            ready = _read_entry(Path(run_dir, TRACE_FILE_NAME), st.st_size, st.st_mtime_ns)
+            self._count()
+        entry, keep = ready
         if keep:
             self.fresh[key] = entry
             self.changed = True
@@ -416,8 +478,18 @@ def scan_runs(
         progress: called as ``(traces read, traces not in the index)`` while reading.
         write_index: keep the index (off for a look that must not write anything).
     """
-    root = Path(root)
-    cache_dir = cache_dir or default_cache_dir()
+    # The cyclic collector would scan the rows again and again while they are made (none of
+    # them is garbage): a third of a look at 10,000 runs. Off for the look.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(Path(root), cache_dir or default_cache_dir(), progress, write_index)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _scan(root: Path, cache_dir: Path, progress: ProgressFn | None, write_index: bool) -> RunsListing:
     in_root, in_cache = root / INDEX_FILE_NAME, _cache_index_path(root, cache_dir)
     known: dict[str, list[_Entry]] = {}
     had_root = _load_index(in_root, known)
@@ -425,26 +497,22 @@ def scan_runs(
     found = _walk(root)
     listing = RunsListing(root=root, rows=[], sweeps=found.sweeps, warnings=list(found.warnings))
     reader = _Reader(root, known, progress)
-    reader.todo = _count_unknown(found, known, root)
-    for sweep in found.sweeps:
-        listing.rows.extend(_sweep_rows(sweep, root, reader, listing.warnings))
+    cells = [(sweep, _plan(sweep, listing.warnings)) for sweep in found.sweeps]
+    in_sweeps = [
+        (str(d), st) for _, plan in cells for _, d, _, st in plan if d is not None and st is not None
+    ]
+    reader.prefetch(in_sweeps + found.run_dirs)
+    for sweep, plan in cells:
+        listing.rows.extend(_sweep_rows(sweep, plan, root, reader))
     for run_dir, st in found.run_dirs:
         listing.rows.append(_run_row(run_dir, root, reader.entry(run_dir, st)))
     _number(listing.rows, root)
-    listing.traces_read = reader.read
+    listing.traces_read, listing.workers = reader.read, reader.workers
     if set(reader.fresh) != set(known):
         reader.changed = True  # runs removed since, or kept in the other place: write it anew
     if write_index:
         listing.index_path = _keep_index(reader, in_root, in_cache, had_root)
     return listing
-
-
-def _count_unknown(found: _Found, known: dict[str, list[_Entry]], root: Path) -> int:
-    unknown = 0
-    for run_dir, st in found.run_dirs:
-        entries = known.get(_relative(run_dir / TRACE_FILE_NAME, root), ())
-        unknown += not any(e.size == st.st_size and e.mtime_ns == st.st_mtime_ns for e in entries)
-    return unknown
 
 
 def _keep_index(reader: _Reader, in_root: Path, in_cache: Path, had_root: bool) -> Path | None:
@@ -459,39 +527,64 @@ def _keep_index(reader: _Reader, in_root: Path, in_cache: Path, had_root: bool) 
     return None
 
 
-def _run_row(run_dir: Path, root: Path, entry: _Entry | None) -> RunRow:
+def _run_row(run_dir: str, root: Path, entry: _Entry | None) -> RunRow:
     rel = _relative(run_dir, root)
     fields: dict[str, Any] = {"run_dir": rel}
+    path = Path(run_dir)
     if entry is None:
-        return RunRow(0, rel, run_dir, fields, "unreadable", f"no {TRACE_FILE_NAME}")
+        return RunRow(0, rel, path, fields, "unreadable", f"no {TRACE_FILE_NAME}")
     if entry.numbers is not None:
         fields.update(entry.numbers)
     if entry.problem is not None:
-        return RunRow(0, rel, run_dir, fields, "unreadable", entry.problem)
+        return RunRow(0, rel, path, fields, "unreadable", entry.problem)
     state = "incomplete" if entry.incomplete else "done"
     problem = "no run span: the run is still going, or was killed" if entry.incomplete else None
-    return RunRow(0, rel, run_dir, fields, state, problem)
+    return RunRow(0, rel, path, fields, state, problem)
 
 
-def _sweep_rows(sweep: Path, root: Path, reader: _Reader, warnings: list[str]) -> list[RunRow]:
-    rows = []
-    base = sweep.resolve()
+_Planned = tuple[dict[str, Any], Path | None, str | None, os.stat_result | None]
+
+
+def _plan(sweep: Path, warnings: list[str]) -> list[_Planned]:
+    """Each cell of a sweep with its run directory (None: not started, or not to be read), why
+    not, and its trace's stat."""
+    out: list[_Planned] = []
     for cell in read_cells(sweep / CELLS_FILE_NAME, warnings.append):
+        rel = cell.get("run_dir")
+        if not (isinstance(rel, str) and rel):
+            out.append((cell, None, None, None))
+        elif not _inside(sweep, rel):
+            out.append((cell, None, f"run_dir {rel!r} is outside the sweep directory: not read", None))
+        else:
+            run_dir = sweep / rel
+            out.append((cell, run_dir, None, _trace_stat(run_dir)))
+    return out
+
+
+def _inside(sweep: Path, rel: str) -> bool:
+    """Whether ``rel`` names a place inside ``sweep`` without leaving it: no absolute path, no
+    ``..``, no symbolic link on the way (a sweep directory may come from anywhere)."""
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts:
+        return False
+    here = sweep
+    for part in parts:
+        here = here / part
+        if here.is_symlink():
+            return False
+    return True
+
+
+def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader) -> list[RunRow]:
+    rows = []
+    for cell, run_dir, refused, st in plan:
+        problem = refused
         state = cell.get("state")
         state = state if isinstance(state, str) and state else "pending"
         fields = dict(cell)
-        rel = cell.get("run_dir")
-        run_dir: Path | None = None
-        problem: str | None = None
-        if isinstance(rel, str) and rel:
-            candidate = sweep / rel
-            if Path(rel).is_absolute() or not candidate.resolve().is_relative_to(base):
-                problem = f"run_dir {rel!r} is outside the sweep directory: not read"
-            else:
-                run_dir = candidate
         if run_dir is not None:
             fields["run_dir"] = _relative(run_dir, root)
-            entry = reader.entry(run_dir, None)
+            entry = reader.entry(str(run_dir), st) if st is not None else None
             if entry is None:
                 if state == "done":
                     problem = f"no {TRACE_FILE_NAME} in {fields['run_dir']}"
@@ -518,6 +611,8 @@ def _number(rows: list[RunRow], root: Path) -> None:
         cell_id = row.fields.get("cell_id")
         if row.sweep is not None and isinstance(cell_id, str) and ids.get(cell_id) == 1:
             row.ref = cell_id
+        elif isinstance(row.fields.get("run_dir"), str):
+            row.ref = row.fields["run_dir"]
         elif row.run_dir is not None:
             row.ref = _relative(row.run_dir, root)
         else:

@@ -35,7 +35,8 @@ from cab_trace.errors import CabTraceError
 from cab_trace.show import safe_text
 from cab_trace.sweep import summary
 from cab_trace.sweep.runs import RunRow, RunsListing
-from cab_trace.sweep.runs_table import COLUMNS, NONE, headline, sorted_rows
+from cab_trace.sweep.runs_table import COLUMNS, NONE, headline, row_texts, sorted_rows
+from replay.load import settled_objects
 from replay.screens.keys import KeysScreen, key_table
 from replay.timeline import Clock
 from replay.widgets.rows import RowTable, TableColumn
@@ -67,6 +68,7 @@ _OUTCOME_STYLES = {
     "running": Style(color="#5f87ff"),
     "interrupted": Style(color="#ffd700", dim=True),
 }
+_WHY_STYLE = Style(color="#d78787")
 _NOT_PASSED = frozenset({"FAIL", "error", "unreadable", "incomplete", "interrupted"})
 SORT_DEFAULT = "number"
 
@@ -104,16 +106,16 @@ class RunsScreen(Screen[None]):
         self.marks: list[int] = []
         self._groups: list[summary.GroupSummary] = []
         self._haystack: dict[int, str] = {}
-        self._cells = [[c.text(r) for c in COLUMNS] for r in self.rows]
-        self._compact = [
-            [c.compact(r) if c.compact is not None else t for c, t in zip(COLUMNS, texts, strict=True)]
-            for r, texts in zip(self.rows, self._cells, strict=True)
-        ]
+        with settled_objects():  # made once, kept for the screen's life: out of the collector's way
+            texts = list(map(row_texts, self.rows))
+        self._cells = [full for full, _ in texts]
+        self._compact = [compact for _, compact in texts]
         outcome = [c.key for c in COLUMNS].index("outcome")
         why = [c.key for c in COLUMNS].index("why")
-        self._styles = [
-            {outcome: _OUTCOME_STYLES.get(r.outcome, Style()), why: Style(color="#d78787")} for r in self.rows
-        ]
+        # One style dict per outcome, shared by its rows (10,000 Style objects cost a frame).
+        shared = {k: {outcome: v, why: _WHY_STYLE} for k, v in _OUTCOME_STYLES.items()}
+        plain = {outcome: Style(), why: _WHY_STYLE}
+        self._styles = [shared.get(r.outcome, plain) for r in self.rows]
         self._cell_columns = [
             TableColumn(
                 c.title,

@@ -14,9 +14,11 @@ from cab_trace.sweep.runs import RunsListing, scan_runs
 from cab_trace.sweep.runs_table import COLUMNS
 from replay.app import ReplayApp, TraceScreen
 from replay.screens.compare import CompareScreen, DiffScreen, LabelledTerminalPane, open_pair
+from replay.screens.keys import KeysScreen
 from replay.screens.runs import RunsScreen
 from replay.widgets.rows import RowTable
 from replay.widgets.terminal_pane import screen_text
+from replay.widgets.waterfall import Waterfall
 from tests.replay.conftest import DEMO_RUN, FIXTURES, FakeClock
 from tests.runs_factory import Spec, write_sweep
 
@@ -125,6 +127,9 @@ async def test_the_table_sorts_filters_and_groups(listing: RunsListing) -> None:
         assert sorted(shown_numbers(app)) == [3, 4, 5]
         await pilot.press("escape")
         assert len(shown_numbers(app)) == 5
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, KeysScreen)
+        assert ("f", "only the cells that did not pass (FAIL, error, unreadable)") in app.screen.keys
 
 
 async def test_enter_opens_a_cell_and_escape_comes_back_where_we_were(listing: RunsListing) -> None:
@@ -220,6 +225,20 @@ async def test_two_runs_step_together_and_both_terminals_follow(tmp_path: Path) 
         assert screen.clock.master.playing
         await pilot.press("space")
         assert not screen.clock.master.playing
+        # / filters both waterfalls; z gives the terminals the window; ? lists the keys.
+        await pilot.press("slash", *"chat", "enter")
+        assert [screen.runs[1].tree.kind(i) for i in screen.query_one("#cmp-waterfall-b", Waterfall).rows][
+            -1
+        ] == ("model_call")
+        assert len(screen.query_one("#cmp-waterfall-a", Waterfall).rows) == 0
+        await pilot.press("escape", "z")
+        assert screen.has_class("zoomed") and not screen.query_one("#cmp-waterfall-a").display
+        await pilot.press("z", "question_mark")
+        assert isinstance(app.screen, KeysScreen)
+        assert (
+            "a",
+            "line the runs up at their start, their adapter_run or their first model call",
+        ) in app.screen.keys
 
 
 def test_a_path_that_is_not_one_trace_is_refused(tmp_path: Path) -> None:

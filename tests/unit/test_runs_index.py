@@ -198,3 +198,55 @@ def test_nothing_is_written_when_told(tmp_path: Path, cache: Path) -> None:
     found = scan_runs(tmp_path / "runs", cache_dir=cache, write_index=False)
     assert found.index_path is None and not (tmp_path / "runs" / INDEX_FILE_NAME).exists()
     assert not cache.exists()
+
+
+_BOTH_WAYS = """
+import sys
+from pathlib import Path
+import cab_trace.sweep.runs as runs
+root, cache = Path(sys.argv[1]), Path(sys.argv[2])
+runs.PARALLEL_FROM = 2
+many = runs.scan_runs(root, cache_dir=cache, write_index=False)
+runs.PARALLEL_FROM = 10**9
+one = runs.scan_runs(root, cache_dir=cache, write_index=False)
+assert many.workers > 1 and one.workers == 1, (many.workers, one.workers)
+assert [(r.ref, r.state, r.problem, r.fields) for r in many.rows] == [
+    (r.ref, r.state, r.problem, r.fields) for r in one.rows
+]
+print("agree", many.traces_read, one.traces_read)
+"""
+
+
+def test_reading_in_several_processes_gives_what_one_gives(tmp_path: Path, cache: Path) -> None:
+    """The first look reads traces in worker processes when there are many: the same rows."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "runs"
+    three_runs(root)
+    write_sweep(root / "sweep", [Spec(seed=7), Spec(seed=8, passed=False)])
+    (root / "bad").mkdir()
+    (root / "bad" / "trace.jsonl").write_text("hello\n")
+    # A process of its own: one thread, as the command line is (a process with threads reads alone).
+    out = subprocess.run(
+        [sys.executable, "-c", _BOTH_WAYS, str(root), str(cache)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["agree", "6", "6"]
+
+
+def test_the_table_texts_in_one_call_are_the_columns_own(tmp_path: Path, cache: Path) -> None:
+    """row_texts is the fast path of the replay's table; the columns' functions are the spec."""
+    from cab_trace.sweep.runs_table import COLUMNS, row_texts
+
+    root = tmp_path / "runs"
+    three_runs(root)
+    write_sweep(root / "sweep", [Spec(seed=5), Spec(seed=6, passed=None, exit_code=2)], states={1: "pending"})
+    (root / "bad").mkdir()
+    (root / "bad" / "trace.jsonl").write_text("\x1b[31mnot json\n")
+    rows = scan_runs(root, cache_dir=cache).rows
+    assert len(rows) == 6
+    for row in rows:
+        full, compact = row_texts(row)
+        assert full == tuple(c.text(row) for c in COLUMNS)
+        assert compact == tuple((c.compact or c.text)(row) for c in COLUMNS)
