@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
         "  cab-trace replay runs/                # a table of every run below runs/ (or a sweep directory)\n"
         "  cab-trace replay runs/a runs/b        # two runs on one clock\n"
         "  cab-trace replay runs/ 3 7            # cells 3 and 7 of the table, on one clock\n"
+        "  cab-trace replay runs/ 3              # cell 3 of the table alone\n"
         "keys: space play/pause · ←/→ previous/next span start or end · ,/. 100 ms · "
         "j/k select · enter go to span · +/- speed · e/E errors · / filter · i idle · ? help · q quit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -128,8 +129,12 @@ def _replay_runs(args: argparse.Namespace) -> int:
 
 
 def _replay_pair(args: argparse.Namespace) -> int:
-    """Two runs (A B, or DIR A B) on one clock."""
-    from cab_trace.cli.runs import targets
+    """Two runs (A B, or DIR A B) on one clock; or DIR A: that one cell of the directory."""
+    from cab_trace.cli.runs import is_runs_dir, one_cell, targets
+
+    if len(args.more) == 1 and is_runs_dir(args.path):
+        args.path, args.more = one_cell(args.path, args.more[0], no_index=args.no_index), []
+        return cmd_replay(args)
 
     a, b = targets([str(args.path), *args.more], "replay", no_index=args.no_index)
     from replay.screens.compare import CompareScreen, open_pair

@@ -69,6 +69,22 @@ def listing(path: Path, no_index: bool = False) -> RunsListing:
     return found
 
 
+def _cell(runs: RunsListing, where: str, ref: str) -> Target:
+    try:
+        row = runs.find(ref)
+    except LookupError as exc:
+        raise UsageError(str(exc), hint=f"`cab-trace show {where}` lists the cells") from None
+    if row.run_dir is None or row.state == "unreadable":
+        why = row.problem or f"the cell is {row.state}: it has no run directory yet"
+        raise UsageError(safe_text(f"cell #{row.number} ({row.ref}) cannot be opened: {why}", one_line=True))
+    return Target(row.run_dir, None, f"#{row.number} {row.ref}")
+
+
+def one_cell(directory: Path, ref: str, no_index: bool = False) -> Path:
+    """The run directory of one cell of a directory of runs (``replay DIR 3``)."""
+    return _cell(listing(directory, no_index), str(directory), ref).path
+
+
 def _split_trace(text: str) -> tuple[Path, str | None]:
     path = Path(text)
     if path.exists() or "#" not in text:
@@ -87,19 +103,7 @@ def targets(names: Sequence[str], command: str, no_index: bool = False) -> list[
     """
     if len(names) == 3:
         runs = listing(Path(names[0]), no_index)
-        out = []
-        for ref in names[1:]:
-            try:
-                row = runs.find(ref)
-            except LookupError as exc:
-                raise UsageError(str(exc), hint=f"`cab-trace show {names[0]}` lists the cells") from None
-            if row.run_dir is None or row.state == "unreadable":
-                why = row.problem or f"the cell is {row.state}: it has no run directory yet"
-                raise UsageError(
-                    safe_text(f"cell #{row.number} ({row.ref}) cannot be opened: {why}", one_line=True)
-                )
-            out.append(Target(row.run_dir, None, f"#{row.number} {row.ref}"))
-        return out
+        return [_cell(runs, names[0], ref) for ref in names[1:]]
     if len(names) != 2:
         raise UsageError(f"{command} takes two runs: A B (paths), or DIR A B (cells of a directory)")
     out = []

@@ -30,6 +30,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
 
 from cab_trace.errors import CabTraceError
 from cab_trace.show import safe_text
@@ -405,7 +406,8 @@ class RunsScreen(Screen[None]):
             from replay.app import TraceScreen
 
             screen = TraceScreen(traces[0], self.clock, self.idle_limit_s)
-        self.app.call_from_thread(self.app.push_screen, screen)
+        if not get_current_worker().is_cancelled:  # enter again meanwhile: the later one opens
+            self.app.call_from_thread(self.app.push_screen, screen)
 
 
 def _axis(row: RunRow, axis: str) -> str:

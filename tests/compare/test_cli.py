@@ -144,3 +144,11 @@ def test_compare_names_one_trace_of_a_file_with_several(tmp_path: Path) -> None:
 def test_replay_of_a_directory_without_a_terminal_says_so(sweep: Path) -> None:
     result = run_cli("replay", str(sweep))
     assert result.returncode == 2 and "replay needs a terminal" in result.stderr
+
+
+def test_replay_of_one_cell_of_a_directory(sweep: Path) -> None:
+    # Resolved before the UI: a cell that is not there is an error; one that is needs a terminal.
+    missing = run_cli("replay", str(sweep), "99")
+    assert missing.returncode == 2 and "no cell in" in missing.stderr
+    found = run_cli("replay", str(sweep), "s/pi/m1/demo/fix-greeting/2")
+    assert found.returncode == 2 and "replay needs a terminal" in found.stderr
