@@ -21,6 +21,7 @@ from bench import (
     bench_read,
     bench_redact,
     bench_replay,
+    bench_runs,
     bench_terminal,
 )
 from bench.common import Figure
@@ -30,6 +31,7 @@ SUITES = {
     "redact": bench_redact.run,
     "export": bench_export.run,
     "replay": bench_replay.run,
+    "runs": bench_runs.run,
     "agents": bench_agents.run,
     "proxy": bench_proxy.run,
     "faults": bench_faults.run,

@@ -24,6 +24,7 @@ Keys of the trace screen (ids in brackets let users remap them):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.table import Table
@@ -493,10 +494,13 @@ class ReplayApp(App[None]):
         source: Path | None = None,
         clock: Clock = time.monotonic,
         idle_limit_s: float | None = None,
+        first_screen: Callable[[ReplayApp], Screen[None]] | None = None,
     ) -> None:
         super().__init__()
-        if not traces:
+        if not traces and first_screen is None:
             raise ValueError("nothing to replay")
+        self.first_screen = first_screen
+        """Opens a screen of replay/screens/ instead (a directory of runs, two runs on one clock)."""
         self.traces = traces
         self.source = source
         self.clock = clock
@@ -520,7 +524,9 @@ class ReplayApp(App[None]):
             self.probe.frame()
 
     def on_mount(self) -> None:
-        if len(self.traces) == 1:
+        if self.first_screen is not None:
+            self.push_screen(self.first_screen(self))
+        elif len(self.traces) == 1:
             self.push_screen(TraceScreen(self.traces[0], self.clock, self.idle_limit_s))
         else:
             self.push_screen(PickerScreen(self.traces))

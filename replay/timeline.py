@@ -130,6 +130,8 @@ class Timeline:
             idle compression does not skip over what the terminal shows.
         times: (starts, ends) in absolute ns, one per row, instead of ``spans``: a columnar
             trace need not make a record per span.
+        axis: (origin, end) in absolute ns, when the time axis is wider than the spans (two
+            runs on one clock: each run's spans sit where the shared clock puts them).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class Timeline:
         extra_activity_ns: Iterable[int] = (),
         *,
         times: tuple[Sequence[int], Sequence[int]] | None = None,
+        axis: tuple[int, int] | None = None,
     ) -> None:
         if times is None:
             if spans is None:
@@ -150,8 +153,9 @@ class Timeline:
             raise ValueError("a timeline needs at least one span")
         self.spans = spans
         n = len(starts)
-        self.origin_ns = origin = min(starts)
-        self.duration_ns = max(ends) - origin
+        first, last = min(starts), max(ends)
+        self.origin_ns = origin = first if axis is None else min(axis[0], first)
+        self.duration_ns = (last if axis is None else max(axis[1], last)) - origin
         self._clock = clock
         # Column-wise (``map`` over C functions): this runs once per span of a big trace.
         self._start: array[int] = array("q", map(operator.sub, starts, itertools.repeat(origin)))

@@ -17,14 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from cab_trace import __version__
-from cab_trace.cli import demo, export, gc, redact, replay, run, show, validate
+from cab_trace.cli import compare, demo, export, gc, redact, replay, run, show, validate
 from cab_trace.cli.common import PROG, stderr
 from cab_trace.errors import CabTraceError
 
 __all__ = ["PROG", "build_parser", "main"]
 
 # In the order `--help` lists them.
-_COMMAND_MODULES = (run, demo, show, replay, export, validate, redact, gc)
+_COMMAND_MODULES = (run, demo, show, replay, compare, export, validate, redact, gc)
 
 
 def build_parser() -> argparse.ArgumentParser:

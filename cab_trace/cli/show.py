@@ -1,4 +1,4 @@
-"""`cab-trace show`: a trace's spans as a table."""
+"""`cab-trace show`: a trace's spans as a table, or a directory of runs as a table of its cells."""
 
 from __future__ import annotations
 
@@ -9,15 +9,32 @@ from pathlib import Path
 from typing import Any
 
 from cab_trace.cli.common import warn
+from cab_trace.errors import UsageError
 
 
 def register(sub: Any) -> None:
     show: argparse.ArgumentParser = sub.add_parser(
         "show",
-        help="print a trace's spans as a table",
-        description="Print each trace in a file as a table of its spans (tree order).",
+        help="print a trace's spans as a table, or a sweep's cells",
+        description="Print each trace in a file as a table of its spans (tree order). Given a directory "
+        "of runs (a sweep directory with cells.jsonl, or any directory holding run directories, found "
+        "recursively), print one row per cell (adapter, model, task, repeat, result, exit code, wall "
+        "time, model calls, tokens in/out, failed calls, error spans, what failed first), then the "
+        "cells added up by adapter x model with pass rates. An index (.cab-trace-index.jsonl in the "
+        "directory, or in ~/.cache/cab-trace when it cannot be written) makes the next look fast.",
+        epilog="examples:\n"
+        "  cab-trace show runs/<run-id>                 # one run: its spans\n"
+        "  cab-trace show runs/                         # every run below runs/, then by adapter x model\n"
+        "  cab-trace show sweep/ --format csv --only cells > cells.csv\n"
+        "  cab-trace compare runs/ 3 7                  # two rows of the table, side by side",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
+    show.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="a trace file, a run directory, or a directory of runs (a sweep)",
+    )
     show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
     show.add_argument(
         "--width",
@@ -25,10 +42,31 @@ def register(sub: Any) -> None:
         metavar="COLUMNS",
         help="cut lines to this width (default: the terminal's; no cut when piped)",
     )
+    runs = show.add_argument_group("a directory of runs")
+    runs.add_argument(
+        "--format",
+        choices=["table", "json", "csv", "markdown"],
+        default="table",
+        help="how to print the cells and groups (default: table)",
+    )
+    runs.add_argument(
+        "--only", choices=["cells", "groups"], help="print only the per-cell table, or only the groups"
+    )
+    runs.add_argument(
+        "--group-by",
+        default="adapter,model",
+        metavar="AXES",
+        help="the axes the groups add up by, comma-separated (default: adapter,model; e.g. task_id)",
+    )
+    runs.add_argument("--no-index", action="store_true", help="read every trace; write no index")
     show.set_defaults(handler=cmd_show)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from cab_trace.cli.runs import is_runs_dir
+
+    if is_runs_dir(args.path):
+        return show_runs(args)
     from cab_trace.model.index import open_index
     from cab_trace.show import render_index
 
@@ -39,4 +77,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     for line in render_index(index, width=width, full=args.full, warn=warn):
         print(line)
+    return 0
+
+
+def show_runs(args: argparse.Namespace) -> int:
+    """``show DIR``: the cells of a directory of runs, then the groups."""
+    from cab_trace.cli.runs import listing
+    from cab_trace.show import cut
+    from cab_trace.sweep.runs_table import render
+
+    by = [axis.strip() for axis in args.group_by.split(",") if axis.strip()]
+    if not by:
+        raise UsageError("--group-by needs at least one axis, e.g. adapter,model")
+    found = listing(args.path, no_index=args.no_index)
+    text = render(found, args.format, only=args.only, by=by)
+    tty = sys.stdout.isatty()
+    width = args.width or (shutil.get_terminal_size().columns if tty and args.format == "table" else 10**6)
+    for line in text.split("\n"):
+        print(cut(line, width))
     return 0

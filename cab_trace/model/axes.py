@@ -12,7 +12,7 @@ that succeeded reported its usage; the calls that did not are counted in ``calls
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ class CellNumbers:
     adapter: str | None = None
     model: str | None = None
     task_id: str | None = None
+    repeat: int | None = None
     runtime: str | None = None
     image: str | None = None
     image_digest: str | None = None
@@ -46,6 +47,7 @@ class CellNumbers:
     status_message: str = ""
     timed_out: bool | None = None
     error_spans: int = 0
+    first_error: str | None = None  # the failure that came first: "span name: status message"
     # time
     wall_ms: float | None = None
     container_ms: float | None = None
@@ -70,7 +72,18 @@ class CellNumbers:
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers as JSON-ready fields; what was not observed is left out, never 0."""
-        return {k: v for k, v in asdict(self).items() if v is not None and not (k == "warnings" and not v)}
+        # Field by field rather than dataclasses.asdict, whose deep copy was most of the cost of
+        # indexing a directory of runs; the lists are copied here.
+        out: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is None or (name == "warnings" and not value):
+                continue
+            out[name] = list(value) if isinstance(value, list) else value
+        return out
+
+
+_FIELDS = tuple(f.name for f in fields(CellNumbers))
 
 
 def _int(value: object) -> int | None:
@@ -123,6 +136,7 @@ def cell_numbers(spans: Iterable[SpanRecord]) -> CellNumbers:
             _str(a.get("model")),
             _str(a.get("task_id")),
         )
+        out.repeat = _int(a.get("repeat"))
         out.runtime, out.image = _str(a.get("runtime")), _str(a.get("image"))
         out.image_digest, out.node = _str(a.get("image_digest")), _str(a.get("host.name") or a.get("node"))
         out.exit_code = _int(a.get("exit_code"))
@@ -132,10 +146,22 @@ def cell_numbers(spans: Iterable[SpanRecord]) -> CellNumbers:
         out.started_at, out.ended_at = _iso(run.start_time_unix_nano), _iso(run.end_time_unix_nano)
         out.run_failed = run.is_error
         out.status_message = run.status.message if run.is_error else ""
-    out.error_spans = sum(1 for s in records if s.is_error)
+    errors = [s for s in records if s.is_error]
+    out.error_spans = len(errors)
+    out.first_error = first_error(errors)
     _phases(records, out)
     _model_calls(records, run, out)
     return out
+
+
+def first_error(errors: list[SpanRecord]) -> str | None:
+    """What failed first, as ``span name: status message``: the error span that ended first (a
+    failing step ends before the phase around it, so this is the cause, not its echo)."""
+    if not errors:
+        return None
+    span = min(errors, key=lambda s: (s.end_time_unix_nano, -s.start_time_unix_nano))
+    message = span.status.message.strip()
+    return f"{span.name}: {message}" if message else span.name
 
 
 def _phases(records: list[SpanRecord], out: CellNumbers) -> None:

@@ -33,6 +33,10 @@ PURE = [
     "cab_trace.model.axes",
     "cab_trace.sweep",
     "cab_trace.sweep.summary",
+    "cab_trace.sweep.runs",
+    "cab_trace.sweep.runs_table",
+    "cab_trace.model.compare",
+    "cab_trace.compare_text",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
@@ -41,6 +45,7 @@ PURE = [
     "replay.terminal_worker",
     "replay.load",
     "replay.probe",
+    "replay.pair",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 
@@ -62,7 +67,7 @@ def test_the_recorder_never_loads_textual(module: str) -> None:
     assert "textual" not in _loaded_after_import(module)
 
 
-@pytest.mark.parametrize("module", ["replay", "replay.app"])
+@pytest.mark.parametrize("module", ["replay", "replay.app", "replay.screens.runs", "replay.screens.compare"])
 def test_replay_loads_no_harness_and_no_recorder(module: str) -> None:
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m.startswith(("cab_trace.harness", "cab_trace.otel", "opentelemetry"))}
