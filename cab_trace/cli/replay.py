@@ -40,10 +40,10 @@ def register(sub: Any) -> None:
 
 def _size(path: Path) -> int:
     """Bytes of a trace file, or of the trace file in a run directory (0 if there is none)."""
-    from cab_trace.model.jsonl import resolve_trace_path
+    from cab_trace.model.formats import resolve_source
 
     try:
-        return resolve_trace_path(path).stat().st_size
+        return resolve_source(path).stat().st_size
     except (TraceFileError, OSError):
         return 0
 
