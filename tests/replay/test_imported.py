@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from replay.app import ReplayApp
+from replay.app import PickerScreen, ReplayApp
 from replay.load import load
-from replay.app import PickerScreen
 from replay.widgets.detail import SpanDetail
 from replay.widgets.waterfall import Waterfall
-from tests.replay.conftest import FakeClock
-from tests.replay.conftest import terminal_settled
+from tests.replay.conftest import FakeClock, terminal_settled
 from tests.replay.test_app import SIZE, shown, trace_screen
 
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"

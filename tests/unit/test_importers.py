@@ -178,7 +178,7 @@ def test_a_deflated_archive_and_an_unfinished_one_read_too(tmp_path: Path) -> No
 def test_files_that_are_not_traces_say_what_they_are(tmp_path: Path) -> None:
     other_zip = tmp_path / "x.eval"
     other_zip.write_bytes(_archive({"readme.txt": b"hi"}))
-    with pytest.raises(TraceFileError, match="is a zip archive, not a trace.*no header.json"):
+    with pytest.raises(TraceFileError, match=r"is a zip archive, not a trace.*no header\.json"):
         detect_format(other_zip)
     gz = tmp_path / "t.jsonl.gz"
     gz.write_bytes(b"\x1f\x8b\x08\x00" + bytes(100))
@@ -312,7 +312,10 @@ def test_a_recording_on_its_own_is_a_one_span_trace() -> None:
 
 
 def test_v3_markers_exit_and_no_timestamp() -> None:
-    cast = b'{"version": 3, "term": {"cols": 80, "rows": 24}, "title": "demo"}\n# c\n[0.5, "o", "a"]\n[0.25, "m", "half"]\n[1, "x", "3"]\n'
+    cast = (
+        b'{"version": 3, "term": {"cols": 80, "rows": 24}, "title": "demo"}\n# c\n'
+        b'[0.5, "o", "a"]\n[0.25, "m", "half"]\n[1, "x", "3"]\n'
+    )
     (span,) = records_from_cast(io.BytesIO(cast))
     assert span.name == "demo" and span.start_time_unix_nano == 0 and span.duration_ns == 1_750_000_000
     assert span.attributes["exit_code"] == 3
