@@ -4,10 +4,11 @@ Messages are normalised to the shapes the OpenTelemetry GenAI conventions give f
 ``gen_ai.input.messages`` / ``gen_ai.output.messages`` (their JSON schemas are in
 ``tests/fixtures/semconv/``): ``{"role", "parts": [...]}`` with parts ``text``, ``reasoning``,
 ``tool_call`` (id, name, arguments) and ``tool_call_response`` (id, response); an id the API
-did not give is left out, not null. Finish reasons are the API's own words, in
-``gen_ai.response.finish_reasons`` only (the conventions deprecate ``finish_reason`` inside
-output messages), and only when the API gave one: the Responses API has none but for an
-incomplete answer.
+did not give is left out, not null. Finish reasons are the API's own words in
+``gen_ai.response.finish_reasons``, and only when the API gave one (the Responses API has none
+but for an incomplete answer); inside an output message, where the conventions now deprecate
+it but earlier consumers require it, ``finish_reason`` is the well-known value
+(:func:`~cab_trace.llm.parts.well_known_finish`), ``""`` when the API gave none.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import orjson
 
 from cab_trace.llm import gemini, params
 from cab_trace.llm.params import Params
-from cab_trace.llm.parts import tool_call_part, tool_response_part
+from cab_trace.llm.parts import tool_call_part, tool_response_part, well_known_finish
 from cab_trace.llm.sse import SseEvent, SseParser
 
 Json = Any
@@ -374,8 +375,9 @@ class ResponseAccumulator:
             if not isinstance(choice, dict):
                 continue
             message = _dict(choice.get("message"))
-            info.output_messages.append(_chat_messages([{"role": "assistant", **message}])[0])
             finish = _str(choice.get("finish_reason"))
+            out = _chat_messages([{"role": "assistant", **message}])[0]
+            info.output_messages.append({**out, "finish_reason": well_known_finish(finish)})
             if finish:
                 info.finish_reasons.append(finish)
         info.usage = _chat_usage(doc.get("usage"))
@@ -403,7 +405,9 @@ class ResponseAccumulator:
         if status == "failed" and isinstance(doc.get("error"), dict):
             info.error = _error_text(doc["error"])
         if parts:
-            info.output_messages = [{"role": "assistant", "parts": parts}]
+            info.output_messages = [
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(finish)}
+            ]
         info.finish_reasons = [finish] if finish else []
         usage = doc.get("usage")
         if isinstance(usage, dict):
@@ -420,7 +424,13 @@ class ResponseAccumulator:
             return
         info.id, info.model = _str(doc.get("id")), _str(doc.get("model"))
         stop = _str(doc.get("stop_reason"))
-        info.output_messages = [{"role": "assistant", "parts": _anthropic_blocks(doc.get("content"))}]
+        info.output_messages = [
+            {
+                "role": "assistant",
+                "parts": _anthropic_blocks(doc.get("content")),
+                "finish_reason": well_known_finish(stop),
+            }
+        ]
         if stop:
             info.finish_reasons = [stop]
         info.usage = _anthropic_usage(doc.get("usage"))
@@ -510,7 +520,9 @@ class ResponseAccumulator:
                 parts.append({"type": "text", "content": "".join(state["text"])})
             for _, slot in sorted(state["calls"].items()):
                 parts.append(tool_call_part(slot["id"], slot["name"], _arguments("".join(slot["args"]))))
-            info.output_messages.append({"role": "assistant", "parts": parts})
+            info.output_messages.append(
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(state["finish"])}
+            )
             if state["finish"]:
                 info.finish_reasons.append(state["finish"])
 
@@ -588,7 +600,9 @@ class ResponseAccumulator:
                 {"type": p["type"], "content": "".join(p["chunks"])} if "chunks" in p else p
                 for p in state["parts"]
             ]
-            info.output_messages.append({"role": "assistant", "parts": parts})
+            info.output_messages.append(
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(state["finish"])}
+            )
             if state["finish"]:
                 info.finish_reasons.append(state["finish"])
 
@@ -660,7 +674,13 @@ class ResponseAccumulator:
                     }
                 )
         stop = self._stop_reason
-        self._info.output_messages = [{"role": "assistant", "parts": _anthropic_blocks(blocks)}]
+        self._info.output_messages = [
+            {
+                "role": "assistant",
+                "parts": _anthropic_blocks(blocks),
+                "finish_reason": well_known_finish(stop),
+            }
+        ]
         self._info.finish_reasons = [stop] if stop else []
 
 

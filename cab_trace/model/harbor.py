@@ -206,7 +206,9 @@ class _Steps:
             part["name"] = str(call.get("function_name") or "")
             part["arguments"] = call.get("arguments")
             parts.append(part)
-        a["gen_ai.output.messages"] = bounded(json_text([{"role": "assistant", "parts": parts}]), 256 * 1024)
+        # ATIF records no finish reason: "" says so (consumers of the earlier schema require the key).
+        answer = {"role": "assistant", "parts": parts, "finish_reason": ""}
+        a["gen_ai.output.messages"] = bounded(json_text([answer]), 256 * 1024)
         if self.definitions:
             a["gen_ai.tool.definitions"] = bounded(json_text(self.definitions), 256 * 1024)
         out = [chat]

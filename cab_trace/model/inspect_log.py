@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from cab_trace.llm.parts import well_known_finish
 from cab_trace.model.imported import (
     SpanDraft,
     bounded,
@@ -530,9 +531,14 @@ class _SampleTrace:
         rest = [m for m in messages if _dict(m).get("role") != "system"]
         if rest:
             a["gen_ai.input.messages"] = bounded(json_text(messages_of(rest)), 256 * 1024)
-        answers = [_dict(c).get("message") for c in _list(output.get("choices"))]
+        choices = [_dict(c) for c in _list(output.get("choices"))]
+        answers = [
+            {**m, "finish_reason": well_known_finish(str(c.get("stop_reason") or ""))}
+            for c in choices
+            for m in messages_of([c.get("message")])
+        ]
         if answers:
-            a["gen_ai.output.messages"] = bounded(json_text(messages_of(answers)), 256 * 1024)
+            a["gen_ai.output.messages"] = bounded(json_text(answers), 256 * 1024)
         if definitions := _tool_definitions(event.get("tools")):
             a["gen_ai.tool.definitions"] = bounded(json_text(definitions), 256 * 1024)
         if retries := _int(event.get("retries")):

@@ -22,6 +22,7 @@ from cab_trace.llm import (
     parse_request,
 )
 from cab_trace.llm.call import request_hash
+from cab_trace.llm.parts import well_known_finish
 from cab_trace.llm.tools import tool_step_attributes
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures"
@@ -120,8 +121,11 @@ def test_recorded_content_matches_the_conventions_schemas(
     # every fixture pair has input and output messages and tools
     assert {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"} <= set(attrs)
     assert checked >= 3
-    for message in orjson.loads(attrs["gen_ai.output.messages"]):
-        assert "finish_reason" not in message  # deprecated inside messages
+    reasons = attrs.get("gen_ai.response.finish_reasons", [])
+    for i, message in enumerate(orjson.loads(attrs["gen_ai.output.messages"])):
+        # deprecated inside messages, but required by consumers of the earlier schema: the
+        # conventions' well-known value of the API's reason, "" when it gave none
+        assert message["finish_reason"] == (well_known_finish(reasons[i]) if i < len(reasons) else "")
 
 
 def test_the_schemas_refuse_what_older_versions_wrote() -> None:
@@ -247,6 +251,36 @@ def test_responses_calls_get_no_invented_finish_reason() -> None:
     )
     cut = call_attributes(_call(Api.RESPONSES, b'{"model":"g","input":"hi"}', acc))
     assert cut["gen_ai.response.finish_reasons"] == ["max_output_tokens"]  # the API's own word
+
+
+def test_finish_reasons_in_messages_are_the_well_known_values() -> None:
+    chat = call_attributes(
+        _call(Api.CHAT, fixture("chat_request.json"), _response(Api.CHAT, "chat_response.json"))
+    )
+    assert chat["gen_ai.response.finish_reasons"] == ["tool_calls"]  # the API's word on the span
+    assert orjson.loads(chat["gen_ai.output.messages"])[0]["finish_reason"] == "tool_call"  # well known
+    claude = call_attributes(
+        _call(
+            Api.ANTHROPIC, fixture("anthropic_request.json"), _response(Api.ANTHROPIC, "anthropic_stream.sse")
+        )
+    )
+    assert orjson.loads(claude["gen_ai.output.messages"])[0]["finish_reason"] == "tool_call"
+    responses = call_attributes(
+        _call(
+            Api.RESPONSES,
+            fixture("responses_request.json"),
+            _response(Api.RESPONSES, "responses_response.json"),
+        )
+    )
+    assert orjson.loads(responses["gen_ai.output.messages"])[0]["finish_reason"] == ""  # none given
+    assert [well_known_finish(r) for r in ("STOP", "MAX_TOKENS", "SAFETY", "end_turn", "odd", None)] == [
+        "stop",
+        "length",
+        "content_filter",
+        "stop",
+        "odd",
+        "",
+    ]
 
 
 def test_no_first_chunk_time_on_an_error_reply() -> None:
