@@ -194,6 +194,9 @@ def usage_attributes(usage: Usage | None) -> dict[str, Any]:
         ("gen_ai.usage.input_tokens", usage.input_tokens),
         ("gen_ai.usage.output_tokens", usage.output_tokens),
         ("gen_ai.usage.cache_read.input_tokens", usage.cache_read_tokens),
+        # The current name (semantic-conventions-genai), and the name of semconv 1.41 and before,
+        # which consumers in use still read (Phoenix 20 reads only that one).
+        ("gen_ai.usage.cache_write.input_tokens", usage.cache_creation_tokens),
         ("gen_ai.usage.cache_creation.input_tokens", usage.cache_creation_tokens),
         ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens),
     ):

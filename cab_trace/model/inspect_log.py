@@ -662,6 +662,7 @@ def _usage(usage: dict[str, Any]) -> dict[str, Any]:
     if read is not None:
         attrs["gen_ai.usage.cache_read.input_tokens"] = read
     if write is not None:
+        attrs["gen_ai.usage.cache_write.input_tokens"] = write  # and the name before it (call.py)
         attrs["gen_ai.usage.cache_creation.input_tokens"] = write
     if (reasoning := _int(usage.get("reasoning_tokens"))) is not None:
         attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning

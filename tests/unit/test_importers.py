@@ -334,7 +334,7 @@ EVENTS = st.lists(
 )
 
 
-@settings(max_examples=80)
+@settings(max_examples=80, deadline=None)
 @given(events=EVENTS, idle=st.none() | st.floats(min_value=0.5, max_value=10, allow_nan=False))
 def test_converting_v2_to_v3_and_back_keeps_every_event_exactly(
     events: list[tuple[int, str, str]], idle: float | None
@@ -401,7 +401,7 @@ def test_jaeger_ids_that_are_not_hex_are_mapped_and_kept(tmp_path: Path) -> None
     assert [(r.trace_id, r.span_id) for r in read_trace(path)] == [(r.trace_id, r.span_id) for r in first]
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(records=traces())
 def test_jaeger_ui_computes_each_trace_s_end_and_duration_as_the_trace_has_them(
     records: list[SpanRecord],
