@@ -17,7 +17,13 @@ def register(sub: Any) -> None:
         help="print a trace's spans as a table",
         description="Print each trace in a file as a table of its spans (tree order).",
     )
-    show.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
+    show.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an "
+        "asciicast recording), a run directory or a Harbor trial directory",
+    )
     show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
     show.add_argument(
         "--width",
