@@ -26,8 +26,8 @@ def register(sub: Any) -> None:
         "path",
         type=Path,
         metavar="PATH",
-        help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an asciicast "
-        "recording), a run directory or a Harbor trial directory",
+        help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an "
+        "asciicast recording), a run directory or a Harbor trial directory",
     )
     replay.add_argument(
         "--idle-limit",
