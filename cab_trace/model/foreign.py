@@ -36,10 +36,10 @@ CAST_FILE_NAME = "terminal.cast"
 
 
 def trial_result_in(directory: Path) -> Path | None:
-    """A Harbor trial directory's ``result.json`` (beside ``agent/``, ``verifier/`` or
-    ``config.json``), or None."""
+    """A Harbor trial directory's ``result.json`` (beside ``agent/`` or ``verifier/``: a job's
+    directory has a ``result.json`` and ``config.json`` too, but its trials are below it), or None."""
     result = directory / harbor.RESULT_FILE
-    if result.is_file() and any((directory / n).exists() for n in ("agent", "verifier", "config.json")):
+    if result.is_file() and any((directory / n).is_dir() for n in ("agent", "verifier")):
         return result
     return None
 

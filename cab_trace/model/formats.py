@@ -130,14 +130,17 @@ def _not_text(path: Path, head: bytes) -> _Sniffed | None:
     for magic, what in _BINARY.items():
         if head.startswith(magic):
             raise TraceFileError(path, f"is {what}, not a trace")
-    if b"\x00" in head:
+    # Only the first line decides: a trace whose later lines are damaged (a killed writer can
+    # leave NUL bytes) is read up to them, and its reader names the line.
+    first = head.split(b"\n", 1)[0]
+    if b"\x00" in first:
         raise TraceFileError(path, "is a binary file (it holds NUL bytes), not a trace")
     try:
-        head.decode("utf-8")
+        first.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not a character cut at the end of the sample
+        if exc.start < len(first) - 4 or b"\n" in head:  # not a character cut at the sample's end
             raise TraceFileError(
-                path, f"is not UTF-8 text (byte {exc.start} is {head[exc.start]:#04x}): not a trace"
+                path, f"is not UTF-8 text (byte {exc.start} is {first[exc.start]:#04x}): not a trace"
             ) from None
     return None
 

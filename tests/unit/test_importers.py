@@ -5,6 +5,7 @@ Jaeger JSON with the ids Jaeger UI accepts."""
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -192,6 +193,13 @@ def test_files_that_are_not_traces_say_what_they_are(tmp_path: Path) -> None:
     latin.write_bytes(b"caf\xe9 au lait\n" * 5)
     with pytest.raises(TraceFileError, match="not UTF-8 text"):
         detect_format(latin)
+    damaged = tmp_path / "damaged.jsonl"  # a killed writer's NUL bytes after a good first line
+    good = (
+        Path(__file__).resolve().parents[1] / "replay" / "fixtures" / "demo-run" / "trace.jsonl"
+    ).read_bytes()
+    damaged.write_bytes(good.splitlines(keepends=True)[0] + b"\x00" * 64 + b"\n")
+    with pytest.raises(TraceFileError, match=r"damaged\.jsonl:2"):
+        list(read_trace(damaged))
     broken = tmp_path / "broken.eval"
     broken.write_bytes(EVAL.read_bytes()[:2000])
     with pytest.raises(TraceFileError, match="zip archive"):
@@ -295,6 +303,13 @@ def test_a_directory_of_trials_exports_as_a_sweep(tmp_path: Path) -> None:
     result = run_cli("export", str(FOREIGN / "harbor"), str(EVAL), "--format", "otlp-json", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "of 5 trace(s)" in result.stderr  # two trials, two samples and the eval
+    # a Harbor job's directory: its own result.json and config.json, its trials below it
+    job = tmp_path / "jobs" / "2026-01-02__10-00-00"
+    shutil.copytree(FOREIGN / "harbor", job)
+    (job / "result.json").write_text('{"id": "job", "n_total_trials": 2, "stats": {}}')
+    (job / "config.json").write_text("{}")
+    again = run_cli("export", str(tmp_path / "jobs"), "--format", "otlp-json", "-o", str(out))
+    assert again.returncode == 0 and "of 2 trace(s)" in again.stderr, again.stderr
 
 
 # -- asciicast -------------------------------------------------------------------------------------
