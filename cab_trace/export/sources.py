@@ -10,7 +10,7 @@ from cab_trace.model import TRACE_FILE_NAME
 from cab_trace.model.foreign import trial_result_in
 
 
-def _found_below(path: Path) -> list[Path]:
+def traces_below(path: Path) -> list[Path]:
     """Every run's trace below a directory: ``trace.jsonl`` files, Harbor trials' ``result.json``
     and Inspect AI ``.eval`` logs (imported logs read as runs too)."""
     found = set(path.rglob(TRACE_FILE_NAME)) | set(path.rglob("*.eval"))
@@ -20,7 +20,7 @@ def _found_below(path: Path) -> list[Path]:
 
 def trace_files(paths: Sequence[Path]) -> list[Path]:
     """Expand each path: a file as itself, a run (or Harbor trial) directory as its trace, any
-    other directory as every trace below it (a sweep: see :func:`_found_below`), sorted.
+    other directory as every trace below it (a sweep: see :func:`traces_below`), sorted.
 
     Raises:
         UsageError: a path does not exist, or a directory holds no trace.
@@ -34,7 +34,7 @@ def trace_files(paths: Sequence[Path]) -> list[Path]:
         elif path.is_dir() and (trial := trial_result_in(path)) is not None:
             files.append(trial)
         elif path.is_dir():
-            found = _found_below(path)
+            found = traces_below(path)
             if not found:
                 raise UsageError(
                     f"{path}: no {TRACE_FILE_NAME} in it or below it",
