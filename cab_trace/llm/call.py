@@ -147,13 +147,7 @@ def call_attributes(  # noqa: PLR0912
         attrs["gen_ai.response.id"] = resp.id
     if resp.finish_reasons:
         attrs["gen_ai.response.finish_reasons"] = list(resp.finish_reasons)
-    if (
-        req.stream
-        and call.first_chunk_ns is not None
-        and call.status is not None
-        and 200 <= call.status < 300
-    ):
-        # Only for an answer: the first bytes of an error reply are not a first chunk of output.
+    if req.stream and call.first_chunk_ns is not None and _answered(call):
         attrs["gen_ai.response.time_to_first_chunk"] = round((call.first_chunk_ns - call.start_ns) / 1e9, 6)
     if req.stream:
         attrs["cab.llm.stream_events"] = resp.chunks
@@ -182,6 +176,14 @@ def call_attributes(  # noqa: PLR0912
     else:
         attrs["cab.llm.content"] = "omitted"
     return attrs
+
+
+def _answered(call: CallRecord) -> bool:
+    """Whether the first bytes were the start of an answer: not of an error reply (an HTTP error,
+    or a stream whose only content was the API's error event)."""
+    if call.status is None or not 200 <= call.status < 300:
+        return False
+    return not (call.outcome == "api_error" and not call.response.output_messages)
 
 
 def usage_attributes(usage: Usage | None) -> dict[str, Any]:

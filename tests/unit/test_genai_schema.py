@@ -290,6 +290,8 @@ def test_no_first_chunk_time_on_an_error_reply() -> None:
     call = _call(Api.CHAT, body, acc, status=503)
     call.first_chunk_ns, call.outcome = 1_010_000_000, "http_error"
     assert "gen_ai.response.time_to_first_chunk" not in call_attributes(call)
+    call.status, call.outcome = 200, "api_error"  # a 200 stream whose only event was the error
+    assert "gen_ai.response.time_to_first_chunk" not in call_attributes(call)
     call.status, call.outcome = 200, "ok"
     assert call_attributes(call)["gen_ai.response.time_to_first_chunk"] == pytest.approx(0.01)
 
