@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from cab_trace.errors import TraceFileError
-from cab_trace.model import asciicast, harbor, inspect_log
+from cab_trace.model import asciicast, harbor, inspect_archive, inspect_log
 from cab_trace.model.record import RecordError, SpanRecord
 
 WarnFn = Callable[[str], None]
@@ -70,7 +70,7 @@ def read_imported(path: Path, fmt: str, document: Any, warn: WarnFn | None) -> I
     """The records of a file in one of :data:`IMPORTED` (``document``: the parsed JSON, when
     telling the format apart parsed it already)."""
     if fmt == "inspect-eval":
-        return _checked(path, fmt, inspect_log.records_from_eval_archive(path.read_bytes(), warn))
+        return _checked(path, fmt, inspect_archive.records_from_eval_archive(path.read_bytes(), warn))
     if fmt == "asciicast":
         return _cast(path)
     if document is None:

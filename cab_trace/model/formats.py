@@ -32,7 +32,8 @@ from cab_trace.errors import TraceFileError
 from cab_trace.model import foreign
 from cab_trace.model.asciicast import header_version
 from cab_trace.model.harbor import is_atif, is_trial_result
-from cab_trace.model.inspect_log import archive_names, is_inspect_archive, is_inspect_log
+from cab_trace.model.inspect_archive import archive_names, is_inspect_archive
+from cab_trace.model.inspect_log import is_inspect_log
 from cab_trace.model.jaeger_json import is_jaeger, jaeger_document, records_from_jaeger, write_jaeger
 from cab_trace.model.jsonl import open_error, read_records, resolve_trace_path
 from cab_trace.model.otlp_json import (

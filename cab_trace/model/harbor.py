@@ -29,7 +29,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cab_trace.model.imported import SpanDraft, bounded, iso_ns, json_text, span_id, stretch_parents, trace_id
+from cab_trace.model.imported import (
+    SpanDraft,
+    as_dict,
+    as_int,
+    as_list,
+    as_num,
+    bounded,
+    iso_ns,
+    json_text,
+    span_id,
+    stretch_parents,
+    trace_id,
+)
 from cab_trace.model.record import RecordError, Scope, SpanRecord
 
 Json = Any
@@ -60,22 +72,6 @@ def is_atif(doc: object) -> bool:
     )
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def reward_passed(reward: float | None) -> bool | None:
     """A reward as a verdict: 1 passes, 0 fails; a partial reward is no verdict."""
     if reward is None:
@@ -87,7 +83,7 @@ def _text(message: object) -> str:
     if isinstance(message, str):
         return message
     return "".join(
-        str(p.get("text", "")) for p in _list(message) if isinstance(p, dict) and p.get("type") == "text"
+        str(p.get("text", "")) for p in as_list(message) if isinstance(p, dict) and p.get("type") == "text"
     )
 
 
@@ -107,17 +103,17 @@ class _Steps:
         self.parent = parent
         self.doc = trajectory
         self.start_ns = start_ns
-        agent = _dict(trajectory.get("agent"))
+        agent = as_dict(trajectory.get("agent"))
         self.model = str(agent.get("model_name") or "")
         self.definitions = [
-            _definition(t) for t in _list(agent.get("tool_definitions")) if isinstance(t, dict)
+            _definition(t) for t in as_list(agent.get("tool_definitions")) if isinstance(t, dict)
         ]
 
     def drafts(self) -> list[SpanDraft]:
         out: list[SpanDraft] = []
         previous = self.start_ns
         pending: list[Json] = []  # what reached the model since its last answer
-        for number, step in enumerate(_list(self.doc.get("steps")), start=1):
+        for number, step in enumerate(as_list(self.doc.get("steps")), start=1):
             if not isinstance(step, dict):
                 continue
             when = iso_ns(step.get("timestamp"))
@@ -140,7 +136,7 @@ class _Steps:
 
     def _results(self, step: dict[str, Any]) -> list[Json]:
         parts = []
-        for result in _list(_dict(step.get("observation")).get("results")):
+        for result in as_list(as_dict(step.get("observation")).get("results")):
             if not isinstance(result, dict):
                 continue
             part: dict[str, Any] = {"type": "tool_call_response"}
@@ -177,19 +173,19 @@ class _Steps:
         )
         if name:
             a["gen_ai.request.model"] = name
-        metrics = _dict(step.get("metrics"))
-        prompt, completion = _int(metrics.get("prompt_tokens")), _int(metrics.get("completion_tokens"))
+        metrics = as_dict(step.get("metrics"))
+        prompt, completion = as_int(metrics.get("prompt_tokens")), as_int(metrics.get("completion_tokens"))
         a["cab.llm.usage_reported"] = prompt is not None or completion is not None
         for key, value in (
             ("gen_ai.usage.input_tokens", prompt),  # ATIF's prompt tokens include cached ones
             ("gen_ai.usage.output_tokens", completion),
-            ("gen_ai.usage.cache_read.input_tokens", _int(metrics.get("cached_tokens"))),
+            ("gen_ai.usage.cache_read.input_tokens", as_int(metrics.get("cached_tokens"))),
         ):
             if value is not None:
                 a[key] = value
-        if (cost := _num(metrics.get("cost_usd"))) is not None:
+        if (cost := as_num(metrics.get("cost_usd"))) is not None:
             a["harbor.cost_usd"] = cost
-        if (calls := _int(step.get("llm_call_count"))) is not None:
+        if (calls := as_int(step.get("llm_call_count"))) is not None:
             a["harbor.llm_call_count"] = calls
         if pending:
             a["gen_ai.input.messages"] = bounded(json_text(pending), 256 * 1024)
@@ -198,7 +194,7 @@ class _Steps:
             parts.append({"type": "reasoning", "content": step["reasoning_content"]})
         if text := _text(step.get("message")):
             parts.append({"type": "text", "content": text})
-        tools = [c for c in _list(step.get("tool_calls")) if isinstance(c, dict)]
+        tools = [c for c in as_list(step.get("tool_calls")) if isinstance(c, dict)]
         for call in tools:
             part: dict[str, Any] = {"type": "tool_call"}
             if isinstance(call.get("tool_call_id"), str):
@@ -212,7 +208,7 @@ class _Steps:
         if self.definitions:
             a["gen_ai.tool.definitions"] = bounded(json_text(self.definitions), 256 * 1024)
         out = [chat]
-        results = _list(_dict(step.get("observation")).get("results"))
+        results = as_list(as_dict(step.get("observation")).get("results"))
         for index, call in enumerate(tools):
             out.append(
                 self._tool(
@@ -281,7 +277,7 @@ class _Steps:
 
 def _definition(tool: dict[str, Any]) -> dict[str, Any]:
     """An ATIF tool definition (OpenAI's nested shape, usually) flattened as the conventions ask."""
-    inner = _dict(tool.get("function")) or tool
+    inner = as_dict(tool.get("function")) or tool
     out: dict[str, Any] = {"type": "function", "name": str(inner.get("name") or tool.get("type") or "tool")}
     if isinstance(inner.get("description"), str):
         out["description"] = inner["description"]
@@ -304,7 +300,7 @@ def _resource(agent: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timing(value: object) -> tuple[int, int] | None:
-    t = _dict(value)
+    t = as_dict(value)
     start, end = iso_ns(t.get("started_at")), iso_ns(t.get("finished_at"))
     if start is None:
         return None
@@ -332,8 +328,8 @@ def records_from_trial(
         raise RecordError("not a Harbor trial result (no trial_name, task_name and agent_info)")
     trial_key = result.get("id") or result.get("trial_name")
     trace = trace_id("harbor", trial_key)
-    agent_info = _dict(result.get("agent_info"))
-    model_info = _dict(agent_info.get("model_info"))
+    agent_info = as_dict(result.get("agent_info"))
+    model_info = as_dict(agent_info.get("model_info"))
     times = [t for k, _ in PHASES if (t := _timing(result.get(k)))]
     start = iso_ns(result.get("started_at")) or min((t[0] for t in times), default=0)
     end = iso_ns(result.get("finished_at")) or max((t[1] for t in times), default=start)
@@ -362,8 +358,8 @@ def records_from_trial(
     if is_atif(trajectory):
         parent = agent_span or root
         drafts.extend(_Steps(trace, parent, trajectory, trajectory_start).drafts())
-    for step in _list(result.get("step_results")):
-        drafts.extend(_step_result(trace, root, _dict(step), step_trajectories or {}))
+    for step in as_list(result.get("step_results")):
+        drafts.extend(_step_result(trace, root, as_dict(step), step_trajectories or {}))
     stretch_parents(drafts)
     resource = _resource({"name": agent_info.get("name"), "version": agent_info.get("version")})
     return iter([d.record(resource, SCOPE) for d in drafts])
@@ -372,25 +368,25 @@ def records_from_trial(
 def _outcome(root: SpanDraft, result: dict[str, Any], reward_text: str | None) -> bool | None:
     """The reward, tokens and exception on the root; returns the check's verdict."""
     a = root.attributes
-    rewards = _dict(_dict(result.get("verifier_result")).get("rewards"))
+    rewards = as_dict(as_dict(result.get("verifier_result")).get("rewards"))
     if not rewards and reward_text is not None and _parse_float(reward_text) is not None:
         rewards = {"reward": _parse_float(reward_text)}
     for key, value in rewards.items():
-        if _num(value) is not None:
+        if as_num(value) is not None:
             a[f"harbor.reward.{key}"] = float(value)
-    reward = _num(rewards.get("reward")) if "reward" in rewards else None
+    reward = as_num(rewards.get("reward")) if "reward" in rewards else None
     if reward is None and len(rewards) == 1:
-        reward = _num(next(iter(rewards.values())))
+        reward = as_num(next(iter(rewards.values())))
     verdict = reward_passed(reward)
     if verdict is not None:
         a["check_passed"] = verdict
-    context = _dict(result.get("agent_result"))
+    context = as_dict(result.get("agent_result"))
     for key in ("n_input_tokens", "n_cache_tokens", "n_output_tokens"):
-        if _int(context.get(key)) is not None:
+        if as_int(context.get(key)) is not None:
             a[f"harbor.{key}"] = context[key]
-    if _num(context.get("cost_usd")) is not None:
+    if as_num(context.get("cost_usd")) is not None:
         a["harbor.cost_usd"] = float(context["cost_usd"])
-    exception = _dict(result.get("exception_info"))
+    exception = as_dict(result.get("exception_info"))
     if exception:
         root.fail(bounded(f"{exception.get('exception_type')}: {exception.get('exception_message')}"))
         root.event(
@@ -448,9 +444,9 @@ def _step_result(
         times[-1][1],
     )
     out = [span]
-    rewards = _dict(_dict(step.get("verifier_result")).get("rewards"))
+    rewards = as_dict(as_dict(step.get("verifier_result")).get("rewards"))
     for key, value in rewards.items():
-        if _num(value) is not None:
+        if as_num(value) is not None:
             span.attributes[f"harbor.reward.{key}"] = float(value)
     agent = None
     for key, kind in (("agent_execution", "container"), ("verifier", "verify")):
@@ -474,9 +470,9 @@ def records_from_atif(doc: Any) -> Iterator[SpanRecord]:
         raise RecordError("not an ATIF trajectory (no agent and steps)")
     key = doc.get("session_id") or doc.get("trajectory_id") or json_text(doc.get("steps"))[:4096]
     trace = trace_id("atif", key)
-    stamps = [t for s in _list(doc["steps"]) if (t := iso_ns(_dict(s).get("timestamp"))) is not None]
+    stamps = [t for s in as_list(doc["steps"]) if (t := iso_ns(as_dict(s).get("timestamp"))) is not None]
     start, end = (min(stamps), max(stamps)) if stamps else (0, 0)
-    agent = _dict(doc.get("agent"))
+    agent = as_dict(doc.get("agent"))
     root = SpanDraft(
         trace, span_id(trace, "trajectory"), None, f"trajectory {agent.get('name', '')}", "run", start, end
     )
@@ -487,7 +483,7 @@ def records_from_atif(doc: Any) -> Iterator[SpanRecord]:
     if isinstance(doc.get("session_id"), str):
         a["run_id"] = doc["session_id"]
     a["atif.schema_version"] = str(doc.get("schema_version", ""))
-    final = _dict(doc.get("final_metrics"))
+    final = as_dict(doc.get("final_metrics"))
     for k, v in final.items():
         if isinstance(v, int | float) and not isinstance(v, bool):
             a[f"atif.{k}"] = v

@@ -22,6 +22,22 @@ from cab_trace.model.record import Attributes, Event, Link, Scope, SpanKind, Spa
 TEXT_LIMIT = 16 * 1024
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def hex_id(digits: int, *parts: object) -> str:
     """``digits`` lowercase hex digits from sha256 of the parts; never all zeros (invalid in OTLP)."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:digits]

@@ -23,17 +23,16 @@ Inspect's usage counts input tokens apart from cache reads and writes; the conve
 
 from __future__ import annotations
 
-import io
-import struct
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-import orjson
 
 from cab_trace.llm.parts import well_known_finish
 from cab_trace.model.imported import (
     SpanDraft,
+    as_dict,
+    as_int,
+    as_list,
+    as_num,
     bounded,
     iso_ns,
     json_text,
@@ -42,14 +41,20 @@ from cab_trace.model.imported import (
     stretch_parents,
     trace_id,
 )
+from cab_trace.model.inspect_messages import (
+    expand_refs,
+    messages_of,
+    passed_of,
+    request_params,
+    resolve_attachments,
+    text_of,
+    tool_definitions,
+    usage_attributes,
+)
 from cab_trace.model.record import Link, RecordError, Scope, SpanRecord
 
 Json = Any
 SCOPE = Scope("cab_trace.import.inspect_ai", None)
-#: Decompressed size allowed for one archive member (a sample), and for the whole archive.
-MEMBER_LIMIT = 1 << 30
-ARCHIVE_LIMIT = 4 << 30
-_ZSTD = 93
 
 
 # -- telling it apart ----------------------------------------------------------------------------
@@ -66,99 +71,6 @@ def is_inspect_log(doc: object) -> bool:
     )
 
 
-def is_inspect_archive(names: list[str]) -> bool:
-    """An ``.eval`` archive: a ``header.json`` or a ``_journal/start.json`` (while it runs)."""
-    return "header.json" in names or "_journal/start.json" in names
-
-
-# -- the archive -----------------------------------------------------------------------------------
-
-
-def _decompress_zstd(raw: bytes, size: int) -> bytes:
-    try:
-        import zstandard
-    except ImportError:  # pragma: no cover - a dependency; the stdlib has it from 3.14
-        try:
-            from compression import zstd  # type: ignore[import-not-found]
-        except ImportError:
-            raise RecordError(
-                "its members are Zstandard-compressed and no Zstandard decoder is installed "
-                "(pip install zstandard)"
-            ) from None
-        return bytes(zstd.decompress(raw))
-    return bytes(zstandard.ZstdDecompressor().decompress(raw, max_output_size=max(size, 1)))
-
-
-def _member(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    if info.file_size > MEMBER_LIMIT:
-        raise RecordError(f"{info.filename}: {info.file_size:,} bytes uncompressed, over the limit")
-    if info.compress_type != _ZSTD:
-        return archive.read(info)
-    # zipfile does not know method 93: the member's bytes are after its local header.
-    at = info.header_offset
-    if data[at : at + 4] != b"PK\x03\x04":
-        raise RecordError(f"{info.filename}: no local file header where the directory says")
-    name_len, extra_len = struct.unpack("<HH", data[at + 26 : at + 30])
-    start = at + 30 + name_len + extra_len
-    out = _decompress_zstd(data[start : start + info.compress_size], info.file_size)
-    if len(out) != info.file_size:
-        raise RecordError(
-            f"{info.filename}: decompressed to {len(out)} bytes, the directory says {info.file_size}"
-        )
-    return out
-
-
-def _json_member(data: bytes, archive: zipfile.ZipFile, name: str) -> Json:
-    try:
-        return orjson.loads(_member(data, archive, archive.getinfo(name)))
-    except orjson.JSONDecodeError as exc:
-        raise RecordError(f"{name}: not valid JSON ({exc})") from None
-
-
-def archive_names(data: bytes) -> list[str] | None:
-    """The member names of a zip archive, or None when ``data`` is not one."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None
-
-
-def records_from_eval_archive(data: bytes, warn: Callable[[str], None] | None = None) -> Iterator[SpanRecord]:
-    """The records of an ``.eval`` archive.
-
-    Raises:
-        RecordError: not an Inspect archive, or a member that cannot be read.
-    """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise RecordError(f"not a readable zip archive ({exc})") from None
-    with archive:
-        names = archive.namelist()
-        if not is_inspect_archive(names):
-            raise RecordError(
-                "a zip archive with no header.json or _journal/start.json: not an Inspect AI log"
-            )
-        if sum(i.file_size for i in archive.infolist()) > ARCHIVE_LIMIT:
-            raise RecordError("the archive unpacks to more than 4 GiB")
-        header = _json_member(
-            data, archive, "header.json" if "header.json" in names else "_journal/start.json"
-        )
-        if not isinstance(header, dict) or not isinstance(header.get("eval"), dict):
-            raise RecordError("header.json has no eval object")
-        samples = sorted(n for n in names if n.startswith("samples/") and n.endswith(".json"))
-        log = InspectLog(header)
-        for name in samples:
-            sample = _json_member(data, archive, name)
-            if not isinstance(sample, dict):
-                raise RecordError(f"{name}: not a sample object")
-            yield from log.sample_records(sample)
-        yield from log.eval_records()
-        if "header.json" not in names and warn is not None:
-            warn("the eval had not finished when this log was written (no header.json): read what it holds")
-
-
 def records_from_inspect_json(doc: Any) -> Iterator[SpanRecord]:
     """The records of a ``.json`` log document."""
     if not is_inspect_log(doc):
@@ -173,161 +85,18 @@ def records_from_inspect_json(doc: Any) -> Iterator[SpanRecord]:
 # -- the log ---------------------------------------------------------------------------------------
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def passed_of(value: object) -> bool | None:
-    """Whether a score value means the check passed: Inspect's ``C``/``I`` (correct,
-    incorrect), a boolean, or a number (1 passes, 0 fails; anything else is not a verdict)."""
-    if isinstance(value, bool):
-        return value
-    if value in ("C", "correct", "CORRECT"):
-        return True
-    if value in ("I", "incorrect", "INCORRECT", "P", "N"):
-        return False
-    if isinstance(value, int | float):
-        return True if value == 1 else False if value == 0 else None
-    return None
-
-
-def _resolve(value: Any, attachments: dict[str, Any]) -> Any:
-    """``attachment://<hash>`` strings replaced by what the sample's attachments hold."""
-    if isinstance(value, str):
-        if value.startswith("attachment://"):
-            found = attachments.get(value[len("attachment://") :])
-            return found if isinstance(found, str) else value
-        return value
-    if isinstance(value, dict):
-        return {k: _resolve(v, attachments) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, attachments) for v in value]
-    return value
-
-
-def _expand(refs: object, pool: list[Any]) -> list[Any]:
-    """Inspect's range-encoded refs (``[[start, end_exclusive], …]``) into a message pool."""
-    out: list[Any] = []
-    for ref in _list(refs):
-        if isinstance(ref, list) and len(ref) == 2 and all(isinstance(x, int) for x in ref):
-            out.extend(pool[ref[0] : ref[1]])
-    return out
-
-
-def _text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    texts = []
-    for item in _list(content):
-        if isinstance(item, dict) and item.get("type") == "text":
-            texts.append(str(item.get("text", "")))
-        elif isinstance(item, str):
-            texts.append(item)
-    return "".join(texts) if texts or not content else json_text(content)
-
-
-def _content_parts(content: object) -> list[Json]:
-    if isinstance(content, str):
-        return [{"type": "text", "content": content}] if content else []
-    parts: list[Json] = []
-    for item in _list(content):
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "content": str(item.get("text", ""))})
-        elif kind == "reasoning":
-            text = item.get("summary") if item.get("redacted") else item.get("reasoning")
-            parts.append({"type": "reasoning", "content": str(text or "")})
-        elif kind in ("image", "audio", "video"):
-            ref = item.get(kind)
-            if isinstance(ref, str) and not ref.startswith("data:"):
-                parts.append({"type": "uri", "modality": kind, "uri": ref})
-            else:
-                parts.append({"type": kind})
-        else:
-            parts.append({"type": str(kind or "unknown")})
-    return parts
-
-
-def messages_of(messages: list[Any]) -> list[Json]:
-    """Inspect's chat messages in the conventions' shape."""
-    out: list[Json] = []
-    for m in messages:
-        if not isinstance(m, dict):
-            continue
-        role = str(m.get("role") or "user")
-        if role == "tool":
-            part: dict[str, Any] = {"type": "tool_call_response"}
-            if isinstance(m.get("tool_call_id"), str):
-                part["id"] = m["tool_call_id"]
-            error = _dict(m.get("error"))
-            part["response"] = (
-                f"error ({error.get('type')}): {error.get('message')}" if error else _text(m.get("content"))
-            )
-            out.append({"role": "tool", "parts": [part]})
-            continue
-        parts = _content_parts(m.get("content"))
-        for call in _list(m.get("tool_calls")):
-            if isinstance(call, dict):
-                tool_part: dict[str, Any] = {"type": "tool_call"}
-                if isinstance(call.get("id"), str):
-                    tool_part["id"] = call["id"]
-                tool_part["name"] = str(call.get("function") or "")
-                tool_part["arguments"] = call.get("arguments")
-                parts.append(tool_part)
-        out.append({"role": role, "parts": parts})
-    return out
-
-
-def _tool_definitions(tools: object) -> list[Json]:
-    out = []
-    for tool in _list(tools):
-        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-            definition: dict[str, Any] = {"type": "function", "name": tool["name"]}
-            if isinstance(tool.get("description"), str):
-                definition["description"] = tool["description"]
-            if isinstance(tool.get("parameters"), dict):
-                definition["parameters"] = tool["parameters"]
-            out.append(definition)
-    return out
-
-
-_PARAMS = (
-    ("max_tokens", "gen_ai.request.max_tokens", _int),
-    ("temperature", "gen_ai.request.temperature", _num),
-    ("top_p", "gen_ai.request.top_p", _num),
-    ("top_k", "gen_ai.request.top_k", _num),
-    ("seed", "gen_ai.request.seed", _int),
-    ("frequency_penalty", "gen_ai.request.frequency_penalty", _num),
-    ("presence_penalty", "gen_ai.request.presence_penalty", _num),
-)
-
-
 class InspectLog:
     """One log's eval header, turned into records sample by sample."""
 
     def __init__(self, header: dict[str, Any]) -> None:
         self.header = header
-        self.eval = _dict(header.get("eval"))
+        self.eval = as_dict(header.get("eval"))
         self.eval_id = str(
             self.eval.get("eval_id") or self.eval.get("run_id") or self.eval.get("task_id") or ""
         )
         self.task = str(self.eval.get("task") or "task")
         self.model = str(self.eval.get("model") or "")
-        packages = _dict(self.eval.get("packages"))
+        packages = as_dict(self.eval.get("packages"))
         self.resource: dict[str, Any] = {"service.name": "inspect_ai"}
         if isinstance(packages.get("inspect_ai"), str):
             self.resource["service.version"] = packages["inspect_ai"]
@@ -340,7 +109,7 @@ class InspectLog:
     def eval_records(self) -> Iterator[SpanRecord]:
         """The eval's span (after the samples: its times cover theirs, as Inspect's header
         gives its own to the second)."""
-        stats = _dict(self.header.get("stats"))
+        stats = as_dict(self.header.get("stats"))
         start = iso_ns(stats.get("started_at")) or iso_ns(self.eval.get("created")) or 0
         end = iso_ns(stats.get("completed_at")) or start
         if self.bounds:
@@ -354,16 +123,16 @@ class InspectLog:
         status = self.header.get("status")
         if isinstance(status, str):
             a["inspect.status"] = status
-        results = _dict(self.header.get("results"))
+        results = as_dict(self.header.get("results"))
         for key in ("total_samples", "completed_samples"):
-            if _int(results.get(key)) is not None:
+            if as_int(results.get(key)) is not None:
                 a[f"inspect.{key}"] = results[key]
-        for score in _list(results.get("scores")):
-            for metric in _dict(_dict(score).get("metrics")).values():
-                m = _dict(metric)
-                if isinstance(m.get("name"), str) and _num(m.get("value")) is not None:
-                    a[f"inspect.score.{_dict(score).get('name')}.{m['name']}"] = float(m["value"])
-        error = _dict(self.header.get("error"))
+        for score in as_list(results.get("scores")):
+            for metric in as_dict(as_dict(score).get("metrics")).values():
+                m = as_dict(metric)
+                if isinstance(m.get("name"), str) and as_num(m.get("value")) is not None:
+                    a[f"inspect.score.{as_dict(score).get('name')}.{m['name']}"] = float(m["value"])
+        error = as_dict(self.header.get("error"))
         if status == "error" or error:
             span.fail(str(error.get("message") or "the eval ended with an error"))
         yield span.record(self.resource, SCOPE)
@@ -371,7 +140,7 @@ class InspectLog:
     # one sample ---------------------------------------------------------------------------------
 
     def sample_records(self, sample: dict[str, Any]) -> Iterator[SpanRecord]:
-        sample = _resolve(sample, _dict(sample.get("attachments")))
+        sample = resolve_attachments(sample, as_dict(sample.get("attachments")))
         records = _SampleTrace(self, sample).build()
         if records:
             self.bounds += [records[0].start_time_unix_nano, records[0].end_time_unix_nano]
@@ -383,21 +152,21 @@ class _SampleTrace:
         self.log = log
         self.sample = sample
         self.sample_id = str(sample.get("id", ""))
-        self.epoch = _int(sample.get("epoch")) or 1
+        self.epoch = as_int(sample.get("epoch")) or 1
         self.trace = trace_id("inspect", log.eval_id, self.sample_id, self.epoch)
         self.root_id = span_id(self.trace, "sample")
         self.drafts: list[SpanDraft] = []
         self.spans: dict[str, SpanDraft] = {}  # Inspect span id -> draft
-        pool = _dict(sample.get("events_data"))
-        self.messages = _list(pool.get("messages"))
-        self.calls = _list(pool.get("calls"))
+        pool = as_dict(sample.get("events_data"))
+        self.messages = as_list(pool.get("messages"))
+        self.calls = as_list(pool.get("calls"))
 
     def _parent(self, inspect_span: object) -> str:
         draft = self.spans.get(str(inspect_span)) if inspect_span else None
         return draft.span_id if draft is not None else self.root_id
 
     def build(self) -> list[SpanRecord]:
-        events = [e for e in _list(self.sample.get("events")) if isinstance(e, dict)]
+        events = [e for e in as_list(self.sample.get("events")) if isinstance(e, dict)]
         times = [t for e in events for t in (iso_ns(e.get("timestamp")), iso_ns(e.get("completed"))) if t]
         start = iso_ns(self.sample.get("started_at")) or (min(times) if times else 0)
         end = iso_ns(self.sample.get("completed_at")) or (max(times) if times else start)
@@ -443,23 +212,23 @@ class _SampleTrace:
         if self.log.model:
             a["model"] = self.log.model.split("/", 1)[-1]
             a["inspect.model"] = self.log.model
-        scores = _dict(self.sample.get("scores"))
+        scores = as_dict(self.sample.get("scores"))
         for name, score in scores.items():
-            value = _dict(score).get("value")
+            value = as_dict(score).get("value")
             a[f"inspect.score.{name}"] = plain(value)
         first = next(iter(scores.values()), None)
-        verdict = passed_of(_dict(first).get("value")) if first is not None else None
+        verdict = passed_of(as_dict(first).get("value")) if first is not None else None
         if verdict is not None:
             a["check_passed"] = verdict
         for key in ("total_time", "working_time"):
-            if _num(self.sample.get(key)) is not None:
+            if as_num(self.sample.get(key)) is not None:
                 a[f"inspect.{key}_s"] = float(self.sample[key])
-        error = _dict(self.sample.get("error"))
+        error = as_dict(self.sample.get("error"))
         if error:
             root.fail(bounded(str(error.get("message") or "the sample ended with an error")))
             if isinstance(error.get("traceback"), str):
                 root.event("exception", end, {"exception.stacktrace": error["traceback"]})
-        limit = _dict(self.sample.get("limit"))
+        limit = as_dict(self.sample.get("limit"))
         if limit:
             a["inspect.limit"] = str(limit.get("type") or "")
         return root
@@ -485,10 +254,10 @@ class _SampleTrace:
 
     def _model(self, event: dict[str, Any]) -> None:
         start = iso_ns(event.get("timestamp")) or 0
-        output = _dict(event.get("output"))
+        output = as_dict(event.get("output"))
         end = iso_ns(event.get("completed"))
         if end is None:
-            seconds = _num(output.get("time"))
+            seconds = as_num(output.get("time"))
             end = start + int(seconds * 1e9) if seconds is not None else start
         full = str(event.get("model") or self.log.model)
         provider, _, model = full.partition("/")
@@ -515,23 +284,23 @@ class _SampleTrace:
             a["gen_ai.response.model"] = output["model"]
         if isinstance(output.get("response_id"), str):
             a["gen_ai.response.id"] = output["response_id"]
-        a.update(_request_params(_dict(event.get("config"))))
+        a.update(request_params(as_dict(event.get("config"))))
         reasons = [
-            str(c.get("stop_reason")) for c in _list(output.get("choices")) if _dict(c).get("stop_reason")
+            str(c.get("stop_reason")) for c in as_list(output.get("choices")) if as_dict(c).get("stop_reason")
         ]
         if reasons:
             a["gen_ai.response.finish_reasons"] = reasons
-        a.update(_usage(_dict(output.get("usage"))))
-        messages = _list(event.get("input")) or _expand(event.get("input_refs"), self.messages)
-        system = [m for m in messages if _dict(m).get("role") == "system"]
+        a.update(usage_attributes(as_dict(output.get("usage"))))
+        messages = as_list(event.get("input")) or expand_refs(event.get("input_refs"), self.messages)
+        system = [m for m in messages if as_dict(m).get("role") == "system"]
         if system:
             a["gen_ai.system_instructions"] = bounded(
-                json_text([{"type": "text", "content": _text(_dict(m).get("content"))} for m in system])
+                json_text([{"type": "text", "content": text_of(as_dict(m).get("content"))} for m in system])
             )
-        rest = [m for m in messages if _dict(m).get("role") != "system"]
+        rest = [m for m in messages if as_dict(m).get("role") != "system"]
         if rest:
             a["gen_ai.input.messages"] = bounded(json_text(messages_of(rest)), 256 * 1024)
-        choices = [_dict(c) for c in _list(output.get("choices"))]
+        choices = [as_dict(c) for c in as_list(output.get("choices"))]
         answers = [
             {**m, "finish_reason": well_known_finish(str(c.get("stop_reason") or ""))}
             for c in choices
@@ -539,9 +308,9 @@ class _SampleTrace:
         ]
         if answers:
             a["gen_ai.output.messages"] = bounded(json_text(answers), 256 * 1024)
-        if definitions := _tool_definitions(event.get("tools")):
+        if definitions := tool_definitions(event.get("tools")):
             a["gen_ai.tool.definitions"] = bounded(json_text(definitions), 256 * 1024)
-        if retries := _int(event.get("retries")):
+        if retries := as_int(event.get("retries")):
             a["inspect.retries"] = retries
         error = event.get("error") or output.get("error")
         if error:
@@ -576,8 +345,8 @@ class _SampleTrace:
             a["gen_ai.tool.call.arguments"] = bounded(json_text(event["arguments"]))
         result = event.get("result")
         if result is not None:
-            a["gen_ai.tool.call.result"] = bounded(result if isinstance(result, str) else _text(result))
-        error = _dict(event.get("error"))
+            a["gen_ai.tool.call.result"] = bounded(result if isinstance(result, str) else text_of(result))
+        error = as_dict(event.get("error"))
         if error:
             draft.fail(bounded(f"{error.get('type', 'error')}: {error.get('message', '')}"))
             a["error.type"] = str(error.get("type") or "tool_error")
@@ -600,7 +369,7 @@ class _SampleTrace:
                     break
 
     def _score(self, event: dict[str, Any], root: SpanDraft) -> None:
-        score = _dict(event.get("score"))
+        score = as_dict(event.get("score"))
         when = iso_ns(event.get("timestamp"))
         target = self.spans.get(str(event.get("span_id")))
         attributes: dict[str, Any] = {"inspect.score.value": score.get("value")}
@@ -627,43 +396,6 @@ class _SampleTrace:
             if key in event and event[key] is not None:
                 attributes[f"inspect.{key}"] = event[key]
         if kind == "error":
-            error = _dict(event.get("error"))
+            error = as_dict(event.get("error"))
             attributes["inspect.message"] = error.get("message", "")
         target.event(kind, iso_ns(event.get("timestamp")), attributes)
-
-
-def _request_params(config: dict[str, Any]) -> dict[str, Any]:
-    """Inspect's ``GenerateConfig`` as the conventions' request attributes."""
-    a: dict[str, Any] = {}
-    for key, attribute, convert in _PARAMS:
-        if (value := convert(config.get(key))) is not None:
-            a[attribute] = value
-    stops = config.get("stop_seqs")
-    if isinstance(stops, list) and stops and all(isinstance(s, str) for s in stops):
-        a["gen_ai.request.stop_sequences"] = list(stops)
-    if config.get("response_schema"):
-        a["gen_ai.output.type"] = "json"
-    if (n := _int(config.get("num_choices"))) is not None and n != 1:
-        a["gen_ai.request.choice.count"] = n
-    return a
-
-
-def _usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """Inspect's counts in the conventions' terms: input tokens include cache reads and writes."""
-    fresh, out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
-    if fresh is None and out is None:
-        return {"cab.llm.usage_reported": False}
-    read, write = _int(usage.get("input_tokens_cache_read")), _int(usage.get("input_tokens_cache_write"))
-    attrs: dict[str, Any] = {"cab.llm.usage_reported": True}
-    if fresh is not None:
-        attrs["gen_ai.usage.input_tokens"] = fresh + (read or 0) + (write or 0)
-    if out is not None:
-        attrs["gen_ai.usage.output_tokens"] = out
-    if read is not None:
-        attrs["gen_ai.usage.cache_read.input_tokens"] = read
-    if write is not None:
-        attrs["gen_ai.usage.cache_write.input_tokens"] = write  # and the name before it (call.py)
-        attrs["gen_ai.usage.cache_creation.input_tokens"] = write
-    if (reasoning := _int(usage.get("reasoning_tokens"))) is not None:
-        attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning
-    return attrs

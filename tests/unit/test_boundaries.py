@@ -24,6 +24,8 @@ PURE = [
     "cab_trace.model.structure",
     "cab_trace.model.foreign",
     "cab_trace.model.inspect_log",
+    "cab_trace.model.inspect_archive",
+    "cab_trace.model.inspect_messages",
     "cab_trace.model.harbor",
     "cab_trace.model.asciicast",
     "cab_trace.model.imported",

@@ -23,7 +23,7 @@ from cab_trace.model.axes import cell_numbers
 from cab_trace.model.foreign import terminal_of
 from cab_trace.model.formats import detect_format, jaeger_document, read_trace, resolve_source
 from cab_trace.model.harbor import records_from_atif
-from cab_trace.model.inspect_log import passed_of
+from cab_trace.model.inspect_messages import passed_of
 from tests.conftest import run_cli
 from tests.strategies import traces
 from tests.unit.test_genai_schema import SCHEMAS, problems
