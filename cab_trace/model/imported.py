@@ -9,6 +9,8 @@ exported, compared and linked to.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +18,18 @@ from typing import Any
 
 import orjson
 
-from cab_trace.model.record import Attributes, Event, Link, Scope, SpanKind, SpanRecord, Status, StatusCode
+from cab_trace.model.record import (
+    INT64_MAX,
+    INT64_MIN,
+    Attributes,
+    Event,
+    Link,
+    Scope,
+    SpanKind,
+    SpanRecord,
+    Status,
+    StatusCode,
+)
 
 #: One imported text value longer than this keeps its head and tail (as the recorder bounds them).
 TEXT_LIMIT = 16 * 1024
@@ -82,22 +95,36 @@ def bounded(text: str, limit: int = TEXT_LIMIT) -> str:
 
 def json_text(value: Any) -> str:
     """JSON text of a value, as the recorder writes content attributes."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (JSON has no limit, orjson has)
+        return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def _scalar_ok(value: object) -> bool:
+    if isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def plain(value: Any) -> Any:
-    """An attribute value: scalars as they are, a list of one scalar type as it is, anything
-    else as JSON text."""
-    if isinstance(value, str | bool | int | float):
-        return bounded(value) if isinstance(value, str) else value
+    """An attribute value a span record holds: a string, boolean, 64-bit integer or finite float
+    as it is (a long string bounded), a list of one such type as it is, anything else (a
+    number out of range, an object, a mixed list) as text."""
+    if isinstance(value, str):
+        return bounded(value)
+    if _scalar_ok(value):
+        return value
     if (
         isinstance(value, list)
         and value
         and len({type(v) for v in value}) == 1
-        and isinstance(value[0], str | bool | int | float)
+        and all(map(_scalar_ok, value))
     ):
-        return list(value)
-    return bounded(json_text(value))
+        return [bounded(v) if isinstance(v, str) else v for v in value]
+    return bounded(str(value) if isinstance(value, int | float) else json_text(value))
 
 
 @dataclass
@@ -139,7 +166,7 @@ class SpanDraft:
             end_time_unix_nano=end,
             span_kind=self.span_kind,
             status=Status(self.status, self.message if self.status == "ERROR" else ""),
-            attributes=dict(self.attributes),
+            attributes={k: plain(v) for k, v in self.attributes.items()},
             events=events,
             links=list(self.links),
             resource=dict(resource),

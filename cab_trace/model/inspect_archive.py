@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,6 +49,21 @@ def _decompress_zstd(raw: bytes, size: int) -> bytes:
 
 
 def _member(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes; a damaged member (bad checksum, a compressed stream that does not
+    decode, a method this reader does not know) is a RecordError naming it."""
+    try:
+        return _read_member(data, archive, info)
+    except RecordError:
+        raise
+    except (zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise RecordError(f"{info.filename}: cannot be unpacked ({exc})") from None
+    except Exception as exc:  # zstandard's ZstdError: its module is imported lazily
+        if type(exc).__name__ != "ZstdError":
+            raise
+        raise RecordError(f"{info.filename}: the Zstandard data does not decode ({exc})") from None
+
+
+def _read_member(data: bytes, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > MEMBER_LIMIT:
         raise RecordError(f"{info.filename}: {info.file_size:,} bytes uncompressed, over the limit")
     if info.compress_type != _ZSTD:

@@ -76,7 +76,7 @@ def records_from_inspect_json(doc: Any) -> Iterator[SpanRecord]:
     if not is_inspect_log(doc):
         raise RecordError("not an Inspect AI log (no version and eval object)")
     log = InspectLog(doc)
-    for sample in doc.get("samples") or []:
+    for sample in as_list(doc.get("samples")):
         if isinstance(sample, dict):
             yield from log.sample_records(sample)
     yield from log.eval_records()

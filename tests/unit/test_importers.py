@@ -22,8 +22,10 @@ from cab_trace.model.asciicast import convert, read, records_from_cast
 from cab_trace.model.axes import cell_numbers
 from cab_trace.model.foreign import terminal_of
 from cab_trace.model.formats import detect_format, jaeger_document, read_trace, resolve_source
-from cab_trace.model.harbor import records_from_atif
+from cab_trace.model.harbor import records_from_atif, records_from_trial
+from cab_trace.model.inspect_log import records_from_inspect_json
 from cab_trace.model.inspect_messages import passed_of
+from cab_trace.model.record import RecordError
 from tests.conftest import run_cli
 from tests.strategies import traces
 from tests.unit.test_genai_schema import SCHEMAS, problems
@@ -200,6 +202,13 @@ def test_files_that_are_not_traces_say_what_they_are(tmp_path: Path) -> None:
     damaged.write_bytes(good.splitlines(keepends=True)[0] + b"\x00" * 64 + b"\n")
     with pytest.raises(TraceFileError, match=r"damaged\.jsonl:2"):
         list(read_trace(damaged))
+    damaged_eval = tmp_path / "damaged.eval"  # a byte flipped inside a compressed sample
+    data = bytearray(EVAL.read_bytes())
+    at = data.index(b"samples/greet-1_epoch_1.json") + 200
+    data[at] ^= 0xFF
+    damaged_eval.write_bytes(bytes(data))
+    with pytest.raises(TraceFileError, match=r"damaged\.eval: not valid as an Inspect AI log .*samples/"):
+        list(read_trace(damaged_eval))
     broken = tmp_path / "broken.eval"
     broken.write_bytes(EVAL.read_bytes()[:2000])
     with pytest.raises(TraceFileError, match="zip archive"):
@@ -433,3 +442,73 @@ def test_jaeger_ui_computes_each_trace_s_end_and_duration_as_the_trace_has_them(
         assert ui_end == max(r.end_time_unix_nano for r in mine) // 1000
         for s, r in zip(trace["spans"], [r for r in records if r.trace_id == trace["traceID"]], strict=True):
             assert s["startTime"] + s["duration"] == r.end_time_unix_nano // 1000
+
+
+# -- damaged input ---------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:4]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {**doc, head: _replace(doc[head], rest, value)}
+    copy = list(doc)
+    copy[head] = _replace(copy[head], rest, value)
+    return copy
+
+
+DOCUMENTS = {
+    "inspect.json": orjson.loads(EVAL_JSON.read_bytes()),
+    "result.json": orjson.loads((TRIAL / "result.json").read_bytes()),
+    "trajectory.json": orjson.loads((TRIAL / "agent" / "trajectory.json").read_bytes()),
+}
+PATHS = {name: _paths(doc) for name, doc in DOCUMENTS.items()}
+
+
+SUBSTITUTES = [None, -1, 2**64, 1.5, True, "x", "2026-13-45T99:99:99+00:00", [], {}, [None], {"type": "text"}]
+
+
+def _import(name: str, doc: Any) -> list[SpanRecord]:
+    if name == "inspect.json":
+        return list(records_from_inspect_json(doc))
+    if name == "trajectory.json":
+        return list(records_from_atif(doc))
+    return list(records_from_trial(doc, DOCUMENTS["trajectory.json"], "1"))
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_a_damaged_record_is_read_or_refused_clearly_never_a_crash(name: str) -> None:
+    """Every field of a real log, in turn, replaced by each of a set of wrong values: the importer
+    reads what it can or says what is wrong (RecordError, which the CLI reports as file and
+    problem), and every span it makes is a valid record."""
+    for field in PATHS[name]:
+        for value in SUBSTITUTES:
+            try:
+                records = _import(name, _replace(DOCUMENTS[name], field, value))
+            except RecordError:
+                continue
+            for record in records:
+                assert record.start_time_unix_nano <= record.end_time_unix_nano, (field, value)
+                assert SpanRecord.from_json_obj(record.to_json_obj()) == record, (field, value)
