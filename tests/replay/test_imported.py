@@ -99,3 +99,11 @@ def test_a_harbor_trial_in_a_real_terminal() -> None:
         wait_for("Hello, x!")  # the recording's last screen, at the end of the trial
     finally:
         subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
+
+
+def test_a_recording_on_its_own_replays_as_its_own_terminal() -> None:
+    cast = TRIAL / "agent" / "recording.cast"
+    (trace,) = load(cast)
+    assert trace.cast is not None and trace.cast.path == cast
+    assert trace.cast_origin_ns == trace.root.start_time_unix_nano  # the one span is the recording
+    assert trace.duration_ns == trace.cast.times_ns[-1]
