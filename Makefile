@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean agents docs
+.PHONY: demo test lint typecheck check bench clean agents docs consumers
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -43,6 +43,17 @@ $(AGENTS)/.installed: agents/versions
 	ln -sf ../aider/bin/aider $(AGENTS)/bin/aider
 	@touch $@
 
+## consumers: Phoenix and MLflow, the GenAI consumers tests/consumers/ feeds traces to, in a venv of
+## their own (.venv-consumers/): they are large and pin their own dependencies, so never in .venv
+CONSUMERS := .venv-consumers
+consumers: $(CONSUMERS)/.installed
+
+$(CONSUMERS)/.installed: tests/consumers/requirements.txt
+	$(PYTHON) -m venv $(CONSUMERS)
+	$(CONSUMERS)/bin/python -m pip install -q --upgrade pip
+	$(CONSUMERS)/bin/python -m pip install -q -r tests/consumers/requirements.txt
+	@touch $@
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cab_trace replay tests bench
 	$(BIN)/ruff format --check cab_trace replay tests bench
@@ -62,4 +73,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(AGENTS) site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(AGENTS) $(CONSUMERS) site .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -20,8 +20,8 @@ import orjson
 
 import cab_trace
 from cab_trace.errors import TraceFileError
-from cab_trace.model import RecordError, SpanRecord, resolve_trace_path
-from cab_trace.model.formats import detect_format, read_trace
+from cab_trace.model import RecordError, SpanRecord
+from cab_trace.model.formats import detect_format, read_trace, resolve_source
 from cab_trace.model.jsonl import looks_truncated
 from cab_trace.model.record import fast_check
 from cab_trace.model.structure import StructureCheck
@@ -51,6 +51,7 @@ class ValidationReport:
     truncated: bool = False  # more problems than MAX_PROBLEMS
     format: str = "cab-jsonl"
     spans: int = 0
+    traces: int = 0  # another tool's format: how many traces it made
 
     @property
     def ok(self) -> bool:
@@ -78,7 +79,7 @@ def validate_file(path: Path | str, progress: Callable[[int], None] | None = Non
         TraceFileError: the file cannot be opened at all, or (another tool's format) does not
             convert; its message names the span and the problem in that format's terms.
     """
-    file_path = resolve_trace_path(path)
+    file_path = resolve_source(path)
     report = ValidationReport(file_path)
     try:
         fmt = detect_format(file_path)
@@ -86,8 +87,11 @@ def validate_file(path: Path | str, progress: Callable[[int], None] | None = Non
         raise _open_error(file_path, exc) from None
     if fmt != "cab-jsonl":
         report.format = fmt
-        for number, _record in enumerate(read_trace(file_path, warn=report.warnings.append), start=1):
+        traces: set[str] = set()
+        for number, record in enumerate(read_trace(file_path, warn=report.warnings.append), start=1):
             report.lines = report.spans = number
+            traces.add(record.trace_id)
+        report.traces = len(traces)
         return report
     try:
         handle = file_path.open("rb")

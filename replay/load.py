@@ -17,8 +17,9 @@ from functools import cached_property
 from pathlib import Path
 
 from cab_trace.model import SpanRecord
+from cab_trace.model.foreign import terminal_of
+from cab_trace.model.formats import resolve_source
 from cab_trace.model.index import RecordView, SpanIndex, open_index
-from cab_trace.model.jsonl import resolve_trace_path
 from replay.terminal import Cast, read_cast
 from replay.tree import SpanTree
 
@@ -114,15 +115,16 @@ def settled_objects() -> Iterator[None]:
 
 
 def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTrace]:
-    """Every trace in ``path`` (a trace file in any format `read_trace` knows, or a run
-    directory), with the run directory's ``terminal.cast`` attached when there is one trace.
+    """Every trace in ``path`` (a trace file in any format `read_trace` knows, a run directory,
+    a Harbor trial directory), with its terminal recording attached when there is one trace (a
+    run's ``terminal.cast``, a trial's ``agent/recording.cast``, a recording read on its own).
     Warnings (a truncated last line, duplicate ids, parent cycles, ...) go to ``warn`` and are
     kept on each trace for the UI to show.
 
     Raises:
         TraceFileError: the trace or the recording cannot be read.
     """
-    trace_path = resolve_trace_path(path)
+    trace_path = resolve_source(path)
     said: list[str] = []
 
     def note(message: str) -> None:
@@ -151,8 +153,8 @@ def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTr
             traces.append(trace)
     for trace in traces:
         trace.warnings = said
-    cast_path = trace_path.parent / CAST_FILE_NAME
-    if len(traces) == 1 and cast_path.is_file():
+    cast_path = terminal_of(trace_path)
+    if len(traces) == 1 and cast_path is not None:
         trace = traces[0]
         trace.cast = read_cast(cast_path)
         trace.cast_origin_ns = cast_origin(trace, trace.cast)

@@ -15,13 +15,16 @@ def register(sub: Any) -> None:
         help="send traces to an OTLP receiver (Jaeger, a Collector) or write Jaeger/OTLP/asciicast files",
         description="Send recorded spans to an OTLP receiver with their original ids, times and attributes, "
         "or write them as a file that Jaeger UI, the OpenTelemetry Collector or asciinema opens. PATH is a "
-        "trace file (ours, OTLP/JSON lines or Jaeger JSON), a run directory, or a directory of run "
-        "directories (a sweep).",
+        "trace file (ours, OTLP/JSON lines or Jaeger JSON), another harness's record (an Inspect AI log, a "
+        "Harbor trial directory, an ATIF trajectory, an asciicast recording), a run directory, or a "
+        "directory of run directories (a sweep).",
         epilog="examples:\n"
         "  cab-trace export runs/ --otlp-endpoint http://127.0.0.1:4317 --otlp-protocol grpc "
         "--rebase-time now\n"
         "  cab-trace export runs/<run-id> --format jaeger-json -o trace.json   # Jaeger UI: Upload JSON\n"
-        "  cab-trace export runs/<run-id> --format otlp-json -o traces.jsonl   # Collector otlpjsonfile",
+        "  cab-trace export runs/<run-id> --format otlp-json -o traces.jsonl   # Collector otlpjsonfile\n"
+        "  cab-trace export runs/<run-id> --format asciicast -o run.cast       # asciinema play run.cast\n"
+        "  cab-trace export logs/task.eval --format jaeger-json -o trace.json  # an Inspect AI log",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="trace files or run directories")
@@ -49,6 +52,14 @@ def register(sub: Any) -> None:
         "--format",
         choices=["jaeger-json", "otlp-json", "asciicast"],
         help="write a file instead of sending over OTLP",
+    )
+    export.add_argument(
+        "--cast-version",
+        type=int,
+        choices=[2, 3],
+        metavar="{2,3}",
+        help="with --format asciicast: the asciicast version to write (default: 2, which every asciinema "
+        "player reads; 3 needs asciinema 3); converted exactly: resizes, markers, idle-time limit",
     )
     export.add_argument("-o", "--output", type=Path, metavar="FILE", help="the file --format writes")
     export.add_argument(

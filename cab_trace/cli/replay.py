@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
         "path",
         type=Path,
         metavar="PATH",
-        help="a trace file (ours, OTLP/JSON or Jaeger JSON), a run directory, or a directory of runs",
+        help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an "
+        "asciicast recording), a run directory, a Harbor trial directory, or a directory of runs",
     )
     replay.add_argument(
         "more",
@@ -59,10 +60,10 @@ def register(sub: Any) -> None:
 
 def _size(path: Path) -> int:
     """Bytes of a trace file, or of the trace file in a run directory (0 if there is none)."""
-    from cab_trace.model.jsonl import resolve_trace_path
+    from cab_trace.model.formats import resolve_source
 
     try:
-        return resolve_trace_path(path).stat().st_size
+        return resolve_source(path).stat().st_size
     except (TraceFileError, OSError):
         return 0
 

@@ -34,8 +34,10 @@ class Target:
 
 
 def is_runs_dir(path: Path) -> bool:
-    """A directory that is not itself a run directory: a sweep, or a directory of runs."""
-    return path.is_dir() and not (path / TRACE_FILE_NAME).is_file()
+    """A directory that is not itself a run (ours, or a Harbor trial): a sweep, or a directory of runs."""
+    from cab_trace.model.foreign import trial_result_in
+
+    return path.is_dir() and not (path / TRACE_FILE_NAME).is_file() and trial_result_in(path) is None
 
 
 def listing(path: Path, no_index: bool = False) -> RunsListing:

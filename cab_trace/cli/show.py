@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
         "path",
         type=Path,
         metavar="PATH",
-        help="a trace file, a run directory, or a directory of runs (a sweep)",
+        help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an "
+        "asciicast recording), a run directory, a Harbor trial directory, or a directory of runs",
     )
     show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
     show.add_argument(

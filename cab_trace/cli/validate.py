@@ -13,9 +13,13 @@ def register(sub: Any) -> None:
     validate: argparse.ArgumentParser = sub.add_parser(
         "validate",
         help="check a trace file against the span-record schema",
-        description="Check every line of a trace file against schemas/span-record.v1.schema.json.",
+        description="Check every line of a trace file against schemas/span-record.v1.schema.json. "
+        "Another tool's file (OTLP/JSON, Jaeger JSON, an Inspect AI log, a Harbor trial, an ATIF "
+        "trajectory, an asciicast recording) is valid when every span it makes is; it says what the file is.",
     )
-    validate.add_argument("path", type=Path, metavar="PATH", help="a trace file or a run directory")
+    validate.add_argument(
+        "path", type=Path, metavar="PATH", help="a trace file, a run directory or a Harbor trial directory"
+    )
     validate.set_defaults(handler=cmd_validate)
 
 
@@ -28,11 +32,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for warning in report.warnings:
             warn(warning)
         if report.ok:
-            what = (
-                f"{report.lines} line(s)"
-                if report.format == "cab-jsonl"
-                else f"{report.format}, {report.lines} span(s)"
-            )
+            from cab_trace.model.foreign import IMPORTED, LABELS
+
+            if report.format == "cab-jsonl":
+                what = f"{report.lines} line(s)"
+            elif report.format in IMPORTED:
+                what = (
+                    f"{LABELS[report.format]}: {report.spans} span(s) in {report.traces} trace(s) on import"
+                )
+            else:
+                what = f"{report.format}, {report.lines} span(s)"
             print(f"{report.path}: valid ({what})", flush=True)
             return 0
         for problem in report.problems:

@@ -7,17 +7,20 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import orjson
 
 from cab_trace.errors import CabTraceError, TraceFileError, UsageError
 from cab_trace.export.sources import trace_files
 from cab_trace.model import SpanRecord
-from cab_trace.model.formats import read_trace
+from cab_trace.model.asciicast import convert, header_version
+from cab_trace.model.foreign import terminal_of
+from cab_trace.model.formats import read_trace, resolve_source
 from cab_trace.model.jaeger_json import write_jaeger
 from cab_trace.model.otlp_json import write_otlp_lines
+from cab_trace.model.record import RecordError
 
-CAST_FILE = "terminal.cast"
 Say = Callable[[str], None]
 
 
@@ -37,11 +40,13 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
         raise UsageError("-o needs --format jaeger-json, otlp-json or asciicast")
     if args.format and (args.otlp_endpoint or args.pace or args.rebase_time):
         raise UsageError("--format writes a file; --otlp-endpoint, --pace and --rebase-time are for sending")
+    if args.cast_version is not None and args.format != "asciicast":
+        raise UsageError("--cast-version is for --format asciicast")
     if args.pace is not None and args.pace <= 0:
         raise UsageError("--pace must be a positive speed factor, e.g. 1 or 10")
     files = trace_files(args.paths)
     if args.format == "asciicast":
-        return _export_cast(files, args.output, say)
+        return _export_cast(files, args.output, say, args.cast_version or 2)
     if args.format:
         # Streamed: records go from the readers to the writer one at a time (bounded memory).
         write = write_jaeger if args.format == "jaeger-json" else write_otlp_lines
@@ -117,37 +122,44 @@ def _push(records: list[SpanRecord], settings: object, args: argparse.Namespace,
     return 0
 
 
-def _export_cast(files: list[Path], output: Path, say: Say) -> int:
-    casts = [f.parent / CAST_FILE for f in files if (f.parent / CAST_FILE).is_file()]
+def _export_cast(files: list[Path], output: Path, say: Say, version: int = 2) -> int:
+    casts = [cast for f in files if (cast := terminal_of(resolve_source(f))) is not None]
     if len(casts) != 1:
         raise UsageError(
-            f"--format asciicast needs exactly one run with a {CAST_FILE}; found {len(casts)}",
+            f"--format asciicast needs exactly one run with a terminal recording; found {len(casts)}",
             hint="runs record their terminal when the agent's output is captured to a cast file",
         )
     cast = casts[0]
-    with cast.open("rb") as handle:
-        header = handle.readline()
-    version = _cast_version(header)
-    if version is None:
+    notes: list[str] = []
+    with cast.open("rb") as source:
+        source_version = header_version(_header(source))
+    if source_version is None:
         raise TraceFileError(
             cast, "not an asciicast v2 or v3 file (its first line is not a v2 or v3 header)", 1
         )
-    shutil.copyfile(cast, output)
-    say(f"cab-trace: wrote {output} (asciicast v{version}); play it with: asciinema play {output}")
+    if source_version == version:
+        shutil.copyfile(cast, output)  # already in the version asked for: byte for byte
+        say(f"cab-trace: wrote {output} (asciicast v{version}); play it with: asciinema play {output}")
+        return 0
+    try:
+        with cast.open("rb") as source, output.open("wb") as out:
+            # Streamed line by line: a recording can be larger than memory.
+            for line in convert(source, version, notes):
+                out.write(line)
+    except RecordError as exc:
+        output.unlink(missing_ok=True)
+        raise TraceFileError(cast, f"not an asciicast v2 or v3 recording: {exc}") from None
+    for note in dict.fromkeys(notes):
+        say(f"cab-trace: note: {note}")
+    say(
+        f"cab-trace: wrote {output} (asciicast v{version}, converted from v{source_version}); "
+        f"play it with: asciinema play {output}"
+    )
     return 0
 
 
-def _cast_version(header: bytes) -> int | None:
-    """2 or 3 for a header with a positive size (v2: width/height, v3: term.cols/rows)."""
+def _header(handle: IO[bytes]) -> object:
     try:
-        doc = orjson.loads(header)
+        return orjson.loads(handle.readline(1 << 20))
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(doc, dict):
-        return None
-    size = doc if doc.get("version") == 2 else doc.get("term") if doc.get("version") == 3 else None
-    keys = ("width", "height") if doc.get("version") == 2 else ("cols", "rows")
-    if not isinstance(size, dict):
-        return None
-    ok = all(isinstance(size.get(k), int) and not isinstance(size.get(k), bool) and size[k] > 0 for k in keys)
-    return int(doc["version"]) if ok else None

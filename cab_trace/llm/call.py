@@ -4,9 +4,11 @@ Names follow the GenAI semantic conventions (``gen_ai.*``, development status, a
 operation, provider, request and response model, response id, finish reasons, usage
 (``input_tokens`` includes cached tokens; cache reads, cache writes and reasoning tokens
 apart), ``gen_ai.request.stream``, ``gen_ai.response.time_to_first_chunk``, ``server.*``,
-``http.response.status_code``, ``error.type`` and, when content is recorded,
-``gen_ai.input.messages`` / ``output.messages`` / ``system_instructions`` /
-``tool.definitions`` as JSON text. What the conventions do not name is under ``cab.llm.*``.
+``http.response.status_code``, ``error.type``, the request's sampling parameters (seed, top_k,
+stop sequences, penalties, choice count) and ``gen_ai.output.type``, and, when content is
+recorded, ``gen_ai.input.messages`` / ``output.messages`` / ``system_instructions`` /
+``tool.definitions`` as JSON text in the shapes of the conventions' JSON schemas. What the
+conventions do not name is under ``cab.llm.*``.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def call_attributes(  # noqa: PLR0912
         attrs["gen_ai.request.temperature"] = req.temperature
     if req.top_p is not None:
         attrs["gen_ai.request.top_p"] = req.top_p
+    attrs.update(req.params.attributes())
     if call.status is not None:
         attrs["http.response.status_code"] = call.status
     if resp.model:
@@ -144,7 +147,7 @@ def call_attributes(  # noqa: PLR0912
         attrs["gen_ai.response.id"] = resp.id
     if resp.finish_reasons:
         attrs["gen_ai.response.finish_reasons"] = list(resp.finish_reasons)
-    if req.stream and call.first_chunk_ns is not None:
+    if req.stream and call.first_chunk_ns is not None and _answered(call):
         attrs["gen_ai.response.time_to_first_chunk"] = round((call.first_chunk_ns - call.start_ns) / 1e9, 6)
     if req.stream:
         attrs["cab.llm.stream_events"] = resp.chunks
@@ -175,6 +178,14 @@ def call_attributes(  # noqa: PLR0912
     return attrs
 
 
+def _answered(call: CallRecord) -> bool:
+    """Whether the first bytes were the start of an answer: not of an error reply (an HTTP error,
+    or a stream whose only content was the API's error event)."""
+    if call.status is None or not 200 <= call.status < 300:
+        return False
+    return not (call.outcome == "api_error" and not call.response.output_messages)
+
+
 def usage_attributes(usage: Usage | None) -> dict[str, Any]:
     """``gen_ai.usage.*`` for what the provider reported; ``cab.llm.usage_reported`` says
     whether it reported anything (nothing is ever estimated)."""
@@ -185,6 +196,9 @@ def usage_attributes(usage: Usage | None) -> dict[str, Any]:
         ("gen_ai.usage.input_tokens", usage.input_tokens),
         ("gen_ai.usage.output_tokens", usage.output_tokens),
         ("gen_ai.usage.cache_read.input_tokens", usage.cache_read_tokens),
+        # The current name (semantic-conventions-genai), and the name of semconv 1.41 and before,
+        # which consumers in use still read (Phoenix 20 reads only that one).
+        ("gen_ai.usage.cache_write.input_tokens", usage.cache_creation_tokens),
         ("gen_ai.usage.cache_creation.input_tokens", usage.cache_creation_tokens),
         ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens),
     ):
@@ -237,9 +251,9 @@ def _bound_parts(value: Any) -> tuple[Any, bool]:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if isinstance(v, str) and k in ("content", "result"):
+            if isinstance(v, str) and k in ("content", "response", "result"):
                 out[k], c = bound_text(v)
-            elif k == "arguments" and not isinstance(v, str) and len(_dumps(v)) > PART_LIMIT:
+            elif k in ("arguments", "response") and not isinstance(v, str) and len(_dumps(v)) > PART_LIMIT:
                 out[k], c = bound_text(_dumps(v))
             else:
                 out[k], c = _bound_parts(v)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+from cab_trace.llm.parts import tool_call_part, tool_response_part
 
 _MODEL = re.compile(r"/models/([^/:?]+):(?:stream)?[gG]enerateContent")
 
@@ -35,31 +35,17 @@ def parts_of(parts: object) -> list[dict[str, Any]]:
         if not isinstance(part, dict):
             continue
         if isinstance(call := part.get("functionCall"), dict):
-            out.append(
-                {
-                    "type": "tool_call",
-                    "id": call.get("id"),
-                    "name": call.get("name"),
-                    "arguments": call.get("args"),
-                }
-            )
+            out.append(tool_call_part(call.get("id"), call.get("name"), call.get("args")))
         elif isinstance(result := part.get("functionResponse"), dict):
-            response = result.get("response")
-            out.append(
-                {
-                    "type": "tool_call_response",
-                    "id": result.get("id"),
-                    "name": result.get("name"),
-                    "result": response if isinstance(response, str) else _text(response),
-                }
-            )
+            # The response is an object, kept as one (the conventions' response is any value);
+            # the name stays with it: Gemini's calls may have no id, and steps pair by name.
+            response = tool_response_part(result.get("id"), result.get("response"))
+            if isinstance(result.get("name"), str):
+                response["name"] = result["name"]
+            out.append(response)
         elif isinstance(text := part.get("text"), str):
             out.append({"type": "reasoning" if part.get("thought") else "text", "content": text})
     return out
-
-
-def _text(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 def request_messages(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:

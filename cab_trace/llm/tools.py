@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cab_trace.llm.call import TOOL_STEP_KIND, CallRecord, bound_text, content_json, redact_strings
+from cab_trace.llm.params import descriptions
+from cab_trace.llm.parts import part_response
 
 
 @dataclass
@@ -25,6 +27,7 @@ class ToolStep:
     end_ns: int | None = None  # start of the request that returned its result
     result: str | None = None
     returned_by: int | None = None
+    description: str | None = None  # from the asking request's tool definitions
 
 
 def _key(part: dict[str, Any]) -> str | None:
@@ -77,12 +80,14 @@ class ToolStepTracker:
             if not waiting:
                 del self._pending[key]
             step.end_ns = max(call.start_ns, step.start_ns)
-            step.result = str(part.get("result", ""))
+            response = part_response(part)
+            step.result = response if isinstance(response, str) else content_json(response)
             step.returned_by = call.index
             if step.call_id:
                 self._done.add(step.call_id)
             finished.append(step)
         if not call.failed:
+            described = descriptions(call.request.tool_definitions)
             for part in _parts(call.response.output_messages, "tool_call"):
                 key = str(_key(part))
                 if not key.startswith("name:") and (key in self._done or key in self._pending):
@@ -93,6 +98,7 @@ class ToolStepTracker:
                     part.get("arguments"),
                     call.end_ns,
                     call.index,
+                    description=described.get(str(part.get("name") or "")),
                 )
                 self._pending.setdefault(key, []).append(step)
         return finished
@@ -117,6 +123,12 @@ def tool_step_attributes(
     }
     if step.call_id:
         attrs["gen_ai.tool.call.id"] = step.call_id
+    if step.description and content:
+        # Recommended by the conventions; it comes from the request's content, so it is
+        # recorded only when content is.
+        attrs["gen_ai.tool.description"] = bound_text(
+            redact(step.description) if redact else step.description
+        )[0]
     if step.returned_by is not None:
         attrs["cab.llm.returned_by_call"] = step.returned_by
     if content:

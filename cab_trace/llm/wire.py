@@ -1,9 +1,14 @@
 """The three wire formats: which API a request speaks, what it asked for, and what came back.
 
 Messages are normalised to the shapes the OpenTelemetry GenAI conventions give for
-``gen_ai.input.messages`` / ``gen_ai.output.messages``: ``{"role", "parts": [...]}`` with parts
-``text``, ``reasoning``, ``tool_call`` (id, name, arguments) and ``tool_call_response``
-(id, result); output messages carry ``finish_reason``.
+``gen_ai.input.messages`` / ``gen_ai.output.messages`` (their JSON schemas are in
+``tests/fixtures/semconv/``): ``{"role", "parts": [...]}`` with parts ``text``, ``reasoning``,
+``tool_call`` (id, name, arguments) and ``tool_call_response`` (id, response); an id the API
+did not give is left out, not null. Finish reasons are the API's own words in
+``gen_ai.response.finish_reasons``, and only when the API gave one (the Responses API has none
+but for an incomplete answer); inside an output message, where the conventions now deprecate
+it but earlier consumers require it, ``finish_reason`` is the well-known value
+(:func:`~cab_trace.llm.parts.well_known_finish`), ``""`` when the API gave none.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import Any
 
 import orjson
 
-from cab_trace.llm import gemini
+from cab_trace.llm import gemini, params
+from cab_trace.llm.params import Params
+from cab_trace.llm.parts import tool_call_part, tool_response_part, well_known_finish
 from cab_trace.llm.sse import SseEvent, SseParser
 
 Json = Any
@@ -82,6 +89,7 @@ class RequestInfo:
     input_messages: list[Message] = field(default_factory=list)
     system_instructions: list[Message] = field(default_factory=list)
     tool_definitions: list[Json] = field(default_factory=list)
+    params: Params = field(default_factory=Params)
     parsed: bool = True  # False: the body was not the JSON object the API takes
 
 
@@ -98,6 +106,7 @@ class ResponseInfo:
     complete: bool = False  # the API's own end marker arrived ([DONE], message_stop, response.completed)
     chunks: int = 0  # stream events seen
     usage_only_chunks: int = 0  # chat chunks holding usage and no choices
+    status: str | None = None  # the Responses API's status (completed, incomplete, failed)
 
 
 def _loads(body: bytes | str) -> Json:
@@ -165,7 +174,8 @@ def parse_request(api: Api, body: bytes, path: str = "") -> RequestInfo:
             asked_usage=True,  # every Gemini answer carries usageMetadata
             input_messages=messages,
             system_instructions=gemini_system,
-            tool_definitions=tools,
+            tool_definitions=params.gemini_tools(tools),
+            params=params.gemini_params(config),
         )
     info = RequestInfo(
         model=_str(doc.get("model")),
@@ -178,14 +188,16 @@ def parse_request(api: Api, body: bytes, path: str = "") -> RequestInfo:
         options = doc.get("stream_options")
         info.asked_usage = isinstance(options, dict) and options.get("include_usage") is True
         info.input_messages = _chat_messages(doc.get("messages"))
-        info.tool_definitions = _list(doc.get("tools"))
+        info.tool_definitions = params.chat_tools(doc.get("tools"))
+        info.params = params.chat_params(doc)
     elif api is Api.RESPONSES:
         info.max_tokens = _int(doc.get("max_output_tokens"))
         info.asked_usage = True  # the Responses stream always ends with the usage
         info.input_messages = _responses_input(doc.get("input"))
         if isinstance(instructions := doc.get("instructions"), str) and instructions:
             info.system_instructions = [{"type": "text", "content": instructions}]
-        info.tool_definitions = _list(doc.get("tools"))
+        info.tool_definitions = params.responses_tools(doc.get("tools"))
+        info.params = params.responses_params(doc)
     else:
         info.max_tokens = _int(doc.get("max_tokens"))
         info.asked_usage = True  # Anthropic streams always carry usage
@@ -197,7 +209,8 @@ def parse_request(api: Api, body: bytes, path: str = "") -> RequestInfo:
             info.system_instructions = [
                 {"type": "text", "content": str(b.get("text", ""))} for b in system if isinstance(b, dict)
             ]
-        info.tool_definitions = _list(doc.get("tools"))
+        info.tool_definitions = params.anthropic_tools(doc.get("tools"))
+        info.params = params.anthropic_params(doc)
     return info
 
 
@@ -213,13 +226,7 @@ def _chat_messages(messages: object) -> list[Message]:
         role = str(m.get("role", "user"))
         parts: list[Json] = []
         if role == "tool":
-            parts.append(
-                {
-                    "type": "tool_call_response",
-                    "id": m.get("tool_call_id"),
-                    "result": _text_of(m.get("content")),
-                }
-            )
+            parts.append(tool_response_part(m.get("tool_call_id"), _text_of(m.get("content"))))
         else:
             reasoning = m.get("reasoning_content") or m.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
@@ -229,15 +236,9 @@ def _chat_messages(messages: object) -> list[Message]:
                 parts.append({"type": "text", "content": text})
             for call in _list(m.get("tool_calls")):
                 if isinstance(call, dict):
-                    fn = _dict(call.get("function"))
-                    parts.append(
-                        {
-                            "type": "tool_call",
-                            "id": call.get("id"),
-                            "name": fn.get("name"),
-                            "arguments": _arguments(fn.get("arguments")),
-                        }
-                    )
+                    fn = _dict(call.get("function") or call.get("custom"))
+                    args = fn.get("arguments") if "arguments" in fn else fn.get("input")
+                    parts.append(tool_call_part(call.get("id"), fn.get("name"), _arguments(args)))
         out.append({"role": role, "parts": parts})
     return out
 
@@ -257,21 +258,13 @@ def _responses_input(value: object) -> list[Message]:
                     "parts": [{"type": "text", "content": _text_of(item.get("content"))}],
                 }
             )
-        elif kind == "function_call":
-            part = {
-                "type": "tool_call",
-                "id": item.get("call_id"),
-                "name": item.get("name"),
-                "arguments": _arguments(item.get("arguments")),
-            }
-            _append_part(out, "assistant", part)
-        elif kind == "function_call_output":
-            part = {
-                "type": "tool_call_response",
-                "id": item.get("call_id"),
-                "result": _text_of(item.get("output")),
-            }
-            _append_part(out, "tool", part)
+        elif kind in ("function_call", "custom_tool_call"):
+            args = item.get("arguments") if kind == "function_call" else item.get("input")
+            _append_part(
+                out, "assistant", tool_call_part(item.get("call_id"), item.get("name"), _arguments(args))
+            )
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            _append_part(out, "tool", tool_response_part(item.get("call_id"), _text_of(item.get("output"))))
         elif kind == "reasoning":
             text = _reasoning_text(item)
             if text:
@@ -304,22 +297,9 @@ def _anthropic_blocks(content: object) -> list[Json]:
         elif kind == "thinking":
             parts.append({"type": "reasoning", "content": str(block.get("thinking", ""))})
         elif kind == "tool_use":
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": block.get("id"),
-                    "name": block.get("name"),
-                    "arguments": block.get("input"),
-                }
-            )
+            parts.append(tool_call_part(block.get("id"), block.get("name"), block.get("input")))
         elif kind == "tool_result":
-            parts.append(
-                {
-                    "type": "tool_call_response",
-                    "id": block.get("tool_use_id"),
-                    "result": _text_of(block.get("content")),
-                }
-            )
+            parts.append(tool_response_part(block.get("tool_use_id"), _text_of(block.get("content"))))
         else:
             parts.append({"type": str(kind)})
     return parts
@@ -395,10 +375,9 @@ class ResponseAccumulator:
             if not isinstance(choice, dict):
                 continue
             message = _dict(choice.get("message"))
-            out = _chat_messages([{"role": "assistant", **message}])[0]
             finish = _str(choice.get("finish_reason"))
-            out["finish_reason"] = finish or ""
-            info.output_messages.append(out)
+            out = _chat_messages([{"role": "assistant", **message}])[0]
+            info.output_messages.append({**out, "finish_reason": well_known_finish(finish)})
             if finish:
                 info.finish_reasons.append(finish)
         info.usage = _chat_usage(doc.get("usage"))
@@ -413,31 +392,23 @@ class ResponseAccumulator:
             kind = item.get("type")
             if kind == "message":
                 parts.append({"type": "text", "content": _text_of(item.get("content"))})
-            elif kind == "function_call":
-                parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": item.get("call_id"),
-                        "name": item.get("name"),
-                        "arguments": _arguments(item.get("arguments")),
-                    }
-                )
+            elif kind in ("function_call", "custom_tool_call"):
+                args = item.get("arguments") if kind == "function_call" else item.get("input")
+                parts.append(tool_call_part(item.get("call_id"), item.get("name"), _arguments(args)))
             elif kind == "reasoning" and (text := _reasoning_text(item)):
                 parts.append({"type": "reasoning", "content": text})
         status = _str(doc.get("status"))
-        if status == "completed":
-            finish = "tool_call" if any(p["type"] == "tool_call" for p in parts) else "stop"
-        elif status == "incomplete":
-            details = doc.get("incomplete_details")
-            finish = str(details.get("reason")) if isinstance(details, dict) else "incomplete"
-        else:
-            finish = status or ""
+        info.status = status
+        # The Responses API gives no finish reason; an incomplete answer says why it stopped.
+        details = doc.get("incomplete_details")
+        finish = _str(details.get("reason")) if status == "incomplete" and isinstance(details, dict) else None
         if status == "failed" and isinstance(doc.get("error"), dict):
             info.error = _error_text(doc["error"])
-        if parts or finish:
-            info.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
-        if finish:
-            info.finish_reasons = [finish]
+        if parts:
+            info.output_messages = [
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(finish)}
+            ]
+        info.finish_reasons = [finish] if finish else []
         usage = doc.get("usage")
         if isinstance(usage, dict):
             info.usage = Usage(
@@ -454,7 +425,11 @@ class ResponseAccumulator:
         info.id, info.model = _str(doc.get("id")), _str(doc.get("model"))
         stop = _str(doc.get("stop_reason"))
         info.output_messages = [
-            {"role": "assistant", "parts": _anthropic_blocks(doc.get("content")), "finish_reason": stop or ""}
+            {
+                "role": "assistant",
+                "parts": _anthropic_blocks(doc.get("content")),
+                "finish_reason": well_known_finish(stop),
+            }
         ]
         if stop:
             info.finish_reasons = [stop]
@@ -544,16 +519,9 @@ class ResponseAccumulator:
             if state["text"]:
                 parts.append({"type": "text", "content": "".join(state["text"])})
             for _, slot in sorted(state["calls"].items()):
-                parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": slot["id"],
-                        "name": slot["name"],
-                        "arguments": _arguments("".join(slot["args"])),
-                    }
-                )
+                parts.append(tool_call_part(slot["id"], slot["name"], _arguments("".join(slot["args"]))))
             info.output_messages.append(
-                {"role": "assistant", "parts": parts, "finish_reason": state["finish"] or ""}
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(state["finish"])}
             )
             if state["finish"]:
                 info.finish_reasons.append(state["finish"])
@@ -633,7 +601,7 @@ class ResponseAccumulator:
                 for p in state["parts"]
             ]
             info.output_messages.append(
-                {"role": "assistant", "parts": parts, "finish_reason": state["finish"] or ""}
+                {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(state["finish"])}
             )
             if state["finish"]:
                 info.finish_reasons.append(state["finish"])
@@ -707,7 +675,11 @@ class ResponseAccumulator:
                 )
         stop = self._stop_reason
         self._info.output_messages = [
-            {"role": "assistant", "parts": _anthropic_blocks(blocks), "finish_reason": stop or ""}
+            {
+                "role": "assistant",
+                "parts": _anthropic_blocks(blocks),
+                "finish_reason": well_known_finish(stop),
+            }
         ]
         self._info.finish_reasons = [stop] if stop else []
 

@@ -1,10 +1,17 @@
-"""Reading any of the three trace formats, told apart by their structure. Pure: stdlib and orjson.
+"""Reading any trace format, and other harnesses' records, told apart by their structure. Pure:
+stdlib and orjson.
 
 - **cab-trace JSONL**: one span record per line (:mod:`cab_trace.model.jsonl`).
 - **OTLP/JSON** (:mod:`cab_trace.model.otlp_json`): ``TracesData`` objects, one per line as the
   Collector's file exporter writes them (whose files may mix in logs and metrics lines: those
   are skipped and counted), or one pretty-printed document (opentelemetry-proto's examples).
 - **Jaeger JSON** (:mod:`cab_trace.model.jaeger_json`): ``{"data": [...]}`` or one bare trace.
+- Imported (:mod:`cab_trace.model.foreign`): an **Inspect AI** log (``.eval``, a zip archive,
+  or ``.json``), a **Harbor** trial (its ``result.json``, or the trial directory) or an
+  **ATIF** trajectory, an **asciicast** recording on its own.
+
+A file that is not text (a zip archive that is not an Inspect log, gzip, anything with NUL
+bytes) is refused at once, saying what it is, not line by line.
 
 The format is decided by parsing, not by guessing from bytes: the first line, when it is a
 JSON object, says which (a span record, an OTLP data object, a Jaeger document); when it is
@@ -22,6 +29,11 @@ from typing import IO, Any, Literal
 import orjson
 
 from cab_trace.errors import TraceFileError
+from cab_trace.model import foreign
+from cab_trace.model.asciicast import header_version
+from cab_trace.model.harbor import is_atif, is_trial_result
+from cab_trace.model.inspect_archive import archive_names, is_inspect_archive
+from cab_trace.model.inspect_log import is_inspect_log
 from cab_trace.model.jaeger_json import is_jaeger, jaeger_document, records_from_jaeger, write_jaeger
 from cab_trace.model.jsonl import open_error, read_records, resolve_trace_path
 from cab_trace.model.otlp_json import (
@@ -44,12 +56,22 @@ __all__ = [
     "read_trace",
     "records_from_jaeger",
     "records_from_traces_data",
+    "resolve_source",
     "traces_data",
     "write_jaeger_json",
     "write_otlp_json",
 ]
 
-Format = Literal["cab-jsonl", "otlp-json", "jaeger-json"]
+Format = Literal[
+    "cab-jsonl",
+    "otlp-json",
+    "jaeger-json",
+    "inspect-eval",
+    "inspect-json",
+    "harbor-trial",
+    "atif",
+    "asciicast",
+]
 WarnFn = Callable[[str], None]
 
 
@@ -84,8 +106,70 @@ def _first_line(handle: IO[bytes]) -> bytes:
     return b""
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_BINARY = {
+    b"\x1f\x8b": "gzip-compressed (decompress it first: gunzip)",
+    b"\x28\xb5\x2f\xfd": "Zstandard-compressed (decompress it first: zstd -d)",
+    b"BZh": "bzip2-compressed (decompress it first: bunzip2)",
+    b"\xfd7zXZ": "xz-compressed (decompress it first: unxz)",
+}
+
+
+def _not_text(path: Path, head: bytes) -> _Sniffed | None:
+    """A file that is not text: an Inspect ``.eval`` archive, or an error saying what it is."""
+    if head.startswith(_ZIP_MAGIC):
+        names = archive_names(path.read_bytes())
+        if names is not None and is_inspect_archive(names):
+            return _Sniffed("inspect-eval")
+        raise TraceFileError(
+            path,
+            "is a zip archive, not a trace"
+            + (" (and not an Inspect AI .eval log: it has no header.json)" if names is not None else ""),
+            hint="cab-trace reads its own JSONL, OTLP/JSON, Jaeger JSON, Inspect AI logs, Harbor trials, "
+            "ATIF trajectories and asciicast recordings",
+        )
+    for magic, what in _BINARY.items():
+        if head.startswith(magic):
+            raise TraceFileError(path, f"is {what}, not a trace")
+    # Only the first line decides: a trace whose later lines are damaged (a killed writer can
+    # leave NUL bytes) is read up to them, and its reader names the line.
+    first = head.split(b"\n", 1)[0]
+    if b"\x00" in first:
+        raise TraceFileError(path, "is a binary file (it holds NUL bytes), not a trace")
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(first) - 4 or b"\n" in head:  # not a character cut at the sample's end
+            raise TraceFileError(
+                path, f"is not UTF-8 text (byte {exc.start} is {first[exc.start]:#04x}): not a trace"
+            ) from None
+    return None
+
+
+def _by_structure(obj: Any) -> Format | None:
+    """The format a parsed first line or document names by its structure, if any."""
+    if signal_of(obj) is not None:
+        return "otlp-json"
+    if is_jaeger(obj):
+        return "jaeger-json"
+    if header_version(obj) is not None:
+        return "asciicast"
+    if is_inspect_log(obj):
+        return "inspect-json"
+    if is_trial_result(obj):
+        return "harbor-trial"
+    if is_atif(obj):
+        return "atif"
+    return None
+
+
 def _sniff(path: Path) -> _Sniffed:
     with path.open("rb") as handle:
+        head = handle.read(4096)
+        handle.seek(0)
+        sniffed = _not_text(path, head)
+        if sniffed is not None:
+            return sniffed
         first = _first_line(handle)
     if not first:
         return _Sniffed("cab-jsonl")
@@ -93,11 +177,12 @@ def _sniff(path: Path) -> _Sniffed:
         obj = orjson.loads(first)
     except orjson.JSONDecodeError:
         return _sniff_document(path, first)
-    if signal_of(obj) is not None:
-        return _Sniffed("otlp-json")
-    if is_jaeger(obj):
-        return _Sniffed("jaeger-json", obj)
-    return _Sniffed("cab-jsonl")  # a record, or something the record reader will explain
+    fmt = _by_structure(obj)
+    if fmt is None:
+        return _Sniffed("cab-jsonl")  # a record, or something the record reader will explain
+    if fmt in ("jaeger-json", "inspect-json", "harbor-trial", "atif"):
+        return _Sniffed(fmt, obj)
+    return _Sniffed(fmt)
 
 
 def _sniff_document(path: Path, first: bytes) -> _Sniffed:
@@ -112,15 +197,31 @@ def _sniff_document(path: Path, first: bytes) -> _Sniffed:
         raise TraceFileError(
             path, f"not valid JSON: a multi-line JSON document that does not parse ({exc})", exc.lineno
         ) from None
-    if signal_of(document) is not None:
-        return _Sniffed("otlp-json", document, pretty=True)
-    if is_jaeger(document):
-        return _Sniffed("jaeger-json", document, pretty=True)
+    fmt = _by_structure(document)
+    if fmt is not None and fmt != "asciicast":
+        return _Sniffed(fmt, document, pretty=True)
     raise TraceFileError(
         path,
-        "a JSON document that is neither OTLP/JSON (no resourceSpans) nor Jaeger JSON (no data or spans)",
-        hint="cab-trace reads its own JSONL, OTLP/JSON and Jaeger JSON",
+        "a JSON document that is none of OTLP/JSON (no resourceSpans), Jaeger JSON (no data or spans), "
+        "an Inspect AI log (no eval), a Harbor trial result (no trial_name) or an ATIF trajectory (no steps)",
+        hint="cab-trace reads its own JSONL, OTLP/JSON, Jaeger JSON, Inspect AI logs, Harbor trials, "
+        "ATIF trajectories and asciicast recordings",
     )
+
+
+def resolve_source(path: Path | str) -> Path:
+    """The file to read for ``path``: a trace file as itself; a run directory's ``trace.jsonl``;
+    a Harbor trial directory's ``result.json``.
+
+    Raises:
+        TraceFileError: a directory that is neither.
+    """
+    p = Path(path)
+    if p.is_dir() and not (p / "trace.jsonl").is_file():
+        result = foreign.trial_result_in(p)
+        if result is not None:
+            return result
+    return resolve_trace_path(p)
 
 
 def detect_format(path: Path) -> Format:
@@ -144,7 +245,7 @@ def read_trace(path: Path | str, warn: WarnFn | None = None, structure: bool = T
     Raises:
         TraceFileError: the file cannot be read, or a line (or a span) is malformed.
     """
-    file_path = resolve_trace_path(path)
+    file_path = resolve_source(path)
     try:
         sniffed = _sniff(file_path)
     except OSError as exc:
@@ -156,6 +257,8 @@ def read_trace(path: Path | str, warn: WarnFn | None = None, structure: bool = T
 
 
 def _records(path: Path, sniffed: _Sniffed, warn: WarnFn | None) -> Iterator[SpanRecord]:
+    if sniffed.format in foreign.IMPORTED:
+        return foreign.read_imported(path, sniffed.format, sniffed.document, warn)
     if sniffed.format == "cab-jsonl":
         return read_records(path, warn)
     if sniffed.format == "otlp-json":
@@ -164,7 +267,7 @@ def _records(path: Path, sniffed: _Sniffed, warn: WarnFn | None) -> Iterator[Spa
         return _read_otlp_lines(path, warn)
     if sniffed.document is None:  # pragma: no cover - a Jaeger file is always parsed to sniff it
         sniffed.document = orjson.loads(path.read_bytes())
-    return _document(path, sniffed.document, records_from_jaeger, "Jaeger JSON")
+    return _document(path, sniffed.document, lambda doc: records_from_jaeger(doc, warn), "Jaeger JSON")
 
 
 def _document(

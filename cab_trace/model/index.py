@@ -25,8 +25,8 @@ from typing import overload
 import orjson
 
 from cab_trace.errors import TraceFileError
-from cab_trace.model.formats import detect_format, read_trace
-from cab_trace.model.jsonl import looks_truncated, open_error, resolve_trace_path
+from cab_trace.model.formats import detect_format, read_trace, resolve_source
+from cab_trace.model.jsonl import looks_truncated, open_error
 from cab_trace.model.record import RecordError, SpanRecord
 
 WarnFn = Callable[[str], None]
@@ -181,12 +181,12 @@ class RecordView(Sequence[SpanRecord]):
 
 
 def open_index(path: Path | str, warn: WarnFn | None = None) -> SpanIndex:
-    """Index the spans of a trace file (any format) or run directory.
+    """Index the spans of a trace file (any format), a run directory or a Harbor trial directory.
 
     Raises:
         TraceFileError: the file cannot be read, or a line (or span) is malformed.
     """
-    file_path = resolve_trace_path(path)
+    file_path = resolve_source(path)
     try:
         fmt = detect_format(file_path)
     except OSError as exc:

@@ -2,10 +2,18 @@
 
 ``{"data": [{"traceID", "spans", "processes"}]}``, or one trace object on its own (which Jaeger
 UI's upload also takes); microsecond times, tags, logs, ``CHILD_OF`` / ``FOLLOWS_FROM``
-references. Written as Jaeger's own OTLP translator writes it: the duration is the span's
-length in nanoseconds divided down to microseconds (not end µs - start µs), the scope goes as
-``otel.library.name`` / ``otel.library.version`` (what Jaeger UI's OTel view reads), the trace
-state as ``w3c.tracestate``.
+references. Times are written so that Jaeger UI computes what the trace says: Jaeger UI takes
+a span's end as ``startTime + duration`` and the trace's end as the latest of those
+(``transformTraceData``), so a span's duration is written as its end in whole microseconds
+minus its start in whole microseconds (truncating the length in nanoseconds instead, as
+Jaeger's OTLP translator does, puts the end 1 µs early whenever the start has a fraction of a
+microsecond left over). The scope goes as ``otel.library.name`` / ``otel.library.version``
+(what Jaeger UI's OTel view reads), the trace state as ``w3c.tracestate``.
+
+Ids: Jaeger UI takes any string as an id (its own fixtures use ``trace-123``). An id that is not
+hex is read as a hex id derived from it (sha256, so the same string always gives the same id
+and parents still match), the original kept as ``jaeger.trace_id`` / ``jaeger.span_id`` /
+``jaeger.parent_span_id``, and the reader warns once per document.
 
 Errors are :class:`RecordError` naming the span (``data[0].spans[3]`` and its ``spanID``) and the
 problem in Jaeger's field names.
@@ -15,10 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, cast
 
 import orjson
@@ -105,8 +114,8 @@ def jaeger_span(r: SpanRecord, process_id: str) -> dict[str, Any]:
         "operationName": r.name,
         "references": references,
         "startTime": r.start_time_unix_nano // 1000,
-        # As Jaeger's translator: Duration(end - start) in microseconds, truncated.
-        "duration": (r.end_time_unix_nano - r.start_time_unix_nano) // 1000,
+        # Jaeger UI's end is startTime + duration: so the duration is between the whole-µs ends.
+        "duration": r.end_time_unix_nano // 1000 - r.start_time_unix_nano // 1000,
         "tags": tags,
         "logs": [
             {
@@ -256,15 +265,23 @@ def _from_tag(tag: Any, where: str) -> tuple[str, AnyAttrValue]:
         raise RecordError(f"{where}: value {value!r} is not a valid {kind}") from None
 
 
-def _hex(value: Any, digits: int, where: str) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= digits:
-        raise RecordError(f"{where} must be up to {digits} hex digits, not {value!r}")
+def _hex(value: Any, digits: int, where: str, mapped: dict[str, str] | None = None) -> str:
+    """The id as ``digits`` lowercase hex digits. A string that is not hex (or is all zeros) is
+    mapped to a hex id derived from it when ``mapped`` is given (which records the original)."""
+    if isinstance(value, int) and not isinstance(value, bool) and mapped is not None:
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"{where} must be a string id, not {value!r}")
     lowered = value.lower().rjust(digits, "0")
-    if lowered.strip("0123456789abcdef"):
+    if len(value) <= digits and not lowered.strip("0123456789abcdef") and lowered != "0" * digits:
+        return lowered
+    if mapped is None:
+        if lowered == "0" * digits:
+            raise RecordError(f"{where} must not be all zeros")
         raise RecordError(f"{where} must be up to {digits} hex digits, not {value!r}")
-    if lowered == "0" * digits:
-        raise RecordError(f"{where} must not be all zeros")
-    return lowered
+    derived = hashlib.sha256(f"jaeger-id:{value}".encode()).hexdigest()[:digits]
+    mapped[derived] = value
+    return derived
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -275,12 +292,31 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def records_from_jaeger(document: Any) -> Iterator[SpanRecord]:
+def records_from_jaeger(document: Any, warn: Callable[[str], None] | None = None) -> Iterator[SpanRecord]:
     """Span records from a Jaeger JSON document, wrapped in ``data`` or a bare trace.
+
+    Args:
+        warn: told once when ids that are not hex were mapped to hex ids.
 
     Raises:
         RecordError: naming the span (``data[i].spans[j]`` and its ``spanID``) and the problem.
     """
+    mapped: dict[str, str] = {}
+    yield from _records(document, mapped)
+    if mapped and warn is not None:
+        example = next(iter(mapped.values()))
+        warn(
+            f"{len(set(mapped.values()))} id(s) are not hex (e.g. {example[:40]!r}): read as hex ids derived "
+            "from them; the originals are kept as jaeger.trace_id / jaeger.span_id / jaeger.parent_span_id"
+        )
+
+
+def _originals(mapped: dict[str, str], **ids: str | None) -> dict[str, AnyAttrValue]:
+    """``jaeger.<field>`` with the original of each id that was mapped from a non-hex string."""
+    return {f"jaeger.{field}": mapped[value] for field, value in ids.items() if value in mapped}
+
+
+def _records(document: Any, mapped: dict[str, str]) -> Iterator[SpanRecord]:
     if not is_jaeger(document):
         raise RecordError('not a Jaeger JSON document (no "data" list, and not a trace with "spans")')
     wrapped = isinstance(document.get("data"), list)
@@ -297,14 +333,14 @@ def records_from_jaeger(document: Any) -> Iterator[SpanRecord]:
             if not isinstance(sp, dict):
                 raise RecordError(f"{where} must be a span object, not {json_kind(sp)}")
             try:
-                yield _span(sp, processes)
+                yield _span(sp, processes, mapped)
             except RecordError as exc:
                 span_id = sp.get("spanID")
                 named = f" (spanID {span_id!r})" if isinstance(span_id, str) and span_id else ""
                 raise RecordError(f"{where}{named}: {exc}") from None
 
 
-def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
+def _span(sp: dict[str, Any], processes: dict[str, Any], mapped: dict[str, str]) -> SpanRecord:
     tags = dict(_from_tag(t, f"tags[{i}]") for i, t in enumerate(_list(sp.get("tags"), "tags")))
     process = sp.get("process")
     if process is None:
@@ -328,13 +364,13 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
     for i, ref in enumerate(refs):
         if not isinstance(ref, dict):
             raise RecordError(f"references[{i}] must be an object, not {json_kind(ref)}")
-        span_id = _hex(ref.get("spanID"), 16, f"references[{i}].spanID")
+        span_id = _hex(ref.get("spanID"), 16, f"references[{i}].spanID", mapped)
         if ref.get("refType", "CHILD_OF") == "CHILD_OF" and parent is None:
             parent = span_id
         else:
-            links.append(Link(_hex(ref.get("traceID"), 32, f"references[{i}].traceID"), span_id, {}))
+            links.append(Link(_hex(ref.get("traceID"), 32, f"references[{i}].traceID", mapped), span_id, {}))
     if parent is None and isinstance(sp.get("parentSpanID"), str) and sp["parentSpanID"].strip("0"):
-        parent = _hex(sp["parentSpanID"], 16, "parentSpanID")  # the older Jaeger JSON field
+        parent = _hex(sp["parentSpanID"], 16, "parentSpanID", mapped)  # the older Jaeger JSON field
     kind_tag = tags.pop(KIND_ATTRIBUTE, None)
     kind_text = str(tags.pop("span.kind", UNSPECIFIED)).upper()
     span_kind: SpanKind = kind_text if kind_text in SPAN_KINDS else "INTERNAL"
@@ -362,9 +398,12 @@ def _span(sp: dict[str, Any], processes: dict[str, Any]) -> SpanRecord:
         events.append(
             Event(str(name), _micros(log.get("timestamp", 0), f"logs[{i}].timestamp") * 1000, fields)
         )
+    trace_id = _hex(sp.get("traceID"), 32, "traceID", mapped)
+    span_id = _hex(sp.get("spanID"), 16, "spanID", mapped)
+    tags.update(_originals(mapped, trace_id=trace_id, span_id=span_id, parent_span_id=parent))
     return SpanRecord(
-        trace_id=_hex(sp.get("traceID"), 32, "traceID"),
-        span_id=_hex(sp.get("spanID"), 16, "spanID"),
+        trace_id=trace_id,
+        span_id=span_id,
         parent_span_id=parent,
         name=str(sp.get("operationName", "")),
         kind=kind_tag

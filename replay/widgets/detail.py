@@ -109,6 +109,13 @@ def _args(value: object) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
+def _response(part: dict[str, Any]) -> str:
+    """A tool result: under ``response`` (the conventions' name), or ``result`` in traces
+    written before cab-trace 0.2."""
+    value = part["response"] if "response" in part else part.get("result", "")
+    return value if isinstance(value, str) else _args(value)
+
+
 def _message(role: str, parts: list[Any], finish: str | None = None) -> list[Text]:
     """One message: its role, then each part on its own lines (texts keep their newlines)."""
     lines = [Text(role, style=ROLE_STYLE.get(role, "bold"))]
@@ -127,12 +134,14 @@ def _message(role: str, parts: list[Any], finish: str | None = None) -> list[Tex
         elif kind == "tool_call":
             call = Text("  → ", style="bold yellow")
             call.append_text(data(f"{part.get('name')}({_args(part.get('arguments'))})", one_line=False))
-            call.append_text(data(f"  [{part.get('id')}]", style="dim"))
+            if part.get("id"):
+                call.append_text(data(f"  [{part.get('id')}]", style="dim"))
             lines.append(call)
         elif kind == "tool_call_response":
             result = Text("  ← ", style="bold yellow")
-            result.append_text(data(f"[{part.get('id')}] ", style="dim"))
-            result.append_text(data(str(part.get("result", "")), one_line=False))
+            if part.get("id"):
+                result.append_text(data(f"[{part.get('id')}] ", style="dim"))
+            result.append_text(data(_response(part), one_line=False))
             lines.append(result)
         else:
             lines.append(data(f"  ({kind})", style="dim"))
@@ -198,11 +207,13 @@ def conversation(span: SpanRecord) -> list[Text]:
     answers = _json(a.get("gen_ai.output.messages"))
     if isinstance(answers, list):
         out.append(Text("answer", style="bold underline"))
-        for m in answers:
+        # The finish reason per answer: the span's list (now), or the message's own (older traces).
+        reasons = a.get("gen_ai.response.finish_reasons")
+        reasons = reasons if isinstance(reasons, list) else []
+        for i, m in enumerate(answers):
             if isinstance(m, dict):
-                out.extend(
-                    _message(str(m.get("role", "assistant")), m.get("parts", []), m.get("finish_reason"))
-                )
+                finish = m.get("finish_reason") or (reasons[i] if i < len(reasons) else "")
+                out.extend(_message(str(m.get("role", "assistant")), m.get("parts", []), str(finish) or None))
     tools = _json(a.get("gen_ai.tool.definitions"))
     if isinstance(tools, list) and tools:
         names = [

@@ -56,8 +56,8 @@ def _jaeger_normal(r: SpanRecord) -> SpanRecord:
     return replace(
         r,
         start_time_unix_nano=start,
-        # As Jaeger's translator: the duration is (end - start) in whole microseconds.
-        end_time_unix_nano=start + (r.end_time_unix_nano - r.start_time_unix_nano) // 1000 * 1000,
+        # As Jaeger UI computes it: the end is startTime + duration, the end's whole microseconds.
+        end_time_unix_nano=r.end_time_unix_nano // 1000 * 1000,
         scope=replace(r.scope, version=r.scope.version or None),
         attributes=attrs(r.attributes),
         events=[Event(e.name, e.time_unix_nano // 1000 * 1000, attrs(e.attributes)) for e in r.events],
@@ -343,8 +343,13 @@ def test_export_asciicast_takes_v3_and_refuses_other_headers(tmp_path: Path, swe
     v3 = '{"version": 3, "term": {"cols": 120, "rows": 36}}\n# a comment\n[0.5, "o", "hi"]\n[0.1, "x", "0"]\n'
     (run / "terminal.cast").write_text(v3)
     out = tmp_path / "out.cast"
+    # By default, v2: what asciinema 2.x players (still the most used) open; times made absolute.
     result = run_cli("export", str(run), "--format", "asciicast", "-o", str(out))
-    assert result.returncode == 0 and out.read_text() == v3 and "(asciicast v3)" in result.stderr
+    assert result.returncode == 0 and "(asciicast v2, converted from v3)" in result.stderr
+    assert out.read_text() == '{"version":2,"width":120,"height":36}\n[0.5, "o", "hi"]\n'
+    assert "exit status '0' is left out" in result.stderr  # v2 has no exit event: said, not hidden
+    kept = run_cli("export", str(run), "--format", "asciicast", "--cast-version", "3", "-o", str(out))
+    assert kept.returncode == 0 and out.read_text() == v3 and "(asciicast v3)" in kept.stderr
     for bad in ('{"version": 3, "width": 80, "height": 24}', '{"version": 1}', "[]", "nope"):
         (run / "terminal.cast").write_text(bad + "\n")
         refused = run_cli("export", str(run), "--format", "asciicast", "-o", str(out))
@@ -384,6 +389,9 @@ def test_foreign_files_with_bad_lines_name_file_and_line(tmp_path: Path) -> None
     assert len(list(read_trace(path, warn=warnings.append))) == 1
     assert "t.jsonl:2: last line is incomplete" in warnings[0]
     bad_jaeger = tmp_path / "j.json"
-    bad_jaeger.write_text('{"data": [{"spans": [{"traceID": "xyz"}]}]}')
-    with pytest.raises(TraceFileError, match=r"j\.json: not valid Jaeger JSON: data\[0\]\.spans\[0\]: trace"):
+    # Jaeger UI takes any string id (a non-hex one is mapped); an id that is no string is an error.
+    bad_jaeger.write_text('{"data": [{"spans": [{"traceID": ["x"], "spanID": "ab"}]}]}')
+    with pytest.raises(
+        TraceFileError, match=r"j\.json: not valid Jaeger JSON: data\[0\]\.spans\[0\] .*: trace"
+    ):
         list(read_trace(bad_jaeger))

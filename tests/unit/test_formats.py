@@ -214,12 +214,13 @@ def test_a_line_of_another_signal_only_is_not_an_error_but_an_unknown_object_is(
         list(read_trace(path))
 
 
-def test_jaeger_export_durations_and_scope_tags_as_jaegers_translator() -> None:
-    # 1.999 µs to 3.001 µs: end µs - start µs would say 2; the translator says (end - start) = 1 µs.
+def test_jaeger_export_durations_as_jaeger_ui_computes_the_end_and_scope_tags() -> None:
+    # 1.999 µs to 3.001 µs: Jaeger UI takes the end as startTime + duration, so the duration is
+    # 3 - 1 = 2 µs and the end lands on 3 µs, the span's end (truncating 1.002 µs would say 2).
     record = replace(_records(["x"])[0], start_time_unix_nano=1_999, end_time_unix_nano=3_001)
     record = replace(record, scope=replace(record.scope, name="lib", version="2.0"))
     span = jaeger_document([record])["data"][0]["spans"][0]
-    assert span["startTime"] == 1 and span["duration"] == 1
+    assert span["startTime"] == 1 and span["duration"] == 2
     tags = {t["key"]: t["value"] for t in span["tags"]}
     assert tags["otel.library.name"] == "lib" and tags["otel.library.version"] == "2.0"
     assert "otel.scope.name" not in tags
