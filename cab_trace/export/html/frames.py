@@ -133,9 +133,11 @@ class _Rows:
             return orjson.dumps(text.rstrip(" "))
         groups = [(key, len(list(group))) for key, group in groupby(keys)]
         if groups[-1][0] == _DEFAULT_STYLE:  # trailing default blanks are not drawn
-            tail = "".join(chars[len(chars) - groups[-1][1] :]).rstrip(" ")
-            groups[-1] = (_DEFAULT_STYLE, len(tail))
-            if not tail:
+            tail = "".join(chars[len(chars) - groups[-1][1] :])
+            blanks = len(tail) - len(tail.rstrip(" "))  # a blank is one cell of one character
+            groups[-1] = (_DEFAULT_STYLE, groups[-1][1] - blanks)
+            del chars[len(chars) - blanks :]
+            if not groups[-1][1]:
                 groups.pop()
         runs: list[int] = []
         if text.isascii():

@@ -736,6 +736,7 @@
       throw err;
     }),
     timeline: tl,
+    seek: (t) => { tl.seek(t); redraw(); return tl.position; },
     terminalText: () => termRows.map((r) => r.textContent),
   };
 })();
