@@ -149,18 +149,20 @@ def test_screenshots_for_the_docs(browser: Browser, tmp_path: Path) -> None:
     where = DOCS_IMAGES if os.environ.get("CAB_DOC_SCREENSHOTS") else tmp_path
     page = export(FIXTURE, tmp_path / "cell.html")
     replay = Replay.of(FIXTURE)
-    browser.open(page, width=1360, height=1500)
+    browser.open(page, width=1360, height=1480)
     browser.eval("window.cabPage.ready")
     # The moment the agent's edit runs: pressed as a user would (model call, then its step).
     browser.press("m", 3)
     browser.press("ArrowRight", 2)
     state = browser.eval(STATE)
     assert [line for line in state["terminal"] if line.strip()], "the terminal shows the agent's screen"
-    assert state["terminal"] == [*state["terminal"]]
     assert [r.rstrip() for r in state["terminal"]] == replay.screen_at(state["t"])
     browser.eval("window.scrollTo(0, 0)")
     browser.call("screenshot", path=str(where / "cell-page.png"))
+    browser.eval("window.scrollTo(0, document.getElementById('replay').offsetTop - 8)")
+    browser.call("screenshot", path=str(where / "cell-page-replay.png"))
     browser.call("click", selector="#calls-table tr[data-call='2'] button.expand")
-    browser.call("screenshot", path=str(where / "cell-page-calls.png"), selector="#calls")
-    for name in ("cell-page.png", "cell-page-calls.png"):
+    browser.eval("window.scrollTo(0, document.getElementById('calls').offsetTop - 8)")
+    browser.call("screenshot", path=str(where / "cell-page-calls.png"))
+    for name in ("cell-page.png", "cell-page-replay.png", "cell-page-calls.png"):
         assert (where / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

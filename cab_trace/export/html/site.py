@@ -34,6 +34,7 @@ from cab_trace.model import TRACE_FILE_NAME
 from cab_trace.model.axes import CellNumbers
 from cab_trace.model.jsonl import resolve_trace_path
 from cab_trace.redact import secrets_from_env
+from cab_trace.show import safe_text
 from replay.load import LoadedTrace, load
 
 CELLS_FILE = "cells.jsonl"
@@ -113,6 +114,8 @@ def export_page(
     """One run's page to ``output``."""
     trace, run_dir = _one_trace(path, say)
     document = render_page(build_page(trace, run_dir, options))
+    if options.progress is not None:
+        options.progress("")
     checked_write(document, output, known_secrets)
     size = len(document.text.encode())
     say(f"cab-trace: wrote {output} ({_size(size)}); open it in a browser (no network needed)")
@@ -202,8 +205,8 @@ def export_site(
     extra_rows: list[tuple[int, Row]] = []
     for number, (row, run) in enumerate(zip(rows, runs, strict=True), 1):
         if live:
-            sys.stderr.write(f"\r\x1b[Kcab-trace: page {number} of {len(rows)}")
-            sys.stderr.flush()
+            _live(f"page {number} of {len(rows)}")
+            options.progress = lambda text, n=number: _live(f"page {n} of {len(rows)}: {text}")
         if run is None:
             continue
         try:
@@ -232,9 +235,12 @@ def export_site(
         except CabTraceError as exc:
             problems += 1
             row.problem = exc.message
-            say(f"cab-trace: {row.name}: {row.problem}")
+            if live:
+                _live("")
+            # Names and errors come from the sweep's files: escaped before they reach a terminal.
+            say(f"cab-trace: {safe_text(row.name, one_line=True)}: {safe_text(row.problem, one_line=True)}")
     if live:
-        sys.stderr.write("\r\x1b[K")
+        _live("")
     for number, extra in reversed(extra_rows):
         rows.insert(number, extra)
     index = render_index(rows, title)
@@ -262,9 +268,19 @@ def _is_directory_target(output: Path) -> bool:
     return output.is_dir() or str(output).endswith(("/", os.sep))
 
 
+def _live(text: str) -> None:
+    """Progress on one line of a terminal (long recordings take a while to render)."""
+    sys.stderr.write(f"\r\x1b[Kcab-trace: {text}" if text else "\r\x1b[K")
+    sys.stderr.flush()
+
+
 def run_html_export(args: Any, say: Say) -> int:
     """``cab-trace export PATH… --format html -o OUT``: one page to a file, or a site to a directory."""
-    options = PageOptions(content=not args.no_content, terminal_limit=args.terminal_limit or DEFAULT_LIMIT)
+    options = PageOptions(
+        content=not args.no_content,
+        terminal_limit=args.terminal_limit or DEFAULT_LIMIT,
+        progress=_live if sys.stderr.isatty() else None,
+    )
     secrets = _known_secrets(args.known_secret_env)
     paths: list[Path] = list(args.paths)
     output: Path = args.output

@@ -727,15 +727,18 @@
   }
   idleMap = buildIdleMap([]);
   $("terminal-note").textContent = $("cab-terminal") ? "loading…" : "";
-  drawSpanTable();
   redraw();
+  // The span table (up to 500 rows at first) is below the fold: after the first paint.
+  requestAnimationFrame(() => setTimeout(drawSpanTable, 0));
   window.cabPage = {
-    ready: load().then(() => { document.body.dataset.ready = "1"; }, (err) => {
+    readyAt: null, // ms since the page began to load, when the terminal and conversations were open
+    ready: load().then(() => { window.cabPage.readyAt = performance.now(); document.body.dataset.ready = "1"; }, (err) => {
       document.body.dataset.ready = "error";
       $("terminal-note").textContent = `could not open the page's data: ${err}`;
       throw err;
     }),
     timeline: tl,
+    duration,
     seek: (t) => { tl.seek(t); redraw(); return tl.position; },
     terminalText: () => termRows.map((r) => r.textContent),
   };
