@@ -101,7 +101,7 @@ def check_page(browser: Browser, run: Path, page: Path, steps: int = 40) -> Repl
         assert state["t"] == round(timeline.position_ns), moved
         assert state["selected"] == timeline.selected and state["cursor"] == str(timeline.cursor)
         assert shown_screen(state) == replay.screen_at(timeline.position_ns), f"after {moved} steps"
-    assert moved > 3
+    assert moved == min(steps, len(timeline.boundaries) - 1)
     for key, call in (
         ("ArrowLeft", lambda: timeline.step_boundary(-1)),
         (".", lambda: timeline.step_time(1)),
@@ -128,17 +128,20 @@ def check_page(browser: Browser, run: Path, page: Path, steps: int = 40) -> Repl
         for t in moments[:: max(1, len(moments) // 25)]:
             browser.eval("window.cabPage.seek(arg)", t)
             assert shown_screen(browser.eval(STATE)) == replay.screen_at(t), t
-    # Speed, play and pause.
+    # Speed, play and pause (at ×0.25, so that even a short trace is still playing when paused).
     browser.press("Home")
     browser.press("+")
     assert browser.eval(STATE)["speed"] == 2
-    browser.press("-")
+    browser.press("-", times=3)
+    assert browser.eval(STATE)["speed"] == 0.25
     browser.press(" ")
     assert browser.eval(STATE)["playing"]
-    time.sleep(0.3)
+    time.sleep(0.1)
     browser.press(" ")
     state = browser.eval(STATE)
     assert not state["playing"] and state["t"] > 0
+    browser.press("+", times=2)
+    assert browser.eval(STATE)["speed"] == 1
     # The scrubber seeks.
     browser.eval(
         "(() => { const s = document.getElementById('scrubber'); s.value = '500000';"

@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.browser.checks import STATE, Replay, check_page, open_page
 from tests.browser.client import Browser
 from tests.conftest import ROOT, run_cli
@@ -83,6 +85,13 @@ def test_a_full_screen_agent_with_errors_retries_and_tool_steps(
     assert replay.tree.spans[selected].kind == "model_call"
     assert "open its conversation" in browser.eval("document.getElementById('detail').textContent")
     assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+@pytest.mark.parametrize("name", ["jaeger-wrapped.json", "otlp-pretty.json", "collector-mixed.jsonl"])
+def test_other_tools_traces_make_pages_too(browser: Browser, tmp_path: Path, name: str) -> None:
+    """Jaeger JSON and OTLP/JSON files (no run directory, no recording): the same checks."""
+    trace = ROOT / "tests" / "fixtures" / "foreign" / name
+    check_page(browser, trace, export(trace, tmp_path / "foreign.html"))
 
 
 def test_a_page_without_content_and_with_hostile_text(browser: Browser, tmp_path: Path) -> None:
