@@ -128,7 +128,7 @@ def check_page(browser: Browser, run: Path, page: Path, steps: int = 40) -> Repl
         for t in moments[:: max(1, len(moments) // 25)]:
             browser.eval("window.cabPage.seek(arg)", t)
             assert shown_screen(browser.eval(STATE)) == replay.screen_at(t), t
-    # Speed, play and pause (at ×0.25, so that even a short trace is still playing when paused).
+    # Speed, play and pause (at 0.25x, so that even a short trace is still playing when paused).
     browser.press("Home")
     browser.press("+")
     assert browser.eval(STATE)["speed"] == 2

@@ -135,7 +135,7 @@ def test_text_from_the_run_never_becomes_markup(tmp_path: Path) -> None:
     text = page(run)
     assert hostile not in text
     assert "<script>window.pwned" not in text and "<img" not in text
-    assert text.count("<script") == 3  # the data block, the terminal-less content block, the player
+    assert text.count("<script") == 4  # the head, the spans' and the conversations' blocks, the player
     assert blocks(text)["cab-head"]["spans"][0][0] == f"run {hostile}"  # still there, as data
 
 
@@ -295,3 +295,27 @@ def test_the_wheel_carries_the_page_assets(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for asset in ("player.js", "page.css", "replay.html", "index.js"):
         assert f"cab_trace/export/html/assets/{asset}" in names
+
+
+def test_a_trace_over_the_span_limit_keeps_the_first_spans_and_says_so(tmp_path: Path) -> None:
+    t0 = 1_800_000_000_000_000_000
+    root = SpanRecord("c" * 32, f"{1:016x}", None, "run", "run", t0, t0 + 10**10)
+    children = [
+        SpanRecord(
+            "c" * 32,
+            f"{i + 2:016x}",
+            f"{1:016x}",
+            f"step {i}",
+            "tool_call",
+            t0 + i * 10**7,
+            t0 + i * 10**7 + 5,
+        )
+        for i in range(80)
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    JsonlWriter(run / "trace.jsonl").write([root, *children])
+    text = page(run, max_spans=50)
+    data = blocks(text)
+    assert len(data["cab-head"]["spans"]) == 50 and len(data["cab-spans"]) == 50
+    assert "this trace has 81 spans; the page holds the first 50 in tree order" in text

@@ -54,6 +54,8 @@ class CellPage:
     identity: list[tuple[str, str]]
     head: dict[str, Any]
     """The player's small data: spans, calls, times (parsed before the page is first drawn)."""
+    details: list[Any]
+    """Each span's attributes and events (opened after the first paint)."""
     conversations: Conversations | None
     frames: Frames | None
     diff: str | None
@@ -126,7 +128,23 @@ def _diff(run_dir: Path, spans: list[SpanRecord], notes: list[str]) -> str | Non
     return text
 
 
-def _span_row(span: SpanRecord, position: int, tree: SpanTree, origin: int, content: bool) -> list[Any]:
+def _span_row(span: SpanRecord, position: int, tree: SpanTree, origin: int) -> list[Any]:
+    """What the waterfall needs of a span (drawn before the page's compressed blocks are open)."""
+    return [
+        span.name,
+        span.kind,
+        tree.depth[position],
+        tree.parent[position],
+        span.start_time_unix_nano - origin,
+        span.end_time_unix_nano - origin,
+        1 if span.is_error else 0,
+        span.status.message if span.is_error else span.status.code,
+        span.span_id,
+    ]
+
+
+def _span_details(span: SpanRecord, origin: int, content: bool) -> list[Any]:
+    """A span's attributes and events, for its detail and the span table (a compressed block)."""
     # Conversations are shown with their model call; without content, nothing like them is shown.
     attrs = {
         k: _value(v)
@@ -141,19 +159,7 @@ def _span_row(span: SpanRecord, position: int, tree: SpanTree, origin: int, cont
         ]
         for e in span.events
     ]
-    return [
-        span.name,
-        span.kind,
-        tree.depth[position],
-        tree.parent[position],
-        span.start_time_unix_nano - origin,
-        span.end_time_unix_nano - origin,
-        1 if span.is_error else 0,
-        span.status.message if span.is_error else span.status.code,
-        span.span_id,
-        attrs,
-        events,
-    ]
+    return [attrs, events]
 
 
 def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellPage:
@@ -171,7 +177,8 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
     origin = min(tree.starts[i] for i in range(kept))
     duration = max(tree.ends[i] for i in range(kept)) - origin
     numbers = cell_numbers(spans)
-    rows = [_span_row(s, i, tree, origin, options.content) for i, s in enumerate(spans)]
+    rows = [_span_row(s, i, tree, origin) for i, s in enumerate(spans)]
+    details = [_span_details(s, origin, options.content) for s in spans]
     position = {id(s): i for i, s in enumerate(spans)}
     calls = call_rows(spans)
     by_call = sorted((s for s in spans if is_model_call(s)), key=lambda s: s.start_time_unix_nano)
@@ -253,6 +260,7 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
         numbers=numbers,
         identity=_identity(spans, numbers),
         head=head,
+        details=details,
         conversations=conversations(by_call, step_spans, options.content),
         frames=frames,
         diff=_diff(run_dir, spans, notes),

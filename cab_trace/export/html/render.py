@@ -313,7 +313,7 @@ def render_page(page: CellPage, index_href: str | None = None) -> Document:
         + f"<footer>cab-trace {e(cab_trace.__version__)} · made from <code>{e(page.source)}</code>"
         " · keys: space play/pause · ←/→ span · ,/. 100 ms · +/- speed · home/end · ? help</footer></main>"
     )
-    payloads: list[tuple[str, bytes]] = []
+    payloads: list[tuple[str, bytes]] = [("spans", _json(page.details).encode())]
     blocks = [json_block("cab-head", page.head)]
     if page.frames is not None:
         payloads.append(("terminal", page.frames.to_json()))

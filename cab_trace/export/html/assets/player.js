@@ -20,9 +20,10 @@
     return node;
   };
   const head = JSON.parse($("cab-head").textContent);
-  const spans = head.spans; // [name, kind, depth, parent, start, end, error, status, id, attrs, events]
+  const spans = head.spans; // [name, kind, depth, parent, start, end, error, status, id]
   const S_NAME = 0, S_KIND = 1, S_DEPTH = 2, S_PARENT = 3, S_START = 4, S_END = 5, S_ERR = 6;
-  const S_STATUS = 7, S_ID = 8, S_ATTRS = 9, S_EVENTS = 10;
+  const S_STATUS = 7, S_ID = 8;
+  let spanDetails = null; // per span [attributes, events], from its compressed block
   const n = spans.length;
   const duration = Math.max(0, head.duration);
 
@@ -254,8 +255,10 @@
       const step = content.steps[st];
       if (step) box.appendChild(drawStep(step));
     }
-    if (Object.keys(s[S_ATTRS]).length) box.appendChild(kvTable(s[S_ATTRS]));
-    for (const [t, name, attrs] of s[S_EVENTS]) {
+    if (!spanDetails) { box.appendChild(el("p", "dim", "loading the attributes…")); return; }
+    const [spanAttrs, spanEvents] = spanDetails[i];
+    if (Object.keys(spanAttrs).length) box.appendChild(kvTable(spanAttrs));
+    for (const [t, name, attrs] of spanEvents) {
       box.appendChild(el("div", "event", `event +${fmtTime(t)} ${name}`));
       if (Object.keys(attrs).length) box.appendChild(kvTable(attrs));
     }
@@ -569,8 +572,9 @@
         tr.appendChild(el("td", "num", fmtDuration(s[S_END] - s[S_START])));
         tr.appendChild(el("td", s[S_ERR] ? "err" : null, s[S_ERR] ? `ERROR ${s[S_STATUS]}` : s[S_STATUS]));
         const attrs = el("td");
-        const keys = Object.keys(s[S_ATTRS]);
-        if (keys.length) attrs.appendChild(details(`${keys.length} attribute${keys.length === 1 ? "" : "s"}`, (d) => d.appendChild(kvTable(s[S_ATTRS]))));
+        const spanAttrs = spanDetails[i][0];
+        const keys = Object.keys(spanAttrs);
+        if (keys.length) attrs.appendChild(details(`${keys.length} attribute${keys.length === 1 ? "" : "s"}`, (d) => d.appendChild(kvTable(spanAttrs))));
         tr.appendChild(attrs);
         tr.addEventListener("click", (ev) => { if (ev.target.closest("details")) return; tl.selected = i; keepSelectedInView(); redraw(); });
         frag.appendChild(tr);
@@ -699,7 +703,11 @@
     return JSON.parse(await new Response(stream).text());
   }
   async function load() {
-    const [frames, conv] = await Promise.all([unpack("cab-terminal"), unpack("cab-content")]);
+    // After the first paint: decoding the blocks is work the page need not wait for.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    const [frames, conv, detailsOf] = await Promise.all([unpack("cab-terminal"), unpack("cab-content"), unpack("cab-spans")]);
+    spanDetails = detailsOf;
+    drawSpanTable();
     if (frames) {
       term = frames;
       termTimes = new Float64Array(term.frames.length);
@@ -728,8 +736,6 @@
   idleMap = buildIdleMap([]);
   $("terminal-note").textContent = $("cab-terminal") ? "loading…" : "";
   redraw();
-  // The span table (up to 500 rows at first) is below the fold: after the first paint.
-  requestAnimationFrame(() => setTimeout(drawSpanTable, 0));
   window.cabPage = {
     readyAt: null, // ms since the page began to load, when the terminal and conversations were open
     ready: load().then(() => { window.cabPage.readyAt = performance.now(); document.body.dataset.ready = "1"; }, (err) => {
