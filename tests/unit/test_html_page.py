@@ -319,3 +319,20 @@ def test_a_trace_over_the_span_limit_keeps_the_first_spans_and_says_so(tmp_path:
     data = blocks(text)
     assert len(data["cab-head"]["spans"]) == 50 and len(data["cab-spans"]) == 50
     assert "this trace has 81 spans; the page holds the first 50 in tree order" in text
+
+
+def test_a_sweep_cannot_send_the_export_outside_its_directory(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(PAGE_RUN, outside)
+    lines = (sweep / "cells.jsonl").read_text().splitlines()
+    cell = json.loads(lines[0])
+    cell["run_dir"] = "../elsewhere"
+    lines[0] = json.dumps(cell)
+    (sweep / "cells.jsonl").write_text("\n".join(lines) + "\n")
+    site = tmp_path / "site"
+    result = run_cli("export", str(sweep), "--format", "html", "-o", str(site))
+    assert result.returncode == 1  # a cell was left out: said, and not "ok"
+    assert "'../elsewhere' is not inside the sweep directory" in result.stderr
+    assert sorted(p.name for p in (site / "cells").iterdir()) == ["runs--cell-b.html"]
+    assert "is not inside the sweep directory" in (site / "index.html").read_text()

@@ -266,5 +266,5 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
         diff=_diff(run_dir, spans, notes),
         check=_check(spans),
         notes=notes,
-        source=str(run_dir),
+        source=run_dir.name,  # not the whole path: it would tell whose machine made the page
     )

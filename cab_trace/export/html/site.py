@@ -169,9 +169,16 @@ def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | N
             titles.append(f"sweep {', '.join(sorted(sweep_ids))}" if sweep_ids else str(path))
             for cell in cells:
                 name = str(cell.get("cell_id") or cell.get("run_dir") or f"cell {len(rows) + 1}")
+                row = Row(name, fields=cell)
                 run_dir = cell.get("run_dir")
                 where = path / run_dir if isinstance(run_dir, str) and run_dir else None
-                rows.append(Row(name, fields=cell))
+                if where is not None and not where.resolve().is_relative_to(path.resolve()):
+                    # A sweep's files are data: they do not send the export to read elsewhere.
+                    row.problem = f"run_dir {run_dir!r} is not inside the sweep directory; left out"
+                    shown = safe_text(name, one_line=True)
+                    say(f"cab-trace: warning: {path / CELLS_FILE}: {shown}: {row.problem}")
+                    where = None
+                rows.append(row)
                 runs.append(where)
         elif path.is_file() or (path / TRACE_FILE_NAME).is_file():
             titles.append(str(path))
@@ -200,7 +207,7 @@ def export_site(
     rows, runs, title = plan_site(paths, say)
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    written = problems = 0
+    written = 0
     live = sys.stderr.isatty()
     extra_rows: list[tuple[int, Row]] = []
     for number, (row, run) in enumerate(zip(rows, runs, strict=True), 1):
@@ -233,7 +240,6 @@ def export_site(
                 target.href = f"{CELLS_DIR}/{name}.html"
                 written += 1
         except CabTraceError as exc:
-            problems += 1
             row.problem = exc.message
             if live:
                 _live("")
@@ -243,6 +249,7 @@ def export_site(
         _live("")
     for number, extra in reversed(extra_rows):
         rows.insert(number, extra)
+    problems = sum(1 for row in rows if row.problem)
     index = render_index(rows, title)
     checked_write(index, out_dir / INDEX_FILE, known_secrets)
     say(
