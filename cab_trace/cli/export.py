@@ -63,11 +63,13 @@ def register(sub: Any) -> None:
     )
     html = export.add_argument_group(
         "the cell page (--format html)",
-        "One self-contained HTML file per run that opens from disk in any current browser, no network "
-        "and no server: identity and per-axis numbers, the trace replay (waterfall, playhead, the keys of "
-        "cab-trace replay), the agent's terminal in sync, the model calls and their conversations, the "
-        "spans, the diff and the check's output. A sweep directory gives a directory of pages and a "
-        "sortable index.html. The leak check reads every page before it is written.",
+        # The parser keeps descriptions as written (RawDescriptionHelpFormatter): wrapped here.
+        "One self-contained HTML file per run that opens from disk in any current browser,\n"
+        "with no network and no server: identity and per-axis numbers, the trace replay\n"
+        "(waterfall, playhead, the keys of cab-trace replay), the agent's terminal in sync,\n"
+        "the model calls and their conversations, the spans, the diff and the check's output.\n"
+        "A sweep directory gives a directory of pages and a sortable index.html. The leak\n"
+        "check reads every page before it is written.",
     )
     html.add_argument(
         "--no-content",
