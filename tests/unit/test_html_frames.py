@@ -21,7 +21,7 @@ DEFAULT = ("default", "default", 0)
 
 
 def play(frames: Frames) -> list[dict[str, Any]]:
-    """Every frame's screen, decoded as the page's player (assets/player.js) decodes it."""
+    """Every frame's screen, decoded as the page's player (assets/player/terminal.js) decodes it."""
     doc = orjson.loads(frames.to_json())
     keys = {k[0]: k for k in doc["keys"]}
     state: dict[str, Any] = {}

@@ -293,7 +293,9 @@ def test_the_wheel_carries_the_page_assets(tmp_path: Path) -> None:
     )
     [wheel] = tmp_path.glob("cab_trace-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for asset in ("player.js", "page.css", "replay.html", "index.js"):
+    from cab_trace.export.html.render import PLAYER_PARTS
+
+    for asset in ("page.css", "replay.html", "index.js", *(f"player/{part}.js" for part in PLAYER_PARTS)):
         assert f"cab_trace/export/html/assets/{asset}" in names
 
 

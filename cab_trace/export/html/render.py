@@ -2,7 +2,7 @@
 
 The static parts (identity, per-axis numbers, the model-call rows, the diff, the check's
 output) are HTML made here, every string from the run escaped; the player script
-(``assets/player.js``) draws the rest from data blocks in the page: the spans and calls as
+(``assets/player/``) draws the rest from data blocks in the page: the spans and calls as
 JSON, the terminal's frames and the conversations gzip-compressed (the browser's own
 ``DecompressionStream`` opens them after the first paint). A Content-Security-Policy with the
 hashes of the page's one script and one style sheet lets nothing else run and nothing load.
@@ -39,6 +39,16 @@ class Document:
 def asset(name: str) -> str:
     """A file of ``assets/`` (package data: the template, the style sheet, the scripts)."""
     return resources.files("cab_trace.export.html").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+#: The player's parts (``assets/player/``), one job each, joined in this order into one script.
+PLAYER_PARTS = ("base", "timeline", "waterfall", "terminal", "calls", "spans", "main")
+
+
+def player_script() -> str:
+    """The page's one script: the player's parts in one strict function (they share its scope)."""
+    parts = "".join(asset(f"player/{name}.js") for name in PLAYER_PARTS)
+    return '"use strict";\n(function () {\n' + parts + "})();\n"
 
 
 def e(value: object) -> str:
@@ -320,5 +330,5 @@ def render_page(page: CellPage, index_href: str | None = None) -> Document:
     if page.conversations is not None:
         payloads.append(("content", page.conversations.to_json()))
     blocks += [packed_block(f"cab-{name}", data) for name, data in payloads]
-    text = page_shell(page.title, body, asset("page.css"), asset("player.js"), blocks)
+    text = page_shell(page.title, body, asset("page.css"), player_script(), blocks)
     return Document(text, tuple(payloads))
