@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean agents docs consumers
+.PHONY: demo test lint typecheck check bench clean agents docs consumers browser-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -54,6 +54,16 @@ $(CONSUMERS)/.installed: tests/consumers/requirements.txt
 	$(CONSUMERS)/bin/python -m pip install -q -r tests/consumers/requirements.txt
 	@touch $@
 
+## browser-deps: playwright-core from npm (pinned in tests/browser/package-lock.json) for the cell
+## page's browser tests, which drive Debian's chromium (/usr/bin/chromium; apt-get install chromium)
+BROWSER := tests/browser
+browser-deps: $(BROWSER)/node_modules/.installed
+
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	@command -v npm >/dev/null || { echo "make browser-deps needs npm (Node.js 20 or newer)" >&2; exit 1; }
+	cd $(BROWSER) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check cab_trace replay tests bench
 	$(BIN)/ruff format --check cab_trace replay tests bench
@@ -73,4 +83,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(AGENTS) $(CONSUMERS) site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(AGENTS) $(CONSUMERS) $(BROWSER)/node_modules site .mypy_cache .ruff_cache .pytest_cache .hypothesis

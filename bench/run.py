@@ -17,6 +17,7 @@ from bench import (
     bench_export,
     bench_faults,
     bench_harness,
+    bench_html,
     bench_proxy,
     bench_read,
     bench_redact,
@@ -37,6 +38,7 @@ SUITES = {
     "faults": bench_faults.run,
     "terminal": bench_terminal.run,
     "read": bench_read.run,
+    "html": bench_html.run,
 }
 
 

@@ -35,15 +35,32 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
     from cab_trace.otel.setup import OtlpSettings
 
     if args.format and not args.output:
-        raise UsageError(f"--format {args.format} needs -o FILE")
+        raise UsageError(
+            f"--format {args.format} needs -o FILE" + (" (or -o DIR/)" if args.format == "html" else "")
+        )
     if args.output and not args.format:
-        raise UsageError("-o needs --format jaeger-json, otlp-json or asciicast")
+        raise UsageError("-o needs --format jaeger-json, otlp-json, asciicast or html")
+    html_only = [
+        f
+        for f, on in (
+            ("--no-content", args.no_content),
+            ("--terminal-limit", args.terminal_limit),
+            ("--known-secret-env", args.known_secret_env),
+        )
+        if on
+    ]
+    if html_only and args.format != "html":
+        raise UsageError(f"{', '.join(html_only)}: only for --format html")
     if args.format and (args.otlp_endpoint or args.pace or args.rebase_time):
         raise UsageError("--format writes a file; --otlp-endpoint, --pace and --rebase-time are for sending")
     if args.cast_version is not None and args.format != "asciicast":
         raise UsageError("--cast-version is for --format asciicast")
     if args.pace is not None and args.pace <= 0:
         raise UsageError("--pace must be a positive speed factor, e.g. 1 or 10")
+    if args.format == "html":
+        from cab_trace.export.html.site import run_html_export
+
+        return run_html_export(args, say)
     files = trace_files(args.paths)
     if args.format == "asciicast":
         return _export_cast(files, args.output, say, args.cast_version or 2)

@@ -53,6 +53,9 @@ PURE = [
     "replay.load",
     "replay.probe",
     "replay.pair",
+    # the cell page (export --format html): renders terminals with the replay's emulator, no UI
+    "cab_trace.export.html",
+    "cab_trace.export.html.site",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 
@@ -80,6 +83,15 @@ def test_replay_loads_no_harness_and_no_recorder(module: str) -> None:
     assert not {m for m in loaded if m.startswith(("cab_trace.harness", "cab_trace.otel", "opentelemetry"))}
 
 
+@pytest.mark.parametrize("module", ["cab_trace.export.html", "cab_trace.export.html.site"])
+def test_the_cell_page_loads_no_harness_no_recorder_and_no_ui(module: str) -> None:
+    """The page is made from recorded files: nothing of the harness, the SDK or Textual."""
+    loaded = _loaded_after_import(module)
+    unwanted = ("cab_trace.harness", "cab_trace.otel", "textual", "replay.app")
+    heavy = {m for m in loaded if m.startswith(unwanted)}
+    assert not heavy, f"{module} pulled in {sorted(heavy)}"
+
+
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -103,6 +115,14 @@ def test_pure_packages_import_only_stdlib_orjson_and_each_other(package: str) ->
                 name == p or name.startswith(p + ".") for p in allowed_project
             )
             assert ok, f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_the_cell_page_imports_only_pure_parts_statically() -> None:
+    """Static check of cab_trace/export/html: the replay's pure modules, never its widgets."""
+    unwanted = ("cab_trace.harness", "cab_trace.otel", "textual", "rich", "replay.app", "replay.widgets")
+    for path in (ROOT / "cab_trace" / "export" / "html").rglob("*.py"):
+        bad = {n for n in _imports(path) if n.startswith(unwanted)}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
 def test_replay_never_imports_the_harness_statically() -> None:

@@ -1,0 +1,302 @@
+"""Writing cell pages: one page to a file, or a sweep (or any directory of run directories) as a
+directory with a page per cell and a sortable index of them.
+
+A sweep directory says its cells in ``cells.jsonl`` (one JSON object per cell, in plan order;
+see docs/sweeps.md): their identity, state and run directory. A directory without one is
+searched for run directories (any directory holding a ``trace.jsonl``) at any depth.
+
+Every page is leak-checked before it is written (:func:`check_document`), and written whole or
+not at all (a temporary file, then a rename). A cell whose page cannot be made is a row of the
+index that says why, and the export ends with a non-zero exit: nothing lost goes unsaid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.export.html import check_document
+from cab_trace.export.html.data import PageOptions, build_page
+from cab_trace.export.html.frames import DEFAULT_LIMIT
+from cab_trace.export.html.render import Document, render_page
+from cab_trace.export.html.site_index import render_index
+from cab_trace.model import TRACE_FILE_NAME
+from cab_trace.model.axes import CellNumbers
+from cab_trace.model.jsonl import resolve_trace_path
+from cab_trace.redact import secrets_from_env
+from cab_trace.show import safe_text
+from replay.load import LoadedTrace, load
+
+CELLS_FILE = "cells.jsonl"
+INDEX_FILE = "index.html"
+CELLS_DIR = "cells"
+
+Say = Callable[[str], None]
+
+
+class LeakError(CabTraceError):
+    """The leak check found a known secret in a page: it was not written."""
+
+    exit_code = 1
+
+
+@dataclass
+class Row:
+    """One cell of the index."""
+
+    name: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Its line of ``cells.jsonl`` (identity, state), if the sweep has one."""
+    numbers: CellNumbers | None = None
+    href: str | None = None
+    problem: str | None = None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """``text`` to ``path`` whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def checked_write(document: Document, path: Path, known_secrets: Sequence[str]) -> None:
+    """Leak-check ``document`` and write it to ``path``.
+
+    Raises:
+        LeakError: a known secret is in it (nothing is written).
+    """
+    leaks = check_document(document, path.name, known_secrets)
+    if leaks:
+        shown = "; ".join(str(leak) for leak in leaks[:5]) + (
+            f"; … {len(leaks) - 5} more" if len(leaks) > 5 else ""
+        )
+        raise LeakError(
+            f"{path}: not written: the leak check found a known secret in the page ({shown})",
+            hint="the run directory holds it too: check it with cab-trace scan --known-secret-env NAME",
+        )
+    write_atomic(path, document.text)
+
+
+def _one_trace(path: Path, say: Say) -> tuple[LoadedTrace, Path]:
+    trace_path = resolve_trace_path(path)
+    traces = load(path, warn=lambda m: say(f"cab-trace: warning: {m}"))
+    if not traces:
+        raise UsageError(f"{trace_path}: holds no spans: no page to make")
+    if len(traces) > 1:
+        raise UsageError(
+            f"{trace_path}: holds {len(traces)} traces; a cell page shows one",
+            hint="give -o a directory (e.g. -o site/) for a page per trace and an index",
+        )
+    return traces[0], trace_path.parent
+
+
+def export_page(
+    path: Path, output: Path, options: PageOptions, known_secrets: Sequence[str], say: Say
+) -> int:
+    """One run's page to ``output``."""
+    trace, run_dir = _one_trace(path, say)
+    document = render_page(build_page(trace, run_dir, options))
+    if options.progress is not None:
+        options.progress("")
+    checked_write(document, output, known_secrets)
+    size = len(document.text.encode())
+    say(f"cab-trace: wrote {output} ({_size(size)}); open it in a browser (no network needed)")
+    return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace(os.sep, "--")).strip("._-")
+    return slug[:150] or "run"
+
+
+def read_cells(sweep: Path, say: Say) -> list[dict[str, Any]]:
+    """The lines of a sweep's ``cells.jsonl`` that are JSON objects (others are warned about)."""
+    path = sweep / CELLS_FILE
+    cells = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                cell = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                say(f"cab-trace: warning: {path}:{number}: not JSON; that cell is left out")
+                continue
+            if not isinstance(cell, dict):
+                say(f"cab-trace: warning: {path}:{number}: not a JSON object; that cell is left out")
+                continue
+            cells.append(cell)
+    return cells
+
+
+def _runs_below(root: Path) -> list[Path]:
+    return sorted({p.parent for p in root.rglob(TRACE_FILE_NAME) if p.is_file()})
+
+
+def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | None], str]:
+    """The index's rows, each row's run directory (None: no run to show), and a title."""
+    rows: list[Row] = []
+    runs: list[Path | None] = []
+    titles = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        if path.is_dir() and (path / CELLS_FILE).is_file():
+            cells = read_cells(path, say)
+            sweep_ids = {str(c["sweep_id"]) for c in cells if isinstance(c.get("sweep_id"), str)}
+            titles.append(f"sweep {', '.join(sorted(sweep_ids))}" if sweep_ids else str(path))
+            for cell in cells:
+                name = str(cell.get("cell_id") or cell.get("run_dir") or f"cell {len(rows) + 1}")
+                row = Row(name, fields=cell)
+                run_dir = cell.get("run_dir")
+                where = path / run_dir if isinstance(run_dir, str) and run_dir else None
+                if where is not None and not where.resolve().is_relative_to(path.resolve()):
+                    # A sweep's files are data: they do not send the export to read elsewhere.
+                    row.problem = f"run_dir {run_dir!r} is not inside the sweep directory; left out"
+                    shown = safe_text(name, one_line=True)
+                    say(f"cab-trace: warning: {path / CELLS_FILE}: {shown}: {row.problem}")
+                    where = None
+                rows.append(row)
+                runs.append(where)
+        elif path.is_file() or (path / TRACE_FILE_NAME).is_file():
+            titles.append(str(path))
+            rows.append(Row(str(path)))
+            runs.append(path)
+        else:
+            found = _runs_below(path)
+            if not found:
+                raise UsageError(
+                    f"{path}: no {CELLS_FILE} and no {TRACE_FILE_NAME} in it or below it",
+                    hint="pass a run directory, a sweep directory, or a directory of run directories",
+                )
+            titles.append(str(path))
+            for run in found:
+                rows.append(Row(run.relative_to(path).as_posix() if run != path else run.name))
+                runs.append(run)
+    return rows, runs, " · ".join(titles)
+
+
+def export_site(
+    paths: Sequence[Path], out_dir: Path, options: PageOptions, known_secrets: Sequence[str], say: Say
+) -> int:
+    """A page per run and ``index.html`` into ``out_dir``; returns the exit code."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir}: is a file; a sweep's pages go to a directory (e.g. -o site/)")
+    rows, runs, title = plan_site(paths, say)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    written = 0
+    live = sys.stderr.isatty()
+    extra_rows: list[tuple[int, Row]] = []
+    for number, (row, run) in enumerate(zip(rows, runs, strict=True), 1):
+        if live:
+            _live(f"page {number} of {len(rows)}")
+            options.progress = lambda text, n=number: _live(f"page {n} of {len(rows)}: {text}")
+        if run is None:
+            continue
+        try:
+            traces = load(run, warn=lambda m: say(f"cab-trace: warning: {m}"))
+            if not traces:
+                raise UsageError(f"{run}: holds no spans")
+            for k, trace in enumerate(traces):
+                target = (
+                    row if k == 0 else Row(f"{row.name} (trace {trace.trace_id})", fields=dict(row.fields))
+                )
+                if k:
+                    extra_rows.append((number, target))
+                base = _slug(str(row.fields.get("run_dir") or row.name)) + (
+                    f"-{trace.trace_id[:8]}" if k else ""
+                )
+                name = base
+                while name in used:
+                    name = f"{base}-{len(used)}"
+                used.add(name)
+                page = build_page(trace, resolve_trace_path(run).parent, options)
+                document = render_page(page, index_href=f"../{INDEX_FILE}")
+                checked_write(document, out_dir / CELLS_DIR / f"{name}.html", known_secrets)
+                target.numbers = page.numbers
+                target.href = f"{CELLS_DIR}/{name}.html"
+                written += 1
+        except CabTraceError as exc:
+            row.problem = exc.message
+            if live:
+                _live("")
+            # Names and errors come from the sweep's files: escaped before they reach a terminal.
+            say(f"cab-trace: {safe_text(row.name, one_line=True)}: {safe_text(row.problem, one_line=True)}")
+    if live:
+        _live("")
+    for number, extra in reversed(extra_rows):
+        rows.insert(number, extra)
+    problems = sum(1 for row in rows if row.problem)
+    index = render_index(rows, title)
+    checked_write(index, out_dir / INDEX_FILE, known_secrets)
+    say(
+        f"cab-trace: wrote {written} cell page(s) and {out_dir / INDEX_FILE}"
+        + (f"; {problems} cell(s) could not be made (said above, and on the index)" if problems else "")
+    )
+    return 1 if problems else 0
+
+
+def _known_secrets(names: Sequence[str]) -> list[str]:
+    """The values the leak check looks for: of ``--known-secret-env`` names, and of every
+    secret-named variable in the environment (as a run's redactor takes them)."""
+    values = []
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            raise UsageError(f"--known-secret-env {name}: ${name} is not set")
+        values.append(value)
+    return values + secrets_from_env(os.environ)
+
+
+def _is_directory_target(output: Path) -> bool:
+    return output.is_dir() or str(output).endswith(("/", os.sep))
+
+
+def _live(text: str) -> None:
+    """Progress on one line of a terminal (long recordings take a while to render)."""
+    sys.stderr.write(f"\r\x1b[Kcab-trace: {text}" if text else "\r\x1b[K")
+    sys.stderr.flush()
+
+
+def run_html_export(args: Any, say: Say) -> int:
+    """``cab-trace export PATH… --format html -o OUT``: one page to a file, or a site to a directory."""
+    options = PageOptions(
+        content=not args.no_content,
+        terminal_limit=args.terminal_limit or DEFAULT_LIMIT,
+        progress=_live if sys.stderr.isatty() else None,
+    )
+    secrets = _known_secrets(args.known_secret_env)
+    paths: list[Path] = list(args.paths)
+    output: Path = args.output
+    one_run = len(paths) == 1 and (paths[0].is_file() or (paths[0] / TRACE_FILE_NAME).is_file())
+    if one_run and not _is_directory_target(output):
+        return export_page(paths[0], output, options, secrets, say)
+    if not one_run and output.suffix.lower() in (".html", ".htm") and not output.is_dir():
+        raise UsageError(
+            f"-o {output}: several runs make a directory of pages (one per cell) and an index",
+            hint=f"give a directory, e.g. -o {output.with_suffix('')}/",
+        )
+    return export_site(paths, output, options, secrets, say)

@@ -1,0 +1,177 @@
+"""The cell page in a real browser (Debian's chromium, driven by playwright-core), opened from disk
+with the network blocked: the keys, the playhead, the terminal against the replay's own screens,
+the model calls and their conversations, the sweep index; and the screenshots the docs show."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.browser.checks import STATE, Replay, check_page, open_page
+from tests.browser.client import Browser
+from tests.conftest import ROOT, run_cli
+
+FIXTURE = Path(__file__).with_name("fixtures") / "page-run"
+DOCS_IMAGES = ROOT / "docs" / "img"
+
+
+def export(run: Path, out: Path, *extra: str) -> Path:
+    result = run_cli("export", str(run), "--format", "html", "-o", str(out), *extra)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_the_demo_run_page(browser: Browser, demo_run: Path, tmp_path: Path) -> None:
+    page = export(demo_run, tmp_path / "demo.html")
+    check_page(browser, demo_run, page)
+    # No model proxy in the demo: the page says so rather than showing zeros.
+    assert "Model calls were not recorded" in browser.eval("document.getElementById('calls').textContent")
+    cards = browser.eval(
+        "Object.fromEntries(Array.from(document.querySelectorAll('.card'))"
+        ".map(c => [c.dataset.axis, c.querySelector('.value').textContent]))"
+    )
+    assert cards["tokens"] == "unknown" and cards["calls"] == "unknown" and cards["pass"] == "passed"
+
+
+def test_a_full_screen_agent_with_errors_retries_and_tool_steps(
+    browser: Browser, agent_run: Path, tmp_path: Path
+) -> None:
+    page = export(agent_run, tmp_path / "agent.html")
+    replay = check_page(browser, agent_run, page)
+    # The screen is the full-screen agent's (title bar, status line), with colours.
+    browser.press("End")
+    state = browser.eval(STATE)
+    assert state["terminal"][0].startswith(" page-agent 1.0")
+    colours = browser.eval(
+        "Array.from(document.querySelectorAll('#terminal .row span')).map(s => s.style.color)"
+    )
+    assert any(c.startswith("rgb(") for c in colours)  # 256-colour and true-colour text
+    rows = browser.eval(
+        "Array.from(document.querySelectorAll('#calls-table tbody tr[data-call]')).map(r => r.textContent)"
+    )
+    assert "error 401" in rows[0] and "error" in browser.eval(
+        "document.querySelector('#calls-table tr[data-call=\"0\"]').className"
+    )
+    assert "retry of #1" in rows[1]
+    # Call 3 continues call 2: what is new in its turn is the read's result, shown first; the
+    # earlier messages are there, collapsed.
+    browser.call("click", selector="#calls-table tr[data-call='2'] button.expand")
+    conv = "#calls-table tr.conv-row .conv"
+    heads = browser.eval(f"Array.from(document.querySelectorAll('{conv} h4')).map(h => h.textContent)")
+    assert heads[:3] == ["new this turn (1 message)", "answer", "tool steps it asked for (1)"]
+    first = browser.eval(f"document.querySelector('{conv} .msg').textContent")
+    assert first.startswith("tool") and "def greet(name: str) -> str:" in first
+    step = browser.eval(f"document.querySelector('{conv} .step').textContent")
+    assert (
+        "tool step edit" in step and '"newText": "return f\\"Hello, {name}!\\""' in step and "edited" in step
+    )
+    details = browser.eval(
+        f"Array.from(document.querySelectorAll('{conv} details')).map(d => [d.open, d.textContent])"
+    )
+    assert details[0][0] is False and details[0][1].startswith("earlier messages (3) · continues call #2")
+    browser.call("click", selector=f"{conv} details summary")
+    # A details element fills itself when it opens (its toggle event comes as a task of its own).
+    later = "new Promise(r => setTimeout(r, 50))"
+    opened = f"{later}.then(() => document.querySelector('{conv} details').textContent)"
+    assert "You are a coding agent." in browser.eval(opened)
+    # Selecting a model call's span (m: next model call) shows a way to its conversation.
+    browser.press("Home")
+    browser.press("m")
+    selected = browser.eval(STATE)["selected"]
+    assert replay.tree.spans[selected].kind == "model_call"
+    assert "open its conversation" in browser.eval("document.getElementById('detail').textContent")
+    assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+@pytest.mark.parametrize("name", ["jaeger-wrapped.json", "otlp-pretty.json", "collector-mixed.jsonl"])
+def test_other_tools_traces_make_pages_too(browser: Browser, tmp_path: Path, name: str) -> None:
+    """Jaeger JSON and OTLP/JSON files (no run directory, no recording): the same checks."""
+    trace = ROOT / "tests" / "fixtures" / "foreign" / name
+    check_page(browser, trace, export(trace, tmp_path / "foreign.html"))
+
+
+def test_a_page_without_content_and_with_hostile_text(browser: Browser, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    hostile = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+    (run / "changes.diff").write_text((run / "changes.diff").read_text() + f"+{hostile}\n")
+    page = export(run, tmp_path / "bare.html", "--no-content")
+    open_page(browser, page)
+    assert browser.eval("typeof window.pwned") == "undefined"
+    assert hostile in browser.eval("document.getElementById('changes').textContent")
+    browser.call("click", selector="#calls-table tr[data-call='2'] button.expand")
+    text = browser.eval("document.querySelector('#calls-table tr.conv-row').textContent")
+    assert "--no-content" in text and "You are a coding agent." not in text
+    assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+def test_a_sweep_index_sorts_and_links_to_every_cell(
+    browser: Browser, demo_run: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE, sweep / "runs" / "a")
+    shutil.copytree(demo_run, sweep / "runs" / "b")
+    cells = [
+        {"cell_id": "s/command/m/demo/1", "sweep_id": "s", "adapter": "command", "model": "m",
+         "task_id": "demo/fix-greeting", "repeat": 1, "state": "done", "run_dir": "runs/a"},
+        {"cell_id": "s/command/m/demo/2", "sweep_id": "s", "adapter": "command", "model": "m",
+         "task_id": "demo/fix-greeting", "repeat": 2, "state": "done", "run_dir": "runs/b"},
+        {"cell_id": "s/command/m/demo/3", "sweep_id": "s", "adapter": "command", "model": "m",
+         "task_id": "demo/fix-greeting", "repeat": 3, "state": "failed", "error": "could not start"},
+    ]  # fmt: skip
+    (sweep / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
+    site = tmp_path / "site"
+    assert run_cli("export", str(sweep), "--format", "html", "-o", str(site)).returncode == 0
+    browser.open(site / "index.html")
+    first_column = "Array.from(document.querySelectorAll('#cells tbody tr')).map(r => r.cells[0].textContent)"
+    assert browser.eval(first_column) == ["s/command/m/demo/1", "s/command/m/demo/2", "s/command/m/demo/3"]
+    tokens = "Array.from(document.querySelectorAll('#cells th')).findIndex(h => h.textContent === 'tokens')"
+    browser.eval(f"document.querySelectorAll('#cells th')[{tokens}].click()")
+    # Ascending by tokens: the run with tokens first; the unknowns after it, whichever way.
+    order = browser.eval(first_column)
+    assert order[0] == "s/command/m/demo/1"
+    browser.eval(f"document.querySelectorAll('#cells th')[{tokens}].click()")
+    assert browser.eval(first_column)[0] == "s/command/m/demo/1"
+    browser.eval(
+        "(() => { const f = document.getElementById('filter'); f.value = 'demo/2';"
+        " f.dispatchEvent(new Event('input')); })()"
+    )
+    assert (
+        browser.eval("Array.from(document.querySelectorAll('#cells tbody tr')).filter(r => !r.hidden).length")
+        == 1
+    )
+    href = browser.eval("document.querySelector('#cells tbody tr:not([hidden]) a').getAttribute('href')")
+    assert href == "cells/runs--b.html"
+    browser.call("click", selector="#cells tbody tr:not([hidden]) a")
+    assert browser.eval("window.cabPage.ready.then(() => location.href)").endswith(href.split("/")[-1])
+    assert browser.eval("document.getElementById('index-link').getAttribute('href')") == "../index.html"
+    assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+def test_screenshots_for_the_docs(browser: Browser, tmp_path: Path) -> None:
+    """The committed recording, at a fixed moment: the docs' pictures. CAB_DOC_SCREENSHOTS=1
+    writes them into docs/img/; otherwise they go to a temporary directory."""
+    where = DOCS_IMAGES if os.environ.get("CAB_DOC_SCREENSHOTS") else tmp_path
+    page = export(FIXTURE, tmp_path / "cell.html")
+    replay = Replay.of(FIXTURE)
+    browser.open(page, width=1360, height=1480)
+    browser.eval("window.cabPage.ready")
+    # The moment the agent's edit runs: pressed as a user would (model call, then its step).
+    browser.press("m", 3)
+    browser.press("ArrowRight", 2)
+    state = browser.eval(STATE)
+    assert [line for line in state["terminal"] if line.strip()], "the terminal shows the agent's screen"
+    assert [r.rstrip() for r in state["terminal"]] == replay.screen_at(state["t"])
+    browser.eval("window.scrollTo(0, 0)")
+    browser.call("screenshot", path=str(where / "cell-page.png"))
+    browser.eval("window.scrollTo(0, document.getElementById('replay').offsetTop - 8)")
+    browser.call("screenshot", path=str(where / "cell-page-replay.png"))
+    browser.call("click", selector="#calls-table tr[data-call='2'] button.expand")
+    browser.eval("window.scrollTo(0, document.getElementById('calls').offsetTop - 8)")
+    browser.call("screenshot", path=str(where / "cell-page-calls.png"))
+    for name in ("cell-page.png", "cell-page-replay.png", "cell-page-calls.png"):
+        assert (where / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
