@@ -35,7 +35,9 @@
         const line = el("div", "toolresult");
         line.appendChild(el("span", "arrow", "← "));
         line.appendChild(el("span", "dim", `[${part.id ?? ""}]`));
-        line.appendChild(el("pre", "result", part.result ?? ""));
+        // The GenAI conventions name a tool's output `response`; traces before them, `result`.
+        const output = part.response ?? part.result ?? "";
+        line.appendChild(el("pre", "result", typeof output === "string" ? output : JSON.stringify(output)));
         box.appendChild(line);
       } else box.appendChild(el("pre", "other", `(${kind}) ${JSON.stringify(part)}`));
     }
