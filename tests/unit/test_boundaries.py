@@ -24,6 +24,7 @@ PURE = [
     "cab_trace.model.structure",
     "cab_trace.redact",
     "cab_trace.llm",
+    "cab_trace.llm.turns",
     "cab_trace.redact.screen",
     "cab_trace.redact.table",
     "cab_trace.redact.prefilter",
