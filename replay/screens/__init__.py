@@ -1,0 +1,1 @@
+"""The replay's screens: one run (trace.py) and the help (help.py)."""
