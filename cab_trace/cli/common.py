@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int
 from cab_trace.errors import UsageError
@@ -30,6 +30,30 @@ def stderr(message: str) -> None:
 
 def warn(message: str) -> None:
     stderr(f"{PROG}: warning: {message}")
+
+
+def add_colour_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        "--colour",
+        dest="color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the output: auto (on a terminal, unless NO_COLOR is set), always or never",
+    )
+
+
+def use_colour(when: str, stream: TextIO) -> bool:
+    """Colour for ``stream``: ``always``; ``never``; ``auto``: a terminal, NO_COLOR unset
+    (https://no-color.org) and a TERM that is not ``dumb``."""
+    if when != "auto":
+        return when == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def add_otlp_flags(parser: argparse.ArgumentParser) -> None:

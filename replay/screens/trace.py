@@ -43,9 +43,10 @@ from textual.widgets import Input, Static
 from cab_trace.llm.call import MODEL_CALL_KIND
 from cab_trace.llm.summary import call_rows, is_model_call
 from cab_trace.llm.turns import Turn, transcript, turns
+from cab_trace.outcome import NUMBER_KINDS, identity_facts, outcome_facts, so_far
 from replay.load import LoadedTrace, settled_objects
 from replay.moments import moments
-from replay.outcome import NUMBER_KINDS, identity_facts, outcome_facts, run_numbers, so_far
+from replay.outcome import run_numbers
 from replay.screens.help import HelpScreen, table_rows
 from replay.terminal import Terminal
 from replay.terminal_worker import TerminalWorker

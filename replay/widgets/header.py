@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widget import Widget
 
-from replay.outcome import Fact, fit
+from cab_trace.outcome import Fact, fit
 
 TONES = {"good": "bold green", "bad": "bold red", "warn": "bold #ffaf00", "plain": "", "dim": "dim"}
 

@@ -31,6 +31,7 @@ PURE = [
     "cab_trace.redact.scan",
     "cab_trace.redact.records",
     "cab_trace.show",
+    "cab_trace.outcome",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
@@ -39,6 +40,9 @@ PURE = [
     "replay.terminal_worker",
     "replay.load",
     "replay.probe",
+    "replay.view",
+    "replay.moments",
+    "replay.outcome",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 
