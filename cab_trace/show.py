@@ -178,7 +178,7 @@ def _render_trace(
     o: _Options,
     warn: Callable[[str], None] | None,
 ) -> Iterator[str]:
-    from cab_trace.outcome import NUMBER_KINDS, fit, outcome_facts, so_far
+    from cab_trace.outcome import fit, outcome_facts, so_far
 
     pid = [ix.pid[r] for r in trace_rows]
     starts = [ix.start[r] for r in trace_rows]
@@ -198,18 +198,8 @@ def _render_trace(
     del pid, starts, ends
     order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
     header = _header(o)
-    widths = [len(h) for h in header]
-    model_calls: list[SpanRecord] = []  # few; kept whole for the Model calls table
-    counted: list[SpanRecord] = []  # the spans the run's numbers come from
     ours = "run" in ix.kind
-    for depth, row in order:
-        span = ix.record(row)
-        for j, cell in enumerate(_cells(span, depth, origin, o)):
-            widths[j] = max(widths[j], len(cell))
-        if is_model_call(span):
-            model_calls.append(span)
-        if span.kind in NUMBER_KINDS or span.is_error or (not ours and depth == 0) or is_model_call(span):
-            counted.append(span)
+    widths, model_calls, counted = _first_pass(ix, order, origin, o, [len(h) for h in header], ours)
     numbers = cell_numbers(counted)
     numbers.error_spans = errors
     calls = call_rows(model_calls)
@@ -247,6 +237,27 @@ def _render_trace(
     yield ""
 
 
+def _first_pass(
+    ix: SpanIndex, order: list[tuple[int, int]], origin: int, o: _Options, widths: list[int], ours: bool
+) -> tuple[list[int], list[SpanRecord], list[SpanRecord]]:
+    """One read of every record: the columns' widths, the model calls (few; kept whole for
+    their table) and the spans the run's numbers come from."""
+    from cab_trace.outcome import NUMBER_KINDS
+
+    model_calls: list[SpanRecord] = []
+    counted: list[SpanRecord] = []
+    for depth, row in order:
+        span = ix.record(row)
+        for j, cell in enumerate(_cells(span, depth, origin, o)):
+            widths[j] = max(widths[j], len(cell))
+        call = is_model_call(span)
+        if call:
+            model_calls.append(span)
+        if call or span.kind in NUMBER_KINDS or span.is_error or (not ours and depth == 0):
+            counted.append(span)
+    return widths, model_calls, counted
+
+
 def _cell_style(cells: list[str], o: _Options, span: SpanRecord) -> Callable[[int, str], str]:
     status_at = 2 if o.ids else 0
     kind_at = status_at + 3 if not o.narrow else -1
@@ -277,9 +288,7 @@ def _row(
     for j, cell in enumerate(cells):
         w = widths[j]
         text = cell if len(cell) <= w else cell[: max(w - 1, 0)] + "…"
-        plain.append(
-            text.rjust(w) if cells[j].endswith((" ms", " s")) and j < len(cells) - 1 else text.ljust(w)
-        )
+        plain.append(text.rjust(w) if cell.endswith((" ms", " s")) and j < len(cells) - 1 else text.ljust(w))
     room = o.width - sum(len(p) + 2 for p in plain)
     if attrs and room >= 4:
         plain.append(attrs if len(attrs) <= room else attrs[: room - 1] + "…")
@@ -329,7 +338,8 @@ def _call_summary(a: dict[str, AnyAttrValue]) -> list[str]:
 
 def _step_summary(a: dict[str, AnyAttrValue]) -> list[str]:
     """A tool step in a few words: ``name(arguments) → the first line of its result``."""
-    call = f"{format_value(a.get('gen_ai.tool.name', '?'))}({format_value(a.get('gen_ai.tool.call.arguments', ''))})"
+    name, arguments = a.get("gen_ai.tool.name", "?"), a.get("gen_ai.tool.call.arguments", "")
+    call = f"{format_value(name)}({format_value(arguments)})"
     result = a.get("gen_ai.tool.call.result")
     if isinstance(result, str):
         first = next((line.strip() for line in result.splitlines() if line.strip()), "")
