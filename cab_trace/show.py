@@ -199,7 +199,9 @@ def _render_trace(
     order = [(shape.depth[k], trace_rows[k]) for k in shape.order]
     header = _header(o)
     ours = "run" in ix.kind
-    widths, model_calls, counted = _first_pass(ix, order, origin, o, [len(h) for h in header], ours)
+    widths, model_calls, counted = _first_pass(
+        ix, order, origin, o, widths=[len(h) for h in header], ours=ours
+    )
     numbers = cell_numbers(counted)
     numbers.error_spans = errors
     calls = call_rows(model_calls)
@@ -238,7 +240,7 @@ def _render_trace(
 
 
 def _first_pass(
-    ix: SpanIndex, order: list[tuple[int, int]], origin: int, o: _Options, widths: list[int], ours: bool
+    ix: SpanIndex, order: list[tuple[int, int]], origin: int, o: _Options, *, widths: list[int], ours: bool
 ) -> tuple[list[int], list[SpanRecord], list[SpanRecord]]:
     """One read of every record: the columns' widths, the model calls (few; kept whole for
     their table) and the spans the run's numbers come from."""
