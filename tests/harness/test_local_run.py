@@ -244,7 +244,9 @@ def test_timeout_kills_the_agent_and_its_children(tmp_path: Path, task_dir: Path
     assert not running(int(pidfile.read_text()))  # the agent's own child went with it
 
 
-def test_command_not_found_is_recorded(tmp_path: Path, task_dir: Path) -> None:
+def test_a_missing_agent_command_is_found_before_the_run_and_says_how_to_get_it(
+    tmp_path: Path, task_dir: Path
+) -> None:
     out = tmp_path / "run"
     result = run_cli(
         "run",
@@ -258,9 +260,23 @@ def test_command_not_found_is_recorded(tmp_path: Path, task_dir: Path) -> None:
         str(out),
         env={"CAB_KEY": KEY, "PATH": "/nonexistent", "CAB_ENDPOINT": "http://127.0.0.1:9/v1"},
     )
+    assert result.returncode == 2, result.stderr  # a usage error: nothing was run or recorded
+    assert "cab-trace: error: pi: command not found" in result.stderr
+    # How to get it: the pinned package (agents/versions), or `make agents` in a checkout.
+    assert "npm install -g @mariozechner/pi-coding-agent@" in result.stderr or ".agents/bin" in result.stderr
+    assert not out.exists() and "Traceback" not in result.stderr
+
+
+def test_an_agent_that_cannot_start_is_still_recorded(tmp_path: Path, task_dir: Path) -> None:
+    """A command the check cannot see in advance (a path inside the workdir) fails in the run,
+    and the run records why."""
+    out = tmp_path / "run"
+    result = run_cli(
+        "run", "--adapter", "command", "--task", str(task_dir), "--out", str(out), "--", "./no-such-agent",
+    )  # fmt: skip
     assert result.returncode == 1
     container = by_kind(out)["container"]
-    assert container.status.message == "command not found: pi"
+    assert container.status.message == "command not found: ./no-such-agent"
     assert container.attributes["exit_code"] == 127
 
 

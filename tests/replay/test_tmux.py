@@ -52,9 +52,13 @@ class Tmux:
             cwd=ROOT,
         )
 
-    def screen(self) -> str:
+    def screen(self, joined: bool = False) -> str:
+        """The screen as text; ``joined``: lines the terminal wrapped put back together."""
         return subprocess.run(
-            [*self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True, check=True
+            [*self.tmux, "capture-pane", "-p", *(["-J"] if joined else []), "-t", self.session],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
 
     def keys(self, *keys: str) -> None:
