@@ -108,13 +108,11 @@ def test_the_summary_keeps_the_facts_apart(tmp_path: Path) -> None:
     status = LiveStatus()
     status.on_call(call(usage=Usage(input_tokens=1548, output_tokens=209)))
     (line,) = summary_lines(outcome(tmp_path, check_passed=True), status.snapshot(), proxy=True)
-    assert re.fullmatch(
-        r"cab-trace: run ok · ✓ check passed · exit 0 · 1 model call · tokens 1,548 in / 209 out · wall \d\.\d s",
-        line,
-    )
+    expected = r"cab-trace: run ok · ✓ check passed · exit 0 · 1 model call · tokens 1,548 in / 209 out"
+    assert re.fullmatch(expected + r" · wall \d\.\d s", line)
     failed = summary_lines(
-        outcome(tmp_path, exit_code=1, message="agent exited with code 1", agent_exit_code=1, check_passed=False,
-                check_message="exit code 1"),
+        outcome(tmp_path, exit_code=1, message="agent exited with code 1", agent_exit_code=1,
+                check_passed=False, check_message="exit code 1"),
         None,
         proxy=False,
     )  # fmt: skip
@@ -198,8 +196,8 @@ def test_an_endpoint_that_is_down_is_named_on_the_console(tmp_path: Path) -> Non
     result = run_cli(
         "run", "--adapter", "command", "--task", str(DEMO_TASK), "--out", str(tmp_path / "run"),
         "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "m",
-        "--", sys.executable, str(AGENT), "--endpoint", "{endpoint}", "--api-key", "{key}", "--model", "{model}",
-        "--pace", "0", "{prompt}",
+        "--", sys.executable, str(AGENT), "--endpoint", "{endpoint}", "--api-key", "{key}",
+        "--model", "{model}", "--pace", "0", "{prompt}",
         env={"CAB_KEY": "sk-test-0123456789abcdef0123"},
     )  # fmt: skip
     assert result.returncode == 1
