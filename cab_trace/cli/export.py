@@ -56,8 +56,12 @@ def register(sub: Any) -> None:
         choices=["now"],
         help="shift all timestamps so the trace ends now (shows up in Jaeger's default search)",
     )
+    # --speed as the replay says it (2 is twice as fast); --pace is the older name (demo's --pace
+    # is something else: seconds between the agent's steps).
     export.add_argument(
+        "--speed",
         "--pace",
+        dest="pace",
         type=float,
         metavar="SPEED",
         help="send spans as they ended in the recording, SPEED times faster (a live replay)",

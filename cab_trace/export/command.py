@@ -36,9 +36,9 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
     if args.output and not args.format:
         raise UsageError("-o needs --format jaeger-json, otlp-json or asciicast")
     if args.format and (args.otlp_endpoint or args.pace or args.rebase_time):
-        raise UsageError("--format writes a file; --otlp-endpoint, --pace and --rebase-time are for sending")
+        raise UsageError("--format writes a file; --otlp-endpoint, --speed and --rebase-time are for sending")
     if args.pace is not None and args.pace <= 0:
-        raise UsageError("--pace must be a positive speed factor, e.g. 1 or 10")
+        raise UsageError("--speed must be a positive factor, e.g. 1 (real time) or 10")
     files = trace_files(args.paths)
     if args.format == "asciicast":
         return _export_cast(files, args.output, say)

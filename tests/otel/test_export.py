@@ -358,7 +358,7 @@ def test_export_asciicast_takes_v3_and_refuses_other_headers(tmp_path: Path, swe
         (["--format", "jaeger-json"], "needs -o FILE"),
         (["-o", "x.json"], "-o needs --format"),
         ([], "nowhere to export to"),
-        (["--otlp-endpoint", "http://127.0.0.1:4318", "--pace", "0"], "--pace must be a positive"),
+        (["--otlp-endpoint", "http://127.0.0.1:4318", "--pace", "0"], "--speed must be a positive"),
     ],
 )
 def test_export_usage_errors(sweep: Path, args: list[str], message: str) -> None:
