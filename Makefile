@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean agents docs
+.PHONY: demo test lint typecheck check bench bench-docs clean agents docs
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -44,8 +44,8 @@ $(AGENTS)/.installed: agents/versions
 	@touch $@
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cab_trace replay tests bench
-	$(BIN)/ruff format --check cab_trace replay tests bench
+	$(BIN)/ruff check cab_trace replay tests bench scripts
+	$(BIN)/ruff format --check cab_trace replay tests bench scripts
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -60,6 +60,10 @@ docs: $(VENV)/.installed-test
 ## bench: run the benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-docs: write bench/results.json (from `make bench`) into docs/performance.md's table
+bench-docs: $(VENV)/.installed-test
+	$(BIN)/python -m bench.docs
 
 clean:
 	rm -rf $(VENV) $(AGENTS) site .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -104,3 +104,22 @@ def test_zoomed_timeline(snap_compare) -> None:
         await terminal_settled(pilot)
 
     assert snap_compare(agent_app(), terminal_size=SIZES["120x36"], run_before=keys)
+
+
+#: The docs' screenshots (docs/img/) are these snapshots, copied: a deliberate change to the
+#: replay updates both (`cp` the new SVG over the old).
+DOCS_SCREENSHOTS = {
+    "replay-turn.svg": "test_model_call_turn[120x36].svg",
+    "replay-transcript.svg": "test_transcript[120x36].svg",
+    "replay-80x24.svg": "test_model_call_turn[80x24].svg",
+    "replay-diff.svg": "test_changes_span_shows_the_diff.svg",
+    "replay-zoomed.svg": "test_zoomed_timeline.svg",
+}
+
+
+@pytest.mark.parametrize("image", DOCS_SCREENSHOTS)
+def test_the_docs_screenshots_are_the_snapshots(image: str) -> None:
+    root = Path(__file__).parents[2]
+    snapshot = Path(__file__).parent / "__snapshots__" / "test_snapshots" / DOCS_SCREENSHOTS[image]
+    shown = root / "docs" / "img" / image
+    assert shown.read_bytes() == snapshot.read_bytes(), f"cp '{snapshot}' '{shown}'"
