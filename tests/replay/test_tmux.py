@@ -52,10 +52,12 @@ class Tmux:
             cwd=ROOT,
         )
 
-    def screen(self, joined: bool = False) -> str:
-        """The screen as text; ``joined``: lines the terminal wrapped put back together."""
+    def screen(self, joined: bool = False, escapes: bool = False) -> str:
+        """The screen as text; ``joined``: lines the terminal wrapped put back together;
+        ``escapes``: with the colour sequences the terminal shows them with."""
+        flags = [*(["-J"] if joined else []), *(["-e"] if escapes else [])]
         return subprocess.run(
-            [*self.tmux, "capture-pane", "-p", *(["-J"] if joined else []), "-t", self.session],
+            [*self.tmux, "capture-pane", "-p", *flags, "-t", self.session],
             capture_output=True,
             text=True,
             check=True,
