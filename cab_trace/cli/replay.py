@@ -15,12 +15,14 @@ def register(sub: Any) -> None:
     replay: argparse.ArgumentParser = sub.add_parser(
         "replay",
         help="play a trace back in the terminal: span waterfall, playhead, the agent's screen",
-        description="Open a trace in the replay UI: the spans as a waterfall with a playhead that plays "
-        "back on the trace's own clock, the selected span's details, and the agent's terminal "
-        "(terminal.cast) as it was at that moment. A file with several traces (a sweep) opens a list "
-        "first. Press ? in the UI for every key.",
-        epilog="keys: space play/pause · ←/→ previous/next span start or end · ,/. 100 ms · "
-        "j/k select · enter go to span · +/- speed · e/E errors · / filter · i idle · ? help · q quit",
+        description="Open a trace in the replay UI: the spans as a waterfall on the run's time axis with "
+        "a playhead that plays back on the trace's own clock, the selected span (a model call read as "
+        "its turn: what it added, then the answer), the whole conversation on one page, and the agent's "
+        "terminal (terminal.cast) as it was at that moment. A file with several traces (a sweep) opens a "
+        "list first. Press ? in the UI for every key and what the mouse does.",
+        epilog="keys: space play/pause · ←/→ previous/next span start or end · m/M model calls · "
+        "t transcript · tab next pane · z maximize · ]/[ zoom · }/{ pan · e/E errors · / filter · "
+        "? help · q quit",
     )
     replay.add_argument(
         "path",
