@@ -17,7 +17,8 @@ def test_maximize_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path:
     try:
         session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start")
         session.keys("End")
-        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s, "the end")
+        # The pane follows the cursor to the last line (once the emulator's screen has arrived).
+        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s and "LAST LINE" in s, "the end")
         assert "row 01" not in screen  # the pane beside the span detail is too short for 36 rows
         session.keys("Tab", "Tab", "z")  # the focus to the terminal pane, then maximize it
         screen = session.wait_for(
