@@ -38,9 +38,10 @@ def install_hint(command: str) -> str:
     local = CHECKOUT / ".agents" / "bin"
     if (local / name).exists():
         return f"it is installed in {local}: export PATH={local}:$PATH"
-    if (CHECKOUT / "agents" / "versions").is_file() and (CHECKOUT / "Makefile").is_file():
-        tips.append(f"`make agents` installs the pinned agent CLIs (then: export PATH={local}:$PATH)")
     found = pinned(name)
+    in_checkout = (CHECKOUT / "agents" / "versions").is_file() and (CHECKOUT / "Makefile").is_file()
+    if found is not None and in_checkout:
+        tips.append(f"`make agents` installs the pinned agent CLIs (then: export PATH={local}:$PATH)")
     if found is not None:
         registry, package, version = found
         if registry == "npm":

@@ -207,3 +207,27 @@ def test_an_endpoint_that_is_down_is_named_on_the_console(tmp_path: Path) -> Non
     assert "hint: is the model server up at that address? it is --endpoint" in err
     final = next(line for line in err.splitlines() if line.startswith("cab-trace: run FAILED"))
     assert "1 model call (1 failed)" in final and "tokens" not in final  # no call went through
+
+
+def test_how_to_get_a_missing_agent_comes_from_agents_versions(tmp_path: Path, monkeypatch) -> None:
+    from cab_trace.harness import install
+
+    assert install.pinned("opencode") == ("npm", "opencode-ai", install.pinned("opencode")[2])  # type: ignore[index]
+    checkout = tmp_path / "checkout"
+    (checkout / "agents").mkdir(parents=True)
+    (checkout / "agents" / "versions").write_text(
+        "# comment\nnpm   @mariozechner/pi-coding-agent  0.73.1   pi\npypi  aider-chat  0.86.2  aider\n"
+    )
+    (checkout / "Makefile").write_text("")
+    monkeypatch.setattr(install, "CHECKOUT", checkout)
+    hint = install.install_hint("pi")
+    assert hint.startswith("`make agents` installs the pinned agent CLIs (then: export PATH=")
+    assert hint.endswith("npm install -g @mariozechner/pi-coding-agent@0.73.1")
+    assert install.install_hint("aider").endswith("pipx install aider-chat==0.86.2")
+    assert "on PATH" in install.install_hint("my-own-agent")
+    (checkout / ".agents" / "bin").mkdir(parents=True)
+    (checkout / ".agents" / "bin" / "pi").write_text("")
+    assert (
+        install.install_hint("pi")
+        == f"it is installed in {checkout / '.agents' / 'bin'}: export PATH={checkout / '.agents' / 'bin'}:$PATH"
+    )
