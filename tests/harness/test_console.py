@@ -227,7 +227,5 @@ def test_how_to_get_a_missing_agent_comes_from_agents_versions(tmp_path: Path, m
     assert "on PATH" in install.install_hint("my-own-agent")
     (checkout / ".agents" / "bin").mkdir(parents=True)
     (checkout / ".agents" / "bin" / "pi").write_text("")
-    assert (
-        install.install_hint("pi")
-        == f"it is installed in {checkout / '.agents' / 'bin'}: export PATH={checkout / '.agents' / 'bin'}:$PATH"
-    )
+    local = checkout / ".agents" / "bin"
+    assert install.install_hint("pi") == f"it is installed in {local}: export PATH={local}:$PATH"
