@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean agents docs consumers browser-deps
+.PHONY: demo test lint typecheck check bench bench-docs clean agents docs consumers browser-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -65,8 +65,8 @@ $(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-l
 	@touch $@
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cab_trace replay tests bench
-	$(BIN)/ruff format --check cab_trace replay tests bench
+	$(BIN)/ruff check cab_trace replay tests bench scripts
+	$(BIN)/ruff format --check cab_trace replay tests bench scripts
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -81,6 +81,10 @@ docs: $(VENV)/.installed-test
 ## bench: run the benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-docs: write bench/results.json (from `make bench`) into docs/performance.md's table
+bench-docs: $(VENV)/.installed-test
+	$(BIN)/python -m bench.docs
 
 clean:
 	rm -rf $(VENV) $(AGENTS) $(CONSUMERS) $(BROWSER)/node_modules site .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from bench import (
@@ -72,6 +73,9 @@ def main() -> int:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        # When, and how busy the machine was: a ratio on a loaded machine reads differently.
+        "date": time.strftime("%Y-%m-%d"),
+        "load": [round(x, 2) for x in os.getloadavg()],
     }
     out = Path(__file__).with_name("results.json")
     out.write_text(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,9 @@ from replay.terminal import Cast, read_cast
 from replay.tree import SpanTree
 
 CAST_FILE_NAME = "terminal.cast"
+DIFF_FILE_NAME = "changes.diff"
+#: The changes span shows this much of the run's diff; a longer one is cut with a note.
+DIFF_SHOWN_BYTES = 2_000_000
 
 
 class LoadedTrace:
@@ -53,6 +57,11 @@ class LoadedTrace:
         """What the reader said about the file (shown in the replay's header)."""
         self.tree: SpanTree | None = None
         """Its spans in tree order, when :func:`load` built it."""
+        self.diff: str | None = None
+        """The run directory's changes.diff (what the agent changed), or its first
+        :data:`DIFF_SHOWN_BYTES`; None when there is none."""
+        self.diff_cut: int = 0
+        """Bytes of the diff not read (0: all of it is in :attr:`diff`)."""
 
     @property
     def spans(self) -> Sequence[SpanRecord]:
@@ -158,7 +167,22 @@ def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTr
         trace = traces[0]
         trace.cast = read_cast(cast_path)
         trace.cast_origin_ns = cast_origin(trace, trace.cast)
+    if len(traces) == 1:
+        read_diff(traces[0], trace_path.parent / DIFF_FILE_NAME)
     return traces
+
+
+def read_diff(trace: LoadedTrace, path: Path) -> None:
+    """Attach the run's diff (its head, when it is long); a diff that cannot be read is left
+    out: the changes span still says which files changed."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(DIFF_SHOWN_BYTES)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return
+    trace.diff = head.decode("utf-8", errors="replace")
+    trace.diff_cut = max(0, size - len(head))
 
 
 def cast_origin(trace: LoadedTrace, cast: Cast) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from cab_trace import __version__
 from cab_trace.cli import compare, demo, export, gc, redact, replay, run, show, validate
-from cab_trace.cli.common import PROG, stderr
+from cab_trace.cli.common import PROG, Parser, check_flags, stderr
 from cab_trace.errors import CabTraceError
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -28,7 +28,7 @@ _COMMAND_MODULES = (run, demo, show, replay, compare, export, validate, redact, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Record, replay, inspect and export OpenTelemetry traces of coding-agent benchmark runs.",
         epilog="Start with `cab-trace demo`, then `cab-trace replay runs/<run-id>`.",
@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = args_list.index("--")
         args_list, command = args_list[:cut], args_list[cut + 1 :]
     parser = build_parser()
+    check_flags(parser, args_list)
     args = parser.parse_args(args_list)
     if command and not getattr(args, "takes_command", False):
         parser.error("arguments after -- are only for `run --adapter command`")

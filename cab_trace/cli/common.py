@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int
 from cab_trace.errors import UsageError
@@ -22,6 +24,52 @@ if TYPE_CHECKING:
 PROG = "cab-trace"
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'run'?`` for a word close to one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<word>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, and a suggestion when a command or a choice is mistyped."""
+
+    def error(self, message: str) -> NoReturn:
+        found = _INVALID_CHOICE.search(message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found["choices"])
+            message += did_you_mean(found["word"], choices)
+        super().error(message)
+
+
+def check_flags(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
+    """A mistyped ``--flag`` of a command is an error naming the flag (and the flag it is
+    closest to), before argparse would complain that required flags are missing."""
+    subparsers = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if subparsers is None:
+        return
+    command_at = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if command_at is None:
+        return
+    sub = subparsers.choices.get(args[command_at])
+    if not isinstance(sub, argparse.ArgumentParser):
+        return
+    known = [option for action in sub._actions for option in action.option_strings if option.startswith("--")]
+    for arg in args[command_at + 1 :]:
+        if arg == "--":
+            break
+        if not arg.startswith("--"):
+            continue
+        name = arg.split("=", 1)[0]
+        if any(option.startswith(name) for option in known):  # the flag, or a prefix argparse takes
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f" (`{PROG} {args[command_at]} --help` lists them)"
+        sub.error(f"unrecognized argument {name}{hint}")
+
+
 def stderr(message: str) -> None:
     """Write one line to stderr; a terminal that has gone (SIGHUP) is not an error."""
     with contextlib.suppress(OSError):  # the run directory has it all
@@ -30,6 +78,30 @@ def stderr(message: str) -> None:
 
 def warn(message: str) -> None:
     stderr(f"{PROG}: warning: {message}")
+
+
+def add_colour_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        "--colour",
+        dest="color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the output: auto (on a terminal, unless NO_COLOR is set), always or never",
+    )
+
+
+def use_colour(when: str, stream: TextIO) -> bool:
+    """Colour for ``stream``: ``always``; ``never``; ``auto``: a terminal, NO_COLOR unset
+    (https://no-color.org) and a TERM that is not ``dumb``."""
+    if when != "auto":
+        return when == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def add_otlp_flags(parser: argparse.ArgumentParser) -> None:
@@ -123,8 +195,17 @@ def add_model_call_flags(run: argparse.ArgumentParser) -> None:
     )
 
 
-def add_known_secret_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--known-secret-env", action="append", default=[], metavar="NAME", help=help_text)
+def add_known_secret_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help_text: str) -> None:
+    # `run` spells it --secret-env; --known-secret-env is the older name here.
+    parser.add_argument(
+        "--secret-env",
+        "--known-secret-env",
+        dest="known_secret_env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=help_text,
+    )
 
 
 def otlp_settings(args: argparse.Namespace) -> OtlpSettings | None:
@@ -148,7 +229,7 @@ def known_secrets(names: Sequence[str]) -> list[str]:
     for name in names:
         value = os.environ.get(name)
         if not value:
-            raise UsageError(f"--known-secret-env {name}: ${name} is not set")
+            raise UsageError(f"--secret-env {name}: ${name} is not set")
         values.append(value)
     return values
 

@@ -18,16 +18,18 @@ def register(sub: Any) -> None:
     demo: argparse.ArgumentParser = sub.add_parser(
         "demo",
         help="record the bundled demo run (no Docker, no network, no API key)",
-        description="Record the bundled example: a small task and a scripted agent (no LLM) that "
-        "prints its progress for a few seconds, leaks a fake key (which is redacted) "
-        "and fixes a file.",
+        description="Record the bundled example in a few seconds: a small agent fixes a file of a "
+        "small task, talking to a scripted model (a tiny OpenAI-compatible server on 127.0.0.1 inside "
+        "cab-trace) through the recording proxy. The run has model calls, tool steps, tokens, the "
+        "agent's terminal (where it prints a made-up API key, which is redacted), the change it made "
+        "and the task's check.",
     )
     demo.add_argument(
         "--pace",
         type=seconds,
-        default=0.5,
+        default=0.3,
         metavar="SECONDS",
-        help="seconds between the scripted agent's steps (default: 0.5)",
+        help="seconds the agent pauses between steps and the model thinks per call (default: 0.3)",
     )
     add_run_output_flags(demo)
     add_otlp_flags(demo)
@@ -37,6 +39,7 @@ def register(sub: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from importlib import resources
 
+    from cab_trace.examples.scripted_model import MODEL, ScriptedModel
     from cab_trace.harness.runner import CellConfig
     from cab_trace.harness.runtime import LocalRuntime
 
@@ -45,14 +48,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     task = Path(str(examples.joinpath("demo-task")))
     # A made-up key that has the shape of a real one: the demo shows it being redacted.
     environ = {**os.environ, "CAB_KEY": "sk-demo-" + secrets.token_hex(16)}
+    model = ScriptedModel(latency=args.pace).start()
     config = CellConfig(
         task_dir=task,
         adapter="command",
         runtime=LocalRuntime(),
-        model="scripted/demo-1",
+        model=MODEL,
+        endpoint=model.url,
         command=[
             sys.executable,
             str(agent),
+            "--endpoint",
+            "{endpoint}",
             "--api-key",
             "{key}",
             "--model",
@@ -68,4 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         otlp=otlp_settings(args),
         environ=environ,
     )
-    return record(config, echo=not args.quiet, quiet=args.quiet)
+    try:
+        return record(config, echo=not args.quiet, quiet=args.quiet)
+    finally:
+        model.stop()

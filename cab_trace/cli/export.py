@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import stderr
+from cab_trace.cli.common import add_known_secret_flag, stderr
 from cab_trace.cli_types import byte_size
 
 
@@ -85,12 +85,9 @@ def register(sub: Any) -> None:
         metavar="SIZE",
         help="the terminal on a page stops after SIZE of recording (default 64m); the page says where",
     )
-    html.add_argument(
-        "--known-secret-env",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="the leak check also looks for the value of $NAME (repeatable; the values of secret-named "
+    add_known_secret_flag(
+        html,
+        "the leak check also looks for the value of $NAME (repeatable; the values of secret-named "
         "variables in the environment are always looked for)",
     )
     export.add_argument(
@@ -106,8 +103,12 @@ def register(sub: Any) -> None:
         choices=["now"],
         help="shift all timestamps so the trace ends now (shows up in Jaeger's default search)",
     )
+    # --speed as the replay says it (2 is twice as fast); --pace is the older name (demo's --pace
+    # is something else: seconds between the agent's steps).
     export.add_argument(
+        "--speed",
         "--pace",
+        dest="pace",
         type=float,
         metavar="SPEED",
         help="send spans as they ended in the recording, SPEED times faster (a live replay)",

@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from cab_trace.cli.common import PROG, stderr, warn
+from cab_trace.cli.console import Console, run_hints, summary_lines
+from cab_trace.show import safe_text
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import CellConfig, RunOutcome
+    from cab_trace.harness.status import Snapshot
 
 
 def record(config: CellConfig, echo: bool, quiet: bool) -> int:
-    """Run the cell under signal handling; report how it ended; return the exit code."""
+    """Run the cell under signal handling; report how it goes and how it ended; return the exit code."""
     from cab_trace.harness import lifecycle
     from cab_trace.harness.runner import CellRunner
 
-    def show_output(stream: str, text: str) -> None:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-
-    progress = None if quiet else (lambda msg: stderr(f"  {msg}"))
-    runner = CellRunner(config, echo=show_output if echo else None, progress=progress)
-    if not quiet:
-        stderr(
-            f"{PROG}: recording {runner.adapter.name} on {runner.redactor.text(runner.task.id)} "
-            f"({config.runtime.name} runtime) into {runner.run_dir}/"
-        )
+    # A live status line needs a terminal, and an agent drawing a full screen there (--tty with
+    # --echo) must not have a line of ours drawn into it.
+    live = _is_terminal(sys.stderr) and not (echo and config.tty)
+    console = Console(sys.stderr, live=live, quiet=quiet)
+    progress = None if quiet else (lambda msg: console.line(f"  {safe_text(msg, one_line=True)}"))
+    runner = CellRunner(
+        config, echo=(lambda _stream, text: console.echo(text)) if echo else None, progress=progress
+    )
+    task = safe_text(runner.redactor.text(runner.task.id), one_line=True)
+    where = f"({config.runtime.name} runtime) into {runner.run_dir}/"
+    console.line(f"{PROG}: recording {runner.adapter.name} on {task} {where}")
+    proxy = config.model_proxy and bool(runner.values.get("endpoint"))
+    if not (echo and config.tty):
+        console.start(runner.status, proxy)
     # Ctrl-C or SIGTERM: stop the agent gracefully; a second one: kill it at once, and say so.
-    with lifecycle.handle_signals(notify=lambda msg: stderr(f"{PROG}: {msg}")):
+    with lifecycle.handle_signals(notify=lambda msg: console.line(f"{PROG}: {msg}")):
         try:
             outcome = runner.run()
         except KeyboardInterrupt as exc:
+            console.stop()
             for warning in vars(exc).get("warnings", []):
                 warn(warning)
             signum = getattr(exc, "signum", signal.SIGINT)
@@ -44,6 +52,8 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
             else:
                 stderr(f"{PROG}: {said}; the agent was {how} and the trace so far is in {trace}")
             return 128 + int(signum)
+        finally:
+            console.stop()
     for warning in outcome.warnings:
         warn(warning)
     for leak in outcome.leaks:
@@ -53,19 +63,22 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
             "  hint: the trace was redacted, but something else wrote the secret there; "
             "scrub it with `cab-trace redact` and report how it got there"
         )
-    report(outcome, quiet)
+    report(outcome, quiet, runner.status.snapshot(), proxy)
     return outcome.exit_code
 
 
-def report(outcome: RunOutcome, quiet: bool) -> None:
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (OSError, ValueError):
+        return False
+
+
+def report(outcome: RunOutcome, quiet: bool, snapshot: Snapshot | None = None, proxy: bool = False) -> None:
     """The last lines of a run on stderr, and its run directory on stdout."""
     if not quiet:
-        verdict = "ok" if outcome.exit_code == 0 else f"FAILED: {outcome.message}"
-        if outcome.check_passed is False:  # the task was not done: never "run ok"
-            check = f"task check FAILED: {outcome.check_message or 'it did not pass'}"
-            verdict = f"finished, {check}" if outcome.exit_code == 0 else f"{verdict}; {check}"
-        stderr(f"{PROG}: run {verdict}; trace {outcome.trace_id} in {outcome.trace_path}")
-        if outcome.hint:
-            stderr(f"  hint: {outcome.hint}")
-        stderr(f"  look at it: cab-trace replay {outcome.run_dir}  (or: cab-trace show {outcome.run_dir})")
+        for line in summary_lines(outcome, snapshot, proxy):
+            stderr(line)
+        for line in run_hints(outcome):
+            stderr(line)
     print(outcome.run_dir, flush=True)

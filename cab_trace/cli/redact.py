@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
         help="redact secrets from a file or stdin, to stdout",
         description="Write FILE (or stdin) to stdout with every secret replaced by [REDACTED]: credential "
         "shapes, secret-named options and variables, auth headers, URL passwords, private keys, and the "
-        "values of --known-secret-env variables. A cab-trace trace file is redacted record by record and "
+        "values of --secret-env variables. A cab-trace trace file is redacted record by record and "
         "stays valid.",
     )
     redact.add_argument("path", nargs="?", type=Path, metavar="FILE", help="the file (default: stdin)")

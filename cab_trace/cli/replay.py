@@ -15,20 +15,22 @@ def register(sub: Any) -> None:
     replay: argparse.ArgumentParser = sub.add_parser(
         "replay",
         help="play a trace back in the terminal: span waterfall, playhead, the agent's screen",
-        description="Open a trace in the replay UI: the spans as a waterfall with a playhead that plays "
-        "back on the trace's own clock, the selected span's details, and the agent's terminal "
-        "(terminal.cast) as it was at that moment. A file with several traces opens a list first; a "
-        "directory of runs (a sweep) opens a table of its cells (sort, filter, group by adapter x model; "
-        "enter opens a cell, escape comes back). Two runs open side by side on one clock. Press ? in the "
-        "UI for every key.",
+        description="Open a trace in the replay UI: the spans as a waterfall on the run's time axis with "
+        "a playhead that plays back on the trace's own clock, the selected span (a model call read as "
+        "its turn: what it added, then the answer), the whole conversation on one page, and the agent's "
+        "terminal (terminal.cast) as it was at that moment. A file with several traces opens a list "
+        "first; a directory of runs (a sweep) opens a table of its cells (sort, filter, group by adapter "
+        "x model; enter opens a cell, escape comes back). Two runs open side by side on one clock. Press "
+        "? in the UI for every key and what the mouse does.",
         epilog="examples:\n"
         "  cab-trace replay runs/<run-id>        # one run\n"
         "  cab-trace replay runs/                # a table of every run below runs/ (or a sweep directory)\n"
         "  cab-trace replay runs/a runs/b        # two runs on one clock\n"
         "  cab-trace replay runs/ 3 7            # cells 3 and 7 of the table, on one clock\n"
         "  cab-trace replay runs/ 3              # cell 3 of the table alone\n"
-        "keys: space play/pause · ←/→ previous/next span start or end · ,/. 100 ms · "
-        "j/k select · enter go to span · +/- speed · e/E errors · / filter · i idle · ? help · q quit",
+        "keys: space play/pause · ←/→ previous/next span start or end · m/M model calls · "
+        "t transcript · tab next pane · z maximize · ]/[ zoom · }/{ pan · e/E errors · / filter · "
+        "? help · q quit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument(

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import warn
+from cab_trace.cli.common import add_colour_flag, use_colour, warn
 from cab_trace.errors import UsageError
 
 
@@ -16,7 +16,9 @@ def register(sub: Any) -> None:
     show: argparse.ArgumentParser = sub.add_parser(
         "show",
         help="print a trace's spans as a table, or a sweep's cells",
-        description="Print each trace in a file as a table of its spans (tree order). Given a directory "
+        description="Print each trace in a file as what it came to (the task's check, exit code, "
+        "model calls, tokens, spans with errors) and a table of its spans in tree order: status, "
+        "start, duration, kind, name and their attributes; then its model calls. Given a directory "
         "of runs (a sweep directory with cells.jsonl, or any directory holding run directories, found "
         "recursively), print one row per cell (adapter, model, task, repeat, result, exit code, wall "
         "time, model calls, tokens in/out, failed calls, error spans, what failed first), then the "
@@ -36,7 +38,14 @@ def register(sub: Any) -> None:
         help="a trace file (ours, OTLP/JSON, Jaeger JSON; an Inspect AI log, an ATIF trajectory, an "
         "asciicast recording), a run directory, a Harbor trial directory, or a directory of runs",
     )
-    show.add_argument("--full", action="store_true", help="also print every attribute, event and status")
+    show.add_argument(
+        "--full",
+        action="store_true",
+        help="also print every attribute, event and status, JSON values indented (cut only with --width)",
+    )
+    show.add_argument(
+        "--ids", action="store_true", help="also print span and parent ids, and the whole trace id"
+    )
     show.add_argument(
         "--width",
         type=int,
@@ -60,6 +69,7 @@ def register(sub: Any) -> None:
         help="the axes the groups add up by, comma-separated (default: adapter,model; e.g. task_id)",
     )
     runs.add_argument("--no-index", action="store_true", help="read every trace; write no index")
+    add_colour_flag(show)
     show.set_defaults(handler=cmd_show)
 
 
@@ -76,7 +86,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     if not len(index):
         warn(f"{args.path}: holds no spans")
         return 0
-    for line in render_index(index, width=width, full=args.full, warn=warn):
+    lines = render_index(
+        index,
+        width=width,
+        full=args.full,
+        warn=warn,
+        ids=args.ids,
+        colour=use_colour(args.color, sys.stdout),
+        detail_width=args.width,
+    )
+    for line in lines:
         print(line)
     return 0
 

@@ -45,18 +45,18 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
         for f, on in (
             ("--no-content", args.no_content),
             ("--terminal-limit", args.terminal_limit),
-            ("--known-secret-env", args.known_secret_env),
+            ("--secret-env", args.known_secret_env),
         )
         if on
     ]
     if html_only and args.format != "html":
         raise UsageError(f"{', '.join(html_only)}: only for --format html")
     if args.format and (args.otlp_endpoint or args.pace or args.rebase_time):
-        raise UsageError("--format writes a file; --otlp-endpoint, --pace and --rebase-time are for sending")
+        raise UsageError("--format writes a file; --otlp-endpoint, --speed and --rebase-time are for sending")
+    if args.pace is not None and args.pace <= 0:
+        raise UsageError("--speed must be a positive factor, e.g. 1 (real time) or 10")
     if args.cast_version is not None and args.format != "asciicast":
         raise UsageError("--cast-version is for --format asciicast")
-    if args.pace is not None and args.pace <= 0:
-        raise UsageError("--pace must be a positive speed factor, e.g. 1 or 10")
     if args.format == "html":
         from cab_trace.export.html.site import run_html_export
 

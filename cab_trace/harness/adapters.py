@@ -32,6 +32,7 @@ variable in the file where the agent allows it, so the key is written nowhere.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import tomllib
@@ -143,8 +144,9 @@ def load_adapter(name_or_path: str) -> Adapter:
             raise AdapterError(f"adapter file {path}: cannot be read ({exc.strerror or exc})") from None
         return parse_adapter(text, str(path))
     if name_or_path not in builtin_adapter_names():
+        close = difflib.get_close_matches(name_or_path, builtin_adapter_names(), n=1, cutoff=0.5)
         raise AdapterError(
-            f"unknown adapter {name_or_path!r}",
+            f"unknown adapter {name_or_path!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
             hint=f"built-in adapters: {', '.join(builtin_adapter_names())}; "
             "or pass the path of an adapter .toml",
         )

@@ -49,6 +49,7 @@ from cab_trace.harness.output import (
     OutputCapture,
 )
 from cab_trace.harness.runtime import CAST_TERM, LaunchResult, LaunchSpec, Runtime
+from cab_trace.harness.status import LiveStatus
 from cab_trace.harness.task import Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
@@ -59,6 +60,7 @@ from cab_trace.redact.scan import leak_check
 
 if TYPE_CHECKING:
     from cab_trace.harness.model_proxy import ModelProxy
+    from cab_trace.llm.call import CallRecord
     from cab_trace.otel.model_calls import ModelCallSpans
 
 ProgressFn = Callable[[str], None]
@@ -186,11 +188,12 @@ class CellRunner:
         # Fill everything in once now, so a missing key or endpoint is a usage error, not a failed run,
         # and so the agent's whole environment is known (for its secrets) before the first span ends.
         preview = {**self.values, "workdir": "/workdir", "config_dir": "/config"}
-        build_argv(self.adapter, preview, self.plugins.extra_args, config.command)
+        preview_argv = build_argv(self.adapter, preview, self.plugins.extra_args, config.command)
         build_files(self.adapter, preview)
         adapter_env = build_env(self.adapter, preview, self.plugins.env)
         agent_env = config.runtime.agent_environment(adapter_env)
         self.redactor = Redactor([*self._explicit_secrets, *secrets_from_env(agent_env)])
+        self._check_command(preview_argv[0] if preview_argv else "", agent_env)
         self.warnings: list[str] = []
         self._check_failure = ""
         if self.redactor.too_short:
@@ -208,6 +211,26 @@ class CellRunner:
         self._model_calls: ModelCallSpans | None = None
         self._abort = threading.Event()
         self._failure_hint: str | None = None
+        self.status = LiveStatus()
+        """How the run is going (the phase, the model calls so far), for the console."""
+
+    def _check_command(self, executable: str, env: Mapping[str, str]) -> None:
+        """A local agent whose command is not installed is a usage error now, with how to get
+        it, rather than a whole recorded run that fails with "command not found"."""
+        if self.config.runtime.name != "local" or not executable:
+            return
+        if os.sep in executable:  # a path: relative ones are the workdir's, not there yet
+            missing = os.path.isabs(executable) and not os.access(executable, os.X_OK)
+        else:
+            missing = shutil.which(executable, path=env.get("PATH")) is None
+        if missing:
+            from cab_trace.harness.install import install_hint
+
+            raise UsageError(
+                f"{self.redactor.text(executable)}: command not found "
+                f"(the agent adapter {self.adapter.name} runs; looked for on the PATH the agent gets)",
+                hint=install_hint(executable),
+            )
 
     def run(self) -> RunOutcome:
         """Run the cell. The trace file is complete (and fsynced) when this returns or raises.
@@ -495,8 +518,14 @@ class CellRunner:
             # Late-bound: the run learns secrets as it goes, and its redactor is replaced then.
             redact=lambda text: pipeline.redaction.redactor.text(text),  # noqa: PLW0108
         )
+        status = self.status
+
+        def on_call(call: CallRecord) -> None:
+            spans(call)
+            status.on_call(call)
+
         try:
-            proxy = ModelProxy(endpoint, spans, host)
+            proxy = ModelProxy(endpoint, on_call, host)
         except ValueError:
             self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
             return
@@ -628,6 +657,8 @@ class CellRunner:
         """A phase span: ERROR with the exception's message if the phase raises (or is interrupted)."""
         started = time.monotonic()
         kind = str(attributes.get(KIND_ATTRIBUTE, ""))
+        if kind not in ("run", "tool_call"):
+            self.status.enter(kind)
         with tracer.start_as_current_span(
             name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
         ) as span:

@@ -1,2 +1,2 @@
-"""Screens of their own beside the one-run replay: a directory of runs as a table, and two runs
-on one clock. Each is pushed by the app (or by another screen); none changes the one-run screen."""
+"""The replay's screens: one run (trace.py), the help (help.py), a directory of runs as a table
+(runs.py) and two runs on one clock (pair.py). Each is pushed by the app or by another screen."""

@@ -73,6 +73,18 @@ def screen_text(screen: Screen) -> Text:
     return text
 
 
+def used_width(screen: Screen) -> int:
+    """Columns up to the rightmost cell drawn (a character, or a background colour); 0 if blank."""
+    used = 0
+    for line in screen.lines:
+        for x in range(len(line) - 1, used - 1, -1):
+            cell = line[x]
+            if cell.char != " " or cell.bg != "default":
+                used = x + 1
+                break
+    return used
+
+
 def screen_notes(screen: Screen, emulated_fraction: float | None = None) -> str:
     """What the box's subtitle says about this screen: approximate, or an emulator error."""
     notes = []
@@ -93,6 +105,12 @@ class TerminalPane(Static):
 
         screen: Screen
 
+    @dataclass
+    class ContentWidthChanged(Message):
+        """The columns the shown screen uses changed (0: it is blank): the screen sizes the pane."""
+
+        width: int
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.screen_shown: Screen | None = None
@@ -100,6 +118,8 @@ class TerminalPane(Static):
         self.worker: TerminalWorker | None = None
         """The emulator's thread (the screen starts it): asked for screens, answers by message."""
         self.wanted: int | None = None
+        self.content_width: int | None = None
+        """Columns up to the last one drawn on the shown screen (0: a blank screen)."""
 
     def show_events(self, events: int) -> None:
         """Ask for the screen after ``events`` screen events of the recording."""
@@ -123,14 +143,25 @@ class TerminalPane(Static):
             self.styles.width = screen.width  # a new layout only when the size changes
             self.styles.height = screen.height
         self.update(screen_text(screen))
+        used = used_width(screen)
+        if used != self.content_width:
+            self.content_width = used
+            self.post_message(self.ContentWidthChanged(used))
         box = self.parent
         if isinstance(box, Widget):
             box.border_title = f"terminal {screen.width}×{screen.height}"
-            box.border_subtitle = screen_notes(screen, self.emulated_fraction)
+            notes = screen_notes(screen, self.emulated_fraction)
+            box.border_subtitle = notes if used else " · ".join(filter(None, ["nothing drawn yet", notes]))
             if moved:  # follow the cursor's row, where the agent is writing
-                x, y = screen.cursor
                 # After the refresh: the pane's new size must be laid out before scrolling to it.
-                self.call_after_refresh(box.scroll_to_region, Region(x, y, 1, 1), animate=False, x_axis=False)
+                self.call_after_refresh(self.follow_cursor)
+
+    def follow_cursor(self) -> None:
+        """Scroll the box to the cursor's row (after a new screen, or the box changed size)."""
+        box, screen = self.parent, self.screen_shown
+        if isinstance(box, Widget) and screen is not None:
+            x, y = screen.cursor
+            box.scroll_to_region(Region(x, y, 1, 1), animate=False, x_axis=False)
 
     def on_terminal_pane_screen_ready(self, message: ScreenReady) -> None:
         self.show_screen(message.screen)

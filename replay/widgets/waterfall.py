@@ -1,5 +1,7 @@
 """The span waterfall: one row per visible span, a name column and a bar on the trace's time
-axis, with the playhead as a vertical line.
+axis, with the playhead as a vertical line. The bars span a time window (:mod:`replay.view`):
+the whole run, or a part of it zoomed in with ``]`` / ``[`` or ctrl + the mouse wheel and
+panned with ``{`` / ``}``, shift + the wheel or a horizontal wheel.
 
 Drawn line by line (Textual's line API): only the rows on screen are rendered, so a 100,000-span
 trace costs what its visible rows cost on every tick.
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Region, Size
@@ -22,6 +25,7 @@ from cab_trace.errors import CabTraceError
 from cab_trace.show import safe_text
 from replay.timeline import Timeline
 from replay.tree import SpanTree
+from replay.view import ZOOM_STEP, TimeWindow
 
 KIND_COLOURS = {
     "run": "#5f87ff",
@@ -42,7 +46,7 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
     """Spans as a foldable tree with bars; the selected row is highlighted and kept in view."""
 
     DEFAULT_CSS = """
-    Waterfall { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
+    Waterfall { height: auto; scrollbar-size-vertical: 1; overflow-x: hidden; }
     """
     # Not the scroll bindings a ScrollView inherits: ↑ ↓ ← → home end belong to the replay (they
     # select and step); inherited, they scrolled a large trace instead (a small one has nothing
@@ -60,10 +64,16 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
             super().__init__()
             self.index = index
 
-    def __init__(self, tree: SpanTree, timeline: Timeline, **kwargs: object) -> None:
+    class WindowChanged(Message):
+        """The time window was zoomed or panned (by the mouse): the axis redraws."""
+
+    def __init__(
+        self, tree: SpanTree, timeline: Timeline, window: TimeWindow | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.span_tree = tree
         self.timeline = timeline
+        self.window = window or TimeWindow(timeline.duration_ns)
         self._rows: Sequence[int] = tree.visible()
         self._bar_cache: dict[tuple[str, bool], tuple[Style, ...]] = {}
         self._name_cache: dict[tuple[bool, bool, bool], Style] = {}
@@ -88,6 +98,11 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _name_width(self) -> int:
         return max(16, min(48, self.size.width * 2 // 5))
+
+    def bar_geometry(self) -> tuple[int, int]:
+        """(first column, width) of the bars, for the time axis to line its ticks up with."""
+        name_w = self._name_width()
+        return name_w, max(1, self.size.width - name_w)
 
     def keep_selected_in_view(self) -> None:
         try:
@@ -125,13 +140,27 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
         segments = [Segment(label, self._name_style(selected, is_error, state == "pending"))]
 
         bar_w = max(1, width - name_w)
-        total = max(tl.duration_ns, 1)
-        start = tl.start_ns(i) / total * bar_w
-        end = tl.end_ns(i) / total * bar_w
-        c0 = min(int(start), bar_w - 1)
+        window = self.window
+        start = window.column(tl.start_ns(i), bar_w)
+        end = window.column(tl.end_ns(i), bar_w)
+        if end < 0 or start >= bar_w:  # outside the window: an empty row (a mark at the edge)
+            edge = "‹" if end < 0 else "›"
+            blank = self._bar_styles(colour, selected)[2]
+            bar = [" "] * bar_w
+            bar[0 if end < 0 else bar_w - 1] = edge
+            head = int(window.column(tl.position_ns, bar_w))
+            segments.append(Segment("".join(bar), blank + Style(color=colour, dim=True)))
+            return self._with_head(segments, name_w, head, bar_w, selected)
+        c0 = max(0, min(int(start), bar_w - 1))
         c1 = max(c0 + 1, min(round(end), bar_w))
-        head = min(int(tl.position_ns / total * bar_w), bar_w - 1)
-        done_cols = c1 if state == "done" else (c0 + round((c1 - c0) * tl.elapsed_fraction(i)))
+        head_at = window.column(tl.position_ns, bar_w)
+        head = min(int(head_at), bar_w - 1) if 0 <= head_at <= bar_w else -1
+        if state == "done":
+            done_cols = c1
+        elif state == "pending":
+            done_cols = c0
+        else:
+            done_cols = max(c0, min(c1, round(head_at)))
 
         lit, unlit, blank, on_blank, on_lit, on_unlit = self._bar_styles(colour, selected)
         # The bar as at most four runs (blank, lit, unlit, blank), the playhead cutting one.
@@ -155,6 +184,22 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
             else:
                 segments.append(Segment(char * (b - a), style))
         return segments
+
+    def _with_head(
+        self, segments: list[Segment], name_w: int, head: int, bar_w: int, selected: bool
+    ) -> list[Segment]:
+        """An off-window row: the playhead's line drawn over its blank bar."""
+        if not 0 <= head < bar_w:
+            return segments
+        bar = segments.pop()
+        text, style = bar.text, bar.style or Style()
+        on_blank = self._bar_styles("#000000", selected)[3]
+        return [
+            *segments,
+            Segment(text[:head], style),
+            Segment("│", on_blank),
+            Segment(text[head + 1 :], style),
+        ]
 
     def _bar_styles(self, colour: str, selected: bool) -> tuple[Style, ...]:
         """The styles of a row's bar, made once per colour and selection: combining Rich styles
@@ -192,6 +237,51 @@ class Waterfall(ScrollView, can_focus=True, inherit_bindings=False):
         row = int(self.scroll_offset.y) + event.y
         if 0 <= row < len(self._rows):
             self.post_message(self.SpanClicked(self._rows[row]))
+
+    def zoom_at(self, factor: float, x: int | None = None) -> None:
+        """Zoom the window by ``factor`` around the time under column ``x`` (default: the playhead)."""
+        name_w, bar_w = self.bar_geometry()
+        anchor = (
+            self.timeline.position_ns if x is None or x < name_w else self.window.time_at(x - name_w, bar_w)
+        )
+        if self.window.zoom_by(factor, anchor):
+            self.refresh()
+            self.post_message(self.WindowChanged())
+
+    def pan(self, windows: float) -> None:
+        if self.window.pan(windows):
+            self.refresh()
+            self.post_message(self.WindowChanged())
+
+    def _wheel(self, event: events.MouseEvent, direction: int) -> bool:
+        """ctrl + wheel zooms at the mouse, shift + wheel pans; a plain wheel scrolls the rows."""
+        if event.ctrl:
+            self.zoom_at(ZOOM_STEP ** (-direction / 2), event.x)
+        elif event.shift:
+            self.pan(direction * 0.1)
+        else:
+            return False
+        event.stop()
+        event.prevent_default()
+        return True
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if not self._wheel(event, 1):
+            super()._on_mouse_scroll_down(event)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if not self._wheel(event, -1):
+            super()._on_mouse_scroll_up(event)
+
+    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        event.prevent_default()
+        self.pan(0.1)
+
+    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        event.prevent_default()
+        self.pan(-0.1)
 
     def action_fold(self) -> None:
         self.span_tree.toggle_fold(self.timeline.selected)

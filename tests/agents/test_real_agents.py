@@ -96,7 +96,7 @@ def test_real_agent_fixes_the_demo_task(tmp_path: Path, adapter: str) -> None:
     assert "Traceback" not in result.stderr
     run_dir = Path(result.stdout.strip())
     assert run_dir.is_dir() and run_dir.parent == runs
-    assert "run ok;" in result.stderr and "FAILED" not in result.stderr, result.stderr
+    assert "run ok · ✓ check passed" in result.stderr and "FAILED" not in result.stderr, result.stderr
 
     # The agent talked to the model, with the key, the way it should.
     calls = server.requests_to(PROVEN[adapter]["path"])

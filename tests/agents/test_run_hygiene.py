@@ -102,7 +102,7 @@ def test_a_failed_check_is_reported_as_failed_on_the_console(tmp_path: Path) -> 
     verify_line = next(x for x in result.stderr.splitlines() if x.strip().startswith("verify"))
     assert "FAILED: check failed: exit code 1" in verify_line
     final = next(x for x in result.stderr.splitlines() if x.startswith("cab-trace: run"))
-    assert final.startswith("cab-trace: run finished, task check FAILED: exit code 1;"), final
+    assert final.startswith("cab-trace: run finished, task check FAILED: exit code 1 · exit 0"), final
     assert "run ok" not in result.stderr
 
 

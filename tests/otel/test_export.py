@@ -256,7 +256,8 @@ def test_rebase_time_now_moves_the_trace_to_end_now() -> None:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
-    """Two demo runs: 8 spans each (the six phases, what the agent changed, and the task's check)."""
+    """Two demo runs: 15 spans each (the six phases, what the agent changed, the task's check,
+    four model calls and three tool steps)."""
     root = tmp_path_factory.mktemp("sweep")
     for name in ("a", "b"):
         assert run_cli("demo", "-q", "--pace", "0", "--out", str(root / name)).returncode == 0
@@ -277,10 +278,10 @@ def test_export_a_sweep_to_a_receiver(sweep: Path, mode: str, protocol: str) -> 
             "now",
         )
     assert result.returncode == 0, result.stderr
-    assert "sent 16 of 16 span(s) in 2 trace(s)" in result.stderr
+    assert "sent 30 of 30 span(s) in 2 trace(s)" in result.stderr
     assert "so the trace ends now (--rebase-time now)" in result.stderr
     received = receiver.received.spans()
-    assert len(received) == 16
+    assert len(received) == 30
     assert max(s.end_time_unix_nano for _, s in received) > time.time_ns() - 60e9
 
 
@@ -296,7 +297,7 @@ def test_a_receiver_that_is_down_or_refuses_fails_clearly_and_soon(sweep: Path, 
         )
     assert time.monotonic() - started < 60  # liveness, not speed: it must not retry for ever
     assert result.returncode == 1
-    assert "error: the receiver did not take 16 span(s)" in result.stderr
+    assert "error: the receiver did not take 30 span(s)" in result.stderr
     assert ("HTTP 400" if refuse else "connection refused") in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -309,15 +310,15 @@ def test_export_files_that_jaeger_and_the_collector_open(
         out = tmp_path / name
         result = run_cli("export", str(run), "--format", fmt, "-o", str(out))
         assert result.returncode == 0, result.stderr
-        assert "wrote 8 span(s) of 1 trace(s)" in result.stderr
+        assert "wrote 15 span(s) of 1 trace(s)" in result.stderr
         back = list(read_trace(out))
-        assert len(back) == 8
+        assert len(back) == 15
         for r in back:
             schema_validator.validate(r.to_json_obj())
         shown = run_cli("show", str(out))
         assert shown.returncode == 0 and "container" in shown.stdout
     doc = json.loads((tmp_path / "t.json").read_text())
-    assert len(doc["data"]) == 1 and len(doc["data"][0]["spans"]) == 8
+    assert len(doc["data"]) == 1 and len(doc["data"][0]["spans"]) == 15
 
 
 def test_export_asciicast_copies_a_v2_recording(tmp_path: Path, sweep: Path) -> None:
@@ -362,7 +363,7 @@ def test_export_asciicast_takes_v3_and_refuses_other_headers(tmp_path: Path, swe
         (["--format", "jaeger-json"], "needs -o FILE"),
         (["-o", "x.json"], "-o needs --format"),
         ([], "nowhere to export to"),
-        (["--otlp-endpoint", "http://127.0.0.1:4318", "--pace", "0"], "--pace must be a positive"),
+        (["--otlp-endpoint", "http://127.0.0.1:4318", "--pace", "0"], "--speed must be a positive"),
     ],
 )
 def test_export_usage_errors(sweep: Path, args: list[str], message: str) -> None:

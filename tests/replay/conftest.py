@@ -15,6 +15,9 @@ from replay.widgets.terminal_pane import TerminalPane
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_RUN = FIXTURES / "demo-run"
+#: `cab-trace demo` as it is now: the bundled agent and its scripted model (4 model calls, 3 tool
+#: steps, the diff and the check). DEMO_RUN is an older demo: no model calls, no check.
+AGENT_RUN = FIXTURES / "agent-run"
 T0 = 1_795_000_000_000_000_000
 HOSTILE = "[bold red]not bold[/] [link=http://x]link[/link] \x1b[31mred\x1b]0;title\x07"
 

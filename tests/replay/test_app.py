@@ -12,6 +12,7 @@ from textual.widget import Widget
 from replay.app import HelpScreen, PickerScreen, ReplayApp, TraceScreen
 from replay.load import load
 from replay.timeline import STEP_NS
+from replay.widgets.detail import SpanDetail
 from replay.widgets.transport import Transport
 from replay.widgets.waterfall import Waterfall
 from tests.replay.conftest import DEMO_RUN, HOSTILE, FakeClock, terminal_settled
@@ -25,6 +26,11 @@ def shown(widget: Widget) -> str:
     return "\n".join(strip.text.rstrip() for strip in lines)
 
 
+def detail_text(screen: TraceScreen) -> str:
+    """What the span detail shows (its open folds with their bodies), as text."""
+    return screen.query_one(SpanDetail).text
+
+
 def trace_screen(app: ReplayApp) -> TraceScreen:
     screen = app.screen
     assert isinstance(screen, TraceScreen)
@@ -36,14 +42,11 @@ async def test_one_trace_opens_directly_with_its_identity(demo_app: ReplayApp) -
         await pilot.pause()
         screen = trace_screen(demo_app)
         header = shown(screen.query_one("#identity"))
-        for expected in (
-            "cell demo/command/scripted/demo-1",
-            "adapter command",
-            "model scripted/demo-1",
-            "exit 0",
-        ):
-            assert expected in header
-        assert "status OK" in header
+        identity, outcome = header.splitlines()
+        for expected in ("task demo/fix-greeting", "adapter command", "model scripted/demo-1"):
+            assert expected in identity
+        # This older run had no check and no recording proxy: neither is said to be what it was not.
+        assert outcome.split() == ["no", "check", "exit", "0", "run", "ok"]
         waterfall = shown(screen.query_one(Waterfall))
         assert waterfall.splitlines()[0].lstrip().startswith("▾ run:demo/command")
         assert "command:launch" in waterfall and "cleanup:command" in waterfall
@@ -61,7 +64,7 @@ async def test_arrows_step_over_span_boundaries_and_select_the_span(demo_app: Re
         assert [t for t, _ in visited] == [float(b.time_ns) for b in tl.boundaries]
         assert [s for _, s in visited] == [b.span for b in tl.boundaries]
         assert tl.position_ns == tl.duration_ns
-        detail = shown(screen.query_one("#detail"))
+        detail = detail_text(screen)
         assert screen.span_tree.spans[tl.selected].name in detail
         for _ in range(len(tl.boundaries) - 1):
             await pilot.press("left")
@@ -120,7 +123,7 @@ async def test_select_keys_enter_home_and_end(demo_app: ReplayApp) -> None:
         await pilot.press("enter")
         assert tl.position_ns == tree.spans[tl.selected].start_time_unix_nano - tl.origin_ns
         await pilot.pause()
-        assert "command:launch" in shown(screen.query_one("#detail"))
+        assert "command:launch" in detail_text(screen)
         await pilot.press("end")
         assert tl.position_ns == tl.duration_ns
         await pilot.press("home")
@@ -239,12 +242,13 @@ async def test_errors_are_marked_found_with_e_and_hostile_text_is_literal(
         assert screen.timeline.position_ns == selected.start_time_unix_nano - screen.timeline.origin_ns
         waterfall = shown(screen.query_one(Waterfall))
         assert "✗ [bold red]not bold[/]" in waterfall
-        detail = shown(screen.query_one("#detail"))
+        detail = detail_text(screen)
         assert "[bold red]not bold[/] [link=http://x]link[/link]" in detail
         assert "\\x1b[31mred" in detail and "\x1b" not in detail
         assert "status ERROR: exit code 1" in detail
-        header = shown(screen.query_one("#identity"))
-        assert "status ERROR" in header
+        # The header keeps the facts apart: the run itself did not fail, one span did.
+        outcome = shown(screen.query_one("#identity")).splitlines()[1]
+        assert "exit 1" in outcome and "run ok" in outcome and "1 span with errors" in outcome
         await pilot.press("E")
         assert screen.span_tree.spans[screen.timeline.selected] == selected  # the only error: wraps
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from replay.app import PickerScreen, ReplayApp
 from replay.load import load
-from replay.widgets.detail import SpanDetail
 from replay.widgets.waterfall import Waterfall
 from tests.replay.conftest import FakeClock, terminal_settled
-from tests.replay.test_app import SIZE, shown, trace_screen
+from tests.replay.test_app import SIZE, detail_text, shown, trace_screen
 
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
 TRIAL = FOREIGN / "harbor" / "fix-greeting__Ab3dE9x"
@@ -43,7 +42,7 @@ async def test_a_harbor_trial_replays_with_calls_steps_and_its_terminal() -> Non
         assert "agent_execution" in waterfall and "execute_tool bash_command" in waterfall
         await pilot.press("m", "m")  # the second model call: it was sent the first command's output
         assert screen.timeline.selected == calls[1]
-        detail = shown(screen.query_one(SpanDetail))
+        detail = detail_text(screen)
         assert "← [call_0_1]" in detail and "def greet(name):" in detail
         await pilot.press("end")
         await terminal_settled(pilot)
@@ -64,7 +63,7 @@ async def test_an_inspect_log_opens_the_picker_with_its_samples() -> None:
         screen = trace_screen(app)
         assert screen.trace.root.name == "sample fix_greeting/greet-1"
         await pilot.press("m", "m", "m")
-        detail = shown(screen.query_one(SpanDetail))
+        detail = detail_text(screen)
         assert "edited greet.py" in detail  # the edit tool's result, sent with the third call
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from replay.app import ReplayApp, key_table
 from replay.load import load
-from replay.widgets.detail import SpanDetail
 from replay.widgets.waterfall import Waterfall
 from tests.replay.conftest import FakeClock
-from tests.replay.test_app import SIZE, shown, trace_screen
+from tests.replay.test_app import SIZE, detail_text, shown, trace_screen
 
 RUN = Path(__file__).parent / "fixtures" / "model-calls-run"
 
@@ -29,7 +28,7 @@ async def test_calls_and_steps_sit_under_the_container_and_m_jumps_between_calls
         assert all(tree.parent[i] == container for i in calls + steps)
         waterfall = shown(screen.query_one(Waterfall))
         assert "chat scripted-model" in waterfall and "execute_tool edit" in waterfall
-        assert "tokens 0 in / 0 out · 0/3 model calls" in shown(screen.query_one("#identity"))
+        assert "model calls 0/3  tokens 0 in / 0 out" in shown(screen.query_one("#identity"))
 
         await pilot.press("m")
         assert screen.timeline.selected == calls[0]
@@ -37,20 +36,24 @@ async def test_calls_and_steps_sit_under_the_container_and_m_jumps_between_calls
             screen.timeline.position_ns
             == tree.spans[calls[0]].start_time_unix_nano - screen.timeline.origin_ns
         )
-        detail = shown(screen.query_one(SpanDetail))
-        assert "conversation sent (2 messages)" in detail
+        detail = detail_text(screen)
+        assert "the conversation starts (1)" in detail
         assert "greet() forgets the exclamation mark" in detail
         assert "→ read(" in detail and "(finish: tool_calls)" in detail
+        assert "▸ system prompt · 23 chars" in detail  # folded to one line
         assert "gen_ai.input.messages =" not in detail  # shown as a conversation, not a JSON blob
 
         await pilot.press("m", "m")
         third = tree.spans[calls[2]]
         assert screen.timeline.selected == calls[2]
-        detail = shown(screen.query_one(SpanDetail))
-        assert "← [call_" in detail and "edited" in detail  # a tool result sent back
+        detail = detail_text(screen)
+        # Only what the third call added: the edit's result; the rest is one folded line.
+        assert "new in this turn (1)" in detail and "← [call_" in detail and "edited" in detail
+        assert "▸ 4 earlier messages · the conversation up to turn 2" in detail
+        assert "greet() forgets" not in detail
         first_two = sum(int(tree.spans[i].attributes["gen_ai.usage.input_tokens"]) for i in calls[:2])
         assert f"tokens {first_two:,} in" in shown(screen.query_one("#identity"))
-        assert "2/3 model calls" in shown(screen.query_one("#identity"))
+        assert "model calls 2/3" in shown(screen.query_one("#identity"))
         await pilot.press("m")  # wraps around
         assert screen.timeline.selected == calls[0]
         await pilot.press("M")
@@ -62,7 +65,7 @@ async def test_calls_and_steps_sit_under_the_container_and_m_jumps_between_calls
         screen.timeline.selected = steps[1]
         screen.redraw()
         await pilot.pause()
-        detail = shown(screen.query_one(SpanDetail))
+        detail = detail_text(screen)
         assert "tool step edit" in detail and "result" in detail and "edited" in detail
 
 
@@ -72,7 +75,7 @@ async def test_m_without_model_calls_says_so(demo_app: ReplayApp) -> None:
         before = screen.timeline.selected
         await pilot.press("m")
         assert screen.timeline.selected == before
-        assert "tokens" not in shown(screen.query_one("#identity"))
+        assert "tokens" not in shown(screen.query_one("#identity"))  # no proxy: not "0 tokens"
 
 
 def test_the_key_is_in_the_help_table() -> None:

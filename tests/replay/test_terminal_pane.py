@@ -39,7 +39,7 @@ def tall_run(directory: Path) -> Path:
     return run_with_cast(directory, {"version": 2, "width": 120, "height": 36}, events)
 
 
-async def test_zoom_gives_the_terminal_the_window_and_shows_every_row(tmp_path: Path) -> None:
+async def test_maximize_gives_the_terminal_the_window_and_shows_every_row(tmp_path: Path) -> None:
     app = ReplayApp(load(tall_run(tmp_path / "run")), clock=FakeClock())
     async with app.run_test(size=(140, 40)) as pilot:
         screen = trace_screen(app)
@@ -47,9 +47,12 @@ async def test_zoom_gives_the_terminal_the_window_and_shows_every_row(tmp_path: 
         await terminal_settled(pilot)
         box = screen.query_one("#terminal-box")
         assert box.size.height < 36  # the pane alone cannot show all 36 rows
+        await pilot.press("tab", "tab")  # waterfall → detail → terminal
+        assert screen.focused is box
         await pilot.press("z")
         await pilot.pause()
-        assert not screen.query_one("#waterfall").display or screen.query_one("#waterfall").size.height == 0
+        assert screen.maximized is box
+        assert screen.query_one("#waterfall").region.height == 0  # not laid out beside it
         pane = screen.query_one(TerminalPane)
         # Every row of the pane is inside the box's visible area (the tmux test reads the screen).
         visible = pane.region.intersection(box.scrollable_content_region)
@@ -58,6 +61,7 @@ async def test_zoom_gives_the_terminal_the_window_and_shows_every_row(tmp_path: 
         assert "row 01" in text and "LAST LINE: task fixed, 1 file changed" in text
         await pilot.press("z")
         await pilot.pause()
+        assert screen.maximized is None
         assert screen.query_one("#waterfall").size.height > 0 and box.size.height < 36
 
 

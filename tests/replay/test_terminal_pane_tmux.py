@@ -1,4 +1,4 @@
-"""The terminal pane in a real terminal (tmux): zoom shows the last line of a 120x36 recording in
+"""The terminal pane in a real terminal (tmux): maximized, it shows the last line of a 120x36 recording in
 a 140x40 window, and q quits at once while the emulator is busy with a large recording."""
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ from tests.replay.test_terminal_pane import busy_run, tall_run
 from tests.replay.test_tmux import Tmux
 
 
-def test_zoom_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path: Path) -> None:
+def test_maximize_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path: Path) -> None:
     run = tall_run(tmp_path / "run")
     session = Tmux([sys.executable, "-m", "cab_trace", "replay", str(run)], size=(140, 40))
     try:
         session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start")
         session.keys("End")
-        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s, "the end")
+        # The pane follows the cursor to the last line (once the emulator's screen has arrived).
+        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s and "LAST LINE" in s, "the end")
         assert "row 01" not in screen  # the pane beside the span detail is too short for 36 rows
-        session.keys("z")
+        session.keys("Tab", "Tab", "z")  # the focus to the terminal pane, then maximize it
         screen = session.wait_for(
-            lambda s: "LAST LINE: task fixed, 1 file changed" in s and "row 01" in s, "the zoomed terminal"
+            lambda s: "LAST LINE: task fixed, 1 file changed" in s and "row 01" in s, "the maximized terminal"
         )
         assert "terminal 120×36" in screen and "t = 3.951 s" in screen  # the transport line stays
         session.keys("z")

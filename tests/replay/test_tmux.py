@@ -5,6 +5,7 @@ missing tmux fails here rather than skipping."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -16,29 +17,54 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import ROOT
-from tests.replay.conftest import DEMO_RUN
+from tests.replay.conftest import AGENT_RUN, DEMO_RUN
 
 
 class Tmux:
-    def __init__(self, command: list[str], size: tuple[int, int] = (150, 42)) -> None:
+    """A command in a tmux session on a tmux server of its own (``tmux -L``): tests running side
+    by side, or a user's own tmux, never share one."""
+
+    def __init__(
+        self, command: list[str], size: tuple[int, int] = (150, 42), env: dict[str, str] | None = None
+    ) -> None:
         assert shutil.which("tmux"), "tmux is needed for the real-terminal replay test (apt-get install tmux)"
         self.session = f"cab-trace-test-{uuid.uuid4().hex[:8]}"
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        self.tmux = ["tmux", "-L", self.session]
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})}
         shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), shell],
+            [
+                *self.tmux,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                self.session,
+                "-x",
+                str(size[0]),
+                "-y",
+                str(size[1]),
+                shell,
+            ],
             check=True,
             env=env,
             cwd=ROOT,
         )
 
-    def screen(self) -> str:
+    def screen(self, joined: bool = False, escapes: bool = False) -> str:
+        """The screen as text; ``joined``: lines the terminal wrapped put back together;
+        ``escapes``: with the colour sequences the terminal shows them with."""
+        flags = [*(["-J"] if joined else []), *(["-e"] if escapes else [])]
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True, check=True
+            [*self.tmux, "capture-pane", "-p", *flags, "-t", self.session],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.session, *keys], check=True)
 
     def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
@@ -51,7 +77,7 @@ class Tmux:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False, capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -103,3 +129,40 @@ def test_replay_of_a_bad_file_is_a_clear_error_before_the_ui(tmp_path) -> None:
     assert f"cab-trace: error: {bad}:1:" in screen.replace("\n", "")
     assert "EXITED=2" in screen
     assert "Traceback" not in screen
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 60)], ids=["80x24", "120x36", "200x60"])
+def test_what_a_new_user_sees_at_every_size(size: tuple[int, int]) -> None:
+    """The demo's run as a person sees it: the outcome in the header, help and quit in the footer,
+    m to the model calls (what each turn added first), t for the transcript, z to maximize."""
+    session = Tmux([sys.executable, "-m", "cab_trace", "replay", str(AGENT_RUN)], size=size)
+    try:
+        screen = session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start")
+        lines = screen.splitlines()
+        assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines)
+        for essential in (
+            "task demo/fix-greeting",
+            "✓ check passed",
+            "exit 0",
+            "model calls 0/4",
+            "tokens 0 in",
+        ):
+            assert essential in screen, essential
+        assert lines[-1].rstrip().endswith("? Help  q Quit") and "m Model call" in lines[-1]
+        assert re.search(r"╷0 +╷(500ms|1s)", screen)  # the time axis, its ticks
+
+        session.keys("m", "m")
+        screen = session.wait_for(lambda s: "new in this turn (1)" in s, "the second call's new messages")
+        assert "model calls 1/4" in screen and "▸ system prompt" not in screen.split("new in this turn")[0]
+        session.keys("Tab", "z")  # the detail pane, maximized: the answer is on screen too
+        screen = session.wait_for(lambda s: "answer" in s and "╷0" not in s, "the maximized detail")
+        assert "edit_file(" in screen and "t = 1.911 s" in screen
+        session.keys("z")
+        session.wait_for(lambda s: "╷0" in s, "the layout back")
+
+        session.keys("t")
+        screen = session.wait_for(lambda s: "transcript" in s and "── turn 2" in s, "the transcript")
+        session.keys("End", "q")
+        session.wait_for(lambda s: "EXITED=0" in s, "replay to quit with exit 0")
+    finally:
+        session.close()

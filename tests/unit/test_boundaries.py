@@ -31,6 +31,7 @@ PURE = [
     "cab_trace.model.imported",
     "cab_trace.redact",
     "cab_trace.llm",
+    "cab_trace.llm.turns",
     "cab_trace.redact.screen",
     "cab_trace.redact.table",
     "cab_trace.redact.prefilter",
@@ -44,6 +45,7 @@ PURE = [
     "cab_trace.sweep.runs_table",
     "cab_trace.model.compare",
     "cab_trace.compare_text",
+    "cab_trace.outcome",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
@@ -56,6 +58,9 @@ PURE = [
     # the cell page (export --format html): renders terminals with the replay's emulator, no UI
     "cab_trace.export.html",
     "cab_trace.export.html.site",
+    "replay.view",
+    "replay.moments",
+    "replay.outcome",
 ]
 NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
 

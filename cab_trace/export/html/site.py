@@ -90,7 +90,7 @@ def checked_write(document: Document, path: Path, known_secrets: Sequence[str]) 
         )
         raise LeakError(
             f"{path}: not written: the leak check found a known secret in the page ({shown})",
-            hint="the run directory holds it too: check it with cab-trace scan --known-secret-env NAME",
+            hint="the run directory holds it too: check it with cab-trace scan --secret-env NAME",
         )
     write_atomic(path, document.text)
 
@@ -260,13 +260,13 @@ def export_site(
 
 
 def _known_secrets(names: Sequence[str]) -> list[str]:
-    """The values the leak check looks for: of ``--known-secret-env`` names, and of every
+    """The values the leak check looks for: of ``--secret-env`` names, and of every
     secret-named variable in the environment (as a run's redactor takes them)."""
     values = []
     for name in names:
         value = os.environ.get(name)
         if not value:
-            raise UsageError(f"--known-secret-env {name}: ${name} is not set")
+            raise UsageError(f"--secret-env {name}: ${name} is not set")
         values.append(value)
     return values + secrets_from_env(os.environ)
 
