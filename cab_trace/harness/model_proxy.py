@@ -2,105 +2,143 @@
 
 The run starts one whenever the adapter takes an ``{endpoint}``; the agent gets the proxy's
 URL (same path as the real endpoint) and the proxy forwards every request to the real one.
-It is thin I/O around the pure parsers of :mod:`cab_trace.llm` (STYLE.md item 14): bytes
-are copied to the agent as they arrive, one write per piece read, and observed on the side;
-the finished :class:`~cab_trace.llm.CallRecord` goes to a recorder thread, so the agent never
-waits for spans to be built or redacted.
+It is thin I/O around pure parsing (STYLE.md item 14): HTTP/1.1 framing in
+:mod:`cab_trace.harness.http11`, the model APIs in :mod:`cab_trace.llm`. Bytes go to the agent
+the moment they arrive, one write per read, and are read on the side
+(:mod:`cab_trace.harness.answer_reader`); the finished :class:`~cab_trace.llm.CallRecord` goes
+to a recorder thread, so the agent never waits for spans to be built or redacted.
 
-What the agent sees is what it would have seen without the proxy: the upstream's status,
-headers (less hop-by-hop ones) and body framing (a length, chunks, or the end of the
-connection), errors and all. Three deliberate differences:
+**Invisible.** Each connection the agent opens gets one connection to the endpoint of its own,
+opened when its first request comes, and kept, closed or cut exactly as the endpoint's is:
+
+- heads go on as they came (only ``Host`` is the endpoint's), bodies byte for byte in the
+  endpoint's own framing, ``1xx`` answers (``103 Early Hints``) passed on before the final one
+  (to an HTTP/1.1 agent, as HTTP/1.1 requires), an HTTP/1.0 answer as HTTP/1.0;
+- an answer cut short (under its ``Content-Length``, inside a chunk, a reset connection) is
+  cut short for the agent too: the agent's connection ends as the endpoint's did;
+- an endpoint that closes an idle connection closes the agent's;
+- it listens with a real backlog and a thread per connection: concurrent calls do not queue.
+
+Three deliberate differences, all in model-API calls:
 
 - A streamed chat request that did not ask for usage is sent upstream with
   ``stream_options.include_usage``; the usage-only chunk and the ``"usage": null`` members
-  this adds are taken out of the stream before it reaches the agent.
-- Model-API requests go upstream with ``Accept-Encoding: identity``, so the proxy can read
-  the answer; the agent's HTTP client gets it uncompressed.
-- An endpoint that cannot be reached (refused, unknown host) closes the agent's connection
-  without an answer: its client reports a connection error, as it would have.
+  this adds are taken out on the way back (:class:`~cab_trace.llm.stream_usage.UsageStripper`,
+  which never holds the endpoint's own bytes back for more than a few milliseconds).
+- They go upstream with ``Accept-Encoding: identity``, so the proxy can read the answer (an
+  answer compressed anyway is passed on as it came and read on the side when it is gzip or
+  deflate).
+- ``Expect: 100-continue`` is answered by the proxy, which needs the body to forward it.
 
-Nothing about headers is recorded (so no ``Authorization``, ``api-key`` or ``x-api-key``).
+Nothing about request headers is recorded (so no ``Authorization``, ``api-key`` or ``x-api-key``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
-import http.client
 import itertools
 import queue
 import select
 import socket
+import ssl
+import struct
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 
-from cab_trace.llm import Api, CallRecord, ResponseAccumulator, detect_api, parse_request
+from cab_trace.clock import RunClock
+from cab_trace.harness import http11
+from cab_trace.harness.answer_reader import AnswerReader, Budget, ReadResult
+from cab_trace.harness.http11 import BodyFraming, Framing, Head, HttpError
+from cab_trace.llm import Api, CallRecord, detect_api, parse_request
 from cab_trace.llm.call import request_hash
-from cab_trace.llm.stream_usage import UsageStripper, ask_for_usage
+from cab_trace.llm.stream_usage import UsageStripper, ask_for_usage, stream_choices
 from cab_trace.llm.wire import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
 
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "expect",
-    }
-)
-#: A JSON answer longer than this is still forwarded whole, but not parsed.
-MAX_OBSERVED_BODY = 32 * 1024 * 1024
+#: Bytes read from a socket at a time.
 _READ = 256 * 1024
-#: Stream bytes kept for the recorder before it is given them to parse.
-_SSE_BATCH = 4 * 1024 * 1024
-_PARSE_SLICE = 64 * 1024
-_PARSE_PAUSE = 0.002
-#: How long the recorder gives way to streams being copied, at most, per slice it parses.
-_PARSE_YIELD_MAX = 0.1
+#: Connections waiting to be accepted: far more than any agent opens at once.
+BACKLOG = 1024
 #: How long stop() lets calls still in flight finish on their own before recording them as cut.
 _STOP_GRACE_S = 0.5
+#: Request headers the proxy sets itself for a model call it reads.
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_MODEL_CALL_DROP = ("host", "accept-encoding", "content-length", "transfer-encoding", "expect")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    errors = 0
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # The default prints a traceback into the user's terminal; a connection that went
-        # wrong has already been answered or closed.
-        self.errors += 1
+class _AgentGone(Exception):
+    """The agent closed (or reset) its connection."""
 
 
-class UpstreamGone(Exception):
-    """The endpoint could not be reached or stopped answering mid-way."""
+class _UpstreamGone(Exception):
+    """The endpoint could not be reached (``unreachable``), or closed or reset the connection."""
+
+    def __init__(self, reason: str, reset: bool = False, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reset = reset
+        self.unreachable = unreachable
 
 
-class _AgentLeft(Exception):
-    """The agent closed its connection while the answer was being copied to it."""
+class _Side:
+    """One socket and the bytes read from it that are not used yet."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def ready(self) -> bool:
+        """Bytes can be had without waiting."""
+        if self.buf:
+            return True
+        pending = getattr(self.sock, "pending", None)
+        return bool(pending is not None and pending())
+
+    def recv(self, n: int = _READ) -> bytes:
+        """Buffered bytes first, else what one read gives (b"" at end of file)."""
+        if self.buf:
+            data = bytes(self.buf[:n])
+            del self.buf[:n]
+            return data
+        return self.sock.recv(n)
+
+    def unread(self, data: bytes) -> None:
+        self.buf[:0] = data
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
 
 
 @dataclass
 class _Active:
     call: CallRecord
-    conn: http.client.HTTPConnection | None = None
-    #: The upstream socket: for an answer that ends with its connection, http.client hands
-    #: the socket to the response and forgets it, so it is kept here to be shut down.
-    sock: socket.socket | None = None
+    link: _Link
     done: bool = False
+    reader: AnswerReader | None = None
+
+
+@dataclass
+class _Exchange:
+    """What one response being copied needs to know."""
+
+    item: _Active | None
+    method: str
+    agent_version: str
+    stripper: UsageStripper | None = None
+    chunked_out: bool = False  # the agent gets our own chunks (the body is rewritten)
+    hung_up: bool = False
+    cut: str | None = None
+    reset: bool = False
+    problem: str | None = None
+    """The answer is not what HTTP or its API sends (the connection ends after it)."""
+    informational: list[int] = field(default_factory=list)
 
 
 class ModelProxy:
@@ -113,33 +151,43 @@ class ModelProxy:
         host: the address to listen on (loopback; the Docker bridge's gateway for an agent
             in a container).
         ask_usage: ask streamed chat calls for usage when the agent did not.
+        clock: the run's clock, for every time recorded (a fresh one by default).
     """
 
-    def __init__(self, upstream: str, on_call: CallFn, host: str = "127.0.0.1", ask_usage: bool = True):
+    def __init__(
+        self,
+        upstream: str,
+        on_call: CallFn,
+        host: str = "127.0.0.1",
+        ask_usage: bool = True,
+        clock: RunClock | None = None,
+    ):
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"not an http(s) URL: {upstream!r}")
         self.upstream = upstream
-        self._scheme = parsed.scheme
+        self._tls = parsed.scheme == "https"
         self._host = parsed.hostname
-        self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._port = parsed.port or (443 if self._tls else 80)
         self._netloc = parsed.netloc.rpartition("@")[2]
         self._path = parsed.path.rstrip("/")
         self._listen = host
         self._on_call = on_call
         self.ask_usage = ask_usage
-        self._server: ThreadingHTTPServer | None = None
-        self._idle: list[http.client.HTTPConnection] = []
+        self.clock = clock or RunClock()
+        self._listener: socket.socket | None = None
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)  # notified when a call leaves _active
         self._active: dict[int, _Active] = {}
+        self._links: set[_Link] = set()
         self._counter = itertools.count(1)
         self._seen: dict[str, int] = {}
-        # Work for the recorder thread, in order: observing answers, then recording calls.
         self._queue: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
         self._recorder: threading.Thread | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self.budget = Budget()
+        self.stopping = False
         self.calls = 0
-        self._copying = 0  # streams being copied now
         self.failed_callbacks = 0
         self.url = ""
 
@@ -147,48 +195,75 @@ class ModelProxy:
 
     def start(self) -> str:
         """Listen on a free port; returns the URL the agent should use as its endpoint."""
-        self._server = _Server((self._listen, 0), _handler(self))
+        family = socket.AF_INET6 if ":" in self._listen else socket.AF_INET
+        listener = socket.create_server((self._listen, 0), family=family, backlog=BACKLOG)
+        self._listener = listener
+        if self._tls:
+            self._ssl = ssl.create_default_context()
         threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="cab-trace-model-proxy", daemon=True
+            target=self._accept_loop, args=(listener,), name="cab-trace-model-proxy", daemon=True
         ).start()
         self._recorder = threading.Thread(target=self._record_loop, name="cab-trace-model-calls", daemon=True)
         self._recorder.start()
-        self.url = f"http://{self._listen}:{self._server.server_address[1]}{self._path}"
+        self.url = f"http://{self._listen}:{listener.getsockname()[1]}{self._path}"
         return self.url
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    time.sleep(0.01)  # out of descriptors for now: the connection waits in the backlog
+                    continue
+                return  # stop() closed the listener
+            if self.stopping:
+                conn.close()
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            link = _Link(self, conn)
+            with self._lock:
+                self._links.add(link)
+            threading.Thread(target=link.run, name="cab-trace-model-proxy-conn", daemon=True).start()
 
     def stop(self) -> None:
         """Stop listening; record calls still in flight as they stand; wait for the recorder.
         Idempotent."""
-        server, self._server = self._server, None
-        if server is None:
+        listener, self._listener = self._listener, None
+        if listener is None:
             return
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
+        listener.close()
         # An agent that exits right after reading its last answer can leave that call still
-        # finishing here (its handler between the last byte and _finish): give calls a moment
-        # to end as they really did. Only what is still open after it was cut short.
+        # finishing here: give calls a moment to end as they really did.
         with self._lock:
             self._settled.wait_for(lambda: not self._active, timeout=_STOP_GRACE_S)
-        # Calls still in flight, as they stand now (a copy: their handler may still move).
-        now = time.time_ns()
+        now = self.clock.now_ns()
         with self._lock:
             active, self._active = list(self._active.values()), {}
+            links, self._links = list(self._links), set()
             for item in active:
                 item.done = True
         for item in active:
-            call = dataclasses.replace(item.call, end_ns=now)
+            call = dataclasses.replace(item.call, end_ns=now, notes=list(item.call.notes))
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
-            self._queue.put(functools.partial(self._deliver, call))
-            _shut(item.sock)
-            _close(item.conn)
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            reader = item.reader
+            self._queue.put(functools.partial(self._settle_stopped, call, reader))
+        for link in links:
+            link.close()
         self._queue.put(None)
         if self._recorder is not None:
             self._recorder.join()
+
+    def _settle_stopped(self, call: CallRecord, reader: AnswerReader | None) -> None:
+        if reader is not None:
+            result = reader.result()
+            call.response = result.info
+            call.notes.extend(result.notes)
+        self._deliver(call)
 
     def _record_loop(self) -> None:
         while (job := self._queue.get()) is not None:
@@ -197,43 +272,21 @@ class ModelProxy:
             except Exception:  # noqa: BLE001 - a recording failure must not stop the proxy
                 self.failed_callbacks += 1
 
-    def parse_stream(self, acc: ResponseAccumulator, pieces: list[bytes]) -> None:
-        """In the recorder thread: parse stream bytes a slice at a time, letting go of the
-        interpreter between slices, for longer while a stream is being copied, so that the
-        threads copying get it back at once rather than after the interpreter's switch
-        interval (5 ms) for every piece they copy. Recording lags; copying does not."""
-        size = 0
-        for piece in pieces:
-            acc.feed_bytes(piece)
-            size += len(piece)
-            if size >= _PARSE_SLICE:
-                size = 0
-                time.sleep(0)
-                waited = 0.0
-                while self._copying and waited < _PARSE_YIELD_MAX:
-                    time.sleep(_PARSE_PAUSE)
-                    waited += _PARSE_PAUSE
-
-    def _copy_starts(self, step: int) -> None:
+    def _forget(self, link: _Link) -> None:
         with self._lock:
-            self._copying += step
-
-    def observe(self, job: Callable[[], object]) -> None:
-        """Run ``job`` in the recorder thread, after everything handed to it before."""
-        self._queue.put(job)
+            self._links.discard(link)
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def _begin(self, api: Api, method: str, path: str, body: bytes) -> _Active:
+    def _begin(self, api: Api, link: _Link, head: Head, body: bytes, started: int) -> _Active:
         # The request is parsed and hashed by the recorder (see _deliver), not on the way upstream.
-        started = time.time_ns()
         with self._lock:
             index = next(self._counter)
             item = _Active(
                 CallRecord(
                     api=api,
-                    method=method,
-                    path=path,
+                    method=head.method,
+                    path=head.target,
                     server_address=self._host,
                     server_port=self._port,
                     request_body_sha256="",
@@ -241,7 +294,8 @@ class ModelProxy:
                     start_ns=started,
                     index=index,
                     request_body=body,
-                )
+                ),
+                link,
             )
             self._active[index] = item
             self.calls += 1
@@ -256,469 +310,632 @@ class ModelProxy:
         call.repeat_of = first if first != call.index else None
         self._on_call(call)
 
-    def _finish(self, item: _Active, settle: Callable[[], None] | None = None) -> None:
-        """The call is over: ``settle`` (what is left of reading its answer) and recording it
-        happen in the recorder thread, after the observations queued before."""
+    def _finish(self, item: _Active, exchange: _Exchange | None = None) -> None:
+        """The call is over: reading what is left of its answer and recording it happen in the
+        recorder thread."""
         with self._lock:
             if item.done:
                 return  # stop() got there first
             item.done = True
             self._active.pop(item.call.index, None)
             self._settled.notify_all()
-        if not item.call.end_ns:
-            item.call.end_ns = time.time_ns()
+        call = item.call
+        if not call.end_ns:
+            call.end_ns = self.clock.now_ns()
+        reader = item.reader
+        if reader is not None:
+            reader.close()
 
         def record() -> None:
-            if settle is not None:
-                settle()
-            self._deliver(item.call)
+            if reader is not None or exchange is not None:
+                result = reader.result() if reader is not None else ReadResult(call.response)
+                _judge(call, result, exchange)
+            self._deliver(call)
 
         self._queue.put(record)
 
     # -- upstream connections ------------------------------------------------------------------
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        while True:
-            with self._lock:
-                if not self._idle:
-                    break
-                kept = self._idle.pop()
-            if _idle_and_open(kept):
-                return kept, True
-            kept.close()  # the endpoint closed it (or sent something unasked) while it waited
-        if self._scheme == "https":
-            import ssl  # only for an https endpoint: `cab-trace run` starts faster without it
-
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self._host, self._port, context=ssl.create_default_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port)
-        return conn, False
-
-    def _release(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if self._server is not None and len(self._idle) < 16:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def prepare(self) -> None:
-        """Open a connection for the next call when none is waiting: an endpoint that closes
-        its connection after each answer (as servers of event streams often do) would otherwise
-        make every call wait for a new connection before its request can go."""
-        with self._lock:
-            if self._idle or self._server is None:
-                return
-        conn, reused = self._connection()
-        if not reused:
+    def connect(self, watch: _Side) -> socket.socket:
+        """A new connection to the endpoint; gives up when the agent hangs up meanwhile.
+        Raises :class:`_UpstreamGone` or :class:`_AgentGone`."""
+        try:
+            addresses = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise _UpstreamGone(f"host not found ({exc.strerror})", unreachable=True) from None
+        reason = "no address"
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
             try:
-                _connect(conn)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                return
-        self._release(conn)
-
-    def send(
-        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
-    ) -> tuple[http.client.HTTPConnection, bool]:
-        """Send a request upstream on a pooled connection (a fresh one when a kept-alive one
-        turns out closed before anything was answered). Raises :class:`UpstreamGone`."""
-        for attempt in range(2):
-            conn, reused = self._connection()
-            try:
-                if conn.sock is None:
-                    _connect(conn)
-                conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-                conn.putheader("Host", self._netloc)
-                for key, value in headers:
-                    conn.putheader(key, value)
-                if body or method in ("POST", "PUT", "PATCH"):
-                    conn.putheader("Content-Length", str(len(body)))
-                conn.endheaders(body or None)
-                return conn, reused
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                if not reused or attempt:
-                    raise UpstreamGone(_reason(exc)) from None
-        raise UpstreamGone("no connection")  # pragma: no cover - the loop returns or raises
-
-
-def _connect(conn: http.client.HTTPConnection) -> None:
-    conn.connect()
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _idle_and_open(conn: http.client.HTTPConnection) -> bool:
-    """A kept connection is fit to send on when nothing is waiting to be read on it: a
-    closed one reads as end of file."""
-    if conn.sock is None:
-        return True  # not connected yet: send() connects it
-    try:
-        readable, _, _ = select.select([conn.sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
-
-
-def _shut(sock: socket.socket | None) -> None:
-    """Shut a socket down, which wakes a thread blocked reading it."""
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _close(conn: http.client.HTTPConnection | None) -> None:
-    if conn is not None and conn.sock is not None:
-        with contextlib.suppress(OSError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
-        conn.close()
-
-
-class _HangUpWatch:
-    """Watches the agent's side of a stream; when the agent hangs up, closes the upstream
-    connection so that the copy, waiting on it, stops at once."""
-
-    def __init__(self, agent: socket.socket, upstream: socket.socket | None) -> None:
-        self._agent, self._upstream = agent, upstream
-        self._done = threading.Event()
-        self.hung_up = False
-        self._thread = threading.Thread(target=self._run, name="cab-trace-hang-up-watch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            try:
-                readable, _, _ = select.select([self._agent], [], [], 0.25)
-                if not readable:
+                sock.setblocking(False)
+                code = sock.connect_ex(address)
+                while code in (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK):
+                    readable, writable, _ = select.select([watch.sock], [sock], [], 0.25)
+                    if self.stopping:
+                        raise _UpstreamGone("the run ended", unreachable=True)
+                    if writable:
+                        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    elif readable:
+                        _watch_agent(watch)
+                if code:
+                    reason = _reason(OSError(code, errno.errorcode.get(code, str(code))))
+                    sock.close()
                     continue
-                gone = not self._agent.recv(1, socket.MSG_PEEK)
-            except (OSError, ValueError):
-                gone = True
-            if gone and not self._done.is_set():
-                self.hung_up = True
-                _shut(self._upstream)
-            return  # gone, or the agent sent more (its next request): nothing more to watch
+                sock.setblocking(True)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._ssl is not None:
+                    sock = self._ssl.wrap_socket(sock, server_hostname=self._host)
+                return sock
+            except (_AgentGone, _UpstreamGone):
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                reason = _reason(exc)
+        raise _UpstreamGone(reason, unreachable=True)
 
-    def stop(self) -> None:
-        self._done.set()
+    @property
+    def netloc(self) -> str:
+        return self._netloc
 
 
-def _judge(
-    call: CallRecord, acc: ResponseAccumulator, cut: str | None, is_sse: bool, hung_up: bool = False
-) -> None:
-    """The call's outcome, from its status and what arrived. An agent that hung up after the
-    whole answer had arrived did not cancel anything."""
-    if call.status is not None and call.status >= 400:
-        call.outcome = "http_error"
-    elif hung_up and not acc.info.complete:
-        call.outcome = "cancelled"
-        call.detail = f"the agent closed the connection after {acc.info.chunks} event(s)"
-    elif cut is not None:
-        call.outcome, call.detail = "stream_cut", cut
-    elif acc.info.error:
-        call.outcome = "api_error"
-    elif is_sse and not acc.info.complete:
-        call.outcome = "stream_cut"
-        call.detail = f"the connection closed after {acc.info.chunks} event(s)"
+def _watch_agent(agent: _Side) -> None:
+    """The agent's side is readable while it should be waiting: read what it sent (a pipelined
+    next request stays buffered); raise :class:`_AgentGone` if it hung up."""
+    try:
+        data = agent.sock.recv(_READ)
+    except BlockingIOError:
+        return
+    except OSError:
+        raise _AgentGone from None
+    if not data:
+        raise _AgentGone
+    agent.buf += data
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
         return f"host not found ({exc.strerror})"
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
     if isinstance(exc, TimeoutError | socket.timeout):
         return "timed out"
-    return str(exc) or type(exc).__name__
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _judge(call: CallRecord, result: ReadResult, exchange: _Exchange | None) -> None:
+    """The call's outcome, from its status, how its answer ended and what was read of it. An
+    agent that hung up after the whole answer had arrived did not cancel anything."""
+    info = result.info
+    call.response = info
+    call.notes.extend(result.notes)
+    cut = exchange.cut if exchange is not None else None
+    hung_up = exchange is not None and exchange.hung_up
+    problem = (exchange.problem if exchange is not None else None) or result.problem
+    if call.status is not None and call.status >= 400:
+        call.outcome = "http_error"
+    elif hung_up and not info.complete:
+        call.outcome = "cancelled"
+        call.detail = (
+            f"the agent closed the connection after {info.chunks} event(s)"
+            if result.sse
+            else "the agent closed the connection during the answer"
+        )
+    elif cut is not None or result.cut is not None:
+        call.outcome = "stream_cut" if result.sse else "body_cut"
+        call.detail = cut or result.cut or ""
+    elif problem is not None:
+        call.outcome, call.detail = "bad_answer", problem
+    elif info.error:
+        call.outcome = "api_error"
+    elif result.sse and not info.complete:
+        call.outcome = "stream_cut"
+        call.detail = f"the connection closed after {info.chunks} event(s)"
 
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def do_GET(self) -> None:
-            self._proxy()
+class _Link:
+    """One connection from the agent and the connection to the endpoint paired with it."""
 
-        do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    def __init__(self, proxy: ModelProxy, sock: socket.socket) -> None:
+        self.proxy = proxy
+        self.agent = _Side(sock)
+        self.up: _Side | None = None
+        self._closed = False
 
-        def log_message(self, format: str, *args: object) -> None:
-            return None  # nothing in the user's terminal
+    # -- the connection's life ---------------------------------------------------------------------
 
-        def _read_body(self) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                parts: list[bytes] = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return b"".join(parts)
-                    parts.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+    def run(self) -> None:
+        try:
+            while not self.proxy.stopping and self._exchange():
+                pass
+        except (_AgentGone, _UpstreamGone, OSError, ValueError):
+            pass  # ValueError: a socket stop() closed
+        finally:
+            self.close()
+            self.proxy._forget(self)
 
-        def _proxy(self) -> None:
-            try:
-                body = self._read_body()
-            except ValueError:
-                self.send_error(400, "bad request body framing")
-                return
-            api = detect_api(self.command, self.path)
-            item = proxy._begin(api, self.command, self.path, body) if api is not None else None
+    def close(self, reset: bool = False) -> None:
+        """Close both connections (``reset``: the agent's with a reset, as the endpoint's was)."""
+        if self._closed:
+            return
+        self._closed = True
+        if reset:
+            with contextlib.suppress(OSError):
+                self.agent.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        for side in (self.agent, self.up):
+            if side is not None:
+                with contextlib.suppress(OSError):
+                    side.sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    side.sock.close()
+
+    def _close_up(self) -> None:
+        if self.up is not None:
+            with contextlib.suppress(OSError):
+                self.up.sock.close()
+            self.up = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _wait_request(self) -> bool:
+        """Wait for bytes from the agent; False when it has closed the connection (or the
+        endpoint closed the idle connection paired with it, which closes the agent's too)."""
+        while not self.agent.ready():
+            watched = [self.agent.sock] + ([self.up.sock] if self.up is not None else [])
+            readable, _, _ = select.select(watched, [], [])
+            if self.up is not None and self.up.sock in readable:
+                return False  # the endpoint closed it, or sent something nobody asked for
+            if self.agent.sock in readable:
+                data = self.agent.sock.recv(_READ)
+                if not data:
+                    return False
+                self.agent.buf += data
+        return True
+
+    def _request_head(self) -> Head | None:
+        while True:
+            # Empty lines before a request are to be ignored (RFC 9112 section 2.2).
+            while bytes(self.agent.buf[:1]) in (b"\r", b"\n"):
+                del self.agent.buf[:1]
+            end = http11.head_end(self.agent.buf) if self.agent.buf else -1
+            if end >= 0:
+                raw = bytes(self.agent.buf[:end])
+                del self.agent.buf[:end]
+                return http11.parse_request_head(raw)
+            if self.agent.buf:
+                data = self.agent.sock.recv(_READ)
+                if not data:
+                    return None
+                self.agent.buf += data
+            elif not self._wait_request():
+                return None
+
+    def _agent_bytes(self, n: int) -> bytes:
+        data = self.agent.recv(n)
+        if not data:
+            raise _AgentGone
+        return data
+
+    def _read_body(self, framing: BodyFraming) -> bytes:
+        """A request's whole body, unchunked."""
+        if framing.kind is Framing.LENGTH:
+            parts, left = [], framing.length
+            while left:
+                data = self._agent_bytes(min(left, _READ))
+                parts.append(data)
+                left -= len(data)
+            return b"".join(parts)
+        if framing.kind is Framing.CHUNKED:
+            reader, payload = http11.ChunkedReader(), []
+            while not reader.done:
+                data = self._agent_bytes(_READ)
+                used, pieces = reader.feed(data)
+                payload.extend(pieces)
+                if used < len(data):
+                    self.agent.unread(data[used:])
+            return b"".join(payload)
+        return b""
+
+    def _relay_body(self, framing: BodyFraming) -> None:
+        """A request's body, from the agent to the endpoint as it comes, in its own framing."""
+        assert self.up is not None
+        if framing.kind is Framing.LENGTH:
+            left = framing.length
+            while left:
+                data = self._agent_bytes(min(left, _READ))
+                self.up.send(data)
+                left -= len(data)
+        elif framing.kind is Framing.CHUNKED:
+            reader = http11.ChunkedReader()
+            while not reader.done:
+                data = self._agent_bytes(_READ)
+                used, _ = reader.feed(data)
+                self.up.send(data[:used])
+                if used < len(data):
+                    self.agent.unread(data[used:])
+
+    def _up_bytes(self, exchange: _Exchange, n: int = _READ, timeout: float | None = None) -> bytes | None:
+        """The endpoint's next bytes (b"" at end of file; None when ``timeout`` passed first),
+        watching the agent meanwhile. Raises :class:`_AgentGone`, :class:`_UpstreamGone` (a reset)."""
+        up = self.up
+        assert up is not None
+        if not up.ready():
+            watch = [up.sock] if exchange.hung_up else [up.sock, self.agent.sock]
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                wait = None if deadline is None else max(deadline - time.monotonic(), 0)
+                readable, _, _ = select.select(watch, [], [], wait)
+                if up.sock in readable:
+                    break
+                if self.agent.sock in readable:
+                    try:
+                        _watch_agent(self.agent)
+                    except _AgentGone:
+                        exchange.hung_up = True
+                        raise
+                    watch = [up.sock]  # it sent its next request: nothing more to see there
+                    continue
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+        try:
+            return up.recv(n)
+        except ConnectionResetError:
+            raise _UpstreamGone("connection reset", reset=True) from None
+        except ssl.SSLError as exc:
+            raise _UpstreamGone(f"TLS error ({exc.reason})") from None
+
+    def _to_agent(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self.agent.send(data)
+        except OSError:
+            raise _AgentGone from None
+
+    # -- one request and its answer ----------------------------------------------------------------
+
+    def _exchange(self) -> bool:  # noqa: PLR0912, PLR0915 - one request's whole path, in order
+        """Relay one request and its answer; True when both connections stay open for the next."""
+        proxy = self.proxy
+        try:
+            head = self._request_head()
+        except HttpError:
+            self._to_agent(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
+        if head is None:
+            return False
+        started = proxy.clock.now_ns()
+        try:
+            framing = http11.request_framing(head)
+        except HttpError:
+            self._to_agent(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
+        if "100-continue" in head.values("expect") and head.request_version == "HTTP/1.1":
+            # The proxy needs the body before it can send the request: it asks for it itself.
+            self._to_agent(b"HTTP/1.1 100 Continue\r\n\r\n")
+        api = detect_api(head.method, head.target)
+        item: _Active | None = None
+        body = send_body = b""
+        if api is not None:
+            body = self._read_body(framing)
+            item = proxy._begin(api, self, head, body, started)
             send_body = body
-            if item is not None and api is Api.CHAT and proxy.ask_usage:
+            if api is Api.CHAT and proxy.ask_usage:
                 added = ask_for_usage(body)  # None when the agent asked (or said no) itself
                 if added is not None:
                     send_body, item.call.usage_added = added, True
-            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
+            out = self._model_call_head(head, send_body)
+        else:
+            out = http11.rewrite_head(head, set_headers=[("Host", proxy.netloc)], drop=["expect"])
+        exchange = _Exchange(item, head.method, head.request_version)
+        try:
+            self._send_request(out, send_body if item is not None else None, framing, exchange)
+            response = self._response_head(exchange)
+            if (
+                response is not None
+                and item is not None
+                and item.call.usage_added
+                and response.status in (400, 422)
+            ):
+                # An endpoint that will not take stream_options: ask again as the agent did, so that
+                # it gets the answer it would have had (without usage).
+                response = self._ask_again(head, body, response, exchange)
+        except _UpstreamGone as gone:
             if item is not None:
-                headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
-                headers.append(("Accept-Encoding", "identity"))
-            exchanged = self._exchange(headers, send_body, item)
-            if exchanged is not None and item is not None and item.call.usage_added:
-                conn, response = exchanged
-                if response.status in (400, 422):
-                    # An endpoint that will not take stream_options: ask again as the agent did,
-                    # so that it gets the answer it would have had (without usage).
-                    with contextlib.suppress(OSError, http.client.HTTPException):
-                        response.read()
-                    conn.close()
-                    item.call.usage_added, item.call.usage_refused = False, True
-                    exchanged = self._exchange(headers, body, item)
-            if exchanged is None:
+                item.call.outcome = "unreachable" if gone.unreachable else "unanswered"
+                item.call.detail = gone.reason
+                if exchange.cut is not None:
+                    item.call.detail = exchange.cut
+                proxy._finish(item)
+            self.close(reset=gone.reset)
+            return False
+        except _AgentGone:
+            if item is not None:
+                item.call.outcome = "cancelled"
+                item.call.detail = "the agent gave up waiting for an answer"
+                proxy._finish(item)
+            return False
+        if response is None:  # answered as it came (no HTTP head, a tunnel): the connection ends
+            if item is not None:
+                proxy._finish(item, exchange)
+            return False
+        return self._relay_answer(head, response, exchange)
+
+    def _model_call_head(self, head: Head, body: bytes) -> bytes:
+        return http11.rewrite_head(
+            head,
+            set_headers=[
+                ("Host", self.proxy.netloc),
+                ("Accept-Encoding", "identity"),
+                *(
+                    [("Content-Length", str(len(body)))]
+                    if body or head.method in ("POST", "PUT", "PATCH")
+                    else []
+                ),
+            ],
+            drop=_MODEL_CALL_DROP,
+        )
+
+    def _send_request(
+        self, out: bytes, body: bytes | None, framing: BodyFraming, exchange: _Exchange
+    ) -> None:
+        """Send the head (and the body: a model call's whole, else relayed as it comes) on the
+        paired connection, a new one if need be; a kept connection that turns out closed before
+        anything was answered is replaced once."""
+        for attempt in range(2):
+            reused = self.up is not None
+            if self.up is None:
+                self.up = _Side(self.proxy.connect(self.agent))
+            try:
+                self.up.send(out + (body or b""))
+                if body is None:
+                    self._relay_body(framing)
                 return
-            conn, response = exchanged
-            self._relay(conn, response, item)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                self._close_up()
+                if not reused or attempt or body is None:
+                    raise _UpstreamGone(_reason(exc)) from None
 
-        def _exchange(
-            self, headers: list[tuple[str, str]], body: bytes, item: _Active | None
-        ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse] | None:
-            """Send the request and wait for the answer's head; None (the call recorded, the
-            agent's connection to be closed) when there is none."""
-            try:
-                conn, _ = proxy.send(self.command, self.path, headers, body)
-            except UpstreamGone as exc:
-                self.close_connection = True
-                if item is not None:
-                    item.call.outcome, item.call.detail = "unreachable", str(exc)
-                    proxy._finish(item)
-                return None
-            if item is not None:
-                item.conn, item.sock = conn, conn.sock
-                if not self._wait(conn):
-                    _close(conn)
-                    item.call.outcome = "cancelled"
-                    item.call.detail = "the agent gave up waiting for an answer"
-                    proxy._finish(item)
-                    self.close_connection = True
-                    return None
-            try:
-                return conn, conn.getresponse()
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                conn.close()
-                self.close_connection = True
-                if item is not None:
-                    item.call.outcome, item.call.detail = "unreachable", _reason(exc)
-                    proxy._finish(item)
-                return None
+    def _ask_again(self, head: Head, body: bytes, refused: Head, exchange: _Exchange) -> Head | None:
+        assert exchange.item is not None
+        call = exchange.item.call
+        framing = http11.response_framing(refused, head.method)
+        if framing.kind is Framing.CLOSE or not http11.keeps_alive(refused, refused.response_version):
+            self._close_up()
+        else:
+            self._discard_body(framing, exchange)
+        call.usage_added, call.usage_refused = False, True
+        self._send_request(self._model_call_head(head, body), body, BodyFraming(Framing.NONE), exchange)
+        return self._response_head(exchange)
 
-        def _wait(self, conn: http.client.HTTPConnection) -> bool:
-            """Wait for the answer to start; False if the agent closes its connection first."""
-            up, down = conn.sock, self.connection
-            if up is None:
-                return True
-            while True:
-                try:
-                    ready, _, _ = select.select([up, down], [], [], 0.5)
-                except (OSError, ValueError):  # stop() closed the upstream connection
-                    return True
-                if up in ready:
-                    return True
-                if down in ready:
-                    try:
-                        if not down.recv(1, socket.MSG_PEEK):
-                            return False
-                    except OSError:
-                        return False
-                    return True  # the agent sent more (pipelining): go on waiting for the answer
-
-        def _relay(
-            self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, item: _Active | None
-        ) -> None:
-            call = item.call if item is not None else None
-            if call is not None:
-                call.status = response.status
-            is_sse = "text/event-stream" in (response.getheader("Content-Type") or "")
-            rewrite = call is not None and call.usage_added and is_sse
-            # Keep the upstream's framing: a length when it sent one (and nothing is rewritten),
-            # chunks for chunks, and the end of the connection for a body that ended with it.
-            chunked = bool(response.chunked) or (rewrite and response.length is not None)
-            acc = ResponseAccumulator(call.api) if call is not None else None
-            observed: list[bytes] = []
-            # A stream may stall for minutes: notice an agent that hangs up meanwhile (watched from
-            # the first chunk on, so that starting the watch never delays that chunk).
-            watches: list[_HangUpWatch] = []
-
-            def watch() -> None:
-                if item is not None and is_sse:
-                    watches.append(_HangUpWatch(self.connection, item.sock))
-
-            if is_sse:
-                proxy._copy_starts(1)
-            try:
-                self.wfile.write(self._head(response, chunked))
-                sse = UsageStripper() if rewrite else None
-                cut = self._copy(
-                    response,
-                    call,
-                    chunked=chunked,
-                    sse=sse,
-                    acc=acc,
-                    is_sse=is_sse,
-                    observed=observed,
-                    after_first=watch,
-                )
-                if cut is None and chunked:
-                    self.wfile.write(b"0\r\n\r\n")
-            except (_AgentLeft, OSError, ValueError):
-                return self._agent_left(conn, item, acc, observed if is_sse else [])
-            finally:
-                if is_sse:
-                    proxy._copy_starts(-1)
-                for w in watches:
-                    w.stop()
-            hung_up = any(w.hung_up for w in watches)
-            spare = False
-            if cut is not None or hung_up:
-                # Pass the failure on: no end marker, and the connection closes.
-                self.close_connection = True
-                conn.close()
-            elif response.will_close:
-                conn.close()
-                spare = True
-            else:
-                response.close()  # read to its end; the connection can take the next request
-                proxy._release(conn)
-            if item is None or call is None or acc is None:
-                return None
-            call.end_ns = time.time_ns()
-
-            def settle() -> None:
-                if observed and is_sse:
-                    proxy.parse_stream(acc, observed)
-                elif observed:
-                    acc.feed_json(b"".join(observed))
-                call.response = acc.info
-                _judge(call, acc, cut, is_sse, hung_up)
-
-            proxy._finish(item, settle)
-            if spare:
-                proxy.prepare()  # the agent has its whole answer: nothing waits for this
-            return None
-
-        def _head(self, response: http.client.HTTPResponse, chunked: bool) -> bytes:
-            by_close = not chunked and response.length is None and self.command != "HEAD"
-            lines = [f"HTTP/1.1 {response.status} {response.reason}"]
-            for key, value in response.getheaders():
-                if key.lower() not in _HOP_BY_HOP or (key.lower() == "content-length" and not chunked):
-                    lines.append(f"{key}: {value}")
-            if chunked:
-                lines.append("Transfer-Encoding: chunked")
-            if by_close or response.will_close:
-                lines.append("Connection: close")
-                self.close_connection = True
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-        def _write(self, data: bytes, chunked: bool) -> None:
-            try:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-            except (OSError, ValueError):
-                raise _AgentLeft from None
-
-        def _forward(self, data: bytes, sse: UsageStripper | None, chunked: bool) -> None:
-            """Pass a piece on; with ``sse``, the events it completes, less the usage the proxy
-            asked for."""
-            if sse is None:
-                self._write(data, chunked)
-            elif forward := sse.feed(data):
-                self._write(forward, chunked)
-
-        def _copy(
-            self,
-            response: http.client.HTTPResponse,
-            call: CallRecord | None,
-            *,
-            chunked: bool,
-            sse: UsageStripper | None,
-            acc: ResponseAccumulator | None,
-            is_sse: bool,
-            observed: list[bytes],
-            after_first: Callable[[], None] | None = None,
-        ) -> str | None:
-            """Copy the body as it arrives, observing it after the agent has each piece;
-            returns why the upstream stopped short, or None."""
-            size = pending = 0
-            while True:
-                try:
-                    data = response.read1(_READ) if self.command != "HEAD" else b""
-                except http.client.IncompleteRead:
-                    return "the body ended early"
-                except (OSError, ValueError, http.client.HTTPException) as exc:
-                    return _reason(exc)
+    def _discard_body(self, framing: BodyFraming, exchange: _Exchange) -> None:
+        if framing.kind is Framing.LENGTH:
+            left = framing.length
+            while left:
+                data = self._up_bytes(exchange, min(left, _READ))
                 if not data:
-                    break
-                if call is not None and call.first_chunk_ns is None:
-                    call.first_chunk_ns = time.time_ns()
-                self._forward(data, sse, chunked)
-                if after_first is not None:
-                    after_first()
-                    after_first = None
-                if acc is not None:
-                    if is_sse:
-                        # Kept as it came and parsed in the recorder thread in batches (the
-                        # rest when the call ends), so the copy never waits for the parser nor
-                        # shares the interpreter with it while the stream is flowing.
-                        observed.append(data)
-                        pending += len(data)
-                        if pending >= _SSE_BATCH:
-                            proxy.observe(functools.partial(proxy.parse_stream, acc, list(observed)))
-                            observed.clear()
-                            pending = 0
-                    elif size < MAX_OBSERVED_BODY:
-                        observed.append(data)
-                    size += len(data)
-            if sse is not None and (rest := sse.partial):
-                self._write(rest, chunked)  # an event the stream never finished, as it came
-            if size > MAX_OBSERVED_BODY and not is_sse:
-                observed.clear()
-            return None
+                    raise _UpstreamGone("the connection closed in an answer")
+                left -= len(data)
+        elif framing.kind is Framing.CHUNKED:
+            reader = http11.ChunkedReader()
+            while not reader.done:
+                data = self._up_bytes(exchange)
+                if not data:
+                    raise _UpstreamGone("the connection closed in an answer")
+                used, _ = reader.feed(data)
+                if used < len(data):
+                    assert self.up is not None
+                    self.up.unread(data[used:])
 
-        def _agent_left(
-            self,
-            conn: http.client.HTTPConnection,
-            item: _Active | None,
-            acc: ResponseAccumulator | None,
-            stream: list[bytes],
-        ) -> None:
-            self.close_connection = True
-            _close(conn)
-            if item is not None:
-                call = item.call
-                call.outcome = "cancelled"
-                call.detail = "the agent closed the connection during the answer"
+    def _response_head(self, exchange: _Exchange) -> Head | None:
+        """The final answer's head, with every ``1xx`` before it passed on; None when the answer
+        was not HTTP (passed on as it came). Raises :class:`_UpstreamGone` (nothing arrived),
+        :class:`_AgentGone` (the agent gave up waiting)."""
+        up = self.up
+        assert up is not None
+        while True:
+            try:
+                end = http11.head_end(up.buf) if up.buf else -1
+            except HttpError as exc:
+                self._not_http(exchange, str(exc))
+                return None
+            if end >= 0:
+                raw = bytes(up.buf[:end])
+                del up.buf[:end]
+                try:
+                    response = http11.parse_response_head(raw)
+                except HttpError as exc:
+                    up.unread(raw)
+                    self._not_http(exchange, str(exc))
+                return None
+                if response.status == 101:
+                    self._to_agent(raw)
+                    self._tunnel()
+                    return None
+                if response.status < 200:
+                    # 1xx before the final answer: passed on as they come, to an HTTP/1.1 agent
+                    # (an HTTP/1.0 one may not be sent any).
+                    if exchange.agent_version == "HTTP/1.1":
+                        self._to_agent(raw)
+                    exchange.informational.append(response.status)
+                    continue
+                return response
+            if up.buf and not self._looks_like_http(bytes(up.buf)):
+                self._not_http(exchange, "the answer does not start with a status line")
+                return None
+            data = self._up_bytes(exchange)
+            if data is None:
+                continue
+            if not data:
+                if up.buf:  # a head cut short: the agent gets what came, and the end
+                    self._to_agent(bytes(up.buf))
+                    exchange.cut = "the connection closed in the answer's head"
+                raise _UpstreamGone("the endpoint closed the connection without an answer")
+            up.buf += data
 
-                def settle() -> None:
-                    if acc is not None:
-                        if stream:
-                            proxy.parse_stream(acc, stream)
-                        call.response = acc.info
+    @staticmethod
+    def _looks_like_http(start: bytes) -> bool:
+        probe = start.lstrip(b"\r\n")[:5]
+        return b"HTTP/"[: len(probe)] == probe
 
-                proxy._finish(item, settle)
+    def _not_http(self, exchange: _Exchange, why: str) -> None:
+        """An answer that is not HTTP/1.x: the agent gets its bytes as they come."""
+        exchange.problem = f"the answer is not HTTP/1.x ({why})"
+        if exchange.item is not None:
+            exchange.item.call.end_ns = 0
+        assert self.up is not None
+        self._to_agent(bytes(self.up.buf))
+        self.up.buf.clear()
+        while data := self._up_bytes(exchange):
+            self._to_agent(data)
 
-    return Handler
+    def _tunnel(self) -> None:
+        """After ``101 Switching Protocols``: bytes both ways until either side closes."""
+        up = self.up
+        assert up is not None
+        self._to_agent(bytes(up.buf))
+        up.buf.clear()
+        if self.agent.buf:
+            up.send(bytes(self.agent.buf))
+            self.agent.buf.clear()
+        while True:
+            readable, _, _ = select.select([up.sock, self.agent.sock], [], [])
+            for source, target in ((up, self.agent), (self.agent, up)):
+                if source.sock in readable:
+                    data = source.sock.recv(_READ)
+                    if not data:
+                        return
+                    target.send(data)
+
+    def _relay_answer(self, request: Head, response: Head, exchange: _Exchange) -> bool:
+        """Copy the answer's body; True when both connections stay open."""
+        proxy, item = self.proxy, exchange.item
+        try:
+            framing = http11.response_framing(response, request.method)
+        except HttpError as exc:
+            framing = BodyFraming(Framing.CLOSE)
+            exchange.problem = str(exc)
+        head = response.raw
+        if item is not None:
+            call = item.call
+            call.status = response.status
+            call.content_type = response.get("Content-Type")
+            call.content_encoding = response.get("Content-Encoding")
+            if exchange.informational:
+                call.notes.append(
+                    "informational answers first: " + ", ".join(str(s) for s in exchange.informational)
+                )
+            item.reader = AnswerReader(call.api, call.content_type, call.content_encoding, proxy.budget)
+            if call.usage_added and 200 <= response.status < 300 and framing.kind is not Framing.NONE:
+                exchange.stripper = UsageStripper(stream_choices(call.request_body))
+                head = self._rewritten_head(response, framing, exchange)
+        try:
+            self._to_agent(head)
+            self._copy(framing, exchange)
+        except _AgentGone:
+            exchange.hung_up = True
+        except _UpstreamGone as gone:
+            exchange.cut, exchange.reset = gone.reason, gone.reset
+        ended = exchange.cut is not None or exchange.hung_up or exchange.problem is not None
+        if item is not None:
+            item.call.end_ns = proxy.clock.now_ns()
+            proxy._finish(item, exchange)
+        if ended:
+            self.close(reset=exchange.reset)
+            return False
+        keep = (
+            framing.kind is not Framing.CLOSE
+            and http11.keeps_alive(response, response.response_version)
+            and http11.keeps_alive(request, request.request_version)
+        )
+        if exchange.stripper is not None and not exchange.chunked_out:
+            keep = False  # the agent was told the body ends with the connection
+        return keep
+
+    def _rewritten_head(self, response: Head, framing: BodyFraming, exchange: _Exchange) -> bytes:
+        """The answer's head when the proxy takes out what it asked for: its length changes, so
+        a length becomes chunks (or, for an HTTP/1.0 agent, the end of the connection)."""
+        if framing.kind is Framing.CLOSE:
+            return response.raw
+        if exchange.agent_version == "HTTP/1.1":
+            exchange.chunked_out = True
+            if framing.kind is Framing.CHUNKED:
+                return response.raw
+            return http11.rewrite_head(
+                response, set_headers=[("Transfer-Encoding", "chunked")], drop=["content-length"]
+            )
+        return http11.rewrite_head(
+            response, set_headers=[("Connection", "close")], drop=["content-length", "transfer-encoding"]
+        )
+
+    def _copy(self, framing: BodyFraming, exchange: _Exchange) -> None:  # noqa: PLR0912 - one loop per framing
+        """The body, as it arrives; the agent has every piece before it is observed."""
+        if framing.kind is Framing.NONE:
+            return
+        up = self.up
+        assert up is not None
+        chunks = http11.ChunkedReader() if framing.kind is Framing.CHUNKED else None
+        left = framing.length if framing.kind is Framing.LENGTH else -1
+        stripper = exchange.stripper
+        while left != 0 and not (chunks is not None and chunks.done):
+            timeout = None
+            if stripper is not None and (deadline := stripper.deadline) is not None:
+                timeout = max(deadline - time.monotonic(), 0)
+            data = self._up_bytes(exchange, _READ if left < 0 else min(left, _READ), timeout)
+            if data is None:
+                self._forward_stripped(stripper.release(time.monotonic()) if stripper else b"", exchange)
+                continue
+            if not data:
+                if chunks is not None:
+                    exchange.cut = "the connection closed inside the chunked body"
+                elif left > 0:
+                    got = framing.length - left
+                    exchange.cut = f"the body ended after {got:,} of its {framing.length:,} bytes"
+                break
+            if chunks is not None:
+                try:
+                    used, payload = chunks.feed(data)
+                except HttpError as exc:
+                    exchange.problem = f"the chunked body is malformed ({exc})"
+                    self._raw_to_end(data, exchange)
+                    return
+                if used < len(data):
+                    up.unread(data[used:])  # not this answer's: the next read sees it
+                    data = data[:used]
+            else:
+                payload = [data]
+                if left > 0:
+                    left -= len(data)
+            self._forward(data, payload, exchange)
+        if stripper is not None:
+            self._forward_stripped(stripper.finish(), exchange)
+            if exchange.chunked_out and exchange.cut is None:
+                self._to_agent(b"0\r\n" + (chunks.trailers if chunks is not None else b"") + b"\r\n")
+        if exchange.cut is not None:
+            raise _UpstreamGone(exchange.cut)
+
+    def _forward(self, raw: bytes, payload: list[bytes], exchange: _Exchange) -> None:
+        item = exchange.item
+        call = item.call if item is not None else None
+        if call is not None and call.first_chunk_ns is None and raw:
+            call.first_chunk_ns = self.proxy.clock.now_ns()
+        if exchange.stripper is None:
+            self._to_agent(raw)
+        else:
+            now = time.monotonic()
+            self._forward_stripped(b"".join(exchange.stripper.feed(p, now) for p in payload), exchange)
+        if item is not None and item.reader is not None:
+            for piece in payload:
+                item.reader.feed(piece)
+
+    def _forward_stripped(self, data: bytes, exchange: _Exchange) -> None:
+        if data:
+            self._to_agent(http11.chunk(data) if exchange.chunked_out else data)
+
+    def _raw_to_end(self, data: bytes, exchange: _Exchange) -> None:
+        """A body that cannot be framed: the agent gets the bytes as they come, to the end."""
+        while data:
+            self._to_agent(data)
+            data = self._up_bytes(exchange) or b""
