@@ -749,7 +749,7 @@ class _Link:
                 except HttpError as exc:
                     up.unread(raw)
                     self._not_http(exchange, str(exc))
-                return None
+                    return None
                 if response.status == 101:
                     self._to_agent(raw)
                     self._tunnel()
