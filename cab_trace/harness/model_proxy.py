@@ -462,12 +462,14 @@ class _Link:
             return
         self._closed = True
         if reset:
+            # Closed with a zero linger time and no shutdown first: a reset, not an end of file.
             with contextlib.suppress(OSError):
                 self.agent.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         for side in (self.agent, self.up):
             if side is not None:
-                with contextlib.suppress(OSError):
-                    side.sock.shutdown(socket.SHUT_RDWR)
+                if not (reset and side is self.agent):
+                    with contextlib.suppress(OSError):
+                        side.sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     side.sock.close()
 
