@@ -80,7 +80,10 @@ _EVENT_CAP = 64 * 1024
 
 _LINE_END = re.compile(rb"[\r\n]")
 _CHOICES_GIVEN = re.compile(rb'"choices"[ \t]*:[ \t]*\[[ \t]*[^ \t\]]')
-_FINISHED = re.compile(rb'(?<!\\)"finish_reason"[ \t]*:[ \t]*"')
+# A literal start (no look-behind), so that the regex engine scans for it fast; an escaped
+# quote before it (inside a string) is checked apart.
+_FINISHED = re.compile(rb'"finish_reason"[ \t]*:[ \t]*"')
+_NULL_CORE = re.compile(rb'"usage"[ \t]*:[ \t]*null')
 _FIELD_LINES = re.compile(
     rb"(?:(?:[^d\r\n][^\r\n]*|d(?:[^a\r\n][^\r\n]*)?|da(?:[^t\r\n][^\r\n]*)?"
     rb"|dat(?:[^a\r\n][^\r\n]*)?|data[^:\r\n][^\r\n]*)?(?:\r\n|\r|\n))*"
@@ -115,17 +118,24 @@ class UsageStripper:
     """A chat stream less what asking for usage added, as the bytes arrive.
 
     :meth:`feed` takes each piece and returns the bytes to pass on now: everything, less the
-    usage-only event and the ``"usage": null`` members, less only what could still turn out to
-    be one of them. That is held until it is known, and for at most :data:`HOLD_S`
-    (:attr:`deadline`, :meth:`release`), except an event that starts after every choice has
-    finished, where the usage the proxy asked for comes: it is held until it shows what it is.
+    ``"usage": null`` members and the usage-only event, less only what could still turn out to
+    be one of them:
+
+    - the end of a piece that may start a ``"usage": null`` member is held until the next bytes
+      tell, and for at most :data:`HOLD_S` (:attr:`deadline`, :meth:`release`; past it the
+      bytes go on as they came, and the member, if it was one, stays in);
+    - once every choice has finished (the request's ``n``), where the usage asked for comes,
+      an event is held until its first bytes show it is not the usage-only chunk (choices, or
+      data that is not a JSON object); the usage-only chunk itself is taken out whole.
+
     The same bytes as reading every event with :class:`~cab_trace.llm.sse.SseParser` and
-    applying :func:`is_usage_only` and :func:`without_null_usage`, whenever nothing is
-    released by the clock; :meth:`finish` gives what is still held at the end, as it came.
+    applying :func:`is_usage_only` (to the first event after every choice finished) and
+    :func:`without_null_usage`, whenever nothing is released by the clock; :meth:`finish`
+    gives what is still held at the end, as it came.
 
     Args:
         choices: how many choices the request asked for (``n``).
-        hold_s: how long bytes may be held back while undecided.
+        hold_s: how long the start of a member may be held back while undecided.
     """
 
     def __init__(self, choices: int = 1, hold_s: float = HOLD_S) -> None:
@@ -140,16 +150,12 @@ class UsageStripper:
         self._cr = False  # the last byte was a CR (a following LF belongs to it)
         self._ended_on_cr: bool | None = None  # that CR ended an event: passed on (True) or not
         self._tail = b""  # the end of passed bytes that may start a "usage": null member
-        self._event_since: float | None = None
         self._tail_since: float | None = None
 
     @property
     def deadline(self) -> float | None:
         """When :meth:`release` must be called (``time.monotonic()`` seconds), or None."""
-        times = [self._tail_since] if self._tail_since is not None else []
-        if self._event_since is not None and not self._at_end:
-            times.append(self._event_since)
-        return min(times) + self._hold_s if times else None
+        return None if self._tail_since is None else self._tail_since + self._hold_s
 
     @property
     def held(self) -> int:
@@ -158,6 +164,19 @@ class UsageStripper:
 
     def feed(self, data: bytes, now: float = 0.0) -> bytes:
         out: list[bytes] = []
+        if not data:
+            return b""
+        if (
+            not (self._at_end or self._cr or self._event)
+            and b"\r" not in data
+            and (self._finished >= self._choices or not _FINISHED.search(self._fin_carry + data))
+        ):
+            # The bulk of a stream: nothing to hold but the start of a member at its end.
+            self._pass(out, data, now)
+            last = data.rfind(b"\n")
+            self._line_len = len(data) - last - 1 if last >= 0 else self._line_len + len(data)
+            self._passing = not data.endswith(b"\n\n")
+            return b"".join(out)
         pos, n = 0, len(data)
         if self._cr and data[:1] == b"\n":
             # The LF of a CRLF split between pieces: part of the line end already counted, and
@@ -173,7 +192,7 @@ class UsageStripper:
             end = self._event_end(data, pos)
             if end < 0:
                 self._route(out, data[pos:], now)
-                if not self._passing and self._event and self._decided(bytes(self._event)):
+                if self._event and self._decided(bytes(self._event)):
                     self._pass_event(out, now)
                 break
             self._route(out, data[pos:end], now)
@@ -184,20 +203,15 @@ class UsageStripper:
 
     def release(self, now: float) -> bytes:
         """What has been held past its time, as it came (nothing when nothing is due)."""
-        out: list[bytes] = []
-        if self._event_since is not None and now >= self._event_since + self._hold_s and not self._at_end:
-            self._pass_event(out, now)
-        if self._tail_since is not None and now >= self._tail_since + self._hold_s:
-            out.append(self._tail)
-            self._tail, self._tail_since = b"", None
-        return b"".join(out)
+        if self._tail_since is None or now < self._tail_since + self._hold_s:
+            return b""
+        out, self._tail, self._tail_since = self._tail, b"", None
+        return out
 
     def finish(self) -> bytes:
         """Everything still held (the stream has ended), as it came."""
-        out = bytes(self._event) if not self._passing else b""
-        out = self._tail + out
-        self._event, self._tail = bytearray(), b""
-        self._event_since = self._tail_since = None
+        out = self._tail + bytes(self._event)
+        self._event, self._tail, self._tail_since = bytearray(), b"", None
         return out
 
     # -- events -----------------------------------------------------------------------------------
@@ -234,12 +248,11 @@ class UsageStripper:
     def _route(self, out: list[bytes], piece: bytes, now: float) -> None:
         if not piece:
             return
-        if self._passing:
+        if self._passing or not (self._event or self._at_end):
+            self._passing = True
             self._pass(out, piece, now)
-            return
-        if not self._event:
-            self._event_since = now
-        self._event += piece
+        else:
+            self._event += piece
 
     def _decided(self, start: bytes) -> bool:
         """The start of an event shows it is not the usage-only chunk: a data line whose value
@@ -253,7 +266,7 @@ class UsageStripper:
         return bool(value) and not value.startswith(b"{")
 
     def _pass_event(self, out: list[bytes], now: float) -> None:
-        held, self._event, self._event_since = bytes(self._event), bytearray(), None
+        held, self._event = bytes(self._event), bytearray()
         self._passing = True
         self._pass(out, held, now)
 
@@ -261,7 +274,7 @@ class UsageStripper:
         """The current event (its bytes routed) has ended; False if it was the usage-only one."""
         passed = True
         if not self._passing:
-            raw, self._event, self._event_since = bytes(self._event), bytearray(), None
+            raw, self._event = bytes(self._event), bytearray()
             passed = not (
                 _USAGE_OBJECT_BYTES.search(raw) and any(is_usage_only(e) for e in SseParser().feed(raw))
             )
@@ -280,22 +293,18 @@ class UsageStripper:
         self._count_finished(piece)
         buf = self._tail + piece if self._tail else piece
         had_tail = bool(self._tail)
-        if b'"' not in buf and b"," not in buf and b" " not in buf and b"\t" not in buf:
-            out.append(buf)
-            self._tail, self._tail_since = b"", None
-            return
         partial = _PARTIAL_NULL.search(buf, max(0, len(buf) - 96))
         cut = partial.start() if partial is not None else len(buf)
         if b'"usage"' in buf:
-            matches = list(_NULL_USAGE.finditer(buf))
-            for m in matches:
-                if m.start() < cut < m.end():
-                    cut = m.start()
+            members = _null_members(buf)
+            for start, end in members:
+                if start < cut < end:
+                    cut = start
             kept, last = [], 0
-            for m in matches:
-                if m.end() <= cut:
-                    kept.append(buf[last : m.start()])
-                    last = m.end()
+            for start, end in members:
+                if end <= cut:
+                    kept.append(buf[last:start])
+                    last = end
             kept.append(buf[last:cut])
             out.append(b"".join(kept))
         else:
@@ -307,12 +316,48 @@ class UsageStripper:
             self._tail_since = now
 
     def _count_finished(self, piece: bytes) -> None:
-        if self._at_end:
+        if self._finished >= self._choices:
             return
         text = self._fin_carry + piece
         carry = len(self._fin_carry)
-        self._finished += sum(1 for m in _FINISHED.finditer(text) if m.end() > carry)
+        if b'"finish_reason"' in text:
+            self._finished += sum(
+                1
+                for m in _FINISHED.finditer(text)
+                if m.end() > carry and text[m.start() - 1 : m.start()] != b"\\"
+            )
         self._fin_carry = text[-40:]
+
+
+def _null_members(buf: bytes) -> list[tuple[int, int]]:
+    """Where :data:`_NULL_USAGE` matches in ``buf`` (the same spans, found from the literal
+    ``"usage"`` so that a long stream is scanned at the regex engine's speed)."""
+    spans: list[tuple[int, int]] = []
+    last = 0
+    n = len(buf)
+    for m in _NULL_CORE.finditer(buf):
+        if m.start() < last:
+            continue
+        # "..., "usage": null" followed by "," or "}": the member and the comma before it.
+        k = m.start()
+        while k > last and buf[k - 1] in b" \t":
+            k -= 1
+        after = m.end()
+        while after < n and buf[after] in b" \t":
+            after += 1
+        if k > last and buf[k - 1] == 0x2C and after < n and buf[after] in b",}":
+            start = k - 1
+            while start > last and buf[start - 1] in b" \t":
+                start -= 1
+            spans.append((start, m.end()))
+            last = m.end()
+        elif after < n and buf[after] == 0x2C:  # '"usage": null,' first: the comma after it
+            end = after + 1
+            while end < n and buf[end] in b" \t":
+                end += 1
+            spans.append((m.start(), end))
+            last = end
+    return spans
 
 
 _USAGE_OBJECT_BYTES = re.compile(rb'"usage"\s*:\s*\{')

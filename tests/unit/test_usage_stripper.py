@@ -17,18 +17,31 @@ from cab_trace.llm.stream_usage import HOLD_S, UsageStripper, is_usage_only, wit
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
 
 
+_FINISH = re.compile(rb'(?<!\\)"finish_reason"[ \t]*:[ \t]*"')
+
+
 def _event_by_event(data: bytes) -> tuple[bytes, bytes]:
-    """The reference: complete events, less the usage-only ones and null usage; the rest."""
+    """The reference: complete events less null usage, and less the first usage-only event
+    after the (one) choice finished; the rest."""
     parser = SseParser()
-    out = b"".join(without_null_usage(e.raw) for e in parser.feed(data) if not is_usage_only(e))
-    return out, parser.partial
+    out: list[bytes] = []
+    finished, dropped = 0, False
+    for event in parser.feed(data):
+        if finished and not dropped and is_usage_only(event):
+            dropped = True
+            continue
+        out.append(without_null_usage(event.raw))
+        finished += len(_FINISH.findall(event.raw))
+    return b"".join(out), parser.partial
 
 
 def _stream(rng: random.Random) -> bytes:
     chunk = {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi, \\n"}}], "usage": None}
     usage_only = {"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
     both = {"id": "c", "choices": [{"index": 0, "delta": {}}], "usage": {"prompt_tokens": 1}}
+    finish = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None}
     parts = [
+        b"data: " + orjson.dumps(finish) + b"\n\n",
         b"data: " + orjson.dumps(chunk) + b"\n\n",
         b'data: {"id":"c","usage": null,"choices":[]}\n\n',
         b'data: {"id":"c", "usage" : null , "choices":[{"index":0}]}\n\n',
@@ -72,11 +85,12 @@ def test_the_stripper_passes_on_what_reading_every_event_passes_on() -> None:
         outs = []
         for piece in pieces:
             outs.append(stripper.feed(piece))
-            # Held back: only the start of a member that may be "usage": null, or the start of
-            # an event that may be the usage-only chunk.
+            # Held back: only the start of a member that may be "usage": null, or, after the
+            # choice finished, the start of an event that may be the usage-only chunk.
             event, tail = bytes(stripper._event), stripper._tail
             assert len(tail) <= 96 and b"\n" not in tail and b"\r" not in tail, (pieces, tail)
-            assert not event or stripper._passing or _UNDECIDED.match(event.lstrip(b"\r\n")), (pieces, event)
+            if event:
+                assert stripper._at_end and _UNDECIDED.match(event.lstrip(b"\r\n")), (pieces, event)
         total = b"".join(outs) + stripper.finish()
         complete, partial = _event_by_event(data)
         assert total.startswith(complete), (data, pieces)
@@ -84,15 +98,14 @@ def test_the_stripper_passes_on_what_reading_every_event_passes_on() -> None:
 
 
 def test_the_usage_only_chunk_and_null_usage_members_are_taken_out() -> None:
-    stream = (
-        b'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n'
-        b'data: {"choices":[],"usage":{"prompt_tokens":3}}\n\n'
-        b"data: [DONE]\n\n"
-    )
+    first = b'data: {"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}],"usage":null}\n\n'
+    stream = first + b'data: {"choices":[],"usage":{"prompt_tokens":3}}\n\ndata: [DONE]\n\n'
     stripper = UsageStripper()
-    assert stripper.feed(stream[:9]) == b""  # not yet known whether this is the usage chunk
-    assert stripper.feed(stream[9:20]) == b'data: {"choices":[{'  # it is not: on at once
-    assert stripper.feed(stream[20:]) == b'"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\n'
+    assert stripper.feed(stream[:9]) == stream[:9]  # a choice is not finished: on at once
+    assert stripper.feed(stream[9 : len(first) + 9]) == first[9:].replace(b',"usage":null', b"")
+    # Every choice has finished: the next event is held until it shows what it is.
+    assert stripper.feed(stream[len(first) + 9 : len(first) + 20]) == b""
+    assert stripper.feed(stream[len(first) + 20 :]) == b"data: [DONE]\n\n"  # taken out; then on
     assert stripper.finish() == b""
 
 
