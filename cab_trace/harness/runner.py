@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode, use_span
 
+from cab_trace.clock import RunClock
 from cab_trace.errors import CabTraceError, UsageError
 from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.adapters import (
@@ -208,6 +209,8 @@ class CellRunner:
         self._model_calls: ModelCallSpans | None = None
         self._abort = threading.Event()
         self._failure_hint: str | None = None
+        #: Every time the run records is on this clock (anchored anew when the run starts).
+        self.clock = RunClock()
 
     def run(self) -> RunOutcome:
         """Run the cell. The trace file is complete (and fsynced) when this returns or raises.
@@ -216,6 +219,7 @@ class CellRunner:
         span has ended, carrying in ``warnings`` what was lost (spans the collector never got).
         """
         run_dir = self.run_dir
+        self.clock = RunClock()  # the one reading of the wall clock this run makes
         trace_path = lifecycle.claim_run_dir(run_dir, TRACE_FILE_NAME)  # atomic: one run per directory
         if removed := lifecycle.collect_scratch():
             self.warnings.append(
@@ -439,10 +443,13 @@ class CellRunner:
                 self._model_calls.parent = span  # model calls and tool steps are children of this span
             host = cfg.runtime.agent_host()
             parent = (context.trace_id, context.span_id)
-            receiver = AgentSpanReceiver(pipeline.redaction, host, parent=parent) if host else None
+            receiver = (
+                AgentSpanReceiver(pipeline.redaction, host, parent=parent, clock=self.clock) if host else None
+            )
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = self._open_cast()
+            # The recording's time 0 is the container span's start: replay lines them up by it.
+            cast = self._open_cast(getattr(span, "start_time", None))
             capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
             spec = LaunchSpec(
                 argv,
@@ -496,7 +503,7 @@ class CellRunner:
             redact=lambda text: pipeline.redaction.redactor.text(text),  # noqa: PLW0108
         )
         try:
-            proxy = ModelProxy(endpoint, spans, host)
+            proxy = ModelProxy(endpoint, spans, host, clock=self.clock)
         except ValueError:
             self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
             return
@@ -512,12 +519,18 @@ class CellRunner:
             self._proxy.stop()
             self._proxy = None
             if self._model_calls is not None:
-                self._model_calls.finish(time.time_ns())
+                self._model_calls.finish(self.clock.now_ns())
 
-    def _open_cast(self) -> CastWriter:
+    def _open_cast(self, origin_ns: int | None) -> CastWriter:
         path = self.run_dir / CAST_FILE_NAME
         try:
-            return CastWriter(path, raw=self.config.tty, limit_bytes=self.config.cast_limit)
+            return CastWriter(
+                path,
+                raw=self.config.tty,
+                limit_bytes=self.config.cast_limit,
+                clock=self.clock,
+                origin_ns=origin_ns,
+            )
         except OSError as exc:
             raise lifecycle.write_error(path, exc) from None
 
@@ -625,25 +638,28 @@ class CellRunner:
 
     @contextlib.contextmanager
     def _span(self, tracer: Tracer, name: str, attributes: Mapping[str, AttrValue]) -> Iterator[Span]:
-        """A phase span: ERROR with the exception's message if the phase raises (or is interrupted)."""
+        """A phase span: ERROR with the exception's message if the phase raises (or is interrupted).
+        Its start and end come from the run's clock, not the SDK's wall-clock default."""
         started = time.monotonic()
         kind = str(attributes.get(KIND_ATTRIBUTE, ""))
-        with tracer.start_as_current_span(
-            name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
-        ) as span:
-            try:
-                yield span
-            except KeyboardInterrupt:
-                span.set_status(Status(StatusCode.ERROR, "interrupted"))
-                raise
-            except CabTraceError as exc:
-                span.set_status(Status(StatusCode.ERROR, exc.message))
-                raise
-            except OSError as exc:
-                span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
-                raise
-            if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
-                span.set_status(Status(StatusCode.OK))
+        span = tracer.start_span(name, attributes=dict(attributes), start_time=self.clock.now_ns())
+        try:
+            with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                try:
+                    yield span
+                except KeyboardInterrupt:
+                    span.set_status(Status(StatusCode.ERROR, "interrupted"))
+                    raise
+                except CabTraceError as exc:
+                    span.set_status(Status(StatusCode.ERROR, exc.message))
+                    raise
+                except OSError as exc:
+                    span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
+                    raise
+                if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
+                    span.set_status(Status(StatusCode.OK))
+        finally:
+            span.end(end_time=self.clock.now_ns())
         if kind != "run":
             failed = ""
             if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.ERROR:
