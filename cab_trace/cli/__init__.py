@@ -17,9 +17,9 @@ import sys
 from collections.abc import Sequence
 
 from cab_trace import __version__
-from cab_trace.clock import install_test_wall_step
 from cab_trace.cli import demo, export, gc, redact, replay, run, show, validate
 from cab_trace.cli.common import PROG, stderr
+from cab_trace.clock import install_test_wall_step
 from cab_trace.errors import CabTraceError
 
 __all__ = ["PROG", "build_parser", "main"]

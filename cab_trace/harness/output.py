@@ -65,6 +65,7 @@ class CastWriter:
         height: int = CAST_HEIGHT,
         raw: bool = False,
         limit_bytes: int | None = None,
+        *,
         clock: RunClock | None = None,
         origin_ns: int | None = None,
     ) -> None:

@@ -43,7 +43,8 @@ endpoint, step_file = sys.argv[1], sys.argv[2]
 
 def chat():
     body = json.dumps({"model": "scripted-model", "messages": [{"role": "user", "content": "hi"}]})
-    request = urllib.request.Request(endpoint + "/chat/completions", body.encode(), {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(endpoint + "/chat/completions", body.encode(), headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
 
