@@ -187,23 +187,13 @@ def test_run_totals_agree_with_what_a_sweep_reads_from_the_trace(tmp_path: Path)
         pipeline = build_pipeline(tmp_path / f"{case}.jsonl", Redactor([]))
         spans = ModelCallSpans(pipeline.tracer, content=False)
         for index, (outcome, response) in enumerate(outcomes, 1):
-            spans(
-                CallRecord(
-                    Api.CHAT,
-                    "POST",
-                    "/v1/chat/completions",
-                    "h",
-                    80,
-                    request_hash(body),
-                    parse_request(Api.CHAT, body),
-                    start_ns=index * 1_000_000,
-                    end_ns=index * 1_000_000 + 1,
-                    status=429 if outcome == "http_error" else 200,
-                    response=response.info,
-                    outcome=outcome,
-                    index=index,
-                )  # fmt: skip
-            )
+            record = CallRecord(
+                Api.CHAT, "POST", "/v1/chat/completions", "h", 80, request_hash(body),
+                parse_request(Api.CHAT, body), start_ns=index * 1_000_000, end_ns=index * 1_000_000 + 1,
+                status=429 if outcome == "http_error" else 200, response=response.info,
+                outcome=outcome, index=index,
+            )  # fmt: skip
+            spans(record)
         pipeline.shutdown()
         totals = spans.totals(check_passed=True)
         records = list(read_records(tmp_path / f"{case}.jsonl"))
