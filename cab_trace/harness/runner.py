@@ -621,6 +621,15 @@ class CellRunner:
             self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span,
         ):
             removed.extend(self.config.runtime.cleanup())
+            # Containers the engine could not be asked to remove (it went away) may still run
+            # in the workdir: it stays, for `cab-trace gc` to remove with them.
+            left = list(getattr(self.config.runtime, "left_behind", []))
+            if left:
+                span.set_attribute("left_for_gc", left)
+                self.warnings.append(
+                    f"container(s) {', '.join(left)} could not be removed (the Docker engine went away); "
+                    "`cab-trace gc` removes them, and the run's workdir, once the engine is back"
+                )
             if scratch is not None:
                 # The run's config directory and home go even when the workdir stays: they may hold
                 # what the agent keeps of its credentials, and they are not the agent's work.
@@ -628,7 +637,9 @@ class CellRunner:
                     if own.exists():
                         shutil.rmtree(own, ignore_errors=True)
                         removed.append(display_path(own))
-                if self.config.keep_workdir:
+                if left:
+                    kept.append(display_path(scratch / "workdir"))
+                elif self.config.keep_workdir:
                     lifecycle.release_scratch(scratch)  # the user's now, not a leftover for gc
                     kept.append(display_path(scratch / "workdir"))
                 else:

@@ -11,6 +11,7 @@ server through the run's proxy."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -152,3 +153,68 @@ def test_kill_9_keeps_every_span_the_agent_sent(tmp_path: Path) -> None:
     tools = [r for r in records if r.name.startswith("tool ")]
     assert len(tools) == 500  # it used to be 0: they were held until the agent ended
     assert len({r.span_id for r in tools}) == 500
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_killed_supervisor_ends_the_run_promptly(tmp_path: Path) -> None:
+    """kill -9 of the supervisor alone: the agent dies with it (PDEATHSIG), what it left holding
+    the output pipes is ended at once (it used to be waited on, 5 s per pipe), and the run says
+    what happened."""
+    out = tmp_path / "run"
+    orphan = tmp_path / "orphan.pid"
+    proc = start_cli(
+        "run", "--adapter", "command", "--task", str(DEMO_TASK), "--out", str(out),
+        "--", "sh", "-c", f"sleep 300 & echo $! > {orphan}; echo started; wait",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (orphan.exists() and orphan.read_text().strip()):
+        time.sleep(0.05)
+    orphan_pid = int(orphan.read_text())
+    (supervisor,) = [
+        pid for pid in _children(proc.pid) if b"supervise.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    killed = time.monotonic()
+    os.kill(supervisor, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - killed
+    assert proc.returncode == 1, err
+    assert "the agent's supervisor died" in err
+    assert took < 8, took  # generous for a busy machine; it used to be over 10 s
+    assert not _alive(orphan_pid)
+    container = next(r for r in read_records(out / "trace.jsonl") if r.kind == "container")
+    assert container.status.code == "ERROR" and "supervisor died" in container.status.message
+    assert container.attributes["exit_code"] == 137
+
+
+def test_a_signal_while_the_agent_starts_still_records_its_exit_code(tmp_path: Path) -> None:
+    """The agent's first act is to send cab-trace SIGHUP (its supervisor's parent), so the signal
+    lands while cab-trace is still starting it: the agent is stopped like any other and its
+    exit code still reaches the container span (it used to be missing, now and then)."""
+    out = tmp_path / "run"
+    script = "kill -HUP $(cut -d' ' -f4 /proc/$PPID/stat); sleep 30"
+    result = run_cli(
+        "run", "--adapter", "command", "--task", str(DEMO_TASK), "--out", str(out), "--", "sh", "-c", script
+    )  # fmt: skip
+    assert result.returncode == 129, result.stderr
+    container = next(r for r in read_records(out / "trace.jsonl") if r.kind == "container")
+    assert container.status.message == "interrupted"
+    assert container.attributes["exit_code"] in (129, 143), container.attributes
