@@ -198,22 +198,10 @@ class DockerRuntime:
     def _run(self, spec: LaunchSpec, kwargs: dict[str, Any], on_output: OutputFn) -> LaunchResult:
         from docker.errors import APIError
 
-        opts = self.options
-        name = kwargs["name"]
         started = time.monotonic()
-        try:
-            # A signal now would leave a container the engine made but we never heard of: hold it.
-            with lifecycle.shielded():
-                container = self.client.containers.create(opts.image, **kwargs)
-                self._containers.append(container)
-        except APIError as exc:
-            return LaunchResult(
-                125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
-            )
-        except OSError:  # the HTTP client's: the engine does not answer
-            return LaunchResult(
-                ENGINE_ERROR_EXIT, False, time.monotonic() - started, error="cannot reach the Docker engine"
-            )
+        container = self._create(kwargs)
+        if isinstance(container, str):
+            return LaunchResult(ENGINE_ERROR_EXIT, False, time.monotonic() - started, error=container)
         watchdog = _Watchdog.start(container.id)  # the container dies with us, kill -9 included
         # Attach before start, so not a byte of output is missed.
         # With a tty the engine sends one raw stream; without, stdout and stderr multiplexed.
@@ -254,6 +242,33 @@ class DockerRuntime:
                 watchdog.disarm()
             reader.join(timeout=5)
             waiter.cancel()
+        result = self._result(container, waiter, timed_out, started, engine_gone)
+        if interrupted is not None:
+            attach_result(interrupted, result)
+            raise interrupted
+        return result
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        """The container, or why the engine would not make it (a string)."""
+        from docker.errors import APIError
+
+        try:
+            # A signal now would leave a container the engine made but we never heard of: hold it.
+            with lifecycle.shielded():
+                container = self.client.containers.create(self.options.image, **kwargs)
+                self._containers.append(container)
+        except APIError as exc:
+            return f"docker: {exc.explanation or exc}"
+        except OSError:  # the HTTP client's: the engine does not answer
+            return "cannot reach the Docker engine"
+        return container
+
+    def _result(
+        self, container: Any, waiter: _Waiter, timed_out: bool, started: float, engine_gone: str | None
+    ) -> LaunchResult:
+        """What the launch gives the runner: the exit code (the engine's own error code when it
+        went away before saying), and what went wrong in words (the engine, an OOM kill)."""
+        opts = self.options
         duration = (waiter.ended_at or time.monotonic()) - started
         fallback = ENGINE_ERROR_EXIT if engine_gone is not None else 137
         exit_code, exit_signal = exit_code_and_signal(
@@ -261,7 +276,7 @@ class DockerRuntime:
         )
         attributes: dict[str, AttrValue] = {
             "container.id": container.id,
-            "container.name": name,
+            "container.name": container.name,
             "container.image.name": opts.image,
             "container.image.tags": list(self._image.tags) if self._image is not None else [],
             "container.image.repo_digests": _digests(self._image) if self._image is not None else [],
@@ -276,11 +291,7 @@ class DockerRuntime:
             error = "the agent ran out of memory: the kernel's OOM killer stopped it" + (
                 f" (the container's memory limit is {opts.memory})" if opts.memory else ""
             )
-        result = LaunchResult(exit_code, timed_out, duration, error=error, attributes=attributes)
-        if interrupted is not None:
-            attach_result(interrupted, result)
-            raise interrupted
-        return result
+        return LaunchResult(exit_code, timed_out, duration, error=error, attributes=attributes)
 
     def _engine_went_away(self, container: Any, waiter: _Waiter) -> str:
         """The engine stopped answering mid-run: wait a while for it to come back and stop the
@@ -444,6 +455,8 @@ class _Waiter:
 
     def _run(self) -> None:
         while not self._done.is_set() and not self._cancelled.is_set():
+            if self.lost_at is not None and not self._back.is_set() and not self._answers():
+                continue
             try:
                 self.status = int(self._container.wait()["StatusCode"])
                 self.ended_at = time.monotonic()
@@ -467,6 +480,20 @@ class _Waiter:
                     time.sleep(0.1)
                     continue
             self._done.set()
+
+    def _answers(self) -> bool:
+        """Whether the engine answers again (it went away): ask about the container, cheaply,
+        rather than wait on it, which would block until the container ends."""
+        try:
+            self._container.reload()
+        except Exception as exc:  # noqa: BLE001 - still away (or the container is gone)
+            if _is_not_found(exc):
+                self._done.set()
+            else:
+                self._cancelled.wait(0.25)
+            return False
+        self._back.set()
+        return True
 
     def wait(self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False) -> bool:
         """True once the container has ended; False at the deadline, on ``abort``, (with

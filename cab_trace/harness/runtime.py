@@ -181,26 +181,7 @@ class LocalRuntime:
         terminal = _open_pty(spec.size) if spec.tty else None
         if terminal is not None:
             env["TERM"] = CAST_TERM  # what the recording's header says the agent drew for
-        interrupted: KeyboardInterrupt | None = None
-        readers: list[threading.Thread] = []
-        # What the agent writes to, to find whatever holds it should the supervisor die.
-        outputs = _output_links(terminal)
-        try:
-            # A signal while the agent starts is held until it has started (and is known), then
-            # stops it like any other: its exit code and output still reach the span.
-            with lifecycle.shielded():
-                try:
-                    agent = _Supervisor(spec, env, terminal)
-                except BaseException:
-                    _close_pty(terminal)
-                    raise
-                if terminal is not None:
-                    os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
-                if agent.error is None:
-                    readers = _start_readers(agent.proc, terminal, on_output)
-                    outputs |= _output_links(None, agent.proc)
-        except KeyboardInterrupt as exc:
-            interrupted = exc
+        agent, readers, outputs, interrupted = _start(spec, env, terminal, on_output)
         if agent.error is not None:
             _close_pty(terminal)
             code, why = _start_failure(*agent.error)
@@ -234,21 +215,52 @@ class LocalRuntime:
             if terminal is not None:
                 with contextlib.suppress(OSError):
                     os.close(terminal[0])
-        duration = (agent.exited_at or time.monotonic()) - started
-        exit_code, exit_signal = exit_code_and_signal(agent.returncode())
-        attributes: dict[str, AttrValue] = {"process.pid": agent.pid or 0}
-        if exit_signal:
-            attributes["exit_signal"] = exit_signal
-        if resolved:
-            attributes["process.executable.path"] = resolved
-        error = None
-        if agent.died and interrupted is None:
-            error = "the agent's supervisor died; the agent and everything it started were killed with it"
-        result = LaunchResult(exit_code, timed_out, duration, error=error, attributes=attributes)
+        result = _result(agent, timed_out, (agent.exited_at or time.monotonic()) - started, resolved)
         if interrupted is not None:
             attach_result(interrupted, result)
             raise interrupted
+        if agent.died:
+            result.error = (
+                "the agent's supervisor died; the agent and everything it started were killed with it"
+            )
         return result
+
+
+def _start(
+    spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None, on_output: OutputFn
+) -> tuple[_Supervisor, list[threading.Thread], set[str], KeyboardInterrupt | None]:
+    """Start the agent under its supervisor and read its output: the supervisor, the readers,
+    what the output shows as in ``/proc`` (to find whatever holds it, should the supervisor
+    die), and a signal that came meanwhile. A signal while the agent starts is held until it
+    has started (and is known), then stops it like any other, its exit code recorded."""
+    interrupted: KeyboardInterrupt | None = None
+    readers: list[threading.Thread] = []
+    outputs = _output_links(terminal)
+    try:
+        with lifecycle.shielded():
+            try:
+                agent = _Supervisor(spec, env, terminal)
+            except BaseException:
+                _close_pty(terminal)
+                raise
+            if terminal is not None:
+                os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
+            if agent.error is None:
+                readers = _start_readers(agent.proc, terminal, on_output)
+                outputs |= _output_links(None, agent.proc)
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    return agent, readers, outputs, interrupted
+
+
+def _result(agent: _Supervisor, timed_out: bool, duration: float, resolved: str | None) -> LaunchResult:
+    exit_code, exit_signal = exit_code_and_signal(agent.returncode())
+    attributes: dict[str, AttrValue] = {"process.pid": agent.pid or 0}
+    if exit_signal:
+        attributes["exit_signal"] = exit_signal
+    if resolved:
+        attributes["process.executable.path"] = resolved
+    return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
 
 
 def _output_links(terminal: tuple[int, int] | None, proc: subprocess.Popen[bytes] | None = None) -> set[str]:
