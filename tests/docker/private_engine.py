@@ -72,7 +72,7 @@ class PrivateEngine:
                     f"--bridge={self.bridge}",
                     "--iptables=false",
                     "--ip-masq=false",
-                ],  # fmt: skip
+                ],
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
