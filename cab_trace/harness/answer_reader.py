@@ -7,10 +7,12 @@ is (an event stream or a JSON document, whatever its ``Content-Type`` says) and 
 the pure parsers of :mod:`cab_trace.llm`.
 
 Memory and lag are bounded, whatever the answer's size: the queue holds at most
-:data:`QUEUE_BYTES` per call (and a budget shared by all calls) and nothing older than
-:data:`LAG_S`; when the reading falls further behind, the oldest pieces are dropped and the
-stream is read on from its next event (the record says how many bytes were not read). A JSON
-answer longer than :data:`JSON_BYTES` is not parsed. The parsers themselves keep bounded text
+:data:`QUEUE_BYTES` per call (and :data:`SHARED_BYTES` for all calls together); when the reading
+falls further behind, the oldest pieces are dropped and the stream is read on from its next
+event (the record says how many bytes were not read). So when the agent has its last byte, what
+is left to read is a few MB at most: the record follows within a fraction of a second. A busy
+machine that slows the reading down loses nothing that fits in the queue. A JSON answer longer
+than :data:`JSON_BYTES` is not parsed. The parsers themselves keep bounded text
 (:mod:`cab_trace.llm.bounded`) and skip over-long events.
 """
 
@@ -31,8 +33,6 @@ from cab_trace.llm.wire import ResponseInfo
 QUEUE_BYTES = 4 * 1024 * 1024
 #: Bytes the readers of all calls may have waiting together.
 SHARED_BYTES = 32 * 1024 * 1024
-#: Age of the oldest piece waiting past which the reader drops what waits (it is behind).
-LAG_S = 1.0
 #: A JSON answer (not a stream) longer than this, decoded, is not parsed.
 JSON_BYTES = 4 * 1024 * 1024
 #: Bytes parsed at a time before letting the threads that copy have the interpreter.
@@ -102,15 +102,13 @@ class AnswerReader:
         budget: Budget,
         *,
         queue_bytes: int = QUEUE_BYTES,
-        lag_s: float = LAG_S,
     ) -> None:
         self._api = api
         self._type = (content_type or "").lower()
         self._encoding = (content_encoding or "").strip().lower()
         self._budget = budget
         self._queue_bytes = queue_bytes
-        self._lag_s = lag_s
-        self._queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._queue: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._dropped = 0  # bytes dropped since the reader last looked
         self._closed = False
@@ -136,17 +134,20 @@ class AnswerReader:
         """The next bytes of the body, as the agent has them now. Never waits."""
         if not piece:
             return
-        now = time.monotonic()
+        n = len(piece)
         with self._cond:
-            if self._queue and now - self._queue[0][0] > self._lag_s:
-                self._drop_queue()  # the reading is behind: read on from here
-            while self._queue and self._queued + len(piece) > self._queue_bytes:
+            # The reading is behind: it reads on from what is newer (the end of a stream, with
+            # its usage, is what matters most), within this call's queue and the shared budget.
+            while self._queue and self._queued + n > self._queue_bytes:
                 self._drop_oldest()
-            if self._budget.take(len(piece)):
-                self._queue.append((now, piece))
-                self._queued += len(piece)
+            while not self._budget.take(n):
+                if not self._queue:
+                    self._dropped += n
+                    break
+                self._drop_oldest()
             else:
-                self._dropped += len(piece)
+                self._queue.append(piece)
+                self._queued += n
             self._cond.notify()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="cab-trace-answer", daemon=True)
@@ -159,7 +160,7 @@ class AnswerReader:
             self._cond.notify()
 
     def _drop_oldest(self) -> None:
-        _, piece = self._queue.popleft()
+        piece = self._queue.popleft()
         self._queued -= len(piece)
         self._budget.give(len(piece))
         self._dropped += len(piece)
@@ -189,7 +190,7 @@ class AnswerReader:
                         self._cond.wait()
                     dropped, self._dropped = self._dropped, 0
                     if self._queue:
-                        _, piece = self._queue.popleft()
+                        piece = self._queue.popleft()
                         self._queued -= len(piece)
                         self._budget.give(len(piece))
                     else:

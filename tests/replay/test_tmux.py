@@ -20,27 +20,39 @@ from tests.replay.conftest import DEMO_RUN
 
 
 class Tmux:
+    """A tmux server of this test's own (``tmux -L <unique>``, no user config), running one
+    command in a window of ``size``: nothing else that runs tmux on the machine shares it."""
+
     def __init__(self, command: list[str], size: tuple[int, int] = (150, 42)) -> None:
         assert shutil.which("tmux"), "tmux is needed for the real-terminal replay test (apt-get install tmux)"
-        self.session = f"cab-trace-test-{uuid.uuid4().hex[:8]}"
+        self.socket = f"cab-trace-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.session = "replay"
         env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        env.pop("TMUX", None)  # started from inside tmux: still a server of its own
         shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), shell],
-            check=True,
-            env=env,
-            cwd=ROOT,
+        self._tmux(
+            "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), shell, env=env
         )
 
-    def screen(self) -> str:
+    def _tmux(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True, check=True
+            ["tmux", "-L", self.socket, "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            env=env,
+            cwd=ROOT,
         ).stdout
 
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.session)
 
-    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 20) -> str:
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+        """The first screen for which ``ok`` holds (polled until ``timeout``, generous for a busy
+        machine): assert on what this returns, never on a screen read before it settled."""
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
@@ -51,7 +63,8 @@ class Tmux:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False, capture_output=True)
+        """Stop this test's tmux server (only ever its own socket)."""
+        self._tmux("kill-server", check=False)
 
 
 @pytest.fixture
