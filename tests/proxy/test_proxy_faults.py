@@ -11,8 +11,11 @@ compares. Timings are compared with generous bounds, never absolute figures (per
 from __future__ import annotations
 
 import gzip
+import shutil
 import socket
+import ssl
 import statistics
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -413,3 +416,42 @@ def test_concurrent_calls_connect_at_once_and_each_gets_its_own_answer(n: int) -
         str(part["content"]) for c in calls for m in c.response.output_messages for part in m["parts"]
     )
     assert contents == sorted(b["id"] for b in bodies)
+
+
+# -- an https endpoint ------------------------------------------------------------------------------
+
+
+def test_an_https_endpoint_is_reached_over_tls_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real endpoints are https: the proxy speaks TLS to them (verifying the certificate against
+    the system's trust store, here one made for the test) while the agent talks to it in the
+    clear on loopback."""
+    assert shutil.which("openssl"), "openssl makes the test's certificate"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the proxy's trust store: only this certificate
+    stream = (FIXTURES / "chat_stream_usage.sse").read_bytes()
+    with RawUpstream(sse_chunked(stream), tls=server) as upstream, proxied(upstream.url) as (proxy, calls):
+        assert upstream.url.startswith("https://")
+        through = call(proxy.url, "/chat/completions", STREAM_USAGE)
+        wait_for(calls, 1)
+    assert through.ended == "eof" and through.data.startswith(b"HTTP/1.1 200 OK")
+    assert b"".join(_unchunk(body_of(through))) == stream  # the endpoint's chunks, as sent
+    (recorded,) = calls
+    assert recorded.outcome == "ok" and recorded.response.usage is not None
+
+
+def _unchunk(body: bytes) -> list[bytes]:
+    from cab_trace.harness.http11 import ChunkedReader
+
+    reader = ChunkedReader()
+    _, payload = reader.feed(body)
+    assert reader.done
+    return payload

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -35,9 +36,12 @@ class RawUpstream:
     ``behaviour`` write whatever it likes and closes; with ``keep_alive``, reads the next
     request on the same connection after each answer, until the client closes."""
 
-    def __init__(self, behaviour: Behaviour, keep_alive: bool = False) -> None:
+    def __init__(
+        self, behaviour: Behaviour, keep_alive: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.behaviour = behaviour
         self.keep_alive = keep_alive
+        self.tls = tls
         self.requests: list[Request] = []
         self.connections = 0
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
@@ -46,7 +50,8 @@ class RawUpstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}/v1"
 
     def __enter__(self) -> RawUpstream:
         threading.Thread(target=self._serve, daemon=True).start()
@@ -71,6 +76,12 @@ class RawUpstream:
 
     def _one(self, conn: socket.socket) -> None:
         self.connections += 1
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         with conn:
             data = b""
             while True:
