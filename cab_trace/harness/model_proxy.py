@@ -854,6 +854,8 @@ class _Link:
         )
         if exchange.stripper is not None and not exchange.chunked_out:
             keep = False  # the agent was told the body ends with the connection
+        if self.up is not None and self.up.buf:
+            keep = False  # the endpoint sent more than the answer: nobody's, and no next call's
         return keep
 
     def _rewritten_head(self, response: Head, framing: BodyFraming, exchange: _Exchange) -> bytes:

@@ -10,6 +10,7 @@ compares. Timings are compared with generous bounds, never absolute figures (per
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import shutil
 import socket
@@ -455,3 +456,39 @@ def _unchunk(body: bytes) -> list[bytes]:
     _, payload = reader.feed(body)
     assert reader.done
     return payload
+
+
+def test_bytes_after_an_answer_are_never_served_as_the_next_calls_answer() -> None:
+    """An endpoint that sends a second, unasked-for answer after the first on a kept-alive
+    connection: the agent's next call gets its own answer, from a new connection."""
+    payload = orjson.dumps({"id": "a", "choices": [{"index": 0, "message": {"content": "first"}}]})
+    stray = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nnot you"
+
+    def twice(conn: socket.socket, request: Request) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+            + stray
+        )
+
+    with RawUpstream(twice, keep_alive=True) as upstream, proxied(upstream.url) as (proxy, calls):
+        url = urllib.parse.urlsplit(proxy.url)
+        with socket.create_connection((url.hostname or "", url.port or 80), timeout=10) as sock:
+            body = orjson.dumps(CHAT)
+            request = (
+                f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            sock.sendall(request.encode() + body)
+            data = b""
+            while not data.endswith(b"0\r\n\r\n"):
+                piece = sock.recv(65536)
+                assert piece, data
+                data += piece
+            rest = b""
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                sock.sendall(request.encode() + body)  # the next call on the same connection
+                while piece := sock.recv(65536):
+                    rest += piece
+        wait_for(calls, 1)
+    assert b"not you" not in data + rest  # the stray answer reached no call
+    assert rest == b""  # the connection was closed after the first answer, as unusable
