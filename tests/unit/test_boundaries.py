@@ -37,6 +37,8 @@ PURE = [
     "cab_trace.harness.http11",
     "cab_trace.harness.answer_reader",
     "cab_trace.harness.model_proxy",
+    "cab_trace.harness.proxy_link",
+    "cab_trace.harness.proxy_io",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
