@@ -37,6 +37,8 @@ LABEL_RUN = "cab-trace.run-id"
 LABEL_OWNER = "cab-trace.owner"
 """``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container."""
 STOP_GRACE_S = 2
+#: How long one question to an engine that went away may take before it counts as unanswered.
+_PROBE_TIMEOUT_S = 3
 
 
 class DockerError(CabTraceError):
@@ -442,6 +444,7 @@ class _Waiter:
         #: When the engine stopped answering (None: it did not), and whether it is back since.
         self.lost_at: float | None = None
         self._back = threading.Event()
+        self._prober: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -455,45 +458,48 @@ class _Waiter:
 
     def _run(self) -> None:
         while not self._done.is_set() and not self._cancelled.is_set():
-            if self.lost_at is not None and not self._back.is_set() and not self._answers():
-                continue
+            if self.lost_at is not None and not self._back.is_set():
+                if self._probe() is None:
+                    continue  # still away
+                self._back.set()
             try:
                 self.status = int(self._container.wait()["StatusCode"])
                 self.ended_at = time.monotonic()
             except Exception:  # noqa: BLE001 - a dropped connection: ask again, unless it is gone
-                try:
-                    self._container.reload()
-                except Exception as exc:  # noqa: BLE001 - removed under us, or the engine is away
-                    if _is_not_found(exc):
-                        self._done.set()
-                        return
+                state = self._probe()
+                if state is None:
                     if self.lost_at is None:
                         self.lost_at = time.monotonic()  # the engine does not answer
-                    self._cancelled.wait(0.25)
                     continue
                 if self.lost_at is not None:
                     self._back.set()
-                if self._container.status in ("exited", "dead"):
-                    self.status = int(self._container.attrs["State"].get("ExitCode", 137))
+                if state.get("Status") in ("exited", "dead"):
+                    self.status = int(state.get("ExitCode", 137))
                     self.ended_at = time.monotonic()
                 else:
                     time.sleep(0.1)
                     continue
             self._done.set()
 
-    def _answers(self) -> bool:
-        """Whether the engine answers again (it went away): ask about the container, cheaply,
-        rather than wait on it, which would block until the container ends."""
+    def _probe(self) -> dict[str, Any] | None:
+        """The container's state, asked of the engine with a short timeout (None: it does not
+        answer; the container gone: the wait is over). A restarting engine can take a request
+        and not answer it for as long as the main client would wait (a minute)."""
         try:
-            self._container.reload()
-        except Exception as exc:  # noqa: BLE001 - still away (or the container is gone)
+            if self._prober is None:
+                import docker
+
+                # The same engine as the runtime's client (connect(): the environment's).
+                version = self._container.client.api.api_version
+                self._prober = docker.from_env(timeout=_PROBE_TIMEOUT_S, version=version).api
+            state = self._prober.inspect_container(self._container.id).get("State") or {}
+        except Exception as exc:  # noqa: BLE001 - away (or the container is gone)
             if _is_not_found(exc):
                 self._done.set()
-            else:
-                self._cancelled.wait(0.25)
-            return False
-        self._back.set()
-        return True
+                return {}
+            self._cancelled.wait(0.25)
+            return None
+        return dict(state)
 
     def wait(self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False) -> bool:
         """True once the container has ended; False at the deadline, on ``abort``, (with

@@ -25,10 +25,12 @@ def test_zoom_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path: Pat
         )
         session.keys("z")
         session.wait_for(
-            lambda s: "LAST LINE: task fixed, 1 file changed" in s
-            and "row 01" in s
-            and "terminal 120×36" in s
-            and "t = 3.951 s" in s,  # the transport line stays
+            lambda s: (
+                "LAST LINE: task fixed, 1 file changed" in s
+                and "row 01" in s
+                and "terminal 120×36" in s
+                and "t = 3.951 s" in s
+            ),  # the transport line stays
             "the zoomed terminal, with the transport line",
         )
         session.keys("z")
