@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench bench-docs clean agents docs consumers browser-deps
+.PHONY: demo test test-busy lint typecheck check bench bench-docs clean agents docs consumers browser-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -26,6 +26,13 @@ demo: $(VENV)/.installed
 ## test: install what the tests need into .venv and run them
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-busy: the tests most bound to timing (the model proxy, faults, the real terminal), with a
+## CPU-bound process per core beside them (tests/busy.py): the suite must hold on a busy machine
+BUSY_TESTS ?= tests/proxy tests/unit/test_usage_stripper.py tests/harness/test_observer.py \
+	tests/harness/test_faults.py tests/replay/test_tmux.py tests/replay/test_terminal_pane_tmux.py
+test-busy: $(VENV)/.installed-test
+	$(BIN)/python -m tests.busy $(BUSY_TESTS) $(PYTEST_ARGS)
 
 ## agents: install the agent CLIs pinned in agents/versions into .agents/ (commands in .agents/bin/)
 AGENTS := .agents

@@ -20,6 +20,7 @@ from bench import (
     bench_harness,
     bench_html,
     bench_proxy,
+    bench_proxy_stress,
     bench_read,
     bench_redact,
     bench_replay,
@@ -36,6 +37,7 @@ SUITES = {
     "runs": bench_runs.run,
     "agents": bench_agents.run,
     "proxy": bench_proxy.run,
+    "proxy-stress": bench_proxy_stress.run,
     "faults": bench_faults.run,
     "terminal": bench_terminal.run,
     "read": bench_read.run,
@@ -68,7 +70,10 @@ def main() -> int:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    load = os.getloadavg()
+    print(f"machine load (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr)
     machine = {
+        "load_1_5_15": [round(x, 2) for x in load],
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from cab_trace import __version__
 from cab_trace.cli import compare, demo, export, gc, redact, replay, run, show, validate
 from cab_trace.cli.common import PROG, Parser, check_flags, stderr
+from cab_trace.clock import install_test_wall_step
 from cab_trace.errors import CabTraceError
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_test_wall_step()  # the suite's wall-clock step (see cab_trace.clock); off otherwise
     args_list = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []
     if "--" in args_list:

@@ -27,10 +27,18 @@ from cab_trace.harness.runtime import LaunchResult, LaunchSpec, OutputFn
 from cab_trace.model import AttrValue
 
 WORKDIR = "/workspace"
+#: How long a run waits for a Docker engine that went away to come back, to stop its container
+#: (``CAB_TRACE_ENGINE_WAIT_S`` overrides it); past it, the container is named for `cab-trace gc`.
+ENGINE_WAIT_S = 15.0
+#: What the container span's exit code is when the engine never said (``docker run``'s own code
+#: for an error of the engine).
+ENGINE_ERROR_EXIT = 125
 LABEL_RUN = "cab-trace.run-id"
 LABEL_OWNER = "cab-trace.owner"
 """``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container."""
 STOP_GRACE_S = 2
+#: How long one question to an engine that went away may take before it counts as unanswered.
+_PROBE_TIMEOUT_S = 3
 
 
 class DockerError(CabTraceError):
@@ -90,6 +98,8 @@ class DockerRuntime:
         self._image: Any = None
         self._containers: list[Any] = []
         self._run_ids: set[str] = set()
+        #: Containers this run could not stop or remove (the engine went away): `gc` will.
+        self.left_behind: list[str] = []
 
     # -- before the run ----------------------------------------------------------------------
 
@@ -190,18 +200,10 @@ class DockerRuntime:
     def _run(self, spec: LaunchSpec, kwargs: dict[str, Any], on_output: OutputFn) -> LaunchResult:
         from docker.errors import APIError
 
-        opts = self.options
-        name = kwargs["name"]
         started = time.monotonic()
-        try:
-            # A signal now would leave a container the engine made but we never heard of: hold it.
-            with lifecycle.shielded():
-                container = self.client.containers.create(opts.image, **kwargs)
-                self._containers.append(container)
-        except APIError as exc:
-            return LaunchResult(
-                125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
-            )
+        container = self._create(kwargs)
+        if isinstance(container, str):
+            return LaunchResult(ENGINE_ERROR_EXIT, False, time.monotonic() - started, error=container)
         watchdog = _Watchdog.start(container.id)  # the container dies with us, kill -9 included
         # Attach before start, so not a byte of output is missed.
         # With a tty the engine sends one raw stream; without, stdout and stderr multiplexed.
@@ -211,6 +213,7 @@ class DockerRuntime:
         waiter = _Waiter(container)
         timed_out = False
         interrupted: KeyboardInterrupt | None = None
+        engine_gone: str | None = None
         deadline = started + spec.timeout_s if spec.timeout_s else None
         try:
             try:
@@ -220,8 +223,11 @@ class DockerRuntime:
                     with contextlib.suppress(*_engine_errors()):
                         container.resize(height=spec.size[1], width=spec.size[0])
                 if not waiter.wait(deadline, spec.abort):
-                    timed_out = not (spec.abort is not None and spec.abort.is_set())
-                    _stop(container, waiter)
+                    if waiter.lost_at is not None:
+                        engine_gone = self._engine_went_away(container, waiter)
+                    else:
+                        timed_out = not (spec.abort is not None and spec.abort.is_set())
+                        _stop(container, waiter)
             except KeyboardInterrupt as exc:
                 interrupted = exc
                 _stop(container, waiter)  # a second signal does not raise here: it hurries the stop
@@ -229,17 +235,50 @@ class DockerRuntime:
             return LaunchResult(
                 125, False, time.monotonic() - started, error=f"docker: {exc.explanation or exc}"
             )
+        except OSError:  # the engine went away before the container started
+            engine_gone = self._engine_went_away(container, waiter)
         finally:
-            if waiter.status is None:  # failed: the agent does not outlive us either
+            if waiter.status is None and engine_gone is None:  # failed: the agent does not outlive us
                 _stop(container, waiter)
             if watchdog is not None:
                 watchdog.disarm()
             reader.join(timeout=5)
+            waiter.cancel()
+        result = self._result(container, waiter, timed_out, started, engine_gone)
+        if interrupted is not None:
+            attach_result(interrupted, result)
+            raise interrupted
+        return result
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        """The container, or why the engine would not make it (a string)."""
+        from docker.errors import APIError
+
+        try:
+            # A signal now would leave a container the engine made but we never heard of: hold it.
+            with lifecycle.shielded():
+                container = self.client.containers.create(self.options.image, **kwargs)
+                self._containers.append(container)
+        except APIError as exc:
+            return f"docker: {exc.explanation or exc}"
+        except OSError:  # the HTTP client's: the engine does not answer
+            return "cannot reach the Docker engine"
+        return container
+
+    def _result(
+        self, container: Any, waiter: _Waiter, timed_out: bool, started: float, engine_gone: str | None
+    ) -> LaunchResult:
+        """What the launch gives the runner: the exit code (the engine's own error code when it
+        went away before saying), and what went wrong in words (the engine, an OOM kill)."""
+        opts = self.options
         duration = (waiter.ended_at or time.monotonic()) - started
-        exit_code, exit_signal = exit_code_and_signal(waiter.status if waiter.status is not None else 137)
+        fallback = ENGINE_ERROR_EXIT if engine_gone is not None else 137
+        exit_code, exit_signal = exit_code_and_signal(
+            waiter.status if waiter.status is not None else fallback
+        )
         attributes: dict[str, AttrValue] = {
             "container.id": container.id,
-            "container.name": name,
+            "container.name": container.name,
             "container.image.name": opts.image,
             "container.image.tags": list(self._image.tags) if self._image is not None else [],
             "container.image.repo_digests": _digests(self._image) if self._image is not None else [],
@@ -248,21 +287,44 @@ class DockerRuntime:
         }
         if exit_signal:
             attributes["exit_signal"] = exit_signal
-        result = LaunchResult(exit_code, timed_out, duration, attributes=attributes)
-        if interrupted is not None:
-            attach_result(interrupted, result)
-            raise interrupted
-        return result
+        error = engine_gone
+        if engine_gone is None and waiter.status is not None and _oom_killed(container):
+            attributes["container.oom_killed"] = True
+            error = "the agent ran out of memory: the kernel's OOM killer stopped it" + (
+                f" (the container's memory limit is {opts.memory})" if opts.memory else ""
+            )
+        return LaunchResult(exit_code, timed_out, duration, error=error, attributes=attributes)
+
+    def _engine_went_away(self, container: Any, waiter: _Waiter) -> str:
+        """The engine stopped answering mid-run: wait a while for it to come back and stop the
+        container then; else name it for `gc`. Returns the run's failure message."""
+        lost = time.monotonic()
+        wait_s = _engine_wait_s()
+        if waiter.wait_back(lost + wait_s):
+            _stop(container, waiter)
+            return "the Docker engine went away; the container was stopped when it came back"
+        self.left_behind.append(container.name)
+        return (
+            f"the Docker engine went away and was not back within {wait_s:g} s; container "
+            f"{container.name} may still be running: `cab-trace gc` removes it once the engine is back"
+        )
 
     # -- after the run -----------------------------------------------------------------------
 
     def cleanup(self) -> list[str]:
-        """Remove this run's containers; returns what was removed (``container:<name>``)."""
+        """Remove this run's containers; returns what was removed (``container:<name>``). One
+        that cannot be removed (the engine is gone) stays in :attr:`left_behind`."""
         removed = []
         for container in self._containers:
-            with contextlib.suppress(*_engine_errors()):
+            try:
                 container.remove(force=True)
-                removed.append(f"container:{container.name}")
+            except _engine_errors() as exc:
+                if not _is_not_found(exc) and container.name not in self.left_behind:
+                    self.left_behind.append(container.name)
+                continue
+            removed.append(f"container:{container.name}")
+            if container.name in self.left_behind:
+                self.left_behind.remove(container.name)
         self._containers.clear()
         # A container the engine made while we were being interrupted carries our run's label.
         if self.client is not None and self._run_ids:
@@ -287,6 +349,28 @@ def _engine_errors() -> tuple[type[BaseException], ...]:
     from docker.errors import DockerException
 
     return (DockerException, OSError)
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    from docker.errors import NotFound
+
+    return isinstance(exc, NotFound)
+
+
+def _engine_wait_s() -> float:
+    try:
+        return max(float(os.environ.get("CAB_TRACE_ENGINE_WAIT_S", ENGINE_WAIT_S)), 0.0)
+    except ValueError:
+        return ENGINE_WAIT_S
+
+
+def _oom_killed(container: Any) -> bool:
+    """Whether the engine says the container's process was killed for lack of memory."""
+    try:
+        container.reload()
+    except _engine_errors():
+        return False
+    return bool(container.attrs.get("State", {}).get("OOMKilled"))
 
 
 def _pump(stream: Any, on_output: OutputFn) -> None:
@@ -349,13 +433,18 @@ class _Watchdog:
 
 class _Waiter:
     """Waits for the container in a thread, so the launch can watch its deadline, an abort
-    (output that cannot be written) and a second interrupt at the same time."""
+    (output that cannot be written), a second interrupt and the engine going away at once."""
 
     def __init__(self, container: Any) -> None:
         self._container = container
         self._done = threading.Event()
+        self._cancelled = threading.Event()
         self.status: int | None = None
         self.ended_at: float | None = None
+        #: When the engine stopped answering (None: it did not), and whether it is back since.
+        self.lost_at: float | None = None
+        self._back = threading.Event()
+        self._prober: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -363,35 +452,76 @@ class _Waiter:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
 
+    def cancel(self) -> None:
+        """Stop asking an engine that does not answer (the launch is over)."""
+        self._cancelled.set()
+
     def _run(self) -> None:
-        while not self._done.is_set():
+        while not self._done.is_set() and not self._cancelled.is_set():
+            if self.lost_at is not None and not self._back.is_set():
+                if self._probe() is None:
+                    continue  # still away
+                self._back.set()
             try:
                 self.status = int(self._container.wait()["StatusCode"])
                 self.ended_at = time.monotonic()
             except Exception:  # noqa: BLE001 - a dropped connection: ask again, unless it is gone
-                try:
-                    self._container.reload()
-                except Exception:  # noqa: BLE001 - removed under us: nothing to wait for
-                    self._done.set()
-                    return
-                if self._container.status in ("exited", "dead"):
-                    self.status = int(self._container.attrs["State"].get("ExitCode", 137))
+                state = self._probe()
+                if state is None:
+                    if self.lost_at is None:
+                        self.lost_at = time.monotonic()  # the engine does not answer
+                    continue
+                if self.lost_at is not None:
+                    self._back.set()
+                if state.get("Status") in ("exited", "dead"):
+                    self.status = int(state.get("ExitCode", 137))
                     self.ended_at = time.monotonic()
                 else:
                     time.sleep(0.1)
                     continue
             self._done.set()
 
+    def _probe(self) -> dict[str, Any] | None:
+        """The container's state, asked of the engine with a short timeout (None: it does not
+        answer; the container gone: the wait is over). A restarting engine can take a request
+        and not answer it for as long as the main client would wait (a minute)."""
+        try:
+            if self._prober is None:
+                import docker
+
+                # The same engine as the runtime's client (connect(): the environment's).
+                version = self._container.client.api.api_version
+                self._prober = docker.from_env(timeout=_PROBE_TIMEOUT_S, version=version).api
+            state = self._prober.inspect_container(self._container.id).get("State") or {}
+        except Exception as exc:  # noqa: BLE001 - away (or the container is gone)
+            if _is_not_found(exc):
+                self._done.set()
+                return {}
+            self._cancelled.wait(0.25)
+            return None
+        return dict(state)
+
     def wait(self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False) -> bool:
-        """True once the container has ended; False at the deadline, on ``abort``, or (with
-        ``hurry``) on a second interrupt."""
+        """True once the container has ended; False at the deadline, on ``abort``, (with
+        ``hurry``) on a second interrupt, or when the engine went away."""
         while not self._done.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             if (abort is not None and abort.is_set()) or (hurry and lifecycle.hurried()):
                 return False
+            if self.lost_at is not None and not self._back.is_set():
+                return False
             self._done.wait(0.05)
         return self.status is not None
+
+    def wait_back(self, deadline: float) -> bool:
+        """Wait for the engine to answer again (or the container's end to be known); False if
+        the deadline passed first."""
+        while not (self._back.is_set() or self._done.is_set()):
+            if time.monotonic() >= deadline or lifecycle.hurried():
+                return False
+            self._back.wait(0.05)
+        return True
 
 
 def _stop(container: Any, waiter: _Waiter) -> None:

@@ -88,3 +88,26 @@ def reap_descendants(keep: set[int] | frozenset[int] = frozenset(), rounds: int 
                 os.waitpid(pid, 0)  # only the ones ended here: a caller's own children are not touched
         time.sleep(0.01)
     return ended
+
+
+def kill_holders(links: set[str]) -> int:
+    """SIGKILL every process (of this user, but this one) that holds an open file shown in
+    ``/proc/<pid>/fd`` as one of ``links`` (``pipe:[inode]``, a terminal's path): what an agent
+    left running when its supervisor was killed keeps the run's output open. Returns how many."""
+    if not links or not sys.platform.startswith("linux"):
+        return 0
+    me = os.getpid()
+    ended = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid == me:
+            continue
+        try:
+            held = any(os.readlink(fd) in links for fd in fd_dir.iterdir())
+        except OSError:
+            continue  # gone, or not ours to look at
+        if held:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                ended += 1
+    return ended

@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import orjson
 
+from cab_trace.clock import RunClock
 from cab_trace.harness.lifecycle import RunWriteError, write_error
 from cab_trace.redact import Redactor, StreamRedactor
 
@@ -53,6 +53,9 @@ class CastWriter:
     Pipes carry bare ``\n``; a terminal (a pty with ``onlcr``) turns it into ``\r\n``, so the
     recording does the same and plays back as the agent would have looked. With ``raw`` (the
     agent had a pseudo-terminal), the bytes are recorded exactly as the agent drew them.
+
+    Event times are seconds from ``origin_ns`` on the run's ``clock`` (the container span's
+    start), so a step of the wall clock during the run moves nothing.
     """
 
     def __init__(
@@ -62,8 +65,13 @@ class CastWriter:
         height: int = CAST_HEIGHT,
         raw: bool = False,
         limit_bytes: int | None = None,
+        *,
+        clock: RunClock | None = None,
+        origin_ns: int | None = None,
     ) -> None:
         self.path = path
+        self._clock = clock or RunClock()
+        self._origin_ns = origin_ns if origin_ns is not None else self._clock.now_ns()
         self._raw = raw
         self._limit = limit_bytes
         self.bytes_written = 0
@@ -71,12 +79,11 @@ class CastWriter:
         self.stopped_at: float | None = None
         # Unbuffered: a write the disk refuses is undone whole (see _append), never left half.
         self._file: IO[bytes] = path.open("wb", buffering=0)
-        self._start = time.monotonic()
         header = {
             "version": 2,
             "width": width,
             "height": height,
-            "timestamp": int(time.time()),
+            "timestamp": self._origin_ns // 1_000_000_000,
             "env": {"TERM": "xterm-256color"},
         }
         self._append(orjson.dumps(header) + b"\n")
@@ -87,7 +94,7 @@ class CastWriter:
             return
         if not self._raw:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-        at = round(time.monotonic() - self._start, 6)
+        at = round(max(self._clock.now_ns() - self._origin_ns, 0) / 1e9, 6)
         line = orjson.dumps([at, "o", text]) + b"\n"
         if self._limit is not None and self.bytes_written + len(line) > self._limit - _MARKER_ROOM:
             # As much of this output as fits, then an asciicast marker ("m") that says where,

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode, use_span
 
+from cab_trace.clock import RunClock
 from cab_trace.errors import CabTraceError, UsageError
 from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.adapters import (
@@ -213,6 +214,8 @@ class CellRunner:
         self._failure_hint: str | None = None
         self.status = LiveStatus()
         """How the run is going (the phase, the model calls so far), for the console."""
+        #: Every time the run records is on this clock (anchored anew when the run starts).
+        self.clock = RunClock()
 
     def _check_command(self, executable: str, env: Mapping[str, str]) -> None:
         """A local agent whose command is not installed is a usage error now, with how to get
@@ -239,6 +242,7 @@ class CellRunner:
         span has ended, carrying in ``warnings`` what was lost (spans the collector never got).
         """
         run_dir = self.run_dir
+        self.clock = RunClock()  # the one reading of the wall clock this run makes
         trace_path = lifecycle.claim_run_dir(run_dir, TRACE_FILE_NAME)  # atomic: one run per directory
         if removed := lifecycle.collect_scratch():
             self.warnings.append(
@@ -462,10 +466,13 @@ class CellRunner:
                 self._model_calls.parent = span  # model calls and tool steps are children of this span
             host = cfg.runtime.agent_host()
             parent = (context.trace_id, context.span_id)
-            receiver = AgentSpanReceiver(pipeline.redaction, host, parent=parent) if host else None
+            receiver = (
+                AgentSpanReceiver(pipeline.redaction, host, parent=parent, clock=self.clock) if host else None
+            )
             if receiver is not None:
                 env.update(agent_otlp_env(receiver.start()))
-            cast = self._open_cast()
+            # The recording's time 0 is the container span's start: replay lines them up by it.
+            cast = self._open_cast(getattr(span, "start_time", None))
             capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
             spec = LaunchSpec(
                 argv,
@@ -525,7 +532,7 @@ class CellRunner:
             status.on_call(call)
 
         try:
-            proxy = ModelProxy(endpoint, on_call, host)
+            proxy = ModelProxy(endpoint, on_call, host, clock=self.clock)
         except ValueError:
             self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
             return
@@ -541,12 +548,18 @@ class CellRunner:
             self._proxy.stop()
             self._proxy = None
             if self._model_calls is not None:
-                self._model_calls.finish(time.time_ns())
+                self._model_calls.finish(self.clock.now_ns())
 
-    def _open_cast(self) -> CastWriter:
+    def _open_cast(self, origin_ns: int | None) -> CastWriter:
         path = self.run_dir / CAST_FILE_NAME
         try:
-            return CastWriter(path, raw=self.config.tty, limit_bytes=self.config.cast_limit)
+            return CastWriter(
+                path,
+                raw=self.config.tty,
+                limit_bytes=self.config.cast_limit,
+                clock=self.clock,
+                origin_ns=origin_ns,
+            )
         except OSError as exc:
             raise lifecycle.write_error(path, exc) from None
 
@@ -637,6 +650,15 @@ class CellRunner:
             self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span,
         ):
             removed.extend(self.config.runtime.cleanup())
+            # Containers the engine could not be asked to remove (it went away) may still run
+            # in the workdir: it stays, for `cab-trace gc` to remove with them.
+            left = list(getattr(self.config.runtime, "left_behind", []))
+            if left:
+                span.set_attribute("left_for_gc", left)
+                self.warnings.append(
+                    f"container(s) {', '.join(left)} could not be removed (the Docker engine went away); "
+                    "`cab-trace gc` removes them, and the run's workdir, once the engine is back"
+                )
             if scratch is not None:
                 # The run's config directory and home go even when the workdir stays: they may hold
                 # what the agent keeps of its credentials, and they are not the agent's work.
@@ -644,7 +666,9 @@ class CellRunner:
                     if own.exists():
                         shutil.rmtree(own, ignore_errors=True)
                         removed.append(display_path(own))
-                if self.config.keep_workdir:
+                if left:
+                    kept.append(display_path(scratch / "workdir"))
+                elif self.config.keep_workdir:
                     lifecycle.release_scratch(scratch)  # the user's now, not a leftover for gc
                     kept.append(display_path(scratch / "workdir"))
                 else:
@@ -654,27 +678,30 @@ class CellRunner:
 
     @contextlib.contextmanager
     def _span(self, tracer: Tracer, name: str, attributes: Mapping[str, AttrValue]) -> Iterator[Span]:
-        """A phase span: ERROR with the exception's message if the phase raises (or is interrupted)."""
+        """A phase span: ERROR with the exception's message if the phase raises (or is interrupted).
+        Its start and end come from the run's clock, not the SDK's wall-clock default."""
         started = time.monotonic()
         kind = str(attributes.get(KIND_ATTRIBUTE, ""))
         if kind not in ("run", "tool_call"):
             self.status.enter(kind)
-        with tracer.start_as_current_span(
-            name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
-        ) as span:
-            try:
-                yield span
-            except KeyboardInterrupt:
-                span.set_status(Status(StatusCode.ERROR, "interrupted"))
-                raise
-            except CabTraceError as exc:
-                span.set_status(Status(StatusCode.ERROR, exc.message))
-                raise
-            except OSError as exc:
-                span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
-                raise
-            if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
-                span.set_status(Status(StatusCode.OK))
+        span = tracer.start_span(name, attributes=dict(attributes), start_time=self.clock.now_ns())
+        try:
+            with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                try:
+                    yield span
+                except KeyboardInterrupt:
+                    span.set_status(Status(StatusCode.ERROR, "interrupted"))
+                    raise
+                except CabTraceError as exc:
+                    span.set_status(Status(StatusCode.ERROR, exc.message))
+                    raise
+                except OSError as exc:
+                    span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
+                    raise
+                if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
+                    span.set_status(Status(StatusCode.OK))
+        finally:
+            span.end(end_time=self.clock.now_ns())
         if kind != "run":
             failed = ""
             if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.ERROR:

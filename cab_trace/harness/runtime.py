@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from cab_trace.harness import lifecycle
+from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
 from cab_trace.harness.supervise import encode_spec
@@ -181,50 +181,100 @@ class LocalRuntime:
         terminal = _open_pty(spec.size) if spec.tty else None
         if terminal is not None:
             env["TERM"] = CAST_TERM  # what the recording's header says the agent drew for
-        try:
-            agent = _Supervisor(spec, env, terminal)
-        except BaseException:
-            _close_pty(terminal)
-            raise
-        if terminal is not None:
-            os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
+        agent, readers, outputs, interrupted = _start(spec, env, terminal, on_output)
         if agent.error is not None:
             _close_pty(terminal)
             code, why = _start_failure(*agent.error)
-            return LaunchResult(code, False, time.monotonic() - started, error=f"{why}: {executable}")
-        readers = _start_readers(agent.proc, terminal, on_output)
+            result = LaunchResult(code, False, time.monotonic() - started, error=f"{why}: {executable}")
+            if interrupted is not None:
+                attach_result(interrupted, result)
+                raise interrupted
+            return result
         timed_out = False
-        interrupted: KeyboardInterrupt | None = None
         deadline = started + spec.timeout_s if spec.timeout_s else None
         try:
             try:
-                if not agent.wait_exit(deadline, spec.abort):
+                if interrupted is not None:
+                    agent.stop()
+                elif not agent.wait_exit(deadline, spec.abort):
                     timed_out = not (spec.abort is not None and spec.abort.is_set())
                     agent.stop()
             except KeyboardInterrupt as exc:
                 interrupted = exc
-                agent.stop()  # a second signal does not raise here: it hurries the stop (lifecycle)
+                agent.stop()  # a second signal does not raise here: it hurries the stop
         finally:
             # Everything below the supervisor is gone once it closes its status pipe, so the
             # output pipes close too and the readers end: nothing that escaped is waited on.
             agent.close()
+            if agent.died:
+                # The supervisor itself was killed: what the agent left (adopted by us, or by
+                # init) may hold the output open. They are the run's, and end with it, now.
+                hardening.kill_holders(outputs)
             for reader in readers:
                 reader.join(timeout=5)
             if terminal is not None:
                 with contextlib.suppress(OSError):
                     os.close(terminal[0])
-        duration = (agent.exited_at or time.monotonic()) - started
-        exit_code, exit_signal = exit_code_and_signal(agent.returncode())
-        attributes: dict[str, AttrValue] = {"process.pid": agent.pid or 0}
-        if exit_signal:
-            attributes["exit_signal"] = exit_signal
-        if resolved:
-            attributes["process.executable.path"] = resolved
-        result = LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+        result = _result(agent, timed_out, (agent.exited_at or time.monotonic()) - started, resolved)
         if interrupted is not None:
             attach_result(interrupted, result)
             raise interrupted
+        if agent.died:
+            result.error = (
+                "the agent's supervisor died; the agent and everything it started were killed with it"
+            )
         return result
+
+
+def _start(
+    spec: LaunchSpec, env: dict[str, str], terminal: tuple[int, int] | None, on_output: OutputFn
+) -> tuple[_Supervisor, list[threading.Thread], set[str], KeyboardInterrupt | None]:
+    """Start the agent under its supervisor and read its output: the supervisor, the readers,
+    what the output shows as in ``/proc`` (to find whatever holds it, should the supervisor
+    die), and a signal that came meanwhile. A signal while the agent starts is held until it
+    has started (and is known), then stops it like any other, its exit code recorded."""
+    interrupted: KeyboardInterrupt | None = None
+    readers: list[threading.Thread] = []
+    outputs = _output_links(terminal)
+    try:
+        with lifecycle.shielded():
+            try:
+                agent = _Supervisor(spec, env, terminal)
+            except BaseException:
+                _close_pty(terminal)
+                raise
+            if terminal is not None:
+                os.close(terminal[1])  # the agent holds it now; the master reads EIO once it is gone
+            if agent.error is None:
+                readers = _start_readers(agent.proc, terminal, on_output)
+                outputs |= _output_links(None, agent.proc)
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    return agent, readers, outputs, interrupted
+
+
+def _result(agent: _Supervisor, timed_out: bool, duration: float, resolved: str | None) -> LaunchResult:
+    exit_code, exit_signal = exit_code_and_signal(agent.returncode())
+    attributes: dict[str, AttrValue] = {"process.pid": agent.pid or 0}
+    if exit_signal:
+        attributes["exit_signal"] = exit_signal
+    if resolved:
+        attributes["process.executable.path"] = resolved
+    return LaunchResult(exit_code, timed_out, duration, attributes=attributes)
+
+
+def _output_links(terminal: tuple[int, int] | None, proc: subprocess.Popen[bytes] | None = None) -> set[str]:
+    """How the agent's output shows in ``/proc/<pid>/fd``: ``pipe:[inode]`` of its pipes, or its
+    terminal's path."""
+    links: set[str] = set()
+    if terminal is not None:
+        with contextlib.suppress(OSError):
+            links.add(os.ttyname(terminal[1]))
+    for stream in (proc.stdout, proc.stderr) if proc is not None else ():
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                links.add(f"pipe:[{os.fstat(stream.fileno()).st_ino}]")
+    return links
 
 
 def _user_home(env: Mapping[str, str]) -> Path | None:
@@ -270,6 +320,8 @@ class _Supervisor:
         self.error: tuple[int, str] | None = None
         self.wait_status: int | None = None
         self.exited_at: float | None = None
+        #: The supervisor ended without saying how the agent ended: it was killed.
+        self.died = False
         self._buffer = b""
         self._eof = False
         control_r, self._control = os.pipe()
@@ -316,6 +368,7 @@ class _Supervisor:
         data = os.read(self._status, 4096)
         if not data:
             self._eof = True
+            self.died = self.pid is not None and self.wait_status is None
             return
         self._buffer += data
         while b"\n" in self._buffer:

@@ -34,7 +34,17 @@ PART_LIMIT = 16 * 1024
 ATTRIBUTE_LIMIT = 256 * 1024
 
 #: Outcomes, as ``cab.llm.outcome``; all but ``ok`` are failures.
-OUTCOMES = ("ok", "http_error", "api_error", "stream_cut", "cancelled", "unanswered", "unreachable")
+OUTCOMES = (
+    "ok",
+    "http_error",
+    "api_error",
+    "stream_cut",
+    "body_cut",
+    "bad_answer",
+    "cancelled",
+    "unanswered",
+    "unreachable",
+)
 
 
 @dataclass
@@ -61,6 +71,11 @@ class CallRecord:
     repeat_of: int | None = None  # an earlier call with the same request body (a retry)
     #: The body as the agent sent it, until the recorder has read it (never recorded as such).
     request_body: bytes = field(default=b"", repr=False)
+    content_type: str | None = None  # the answer's Content-Type, as the endpoint labelled it
+    content_encoding: str | None = None  # ... and its Content-Encoding, when it had one
+    #: What else happened that the record should say (a mislabelled or compressed answer,
+    #: bytes the recorder did not read), in words.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -99,8 +114,10 @@ def status_message(call: CallRecord) -> str:
         text = {
             "api_error": "the model endpoint reported an error in its answer",
             "stream_cut": "the stream ended before the API's end marker",
+            "body_cut": "the answer's body ended before its end (its length, or its last chunk)",
+            "bad_answer": "the answer is not what the API sends",
             "cancelled": "the agent closed the connection before the answer was complete",
-            "unanswered": "no answer from the model endpoint before the run ended",
+            "unanswered": "no answer from the model endpoint",
             "unreachable": "could not reach the model endpoint",
         }.get(call.outcome, call.outcome)
     detail = call.detail or call.response.error
@@ -141,6 +158,12 @@ def call_attributes(  # noqa: PLR0912
     attrs.update(req.params.attributes())
     if call.status is not None:
         attrs["http.response.status_code"] = call.status
+    if call.content_type is not None:
+        attrs["http.response.header.content-type"] = [call.content_type]
+    if call.content_encoding is not None:
+        attrs["http.response.header.content-encoding"] = [call.content_encoding]
+    if call.notes:
+        attrs["cab.llm.notes"] = list(call.notes)
     if resp.model:
         attrs["gen_ai.response.model"] = resp.model
     if resp.id:
@@ -151,6 +174,8 @@ def call_attributes(  # noqa: PLR0912
         attrs["gen_ai.response.time_to_first_chunk"] = round((call.first_chunk_ns - call.start_ns) / 1e9, 6)
     if req.stream:
         attrs["cab.llm.stream_events"] = resp.chunks
+    if resp.unread_bytes:
+        attrs["cab.llm.response.unread_bytes"] = resp.unread_bytes
     attrs.update(usage_attributes(resp.usage))
     if call.usage_added:
         attrs["cab.llm.usage_requested_by_proxy"] = True
@@ -172,6 +197,7 @@ def call_attributes(  # noqa: PLR0912
                 text, cut = bounded_json(redact_strings(value, redact) if redact else value)
                 attrs[key] = text
                 truncated = truncated or cut
+        truncated = truncated or resp.content_cut or resp.unread_bytes > 0
         attrs["cab.llm.content"] = "truncated" if truncated else "recorded"
     else:
         attrs["cab.llm.content"] = "omitted"

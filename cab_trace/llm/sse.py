@@ -2,6 +2,9 @@
 
 Bytes go in as they arrive, in pieces of any size; complete events come out. Lines end in
 CRLF, LF or CR; a line starting with ``:`` is a comment; an event ends at a blank line.
+Memory is bounded: an event longer than ``max_event`` bytes is skipped (counted in
+:attr:`SseParser.skipped`), and :meth:`SseParser.skip` drops what is buffered and reads on from
+the next event, for a reader that lost bytes.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ class SseEvent:
         return not self.event
 
 
+#: An event longer than this is skipped, not buffered (a model's stream events are a few KB).
+MAX_EVENT = 8 * 1024 * 1024
+
+
 class SseParser:
     """Feed bytes with :meth:`feed`; each call returns the events completed by those bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event: int = MAX_EVENT) -> None:
         self._buffer = bytearray()
         self._event_start = 0  # where the event being read starts in _buffer
         self._scan = 0  # where to look for the next line end
@@ -40,15 +47,74 @@ class SseParser:
         self._id: str | None = None
         self._pending_cr = False
         self.events = 0
+        self._max_event = max_event
+        #: Bytes not read as events: over-long events, and what :meth:`skip` dropped.
+        self.skipped = 0
+        self._skipping = False
+        self._skip_line = 0  # bytes of the line being skipped, seen so far
+        self._skip_cr = False
 
     @property
     def partial(self) -> bytes:
         """Bytes of an event that has not ended yet (what :meth:`feed` has not dispatched)."""
         return bytes(self._buffer[self._event_start :])
 
+    def skip(self, dropped: int = 0) -> None:
+        """Bytes were lost before what comes next (``dropped`` of them): forget the event being
+        read and read on from the next blank line."""
+        self.skipped += dropped
+        self._skip_from(0 if self._at_line_start() else 1, self._buffer[-1:] == b"\r")
+
+    def _at_line_start(self) -> bool:
+        return not self._buffer or bytes(self._buffer[-1:]) in (b"\n", b"\r")
+
+    def _skip_from(self, line: int, cr: bool) -> None:
+        self.skipped += len(self._buffer) - self._event_start
+        self._buffer.clear()
+        self._event_start = self._scan = 0
+        self._event, self._data, self._pending_cr = "", [], False
+        self._skipping, self._skip_line, self._skip_cr = True, line, cr
+
+    def _skip_to_event(self, chunk: bytes) -> bytes:
+        """Drop ``chunk`` up to the next blank line; what follows it (nothing while skipping)."""
+        pos, n = 0, len(chunk)
+        if self._skip_cr and chunk[:1] == b"\n":
+            pos = 1
+        self._skip_cr = False
+        while True:
+            match = _LINE_END.search(chunk, pos)
+            if match is None:
+                self._skip_line += n - pos
+                self.skipped += n
+                return b""
+            i = match.start()
+            self._skip_line += i - pos
+            end = i + 1
+            if chunk[i] == 0x0D:
+                if end < n:
+                    end += chunk[end] == 0x0A
+                else:
+                    self._skip_cr = True
+            blank, self._skip_line = self._skip_line == 0, 0
+            if blank:
+                self._skipping = False
+                self._pending_cr = self._skip_cr
+                self.skipped += end
+                return chunk[end:]
+            pos = end
+
     def feed(self, chunk: bytes) -> list[SseEvent]:
+        if self._skipping:
+            chunk = self._skip_to_event(chunk)
+            if not chunk:
+                return []
         buf = self._buffer
         buf += chunk
+        if len(buf) - self._event_start > self._max_event:
+            out = self._feed_lines(buf) if b"\r" in buf or self._pending_cr else self._feed_lf(buf)
+            if len(self._buffer) - self._event_start > self._max_event:
+                self._skip_from(0 if self._at_line_start() else 1, self._buffer[-1:] == b"\r")
+            return out
         if (
             self._scan == self._event_start
             and not self._pending_cr

@@ -67,13 +67,22 @@ def tokens_until(rows: Sequence[CallRow], t_ns: int) -> tuple[int, int, int]:
 
 
 def totals_text(rows: Sequence[CallRow]) -> str:
-    """The header's totals: ``3 model calls · tokens 1,234 in / 56 out`` (and how many reported none)."""
+    """The header's totals: ``3 model call(s) · tokens 1,234 in / 56 out``. Unknown is not zero:
+    a call that failed (a 429, a 500) is counted as failed, and when a call that succeeded
+    reported no usage the tokens are unknown, and say so, rather than a smaller sum."""
     if not rows:
         return ""
     _, tokens_in, tokens_out = tokens_until(rows, 2**63)
-    text = f"{len(rows)} model call(s) · tokens {tokens_in:,} in / {tokens_out:,} out"
-    missing = sum(1 for r in rows if r.input_tokens is None and r.output_tokens is None)
-    return text + (f" ({missing} call(s) reported no usage)" if missing else "")
+    failed = sum(1 for r in rows if r.span.is_error)
+    text = f"{len(rows)} model call(s)" + (f" ({failed} failed)" if failed else "")
+    missing = sum(
+        1 for r in rows if r.input_tokens is None and r.output_tokens is None and not r.span.is_error
+    )
+    if not missing:
+        return f"{text} · tokens {tokens_in:,} in / {tokens_out:,} out"
+    reported = sum(1 for r in rows if r.input_tokens is not None or r.output_tokens is not None)
+    counted = f"; {tokens_in:,} in / {tokens_out:,} out from the {reported} that did" if reported else ""
+    return f"{text} · tokens unknown: {missing} call(s) that succeeded reported no usage{counted}"
 
 
 def _ms(ns: int) -> str:

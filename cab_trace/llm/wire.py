@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from cab_trace.llm import gemini, params
+from cab_trace.llm.bounded import Pieces
 from cab_trace.llm.params import Params
 from cab_trace.llm.parts import tool_call_part, tool_response_part, well_known_finish
 from cab_trace.llm.sse import SseEvent, SseParser
@@ -107,6 +108,8 @@ class ResponseInfo:
     chunks: int = 0  # stream events seen
     usage_only_chunks: int = 0  # chat chunks holding usage and no choices
     status: str | None = None  # the Responses API's status (completed, incomplete, failed)
+    content_cut: bool = False  # a text of the answer kept its head and tail only (bounded memory)
+    unread_bytes: int = 0  # stream bytes not read as events (over-long events, or skipped)
 
 
 def _loads(body: bytes | str) -> Json:
@@ -331,7 +334,7 @@ class ResponseAccumulator:
         self._blocks: dict[int, dict[str, Any]] = {}
         self._stop_reason: str | None = None
         self._responses_items: list[Json] = []
-        self._responses_text: list[str] = []
+        self._responses_text = Pieces()
         self._raw_usage: dict[str, Any] = {}
 
     @property
@@ -435,6 +438,13 @@ class ResponseAccumulator:
             info.finish_reasons = [stop]
         info.usage = _anthropic_usage(doc.get("usage"))
 
+    def _text(self, pieces: object) -> str:
+        """The text of a stream's pieces (none yet: empty), noting when it was cut."""
+        if not isinstance(pieces, Pieces):
+            return ""
+        self._info.content_cut = self._info.content_cut or pieces.cut
+        return pieces.text()
+
     # streams ------------------------------------------------------------------------------------
 
     def feed_bytes(self, chunk: bytes) -> list[SseEvent]:
@@ -442,7 +452,13 @@ class ResponseAccumulator:
         events = self._sse.feed(chunk)
         for event in events:
             self.feed_event(event)
+        self._info.unread_bytes = self._sse.skipped
         return events
+
+    def skip(self, dropped: int) -> None:
+        """``dropped`` stream bytes were not given to the accumulator: read on from the next event."""
+        self._sse.skip(dropped)
+        self._info.unread_bytes = self._sse.skipped
 
     def feed_event(self, event: SseEvent) -> None:
         if event.is_comment:
@@ -483,7 +499,7 @@ class ResponseAccumulator:
                 continue
             index = _int(choice.get("index")) or 0
             state = self._choices.setdefault(
-                index, {"text": [], "reasoning": [], "calls": {}, "finish": None}
+                index, {"text": Pieces(), "reasoning": Pieces(), "calls": {}, "finish": None}
             )
             delta = _dict(choice.get("delta"))
             if isinstance(content := delta.get("content"), str):
@@ -495,7 +511,7 @@ class ResponseAccumulator:
                 if not isinstance(call, dict):
                     continue
                 slot = state["calls"].setdefault(
-                    _int(call.get("index")) or 0, {"id": None, "name": "", "args": []}
+                    _int(call.get("index")) or 0, {"id": None, "name": "", "args": Pieces()}
                 )
                 if call.get("id"):
                     slot["id"] = call["id"]
@@ -515,11 +531,11 @@ class ResponseAccumulator:
             state = self._choices[index]
             parts: list[Json] = []
             if state["reasoning"]:
-                parts.append({"type": "reasoning", "content": "".join(state["reasoning"])})
+                parts.append({"type": "reasoning", "content": self._text(state["reasoning"])})
             if state["text"]:
-                parts.append({"type": "text", "content": "".join(state["text"])})
+                parts.append({"type": "text", "content": self._text(state["text"])})
             for _, slot in sorted(state["calls"].items()):
-                parts.append(tool_call_part(slot["id"], slot["name"], _arguments("".join(slot["args"]))))
+                parts.append(tool_call_part(slot["id"], slot["name"], _arguments(self._text(slot["args"]))))
             info.output_messages.append(
                 {"role": "assistant", "parts": parts, "finish_reason": well_known_finish(state["finish"])}
             )
@@ -537,7 +553,7 @@ class ResponseAccumulator:
             self._stale = self._build_responses_partial
         elif kind == "response.output_item.done" and isinstance(doc.get("item"), dict):
             self._responses_items.append(doc["item"])
-            self._responses_text = []
+            self._responses_text = Pieces()
             self._stale = self._build_responses_partial
         elif kind in ("response.completed", "response.incomplete", "response.failed") and isinstance(
             response, dict
@@ -570,7 +586,7 @@ class ResponseAccumulator:
                 ):
                     last["chunks"].append(part["content"])
                 elif part["type"] in ("text", "reasoning"):
-                    state["parts"].append({"type": part["type"], "chunks": [part["content"]]})
+                    state["parts"].append({"type": part["type"], "chunks": _pieces(part["content"])})
                 else:
                     state["parts"].append(part)
             if finish := _str(candidate.get("finishReason")):
@@ -597,7 +613,7 @@ class ResponseAccumulator:
         for index in sorted(self._choices):
             state = self._choices[index]
             parts = [
-                {"type": p["type"], "content": "".join(p["chunks"])} if "chunks" in p else p
+                {"type": p["type"], "content": self._text(p["chunks"])} if "chunks" in p else p
                 for p in state["parts"]
             ]
             info.output_messages.append(
@@ -614,7 +630,7 @@ class ResponseAccumulator:
             items.append(
                 {
                     "type": "message",
-                    "content": [{"type": "output_text", "text": "".join(self._responses_text)}],
+                    "content": [{"type": "output_text", "text": self._text(self._responses_text)}],
                 }
             )
         self._responses_document({**self._partial_response(), "output": items})
@@ -634,17 +650,17 @@ class ResponseAccumulator:
         elif kind == "content_block_start" and isinstance(doc.get("content_block"), dict):
             block = dict(doc["content_block"])
             if block.get("type") == "tool_use":
-                block["partial_json"] = []
+                block["partial_json"] = Pieces()
             self._blocks[_int(doc.get("index")) or 0] = block
         elif kind == "content_block_delta" and isinstance(doc.get("delta"), dict):
             delta = doc["delta"]
             block = self._blocks.setdefault(_int(doc.get("index")) or 0, {"type": "text", "text": ""})
             if delta.get("type") == "text_delta":
-                block.setdefault("text_parts", []).append(str(delta.get("text", "")))
+                block.setdefault("text_parts", Pieces()).append(str(delta.get("text", "")))
             elif delta.get("type") == "thinking_delta":
-                block.setdefault("thinking_parts", []).append(str(delta.get("thinking", "")))
+                block.setdefault("thinking_parts", Pieces()).append(str(delta.get("thinking", "")))
             elif delta.get("type") == "input_json_delta":
-                block.setdefault("partial_json", []).append(str(delta.get("partial_json", "")))
+                block.setdefault("partial_json", Pieces()).append(str(delta.get("partial_json", "")))
         elif kind == "message_delta":
             delta = _dict(doc.get("delta"))
             self._stop_reason = _str(delta.get("stop_reason")) or self._stop_reason
@@ -663,14 +679,14 @@ class ResponseAccumulator:
         blocks = []
         for _, block in sorted(self._blocks.items()):
             if block.get("type") == "tool_use":
-                text = "".join(block.get("partial_json", []))
+                text = self._text(block.get("partial_json"))
                 blocks.append({**block, "input": _arguments(text) if text else block.get("input")})
             else:
                 blocks.append(
                     {
                         **block,
-                        "text": str(block.get("text", "")) + "".join(block.get("text_parts", [])),
-                        "thinking": str(block.get("thinking", "")) + "".join(block.get("thinking_parts", [])),
+                        "text": str(block.get("text", "")) + self._text(block.get("text_parts")),
+                        "thinking": str(block.get("thinking", "")) + self._text(block.get("thinking_parts")),
                     }
                 )
         stop = self._stop_reason
@@ -682,6 +698,12 @@ class ResponseAccumulator:
             }
         ]
         self._info.finish_reasons = [stop] if stop else []
+
+
+def _pieces(first: str) -> Pieces:
+    out = Pieces()
+    out.append(first)
+    return out
 
 
 def _get(doc: object, *keys: str) -> object:

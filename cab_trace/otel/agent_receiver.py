@@ -10,9 +10,16 @@ or not, on ``POST /v1/traces``, as the OTLP/HTTP spec says.
 A run is one trace, whatever the agent does with ``TRACEPARENT``: a span sent with a trace id
 of its own is adopted into the run's trace (its original trace id, and parent span id if it had
 one, kept as ``cab.original_trace_id`` / ``cab.original_parent_span_id``), and a span with no
-parent, or whose parent never arrives, becomes a child of the container span (spans are held
-until the agent is done, to know that). Paths under the user's home directory are
+parent becomes a child of the container span. Paths under the user's home directory are
 written as ``~/…``, as the harness writes its own.
+
+Every span goes on the moment it arrives, so a run killed with ``kill -9`` (or by the OOM
+killer) keeps every span the agent had sent. A parent that never arrives (an agent that exits
+with spans still open, as opencode does) is known only at the end: then a placeholder span
+stands in for it, under the container span (``cab.placeholder=true``), so the run stays one
+tree. The agent's times are its wall clock's; when that clock has stepped since the run began
+(NTP, a resumed VM), the step is taken off them (``cab.clock_shift_ns``), so they land on the
+run's clock where they happened.
 
 ``POST /v1/logs`` and ``POST /v1/metrics`` are accepted (an agent whose exporter gets 404s
 retries and complains) and **counted, not kept**: the trace file holds spans only. The counts,
@@ -34,6 +41,7 @@ from typing import Any
 import orjson
 from opentelemetry.sdk.trace import SpanProcessor
 
+from cab_trace.clock import RunClock
 from cab_trace.errors import CabTraceError
 from cab_trace.model import Attributes, AttrValue, SpanRecord
 from cab_trace.model.formats import records_from_traces_data
@@ -41,9 +49,12 @@ from cab_trace.model.record import Event, Status
 from cab_trace.otel.convert import SpanBuilder
 
 MAX_BODY = 64 * 1024 * 1024
-#: Agent spans held back until the agent ends (to find those whose parent never arrives); past
-#: this many, spans are handed on as they come, and such a span there keeps its missing parent.
-MAX_HELD = 100_000
+#: Parents waited for (spans whose parent has not arrived yet, by parent id); past this many, a
+#: parent that never arrives gets no placeholder, and its children keep their missing parent.
+MAX_WAITING = 100_000
+#: A wall-clock step smaller than this is not taken off the agent's times (reading the two
+#: clocks one after the other differs by microseconds).
+_SHIFT_MIN_NS = 1_000_000
 
 
 class AgentSpanReceiver:
@@ -61,6 +72,7 @@ class AgentSpanReceiver:
         host: str = "127.0.0.1",
         parent: tuple[int, int] | None = None,
         home: str | None = None,
+        clock: RunClock | None = None,
     ) -> None:
         """
         Args:
@@ -69,6 +81,7 @@ class AgentSpanReceiver:
                 span as it was sent.
             home: the user's home directory, written as ``~`` in the agent's spans (default:
                 this process's).
+            clock: the run's clock; the agent's times are moved onto it (none: kept as sent).
         """
         self._processor = processor
         self._host = host
@@ -77,11 +90,14 @@ class AgentSpanReceiver:
         self._build = SpanBuilder()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._clock = clock
         self.received = 0
         self.adopted = 0
-        self.reparented = 0
-        self._pending: list[SpanRecord] = []
+        self.parent_missing = 0
+        self.placeholders = 0
         self._seen: set[str] = set()
+        #: Parents not arrived yet, by id: [earliest child start, latest child end, children].
+        self._waiting: dict[str, list[int]] = {}
         self.rejected = 0
         self.logs = 0
         self.metrics = 0
@@ -132,48 +148,70 @@ class AgentSpanReceiver:
         return f"http://{self._host}:{self._server.server_address[1]}"
 
     def accept(self, body: bytes, is_json: bool) -> None:
-        """Decode an export request and hand every span to the processor (or hold it, with a
-        parent to adopt into, until :meth:`stop`)."""
+        """Decode an export request and hand every span to the processor, now."""
         document = orjson.loads(body) if is_json else _protobuf_to_json(body)
         if not isinstance(document, dict):
             raise ValueError("not an OTLP export request (not a JSON object)")
         if not document.get("resourceSpans"):
             return  # an empty export (protobuf leaves out empty fields)
         records = list(records_from_traces_data(document))
+        shift = self._clock.wall_shift_ns() if self._clock is not None else 0
+        if abs(shift) < _SHIFT_MIN_NS:
+            shift = 0
         with self._lock:
             self.received += len(records)
-            if self._parent is None:
-                for record in records:
-                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
-                return
-            # Held until the agent is done: only then is it known which parents never arrived.
             for sent in records:
-                record, adopted = adopt(sent, *self._parent)
-                self.adopted += adopted
-                self._seen.add(record.span_id)
-                if len(self._pending) < MAX_HELD:
-                    self._pending.append(record)
-                else:
-                    self._processor.on_end(self._build(home_as_tilde(record, self._home)))
+                record = sent
+                if self._parent is not None:
+                    record, adopted = adopt(sent, *self._parent)
+                    self.adopted += adopted
+                if shift:
+                    record = shifted(record, shift)
+                if self._parent is not None:
+                    self._track(record)
+                self._processor.on_end(self._build(home_as_tilde(record, self._home)))
 
-    def _flush(self) -> None:
-        """Hand the held spans on; a span whose parent never arrived (an agent that exits with
-        spans still open, as opencode does) goes under the container span, so the run stays
-        one tree (its parent's id kept as ``cab.original_parent_span_id``)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if self._parent is None or not pending:
+    def _track(self, record: SpanRecord) -> None:
+        """Note which parents have arrived and which are still awaited."""
+        assert self._parent is not None
+        self._seen.add(record.span_id)
+        self._waiting.pop(record.span_id, None)
+        parent = record.parent_span_id
+        if not parent or parent == self._parent[1] or parent in self._seen:
             return
-        container = self._parent[1]
-        seen = self._seen
-        for sent in pending:
-            record = sent
-            if record.parent_span_id not in seen and record.parent_span_id != container:
-                attributes = {**record.attributes, "cab.parent_missing": True}
-                attributes.setdefault("cab.original_parent_span_id", record.parent_span_id or "")
-                record = dataclasses.replace(record, parent_span_id=container, attributes=attributes)
-                self.reparented += 1
-            self._processor.on_end(self._build(home_as_tilde(record, self._home)))
+        entry = self._waiting.get(parent)
+        if entry is None:
+            if len(self._waiting) >= MAX_WAITING:
+                return
+            self._waiting[parent] = [record.start_time_unix_nano, record.end_time_unix_nano, 1]
+        else:
+            entry[0] = min(entry[0], record.start_time_unix_nano)
+            entry[1] = max(entry[1], record.end_time_unix_nano)
+            entry[2] += 1
+
+    def _placeholders(self) -> None:
+        """A parent that never arrived (an agent that exits with spans still open, as opencode
+        does) gets a placeholder under the container span, so that the run stays one tree; its
+        children are already in the trace, naming it as their parent."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+            if self._parent is None:
+                return
+            trace_id, container = self._parent
+            for span_id, (start, end, children) in waiting.items():
+                self.parent_missing += children
+                self.placeholders += 1
+                record = SpanRecord(
+                    trace_id,
+                    span_id,
+                    container,
+                    "(a span the agent never sent)",
+                    "internal",
+                    start,
+                    max(end, start),
+                    attributes={"cab.placeholder": True, "cab.placeholder_children": children},
+                )
+                self._processor.on_end(self._build(record))
 
     def count(self, signal: str, body: bytes, is_json: bool) -> None:
         """Count the log records or metrics of an export request (they are not kept)."""
@@ -205,19 +243,21 @@ class AgentSpanReceiver:
             return {
                 "agent_spans": self.received,
                 "agent_spans_adopted": self.adopted,
-                "agent_spans_reparented": self.reparented,
+                "agent_spans_parent_missing": self.parent_missing,
+                "agent_span_placeholders": self.placeholders,
                 "agent_logs": self.logs,
                 "agent_metrics": self.metrics,
                 "agent_exports_refused": self.rejected,
             }
 
     def stop(self) -> None:
-        """Stop listening, then hand on the spans held back (idempotent)."""
+        """Stop listening, then write placeholders for the parents that never arrived
+        (idempotent)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        self._flush()
+        self._placeholders()
 
 
 def agent_otlp_env(endpoint: str) -> dict[str, str]:
@@ -257,6 +297,17 @@ def adopt(record: SpanRecord, trace_id: str, parent_span_id: str) -> tuple[SpanR
     return dataclasses.replace(
         record, trace_id=trace_id, parent_span_id=parent, attributes=attributes
     ), foreign
+
+
+def shifted(record: SpanRecord, shift_ns: int) -> SpanRecord:
+    """The record's times (and its events') less ``shift_ns``: a wall-clock step taken off."""
+    return dataclasses.replace(
+        record,
+        start_time_unix_nano=record.start_time_unix_nano - shift_ns,
+        end_time_unix_nano=record.end_time_unix_nano - shift_ns,
+        events=[Event(e.name, e.time_unix_nano - shift_ns, e.attributes) for e in record.events],
+        attributes={**record.attributes, "cab.clock_shift_ns": shift_ns},
+    )
 
 
 def home_as_tilde(record: SpanRecord, home: str) -> SpanRecord:

@@ -77,7 +77,8 @@ class ModelCallSpans:
         self.call_ns += call.duration_ns
         usage = call.response.usage
         if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
-            self.without_usage += 1
+            # A failed call (a 429, a 500, a cut stream) is counted as failed, not as missing usage.
+            self.without_usage += not call.failed
         else:
             self.input_tokens += usage.input_tokens or 0
             self.output_tokens += usage.output_tokens or 0
@@ -105,8 +106,10 @@ class ModelCallSpans:
                 self._step(step, end_ns)
 
     def totals(self, check_passed: bool | None) -> dict[str, Any]:
-        """Run-span attributes a sweep can sum. ``tokens_per_correct_task`` only when the
-        task's check passed (a failed task has no tokens per correct task)."""
+        """Run-span attributes a sweep can sum. Unknown is not zero: the token counts are there
+        only when every call that succeeded reported its usage (``model_calls_without_usage``
+        says how many did not; as ``cab_trace.model.axes`` reads them); failed calls count in
+        ``model_calls_failed``. ``tokens_per_correct_task`` only when the task's check passed."""
         if not self.calls:
             return {"model_calls": 0}
         attrs: dict[str, Any] = {
@@ -115,16 +118,18 @@ class ModelCallSpans:
             "model_calls_without_usage": self.without_usage,
             "model_call_ms": round(self.call_ns / 1e6),
             "tool_steps": self.tool_steps,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.input_tokens + self.output_tokens,
         }
-        if self.cache_read_tokens:
-            attrs["cache_read_tokens"] = self.cache_read_tokens
-        if self.reasoning_tokens:
-            attrs["reasoning_tokens"] = self.reasoning_tokens
+        known = self.without_usage == 0
+        if known:
+            attrs["input_tokens"] = self.input_tokens
+            attrs["output_tokens"] = self.output_tokens
+            attrs["total_tokens"] = self.input_tokens + self.output_tokens
+            if self.cache_read_tokens:
+                attrs["cache_read_tokens"] = self.cache_read_tokens
+            if self.reasoning_tokens:
+                attrs["reasoning_tokens"] = self.reasoning_tokens
         if check_passed is not None:
             attrs["correct_tasks"] = int(check_passed)
-            if check_passed:
+            if check_passed and known:
                 attrs["tokens_per_correct_task"] = self.input_tokens + self.output_tokens
         return attrs

@@ -100,11 +100,15 @@ def test_foreign_traces_are_adopted_and_everything_is_counted(tmp_path: Path) ->
     reads = [r for r in records if r.name == "read file"]
     assert {r.parent_span_id for r in reads} == {s.span_id for s in sessions}
     assert {r.attributes["cab.original_parent_span_id"] for r in reads} == {s.span_id for s in sessions}
+    # A span whose parent never arrives keeps it; a placeholder under the container stands in.
     orphan = next(r for r in records if r.name == "orphan")
-    assert orphan.parent_span_id == container.span_id
-    assert orphan.attributes["cab.parent_missing"] is True
+    assert orphan.parent_span_id == f"{0x5678:016x}"
     assert orphan.attributes["cab.original_parent_span_id"] == f"{0x5678:016x}"
     assert orphan.attributes["cab.original_trace_id"] == f"{0x1234:032x}"
+    (placeholder,) = [r for r in records if r.attributes.get("cab.placeholder")]
+    assert placeholder.span_id == orphan.parent_span_id and placeholder.parent_span_id == container.span_id
+    assert placeholder.start_time_unix_nano <= orphan.start_time_unix_nano
+    assert placeholder.end_time_unix_nano >= orphan.end_time_unix_nano
 
     # Paths under the user's home are written ~/..., as the harness writes its own.
     assert reads[0].attributes["path"] == "~/project/greet.py"
@@ -116,7 +120,8 @@ def test_foreign_traces_are_adopted_and_everything_is_counted(tmp_path: Path) ->
     assert counts == {
         "agent_spans": 5,
         "agent_spans_adopted": 5,
-        "agent_spans_reparented": 1,
+        "agent_spans_parent_missing": 1,
+        "agent_span_placeholders": 1,
         "agent_logs": 2,
         "agent_metrics": counts["agent_metrics"],
         "agent_exports_refused": 1,
@@ -124,7 +129,9 @@ def test_foreign_traces_are_adopted_and_everything_is_counted(tmp_path: Path) ->
     assert isinstance(counts["agent_metrics"], int) and counts["agent_metrics"] >= 1
 
 
-def test_past_the_cap_spans_are_handed_on_as_they_come(monkeypatch) -> None:
+def test_spans_are_handed_on_as_they_come_and_a_parent_never_sent_gets_a_placeholder() -> None:
+    """Nothing is held for the end (kill -9 loses no span the agent sent); at the end, a parent
+    that never arrived gets a placeholder under the container span, one per missing parent."""
     import orjson
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
@@ -139,25 +146,32 @@ def test_past_the_cap_spans_are_handed_on_as_they_come(monkeypatch) -> None:
         def on_end(self, span: ReadableSpan) -> None:
             self.spans.append(span)
 
-    def record(span_id: str, parent: str | None) -> SpanRecord:
-        return SpanRecord("ab" * 16, span_id, parent, f"s{span_id[-1]}", "internal", 1, 2)
+    def record(span_id: str, parent: str | None, start: int = 1, end: int = 2) -> SpanRecord:
+        return SpanRecord("ab" * 16, span_id, parent, f"s{span_id[-1]}", "internal", start, end)
 
-    monkeypatch.setattr(agent_receiver, "MAX_HELD", 2)
     sink = Sink()
     receiver = agent_receiver.AgentSpanReceiver(sink, parent=(0xC0FFEE, 0xC0DE), home="/home/u")
-    body = traces_data([record("a" * 16, None), record("b" * 16, "a" * 16), record("c" * 16, "f" * 16)])
-    receiver.accept(orjson.dumps(body), is_json=True)
-    assert [s.name for s in sink.spans] == ["sc"]  # past the cap: at once, its missing parent kept
+    # Children before their parents, as SDKs export them; "c" and "d" hang from "f", never sent.
+    first = [record("b" * 16, "a" * 16), record("c" * 16, "f" * 16, 5, 9), record("d" * 16, "f" * 16, 3, 7)]
+    receiver.accept(orjson.dumps(traces_data(first)), is_json=True)
+    assert [s.name for s in sink.spans] == ["sb", "sc", "sd"]  # at once
+    receiver.accept(orjson.dumps(traces_data([record("a" * 16, None)])), is_json=True)
+    assert len(sink.spans) == 4
     receiver.stop()
     by_name = {s.name: s for s in sink.spans}
-    assert [s.name for s in sink.spans] == ["sc", "sa", "sb"]
     container = f"{0xC0DE:016x}"
+    placeholder = sink.spans[-1]
+    assert placeholder.attributes is not None and placeholder.attributes["cab.placeholder"] is True
+    assert f"{placeholder.context.span_id:016x}" == "f" * 16
+    assert placeholder.parent is not None and f"{placeholder.parent.span_id:016x}" == container
+    assert (placeholder.start_time, placeholder.end_time) == (3, 9)  # spans its children
     assert by_name["sa"].parent is not None and f"{by_name['sa'].parent.span_id:016x}" == container
     assert by_name["sb"].parent is not None and f"{by_name['sb'].parent.span_id:016x}" == "a" * 16
     assert by_name["sc"].parent is not None and f"{by_name['sc'].parent.span_id:016x}" == "f" * 16
     assert all(f"{s.context.trace_id:032x}" == f"{0xC0FFEE:032x}" for s in sink.spans)
-    assert receiver.counts()["agent_spans_reparented"] == 0
-    assert receiver.counts()["agent_spans_adopted"] == 3
+    counts = receiver.counts()
+    assert (counts["agent_spans_parent_missing"], counts["agent_span_placeholders"]) == (2, 1)
+    assert counts["agent_spans_adopted"] == 4
 
 
 def test_bad_exports_are_refused_with_400_and_counted() -> None:

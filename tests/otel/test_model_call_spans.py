@@ -135,7 +135,7 @@ def test_exported_to_jaeger_json_with_client_kind_and_gen_ai_tags(tmp_path: Path
     assert isinstance(tags["gen_ai.usage.output_tokens"], int)
 
 
-def test_run_totals_count_failures_and_calls_without_usage(tmp_path: Path) -> None:
+def test_run_totals_count_failures_apart_and_leave_unknown_tokens_out(tmp_path: Path) -> None:
     pipeline = build_pipeline(tmp_path / "trace.jsonl", Redactor([]))
     spans = ModelCallSpans(pipeline.tracer, content=False)
     body = orjson.dumps({"model": "m", "messages": []})
@@ -151,16 +151,63 @@ def test_run_totals_count_failures_and_calls_without_usage(tmp_path: Path) -> No
 
     spans(call(1, with_usage))
     spans(call(2, ResponseAccumulator(Api.CHAT), outcome="stream_cut"))
-    pipeline.shutdown()
+    # A failed call is a failure, not a call without usage: the tokens are known.
     failed = spans.totals(check_passed=False)
     assert failed["model_calls"] == 2 and failed["model_calls_failed"] == 1
-    assert (
-        failed["model_calls_without_usage"] == 1
-        and failed["input_tokens"] == 7
-        and failed["model_call_ms"] == 1
-    )
+    assert failed["model_calls_without_usage"] == 0 and failed["model_call_ms"] == 1
+    assert (failed["input_tokens"], failed["output_tokens"], failed["total_tokens"]) == (7, 2, 9)
     assert failed["correct_tasks"] == 0 and "tokens_per_correct_task" not in failed
     assert spans.totals(check_passed=True)["tokens_per_correct_task"] == 9
     assert "correct_tasks" not in spans.totals(check_passed=None)
+    # A call that succeeded and reported no usage: the tokens are unknown, absent, never 0.
+    spans(call(3, ResponseAccumulator(Api.CHAT)))
+    pipeline.shutdown()
+    unknown = spans.totals(check_passed=True)
+    assert unknown["model_calls_without_usage"] == 1 and unknown["model_calls_failed"] == 1
+    for name in ("input_tokens", "output_tokens", "total_tokens", "tokens_per_correct_task"):
+        assert name not in unknown
+    assert unknown["correct_tasks"] == 1
     records = {r.attributes["cab.llm.call_index"]: r for r in read_records(tmp_path / "trace.jsonl")}
     assert records[2].status.code == "ERROR" and "stream ended before" in records[2].status.message
+
+
+def test_run_totals_agree_with_what_a_sweep_reads_from_the_trace(tmp_path: Path) -> None:
+    """The run span's totals and `cab_trace.model.axes` (what sweeps, compare and the cell page
+    read) count the same calls the same way: failures apart, unknown tokens left out."""
+    from cab_trace.llm.summary import call_rows, totals_text
+    from cab_trace.model.axes import cell_numbers
+
+    body = orjson.dumps({"model": "m", "messages": []})
+    reported = ResponseAccumulator(Api.CHAT)
+    reported.feed_json(orjson.dumps({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}))
+    for case, outcomes in {
+        "known": [("ok", reported), ("http_error", ResponseAccumulator(Api.CHAT))],
+        "unknown": [("ok", reported), ("ok", ResponseAccumulator(Api.CHAT))],
+    }.items():
+        pipeline = build_pipeline(tmp_path / f"{case}.jsonl", Redactor([]))
+        spans = ModelCallSpans(pipeline.tracer, content=False)
+        for index, (outcome, response) in enumerate(outcomes, 1):
+            record = CallRecord(
+                Api.CHAT, "POST", "/v1/chat/completions", "h", 80, request_hash(body),
+                parse_request(Api.CHAT, body), start_ns=index * 1_000_000, end_ns=index * 1_000_000 + 1,
+                status=429 if outcome == "http_error" else 200, response=response.info,
+                outcome=outcome, index=index,
+            )  # fmt: skip
+            spans(record)
+        pipeline.shutdown()
+        totals = spans.totals(check_passed=True)
+        records = list(read_records(tmp_path / f"{case}.jsonl"))
+        numbers = cell_numbers(records)
+        assert numbers.model_calls == totals["model_calls"]
+        assert numbers.model_calls_failed == totals["model_calls_failed"]
+        assert numbers.calls_without_usage == totals["model_calls_without_usage"]
+        assert numbers.total_tokens == totals.get("total_tokens")
+        text = totals_text(call_rows(records))
+        if case == "known":
+            assert totals["total_tokens"] == 8 and text == "2 model call(s) (1 failed) · tokens 5 in / 3 out"
+        else:
+            assert "total_tokens" not in totals and numbers.total_tokens is None
+            assert text == (
+                "2 model call(s) · tokens unknown: 1 call(s) that succeeded reported no usage; "
+                "5 in / 3 out from the 1 that did"
+            )

@@ -1,6 +1,6 @@
 """The recording proxy's upstream connections and long streams: a kept connection the endpoint
-closed while it waited is not used, and a stream longer than the recorder's parse batch reaches
-the agent byte for byte and is recorded whole. (Upstreams from tests/proxy/upstreams.py.)"""
+closed while it waited is not used, and a long stream reaches the agent byte for byte and is
+recorded in bounded memory. (Upstreams from tests/proxy/upstreams.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import time
 import orjson
 
 from cab_trace.llm import call_attributes
+from cab_trace.llm.bounded import KEEP, marker
+from cab_trace.llm.call import PART_LIMIT
 from tests.proxy.test_model_proxy import CHAT, fetch, proxied
 from tests.proxy.upstreams import RawUpstream, Request, sse_until_close
 
@@ -57,8 +59,8 @@ def test_a_kept_connection_the_endpoint_closed_meanwhile_is_not_used() -> None:
     assert len(upstream.requests) == 2
 
 
-def test_a_stream_longer_than_a_parse_batch_reaches_the_agent_whole_and_is_recorded_whole() -> None:
-    # 9 MB of events: more than two of the recorder's 4 MB batches and a remainder.
+def test_a_long_stream_reaches_the_agent_whole_and_is_recorded_in_bounded_memory() -> None:
+    # 9 MB of events: more than the reader's queue for one call holds at once.
     text = "0123456789" * 90
     chunk = orjson.dumps({"id": "s1", "model": "m", "choices": [{"index": 0, "delta": {"content": text}}]})
     count = 9 * 1024 * 1024 // (len(chunk) + 8)
@@ -83,10 +85,20 @@ def test_a_stream_longer_than_a_parse_batch_reaches_the_agent_whole_and_is_recor
         seen = fetch(proxy.url, "/chat/completions", body, timeout=60)
     assert seen.status == 200 and seen.body == stream
     (call,) = calls
+    # The end of a stream is always read: usage, finish reasons and the end marker are there.
     assert call.outcome == "ok" and call.response.complete
-    assert call.response.chunks == count + 3  # every event, [DONE] included
     attrs = call_attributes(call)
     assert attrs["gen_ai.usage.output_tokens"] == count
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
-    # Every piece of the text, in order (the span's attribute is bounded; the record is not).
-    assert call.response.output_messages[0]["parts"][0]["content"] == text * count
+    # The text kept is its head and its tail, with how much is left out between them.
+    content = call.response.output_messages[0]["parts"][0]["content"]
+    assert isinstance(content, str) and len(content) <= PART_LIMIT
+    assert attrs["cab.llm.content"] == "truncated"
+    unread = call.response.unread_bytes
+    if unread == 0:  # the reader kept up: every event was read, and the text counted whole
+        assert call.response.chunks == count + 3  # every event, [DONE] included
+        left_out = len(text) * count - 2 * KEEP
+        assert content == (text * count)[:KEEP] + marker(left_out) + (text * count)[-KEEP:]
+    else:  # it fell behind (a busy machine) and says how much it did not read
+        assert attrs["cab.llm.response.unread_bytes"] == unread and call.response.chunks < count + 3
+        assert any("not read" in note for note in call.notes)

@@ -1,6 +1,7 @@
 """Upstreams that misbehave on purpose, for the proxy tests: a raw TCP server whose every answer
 is bytes written by a test-chosen function, so a stream can be cut in the middle of a chunk, a
-status can be any, and an upstream can never answer at all.
+status can be any, and an upstream can never answer at all. The behaviours below are the fault
+matrix of the proxy tests (tests/proxy/test_proxy_faults.py).
 
 (The well-behaved upstream is the shared scripted model server, tests/model_server.py.)
 """
@@ -8,7 +9,9 @@ status can be any, and an upstream can never answer at all.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -30,18 +33,25 @@ Behaviour = Callable[[socket.socket, Request], None]
 
 class RawUpstream:
     """A TCP server on 127.0.0.1: reads one HTTP/1.1 request per connection, then lets
-    ``behaviour`` write whatever it likes and closes."""
+    ``behaviour`` write whatever it likes and closes; with ``keep_alive``, reads the next
+    request on the same connection after each answer, until the client closes."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(
+        self, behaviour: Behaviour, keep_alive: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.behaviour = behaviour
+        self.keep_alive = keep_alive
+        self.tls = tls
         self.requests: list[Request] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}/v1"
 
     def __enter__(self) -> RawUpstream:
         threading.Thread(target=self._serve, daemon=True).start()
@@ -65,26 +75,42 @@ class RawUpstream:
             self._threads.append(thread)
 
     def _one(self, conn: socket.socket) -> None:
+        self.connections += 1
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         with conn:
             data = b""
-            while b"\r\n\r\n" not in data:
-                piece = conn.recv(65536)
-                if not piece:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    try:
+                        piece = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not piece:
+                        return
+                    data += piece
+                head, _, body = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+                }
+                length = int(headers.get("content-length", "0"))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                body, data = body[:length], body[length:]
+                request = Request(method, path, headers, body)
+                self.requests.append(request)
+                try:
+                    self.behaviour(conn, request)
+                except OSError:
+                    return  # the proxy may hang up on a misbehaving upstream
+                if not self.keep_alive:
                     return
-                data += piece
-            head, _, body = data.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {
-                k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
-            }
-            length = int(headers.get("content-length", "0"))
-            while len(body) < length:
-                body += conn.recv(65536)
-            request = Request(method, path, headers, body)
-            self.requests.append(request)
-            with contextlib.suppress(OSError):  # the proxy may hang up on a misbehaving upstream
-                self.behaviour(conn, request)
 
     def wait_stopped(self, timeout: float) -> None:
         self._stopped.wait(timeout)
@@ -143,5 +169,152 @@ def never_answers(upstream_done: threading.Event) -> Behaviour:
 
     def run(conn: socket.socket, _: Request) -> None:
         upstream_done.wait(30)
+
+    return run
+
+
+def raw(payload: bytes) -> Behaviour:
+    """Exactly these bytes, whatever was asked."""
+
+    def run(conn: socket.socket, _: Request) -> None:
+        conn.sendall(payload)
+
+    return run
+
+
+def length_cut(body: bytes, declared: int, content_type: str = "application/json") -> Behaviour:
+    """An answer that says ``Content-Length: declared`` and sends ``body`` (shorter), then
+    closes: a body cut short."""
+    return raw(
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {declared}\r\n\r\n".encode()
+        + body
+    )
+
+
+def trickle(payload: bytes, interval_s: float, sent_at: list[float]) -> Behaviour:
+    """``payload`` one byte at a time, ``interval_s`` apart; the send time of each byte of the
+    body (after the head, sent at once) goes into ``sent_at``."""
+
+    def run(conn: socket.socket, _: Request) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+        for byte in payload:
+            conn.sendall(bytes([byte]))
+            sent_at.append(time.monotonic())
+            time.sleep(interval_s)
+
+    return run
+
+
+def gzipped(body: bytes, content_type: str, chunked: bool = False) -> Behaviour:
+    """``body`` gzip-encoded (whatever the request accepted), with a length or in chunks."""
+    packed = gzip.compress(body)
+
+    def run(conn: socket.socket, _: Request) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Encoding: gzip\r\n"
+        if chunked:
+            conn.sendall(head.encode() + b"Transfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(packed), 100):
+                piece = packed[i : i + 100]
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.sendall(b"0\r\n\r\n")
+        else:
+            conn.sendall(head.encode() + f"Content-Length: {len(packed)}\r\n\r\n".encode() + packed)
+
+    return run
+
+
+def chat_stream(request: Request, content_type: str = "text/event-stream") -> bytes:
+    """A chat stream as OpenAI sends it: with ``"usage": null`` in every chunk and a usage-only
+    chunk at the end only when the request asked for usage."""
+    doc = orjson.loads(request.body)
+    asked = (doc.get("stream_options") or {}).get("include_usage") is True
+    extra = {"usage": None} if asked else {}
+    chunks = [
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": part}}], **extra}
+        for part in ("Hello", ", world")
+    ]
+    chunks.append(
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra}
+    )
+    if asked:
+        chunks.append(
+            {"id": "c1", "model": "m", "choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+        )
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def chat_stream_answer(content_type: str = "text/event-stream") -> Behaviour:
+    """:func:`chat_stream`, ended by closing the connection, labelled ``content_type``."""
+
+    def run(conn: socket.socket, request: Request) -> None:
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n".encode()
+            + chat_stream(request)
+        )
+
+    return run
+
+
+def early_hints_then(status: int = 200) -> Behaviour:
+    """``103 Early Hints``, then an answer (kept alive) that names the request it answers."""
+
+    def run(conn: socket.socket, request: Request) -> None:
+        body = orjson.dumps(
+            {
+                "id": "c",
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": request.body.decode()},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+            }
+        )
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+        time.sleep(0.05)
+        head = (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        conn.sendall(head.encode() + body)
+
+    return run
+
+
+def echo(delay_s: float = 0.0) -> Behaviour:
+    """A complete chat answer (with a length) whose content is the request's body, after
+    ``delay_s``; streamed (one event per word, then [DONE]) when the request asks for a stream."""
+
+    def run(conn: socket.socket, request: Request) -> None:
+        if delay_s:
+            time.sleep(delay_s)
+        doc = orjson.loads(request.body)
+        usage = {"prompt_tokens": 2, "completion_tokens": 1}
+        if doc.get("stream"):
+            body = (
+                b"data: "
+                + orjson.dumps({"id": "e", "choices": [{"index": 0, "delta": {"content": doc["id"]}}]})
+                + b"\n\ndata: "
+                + orjson.dumps({"id": "e", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                + b"\n\ndata: "
+                + orjson.dumps({"id": "e", "choices": [], "usage": usage})
+                + b"\n\ndata: [DONE]\n\n"
+            )
+            kind = "text/event-stream"
+        else:
+            message = {"role": "assistant", "content": doc["id"]}
+            body = orjson.dumps(
+                {
+                    "id": "e",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": usage,
+                }
+            )
+            kind = "application/json"
+        conn.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        )
 
     return run

@@ -17,14 +17,22 @@ def test_maximize_shows_the_whole_recorded_screen_in_a_140x40_terminal(tmp_path:
     try:
         session.wait_for(lambda s: "t = 0.000 s" in s, "the replay to start")
         session.keys("End")
-        # The pane follows the cursor to the last line (once the emulator's screen has arrived).
-        screen = session.wait_for(lambda s: "t = 3.951 s / 3.951 s" in s and "LAST LINE" in s, "the end")
-        assert "row 01" not in screen  # the pane beside the span detail is too short for 36 rows
-        session.keys("Tab", "Tab", "z")  # the focus to the terminal pane, then maximize it
-        screen = session.wait_for(
-            lambda s: "LAST LINE: task fixed, 1 file changed" in s and "row 01" in s, "the maximized terminal"
+        # The pane beside the span detail is too short for 36 rows: the last line shows, row 01
+        # not. Every condition in the wait, so that no screen drawn half-way is judged.
+        session.wait_for(
+            lambda s: "t = 3.951 s / 3.951 s" in s and "LAST LINE: task fixed" in s and "row 01" not in s,
+            "the end, the terminal's last rows in the pane",
         )
-        assert "terminal 120×36" in screen and "t = 3.951 s" in screen  # the transport line stays
+        session.keys("Tab", "Tab", "z")  # the focus to the terminal pane, then maximize it
+        session.wait_for(
+            lambda s: (
+                "LAST LINE: task fixed, 1 file changed" in s
+                and "row 01" in s
+                and "terminal 120×36" in s
+                and "t = 3.951 s" in s
+            ),  # the transport line stays
+            "the maximized terminal, with the transport line",
+        )
         session.keys("z")
         session.wait_for(lambda s: "command:launch" in s, "the waterfall back after z again")
         session.keys("q")

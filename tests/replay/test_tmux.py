@@ -31,6 +31,7 @@ class Tmux:
         self.session = f"cab-trace-test-{uuid.uuid4().hex[:8]}"
         self.tmux = ["tmux", "-L", self.session]
         env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})}
+        env.pop("TMUX", None)  # started from inside tmux: still a server of its own
         shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
         subprocess.run(
             [
@@ -66,7 +67,9 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", self.session, *keys], check=True)
 
-    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 20) -> str:
+    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+        """The first screen for which ``ok`` holds (polled until ``timeout``, generous for a busy
+        machine): assert on what this returns, never on a screen read before it settled."""
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()

@@ -46,6 +46,15 @@ PURE = [
     "cab_trace.model.compare",
     "cab_trace.compare_text",
     "cab_trace.outcome",
+    "cab_trace.clock",
+    "cab_trace.llm.bounded",
+    "cab_trace.llm.stream_usage",
+    # HTTP/1.1 framing and the answers read on the side, for the model proxy
+    "cab_trace.harness.http11",
+    "cab_trace.harness.answer_reader",
+    "cab_trace.harness.model_proxy",
+    "cab_trace.harness.proxy_link",
+    "cab_trace.harness.proxy_io",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
