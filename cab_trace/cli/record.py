@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cab_trace.cli.common import PROG, stderr, warn
+from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import CellConfig, RunOutcome
@@ -18,7 +19,7 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
     from cab_trace.harness.runner import CellRunner
 
     def show_output(stream: str, text: str) -> None:
-        sys.stderr.write(text)
+        sys.stderr.write(safe_text(text))  # the agent's escapes shown as text, never obeyed
         sys.stderr.flush()
 
     progress = None if quiet else (lambda msg: stderr(f"  {msg}"))
@@ -47,12 +48,7 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
     for warning in outcome.warnings:
         warn(warning)
     for leak in outcome.leaks:
-        stderr(f"{PROG}: error: leak check: {leak}")
-    if outcome.leaks:
-        stderr(
-            "  hint: the trace was redacted, but something else wrote the secret there; "
-            "scrub it with `cab-trace redact` and report how it got there"
-        )
+        stderr(f"{PROG}: error: leak check: {leak}")  # the hint (where it came from) follows the verdict
     report(outcome, quiet)
     return outcome.exit_code
 
