@@ -126,7 +126,7 @@ def _export_cast(files: list[Path], output: Path, say: Say) -> int:
         )
     cast = casts[0]
     with cast.open("rb") as handle:
-        header = handle.readline()
+        header = handle.readline(1 << 20)  # a header is a few hundred bytes: never read a gigabyte
     version = _cast_version(header)
     if version is None:
         raise TraceFileError(

@@ -177,7 +177,7 @@ def check_links(root: Path, skip: Callable[[str, bool], bool] = lambda _rel, _is
 
 
 def copy_tree(source: Path, target: Path, skip: Callable[[str, bool], bool]) -> CopyReport:
-    """Copy ``source`` into the (existing, empty, private) directory ``target``: regular files
+    """Copy ``source`` into the empty, private directory ``target`` (made if need be): regular files
     with their mode and times, directories, links as links; special files skipped. Then every
     link in the copy is checked to resolve inside it.
 
@@ -186,11 +186,14 @@ def copy_tree(source: Path, target: Path, skip: Callable[[str, bool], bool]) -> 
         OSError: a file could not be read or written.
     """
     report = CopyReport()
+    target.mkdir(parents=True, exist_ok=True)
     src = _open_root(source)
     try:
         dst = os.open(target, _DIR_FLAGS)
         try:
-            _copy_dir(src, dst, "", skip, report)
+            into = os.fstat(dst)
+            # The target may lie inside the source (a task copied into itself): never copy it.
+            _copy_dir(src, dst, "", skip, report, (into.st_dev, into.st_ino))
         finally:
             os.close(dst)
     finally:
@@ -201,7 +204,14 @@ def copy_tree(source: Path, target: Path, skip: Callable[[str, bool], bool]) -> 
     return report
 
 
-def _copy_dir(src: int, dst: int, prefix: str, skip: Callable[[str, bool], bool], report: CopyReport) -> None:
+def _copy_dir(  # noqa: PLR0917
+    src: int,
+    dst: int,
+    prefix: str,
+    skip: Callable[[str, bool], bool],
+    report: CopyReport,
+    target: tuple[int, int],
+) -> None:
     for name in sorted(os.listdir(src)):
         rel = f"{prefix}{name}"
         try:
@@ -209,7 +219,7 @@ def _copy_dir(src: int, dst: int, prefix: str, skip: Callable[[str, bool], bool]
         except FileNotFoundError:
             continue
         mode = info.st_mode
-        if skip(rel, stat.S_ISDIR(mode)):
+        if skip(rel, stat.S_ISDIR(mode)) or (info.st_dev, info.st_ino) == target:
             continue
         if stat.S_ISDIR(mode):
             os.mkdir(name, 0o700, dir_fd=dst)
@@ -217,7 +227,7 @@ def _copy_dir(src: int, dst: int, prefix: str, skip: Callable[[str, bool], bool]
             try:
                 child_dst = os.open(name, _DIR_FLAGS, dir_fd=dst)
                 try:
-                    _copy_dir(child_src, child_dst, f"{rel}/", skip, report)
+                    _copy_dir(child_src, child_dst, f"{rel}/", skip, report, target)
                     os.chmod(child_dst, stat.S_IMODE(mode))
                     os.utime(child_dst, ns=(info.st_atime_ns, info.st_mtime_ns))
                 finally:

@@ -36,19 +36,31 @@ RECORD = {
 }
 
 
+#: Runs `cab-trace ARGS` in this process and writes its peak resident memory (VmHWM: ru_maxrss
+#: would carry the parent's over through fork and exec) to the file named by $PEAK_OUT.
+_MEASURED = """
+import os, sys
+from cab_trace.cli import main
+code = main(sys.argv[1:])
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+open(os.environ["PEAK_OUT"], "w").write(peak)
+sys.exit(code)
+"""
+
+
 def peak(*args: str, env: dict[str, str] | None = None) -> tuple[int, int, str]:
     """(exit code, peak resident bytes, stderr) of `cab-trace ARGS`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cab_trace", *args],
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"peak-{os.getpid()}-{id(args)}"
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {}), "PEAK_OUT": str(out)},
+        check=False,
     )
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024, err
+    used = int(out.read_text()) * 1024
+    out.unlink()
+    return done.returncode, used, done.stderr.decode("utf-8", "replace")
 
 
 def sparse(path: Path, prefix: bytes, size: int = BIG, before: bytes = b"") -> Path:
