@@ -27,6 +27,7 @@ import dataclasses
 import gzip
 import re
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,8 @@ class AgentSpanReceiver:
                         receiver.accept(body, is_json)
                     else:
                         receiver.count(signal.removeprefix("/v1/"), body, is_json)
-                except (CabTraceError, ValueError, OSError, AttributeError, TypeError):  # bad input: 400
+                except (CabTraceError, ValueError, OSError, EOFError, zlib.error, AttributeError, TypeError):
+                    # Bad input (a cut gzip stream ends in EOFError): 400, never a traceback.
                     with receiver._lock:
                         receiver.rejected += 1
                     self._answer(400, b"")

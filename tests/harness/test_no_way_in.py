@@ -270,3 +270,43 @@ def test_special_and_huge_task_and_adapter_files_are_errors_not_hangs(tmp_path: 
     result = run(task_dir, tmp_path / "run", adapter=str(adapter), timeout=30)
     assert result.returncode == 2 and "adapter.toml" in one_line_error(result.stderr)
     assert stat.S_ISFIFO(adapter.lstat().st_mode)
+
+
+def test_a_span_the_leak_guard_withholds_fails_the_run_and_says_where(
+    tmp_path: Path, task_dir: Path, monkeypatch
+) -> None:
+    """Fault injection: the guard in front of the collector knows a secret the redactor was not
+    told of (as if the redactor had missed it); the agent prints it. The span that holds it is
+    not sent, and the run fails saying so, with a hint that blames the redactor, not 'something
+    else'."""
+    from cab_trace.harness import runner as runner_module
+    from cab_trace.harness.runner import CellConfig, CellRunner
+    from cab_trace.harness.runtime import LocalRuntime
+    from cab_trace.otel.setup import OtlpSettings
+    from tests.otlp_receiver import OtlpReceiver
+
+    missed = "tok-Missed-By-The-Redactor-77QxZ"
+    real = runner_module.build_pipeline
+
+    def with_a_blind_spot(*args, **kwargs):
+        pipeline = real(*args, **kwargs)
+        pipeline.leak_guard.known = lambda: [*pipeline.redaction.redactor.known_secrets, missed]
+        return pipeline
+
+    monkeypatch.setattr(runner_module, "build_pipeline", with_a_blind_spot)
+    with OtlpReceiver("http") as collector:
+        config = CellConfig(
+            task_dir=task_dir,
+            adapter="command",
+            runtime=LocalRuntime(),
+            command=["sh", "-c", f"echo {missed}"],
+            out=tmp_path / "run",
+            otlp=OtlpSettings(collector.endpoint),
+        )
+        outcome = CellRunner(config).run()
+    assert outcome.exit_code == 1
+    assert "1 span(s), which were not sent to the collector" in outcome.message
+    assert outcome.hint is not None and "redactor missed" in outcome.hint
+    assert not any(missed[:16].encode() in raw for raw in collector.received.raw)
+    sent = {span.name for _, span in collector.received.spans()}
+    assert "command:launch" not in sent and any(name.startswith("run:") for name in sent)

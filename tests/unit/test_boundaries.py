@@ -30,6 +30,12 @@ PURE = [
     "cab_trace.redact.scan",
     "cab_trace.redact.records",
     "cab_trace.show",
+    "cab_trace.textsafe",
+    "cab_trace.model.lines",
+    # what checks untrusted input on its way in: stdlib only, so every command can afford it
+    "cab_trace.harness.crossing",
+    "cab_trace.harness.safetree",
+    "cab_trace.harness.ownership",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
