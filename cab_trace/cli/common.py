@@ -91,7 +91,9 @@ def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
         "records exactly what it drew",
     )
     run.add_argument(
-        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
+        "--echo",
+        action="store_true",
+        help="show the agent's (redacted) output on stderr as it runs, its escape sequences shown as text",
     )
     run.add_argument(
         "--cast-limit",
