@@ -12,9 +12,9 @@ before the agent is started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.errors import CabTraceError, TaskError, UsageError
 
 NUL_HINT = (
     "a NUL byte would end the value early and start another (an injected argument or variable); remove it"
@@ -67,3 +67,29 @@ def check_launch(argv: Iterable[str], env: Mapping[str, str]) -> None:
     """
     check_texts(argv, "the agent's argv")
     check_env(env, "the agent's environment")
+
+
+#: Placeholders whose values come from the task (downloaded data), not from the user or adapter.
+TASK_PLACEHOLDERS = {"prompt": "prompt", "task_id": "id"}
+
+
+def check_option_injection(template: Sequence[str], values: Mapping[str, str | None], task_file: str) -> None:
+    """A task's value that is a whole argv element of its own and starts with ``-`` would be read
+    by the agent as an option (a prompt of ``--dangerously-skip-permissions``): refused, unless
+    the template ends the options with ``--`` before it.
+
+    Raises:
+        TaskError: naming the task file and the field.
+    """
+    for i, part in enumerate(template):
+        if "--" in template[:i]:
+            return
+        for placeholder, field in TASK_PLACEHOLDERS.items():
+            value = values.get(placeholder)
+            if part == f"{{{placeholder}}}" and value is not None and value.startswith("-"):
+                raise TaskError(
+                    f"{task_file}: {field} starts with '-', and the adapter passes it as an argument of "
+                    "its own, where the agent would read it as an option",
+                    hint="start it with another character, or put '--' before it in the command "
+                    "(or use an option that takes it as a value, --prompt={prompt})",
+                )

@@ -44,7 +44,7 @@ from cab_trace.harness.adapters import (
     load_adapter,
 )
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
-from cab_trace.harness.crossing import check_launch, check_text
+from cab_trace.harness.crossing import check_launch, check_option_injection, check_text
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
     CastWriter,
@@ -53,7 +53,7 @@ from cab_trace.harness.output import (
 )
 from cab_trace.harness.ownership import Owner, Scratch, collect_scratch
 from cab_trace.harness.runtime import CAST_TERM, LaunchResult, LaunchSpec, Runtime
-from cab_trace.harness.task import Task
+from cab_trace.harness.task import TASK_FILE, Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
@@ -205,6 +205,8 @@ class CellRunner:
         build_files(self.adapter, preview)
         adapter_env = build_env(self.adapter, preview, self.plugins.env)
         check_launch(preview_argv, adapter_env)  # whatever the values came from (crossing.py)
+        template = list(config.command) if self.adapter.takes_command else list(self.adapter.command)
+        check_option_injection(template, self.values, str(self.task.directory / TASK_FILE))
         agent_env = config.runtime.agent_environment(adapter_env)
         # Header variables (OTEL_EXPORTER_OTLP_*HEADERS) hold collector tokens: known secrets,
         # though the agent never gets them (runtime.py leaves every OTEL_* of ours out).

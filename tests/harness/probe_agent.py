@@ -36,7 +36,9 @@ if os.environ.get("PROBE_SPANS"):
         span("probe parent", secret[16:], "", []),
         span("probe child", secret[:16], secret[16:], [{"traceId": secret, "spanId": secret[8:24]}]),
     ]
-    body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "probe"}, "spans": spans}]}]})
+    body = json.dumps(
+        {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "probe"}, "spans": spans}]}]}
+    )
     request = urllib.request.Request(
         f"{base}/v1/traces", body.encode(), {"Content-Type": "application/json"}, method="POST"
     )

@@ -103,7 +103,7 @@ def test_a_gigabyte_line_is_one_error_in_bounded_memory(
 ) -> None:
     prefix, before, line = SHAPES[shape]
     big = sparse(tmp_path / "big.jsonl", prefix, before=before)
-    base_code, base_peak, _ = peak(*COMMANDS[command](small, tmp_path / "small.out"))
+    _, base_peak, _ = peak(*COMMANDS[command](small, tmp_path / "small.out"))
     code, used, err = peak(*COMMANDS[command](big, tmp_path / "big.out"))
     assert code == 2, err[-2000:]
     assert "Traceback" not in err
@@ -113,7 +113,9 @@ def test_a_gigabyte_line_is_one_error_in_bounded_memory(
     assert errors[0].startswith(f"cab-trace: error: {where}"), errors[0]
     assert "longer than" in errors[0] or "larger than" in errors[0], errors[0]
     assert "CAB_TRACE_MAX_LINE" in err  # the hint says how to raise it
-    assert used - base_peak < ALLOWANCE, f"{command} took {(used - base_peak) >> 20} MB more than on a small file"
+    assert used - base_peak < ALLOWANCE, (
+        f"{command} took {(used - base_peak) >> 20} MB more than on a small file"
+    )
 
 
 def test_the_limit_is_configurable_and_a_line_within_it_is_read(tmp_path: Path) -> None:

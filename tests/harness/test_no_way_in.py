@@ -45,11 +45,40 @@ def test_a_nul_in_the_prompt_is_a_usage_error_not_injected_variables(tmp_path: P
         'id = "nul/prompt"\nprompt = "fix the bug\\u0000PATH=/evil/bin\\u0000INJECTED=1"\n'
     )
     out = tmp_path / "run"
-    result = run(task_dir, out, sys.executable, str(PROBE), "{prompt}", env={"PROBE_OUT": str(tmp_path / "p")})
+    result = run(
+        task_dir, out, sys.executable, str(PROBE), "{prompt}", env={"PROBE_OUT": str(tmp_path / "p")}
+    )
     assert result.returncode == 2, result.stderr
     error = one_line_error(result.stderr)
     assert "task.toml" in error and "prompt" in error and "NUL" in error
     assert not out.exists() and not (tmp_path / "p").exists()  # nothing ran, nothing was recorded
+
+
+def test_a_prompt_that_is_an_option_is_refused_unless_the_options_have_ended(
+    tmp_path: Path, task_dir: Path
+) -> None:
+    """A prompt passed as an argument of its own is read as an option when it starts with '-'
+    (claude's --dangerously-skip-permissions, say)."""
+    (task_dir / "task.toml").write_text('id = "flag"\nprompt = "--dangerously-skip-permissions"\n')
+    seen = tmp_path / "p"
+    result = run(
+        task_dir, tmp_path / "run", sys.executable, str(PROBE), "{prompt}", env={"PROBE_OUT": str(seen)}
+    )
+    assert result.returncode == 2, result.stderr
+    error = one_line_error(result.stderr)
+    assert "task.toml" in error and "prompt starts with '-'" in error
+    assert not seen.exists()
+    result = run(
+        task_dir,
+        tmp_path / "run2",
+        sys.executable,
+        str(PROBE),
+        "--",
+        "{prompt}",
+        env={"PROBE_OUT": str(seen)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(seen.read_text())["argv"] == ["--", "--dangerously-skip-permissions"]
 
 
 @pytest.mark.parametrize(
@@ -130,8 +159,9 @@ def test_links_inside_the_task_are_copied_as_links_and_special_files_are_skipped
     out = tmp_path / "run"
     report = tmp_path / "seen.json"
     script = (
-        "import json, os, sys; json.dump({n: [os.path.islink(n), os.readlink(n) if os.path.islink(n) else None,"
-        " os.path.exists(n)] for n in ('lib.rs', 'source', 'dangling', 'pipe')}, open(sys.argv[1], 'w'))"
+        "import json, os, sys; json.dump({n: [os.path.islink(n), "
+        "os.readlink(n) if os.path.islink(n) else None, os.path.exists(n)] "
+        "for n in ('lib.rs', 'source', 'dangling', 'pipe')}, open(sys.argv[1], 'w'))"
     )
     result = run(task_dir, out, sys.executable, "-c", script, str(report))
     assert result.returncode == 0, result.stderr
@@ -167,9 +197,9 @@ def test_the_users_otlp_settings_and_tokens_do_not_reach_the_agent(tmp_path: Pat
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     agent_env = json.loads(seen.read_text())["env"]
-    for name in user_env:
+    for name, value in user_env.items():
         if name in agent_env:  # only cab-trace's own receiver may be named, never the user's values
-            assert agent_env[name] != user_env[name], name
+            assert agent_env[name] != value, name
     assert not any("users-" in value for value in agent_env.values())
     # cab-trace's own receiver still gets the agent's spans (and logs), nowhere else.
     assert agent_env["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://127.0.0.1:")

@@ -66,7 +66,9 @@ def test_a_live_run_in_another_pid_namespace_survives_gc_and_the_next_runs_sweep
     env = {"TMPDIR": str(tmpdir)}
     started, go = tmp_path / "started", tmp_path / "go"
     # The agent says it has started, waits until the test says go, then works in its workdir.
-    script = f"echo $$ > {started}; while [ ! -e {go} ]; do sleep 0.05; done; rm a.txt; echo x > made-late.txt"
+    script = (
+        f"echo $$ > {started}; while [ ! -e {go} ]; do sleep 0.05; done; rm a.txt; echo x > made-late.txt"
+    )
     out = tmp_path / "run"
     live = in_namespace(prefix, *run_args(task, out, script), env=env)
     try:

@@ -104,14 +104,15 @@ def test_hostile_file_names_through_scan_and_the_readers(tmp_path: Path) -> None
 
 def test_a_hostile_task_adapter_and_agent_through_run(tmp_path: Path, task_dir: Path) -> None:
     (task_dir / "task.toml").write_text(
-        f"id = {json.dumps('demo/' + HOSTILE)}\nprompt = {json.dumps(HOSTILE)}\ncategory = {json.dumps(HOSTILE)}\n"
+        f"id = {json.dumps('demo/' + HOSTILE)}\nprompt = {json.dumps(HOSTILE)}\n"
+        f"category = {json.dumps(HOSTILE)}\n"
         f"check = {json.dumps('echo ' + HOSTILE.replace(chr(0), ''))}\n"
     )
     adapter = tmp_path / "adapter.toml"
     agent = "import sys; print(sys.argv[1]); print('\\x1b[1mbold\\x1b[0m ok', file=sys.stderr)"
     adapter.write_text(
-        f"name = {json.dumps('a' + HOSTILE)}\ncommand = [{json.dumps(sys.executable)}, '-c', {json.dumps(agent)},"
-        ' "{prompt}"]\n'
+        f"name = {json.dumps('a' + HOSTILE)}\n"
+        f"command = [{json.dumps(sys.executable)}, '-c', {json.dumps(agent)}, \"{{prompt}}\"]\n"
     )
     result = run_cli(
         "run", "--adapter", str(adapter), "--task", str(task_dir), "--runs-dir", str(tmp_path / "runs"),

@@ -103,5 +103,7 @@ def test_the_leak_guard_withholds_a_span_the_redactor_missed(tmp_path: Path) -> 
     assert not any(missed[:16].encode() in raw for raw in collector.received.raw)
     assert pipeline.leak_guard.withheld == 1
     (described,) = pipeline.leak_guard.descriptions
-    assert "not sent to the collector" in described and missed not in described and missed[:16] not in described
+    assert (
+        "not sent to the collector" in described and missed not in described and missed[:16] not in described
+    )
     assert warnings == []  # withheld is not "could not send": it is a leak, and the run says so

@@ -136,7 +136,9 @@ def test_adapter_files_are_written_without_following_links(tmp_path: Path) -> No
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")), max_size=30), st.booleans())
-def test_bounded_lines_agree_with_pythons_lines_within_the_limit(lines: list[bytes], final_newline: bool) -> None:
+def test_bounded_lines_agree_with_pythons_lines_within_the_limit(
+    lines: list[bytes], final_newline: bool
+) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     expected = list(enumerate(io.BytesIO(data), start=1))
     longest = max((len(x) for x in lines), default=0)
