@@ -697,7 +697,10 @@ def _handler(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
                 self._write(rest, chunked)  # an event the stream never finished, as it came
             if size > MAX_OBSERVED_BODY and not is_sse:
                 observed.clear()
-            return None
+            # A body shorter than its length ends with no error from http.client (only the length
+            # left unread says so): pass it on as cut, so the agent's connection closes as the
+            # endpoint's did, rather than leaving the agent waiting for the rest.
+            return "the body ended early" if response.length else None
 
         def _agent_left(
             self,
