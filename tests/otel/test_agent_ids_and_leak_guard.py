@@ -107,3 +107,44 @@ def test_the_leak_guard_withholds_a_span_the_redactor_missed(tmp_path: Path) -> 
         "not sent to the collector" in described and missed not in described and missed[:16] not in described
     )
     assert warnings == []  # withheld is not "could not send": it is a leak, and the run says so
+
+
+def test_what_the_agent_sends_cannot_exhaust_the_run_or_print_a_traceback(tmp_path: Path) -> None:
+    """A gzip bomb (a few hundred kB that inflate to gigabytes), a Content-Length that is not a
+    number or is negative: each is a 400, in bounded memory, with nothing on stderr."""
+    import contextlib
+    import gzip
+    import http.client
+    import io
+    import urllib.parse
+
+    from cab_trace.otel import agent_receiver
+
+    pipeline = build_pipeline(tmp_path / "trace.jsonl", Redactor([SECRET]))
+    receiver = AgentSpanReceiver(pipeline.redaction)
+    url = urllib.parse.urlsplit(receiver.start())
+    bomb = gzip.compress(b"{" + b" " * (agent_receiver.MAX_BODY + 1024) + b"}")
+    said = io.StringIO()
+    statuses = []
+    try:
+        with contextlib.redirect_stderr(said):
+            for body, headers in (
+                (bomb, {"Content-Encoding": "gzip", "Content-Length": str(len(bomb))}),
+                (b"{}", {"Content-Length": "abc"}),
+                (b"{}", {"Content-Length": "-5"}),
+            ):
+                conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
+                conn.putrequest("POST", "/v1/traces")
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    conn.putheader(key, value)
+                conn.endheaders()
+                with contextlib.suppress(ConnectionError):
+                    conn.send(body)
+                statuses.append(conn.getresponse().status)
+                conn.close()
+    finally:
+        receiver.stop()
+        pipeline.shutdown()
+    assert statuses == [400, 400, 400]
+    assert said.getvalue() == ""
+    assert len(bomb) < 1 << 20
