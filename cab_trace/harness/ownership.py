@@ -49,6 +49,8 @@ SCRATCH_PREFIX = "cab-trace-"
 _MAGIC = "cab-trace lock v1"
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+#: What flock fails with where the file system does not lock (some FUSE and network file systems).
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,18 @@ class Scratch:
                 dir_fd=dir_fd,
             )
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else has seen: free
-                body = f"{_MAGIC}\ntoken {token}\nhost {socket.gethostname()}\npid {os.getpid()}\n"
+                lock = "flock"
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a file nobody else has seen: free
+                except OSError as exc:
+                    if exc.errno not in _NO_LOCKS:
+                        raise
+                    # A file system that cannot lock: the run still runs, and says so in the file,
+                    # so that nobody takes the lock's absence for its run's death.
+                    lock = "none"
+                body = (
+                    f"{_MAGIC}\ntoken {token}\nlock {lock}\nhost {socket.gethostname()}\npid {os.getpid()}\n"
+                )
                 os.write(fd, body.encode())
                 # Only now does it get its name: gc never finds it unlocked or half-written.
                 os.rename(temporary, LOCK_FILE, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -193,6 +205,9 @@ def _judge(dir_fd: int) -> tuple[Verdict, int | None]:
     if not text.startswith(_MAGIC + "\n") or info.st_uid != os.getuid() or not fields.get("token"):
         os.close(fd)
         return Verdict(False, "its lock file is not a cab-trace lock of yours"), None
+    if fields.get("lock") == "none":
+        os.close(fd)
+        return Verdict(False, "made where files cannot be locked: nothing can prove its run dead"), None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

@@ -80,6 +80,15 @@ def test_collect_scratch_removes_only_proven_dead_runs_directories(tmp_path: Pat
     assert live.remove() and not live.path.exists()
 
 
+def test_a_lock_file_made_where_nothing_locks_proves_nothing(tmp_path: Path) -> None:
+    scratch = ownership.Scratch.create("nolock", root=tmp_path)
+    scratch.abandon()
+    lock = scratch.path / ownership.LOCK_FILE
+    lock.write_text(lock.read_text().replace("lock flock", "lock none"))
+    report = ownership.collect_scratch(tmp_path)
+    assert report.removed == [] and "cannot be locked" in report.left[0][1]
+
+
 def test_a_dead_runs_directory_that_made_containers_waits_for_them(tmp_path: Path) -> None:
     scratch = ownership.Scratch.create("docker", root=tmp_path)
     scratch.record_container("cab-trace-x-1")
