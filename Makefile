@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-busy lint typecheck check bench bench-docs clean agents docs consumers browser-deps
+.PHONY: demo test test-busy lint typecheck check bench bench-docs clean agents docs consumers browser-deps fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cab-trace needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -84,6 +84,10 @@ check: lint typecheck test
 ## docs: build the documentation site into site/ (strict: a broken link or page fails)
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+## fuzz: run the fuzz targets (tests/fuzz) for thousands of examples each, not the suite's few
+fuzz: $(VENV)/.installed-test
+	CAB_FUZZ=long $(BIN)/python -m pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 ## bench: run the benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick
 bench: $(VENV)/.installed-test

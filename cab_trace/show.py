@@ -7,8 +7,9 @@ kind, its name and a summary of its attributes. Ids are left out unless asked fo
 they are for machines, and took a quarter of the line. With ``colour``, statuses, kinds and
 the outcome are coloured (a terminal; never when piped, never with NO_COLOR).
 
-Pure: works on span records only. Text from the trace is data: control characters and
-escape sequences are shown escaped, so a span cannot change the user's terminal.
+Pure: works on span records only. Text from the trace is data: control characters, escape
+sequences and bidirectional overrides are shown escaped (:func:`cab_trace.textsafe.safe_text`),
+so a span cannot change the user's terminal.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from cab_trace.model.axes import cell_numbers
 from cab_trace.model.index import SpanIndex
 from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
 from cab_trace.model.tree import shape_warnings, tree_order, tree_rows
+from cab_trace.textsafe import safe_text
 
 __all__ = ["cut", "format_duration", "format_value", "render", "render_index", "safe_text", "tree_order"]
 
 #: Attributes too long or too repetitive for the one-line summary (``--full`` shows them).
 _SUMMARY_SKIP = re.compile(r"^(stdout_tail|stderr_tail|process\.|cab\.|gen_ai\.(input|output)\.messages$|"
                            r"gen_ai\.(system_instructions|tool\.definitions)$)")  # fmt: skip
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: Below this width a row leaves out its start time and kind (the name says most of the kind).
 NARROW = 110
 
@@ -57,16 +57,6 @@ KIND_STYLE = {
     "tool_step": "yellow",
 }
 _TONE_STYLE = {"good": "green", "bad": "red", "warn": "yellow", "plain": "", "dim": "dim"}
-
-
-def safe_text(text: str, one_line: bool = False) -> str:
-    """Escape control characters (ESC, BEL, ...) so that printing the text is harmless;
-    with ``one_line``, newlines and tabs too."""
-    pattern = _CONTROL_ONE_LINE if one_line else _CONTROL
-    return pattern.sub(lambda m: _ESCAPES.get(m.group(0), f"\\x{ord(m.group(0)):02x}"), text)
-
-
-_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def paint(text: str, style: str, colour: bool) -> str:

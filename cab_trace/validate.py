@@ -23,6 +23,7 @@ from cab_trace.errors import TraceFileError
 from cab_trace.model import RecordError, SpanRecord
 from cab_trace.model.formats import detect_format, read_trace, resolve_source
 from cab_trace.model.jsonl import looks_truncated
+from cab_trace.model.lines import bounded_lines
 from cab_trace.model.record import fast_check
 from cab_trace.model.structure import StructureCheck
 
@@ -121,7 +122,8 @@ def _check_lines(report: ValidationReport, handle: BinaryIO, progress: Callable[
 
     lines = spans = 0
     # The hot loop, inlined: a valid line costs one parse, one bulk check and three appends.
-    for number, raw in enumerate(handle, start=1):
+    # Lines come in bounded memory: one longer than the limit is an error (model/lines.py).
+    for number, raw in bounded_lines(handle, report.path):
         try:
             obj = loads(raw)
         except decode_error:

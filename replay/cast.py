@@ -32,6 +32,7 @@ from typing import BinaryIO
 import orjson
 
 from cab_trace.errors import TraceFileError
+from cab_trace.model.lines import max_line_bytes, too_long
 
 MAX_COLS = 1000
 MAX_ROWS = 500
@@ -438,6 +439,7 @@ def _big_output(
         raise TraceFileError(cast.path, "not JSON (the event's time)", number) from None
     length, piece, carry, overlap, flags = len(head), head[match.end() :], b"", b"", 0
     clears = False
+    limit = max_line_bytes()
     while True:
         # Escapes must not be cut in two for the trackers: hold back from the last backslash.
         text = carry + piece
@@ -449,6 +451,9 @@ def _big_output(
         overlap = chunk[-64:]
         if piece.endswith(b"\n") or not piece:
             break
+        if length > limit:
+            # Its text is read back whole when shown: held to the line limit like any reader's.
+            raise too_long(cast.path, number, limit)
         piece = handle.readline(LINE_LIMIT)
         length += len(piece)
     if not piece.endswith(b"\n"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from cab_trace.harness.lifecycle import SCRATCH_PREFIX
+from cab_trace.harness.ownership import SCRATCH_PREFIX
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from cab_trace.cli_types import byte_size, directory, memory_limit, positive, positive_int
 from cab_trace.errors import UsageError
+from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
     from cab_trace.otel.setup import OtlpSettings
@@ -71,9 +72,18 @@ def check_flags(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
 
 
 def stderr(message: str) -> None:
-    """Write one line to stderr; a terminal that has gone (SIGHUP) is not an error."""
+    """Write one line to stderr; a terminal that has gone (SIGHUP) is not an error.
+
+    The line is escaped (:func:`cab_trace.textsafe.safe_text`): messages quote task ids, adapter
+    and span names, agent output and file names, none of which may drive the user's terminal.
+    """
     with contextlib.suppress(OSError):  # the run directory has it all
-        print(message, file=sys.stderr, flush=True)
+        print(safe_text(message), file=sys.stderr, flush=True)
+
+
+def stdout(line: str) -> None:
+    """Write one line of a command's result to stdout, escaped as :func:`stderr` escapes."""
+    print(safe_text(line), flush=True)
 
 
 def warn(message: str) -> None:
@@ -153,7 +163,9 @@ def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
         "records exactly what it drew",
     )
     run.add_argument(
-        "--echo", action="store_true", help="show the agent's (redacted) output on stderr as it runs"
+        "--echo",
+        action="store_true",
+        help="show the agent's (redacted) output on stderr as it runs, its escape sequences shown as text",
     )
     run.add_argument(
         "--cast-limit",

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from cab_trace.show import safe_text
+from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import RunOutcome
@@ -172,7 +172,8 @@ class Console:
         if not self.live or self._status is None or self._mid_line:
             return
         width = shutil.get_terminal_size((80, 24)).columns
-        line = status_text(self._status.snapshot(), self._proxy, self._spin)
+        # The phase, the last tool step and errors come from the run: escaped, never obeyed.
+        line = safe_text(status_text(self._status.snapshot(), self._proxy, self._spin), one_line=True)
         if len(line) >= width:
             line = line[: max(width - 2, 0)] + "…"
         self._write("\r\x1b[K\x1b[2m" + line + "\x1b[0m")
@@ -184,7 +185,9 @@ class Console:
             return
         with self._lock:
             self._clear()
-            self._write(message + "\n")
+            # Escaped here as well as by callers (escaping is idempotent): no line of ours can
+            # carry a task's, an adapter's or the agent's control sequences to the terminal.
+            self._write(safe_text(message) + "\n")
             self._draw()
 
     def echo(self, text: str) -> None:
@@ -225,7 +228,7 @@ class Console:
         if self._clock() - self._last_plain >= self._plain_every_s:
             self._last_plain = self._clock()
             text = status_text(snapshot, self._proxy).split(" ", 1)[1]  # no spinner in a log
-            self._write(f"  … {text}\n")
+            self._write(f"  … {safe_text(text, one_line=True)}\n")
 
     def stop(self) -> None:
         self._stop.set()

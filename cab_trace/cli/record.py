@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from cab_trace.cli.common import PROG, stderr, warn
 from cab_trace.cli.console import Console, run_hints, summary_lines
-from cab_trace.show import safe_text
+from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
     from cab_trace.harness.runner import CellConfig, RunOutcome
@@ -27,7 +27,9 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
     console = Console(sys.stderr, live=live, quiet=quiet)
     progress = None if quiet else (lambda msg: console.line(f"  {safe_text(msg, one_line=True)}"))
     runner = CellRunner(
-        config, echo=(lambda _stream, text: console.echo(text)) if echo else None, progress=progress
+        config,
+        echo=(lambda _stream, text: console.echo(safe_text(text))) if echo else None,
+        progress=progress,
     )
     task = safe_text(runner.redactor.text(runner.task.id), one_line=True)
     where = f"({config.runtime.name} runtime) into {runner.run_dir}/"
@@ -57,12 +59,7 @@ def record(config: CellConfig, echo: bool, quiet: bool) -> int:
     for warning in outcome.warnings:
         warn(warning)
     for leak in outcome.leaks:
-        stderr(f"{PROG}: error: leak check: {leak}")
-    if outcome.leaks:
-        stderr(
-            "  hint: the trace was redacted, but something else wrote the secret there; "
-            "scrub it with `cab-trace redact` and report how it got there"
-        )
+        stderr(f"{PROG}: error: leak check: {leak}")  # the hint (where it came from) follows the verdict
     report(outcome, quiet, runner.status.snapshot(), proxy)
     return outcome.exit_code
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import PROG, add_known_secret_flag, known_secrets, stderr, warn
+from cab_trace.cli.common import PROG, add_known_secret_flag, known_secrets, stderr, stdout, warn
 from cab_trace.errors import UsageError
 
 
@@ -40,7 +40,11 @@ def cmd_redact(args: argparse.Namespace) -> int:
     from cab_trace.redact.records import redact_stream
 
     redactor = Redactor(known_secrets(args.known_secret_env))
-    out = sys.stdout.buffer
+    out: Any = sys.stdout.buffer
+    if sys.stdout.isatty():
+        # Shown on a terminal, the file's text is escaped as every other command escapes it;
+        # into a pipe or a file it goes unchanged (it is the data the user asked for).
+        out = _EscapingSink(out)
     if args.path is None:
         redact_stream(sys.stdin.buffer, out, redactor)
         return 0
@@ -67,7 +71,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         found = 0
         try:
             for hit in scan_file(file, redactor):
-                print(hit)
+                stdout(str(hit))
                 found += 1
         except OSError as exc:
             warn(f"{file}: cannot be read ({exc.strerror or exc}); skipped")
@@ -78,3 +82,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return 1
     stderr(f"{PROG}: no suspected secrets in {len(files)} file(s)")
     return 0
+
+
+class _EscapingSink:
+    """A binary sink that writes its input as escaped text (:func:`cab_trace.textsafe.safe_text`)."""
+
+    def __init__(self, sink: Any) -> None:
+        import codecs
+
+        self._sink = sink
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(self, data: bytes) -> int:
+        from cab_trace.textsafe import safe_text
+
+        self._sink.write(safe_text(self._decoder.decode(data)).encode())
+        return len(data)
+
+    def flush(self) -> None:
+        from cab_trace.textsafe import safe_text
+
+        self._sink.write(safe_text(self._decoder.decode(b"", final=True)).encode())
+        self._sink.flush()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import PROG, silence_broken_pipe, stderr, warn
+from cab_trace.cli.common import PROG, silence_broken_pipe, stderr, stdout, warn
 
 
 def register(sub: Any) -> None:
@@ -42,7 +42,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 )
             else:
                 what = f"{report.format}, {report.lines} span(s)"
-            print(f"{report.path}: valid ({what})", flush=True)
+            stdout(f"{report.path}: valid ({what})")
             return 0
         for problem in report.problems:
             stderr(problem)

@@ -42,6 +42,8 @@ from importlib import resources
 from pathlib import Path
 
 from cab_trace.errors import AdapterError
+from cab_trace.harness import safetree
+from cab_trace.harness.crossing import check_env, check_text, check_texts
 
 #: Placeholders every adapter can use, and what fills them.
 BUILTIN_PLACEHOLDERS = {
@@ -54,6 +56,8 @@ BUILTIN_PLACEHOLDERS = {
     "config_dir": "a directory of this run's own, outside the workdir, holding the adapter's [files]",
 }
 PLUGIN_ARGS = "{plugin_args}"
+#: An adapter file larger than this is not an adapter.
+MAX_ADAPTER_FILE = 16 << 20
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -139,9 +143,17 @@ def load_adapter(name_or_path: str) -> Adapter:
     path = Path(name_or_path)
     if name_or_path.endswith(".toml") or path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            # A regular file of a sensible size: a fifo would block, /dev/zero never ends.
+            data = safetree.read_regular(path, MAX_ADAPTER_FILE)
         except OSError as exc:
             raise AdapterError(f"adapter file {path}: cannot be read ({exc.strerror or exc})") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AdapterError(
+                f"adapter file {path}: not UTF-8 text (byte {exc.start})",
+                hint="an adapter is a TOML file; is this the right path?",
+            ) from None
         return parse_adapter(text, str(path))
     if name_or_path not in builtin_adapter_names():
         close = difflib.get_close_matches(name_or_path, builtin_adapter_names(), n=1, cutoff=0.5)
@@ -161,6 +173,8 @@ def parse_adapter(text: str, source: str) -> Adapter:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AdapterError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise AdapterError(f"{source}: not valid TOML (nested too deeply)") from None
     fields = {"name", "description", "command", "vars", "env", "plugins", "files", "requires"}
     unknown = sorted(set(data) - fields)
     if unknown:
@@ -171,6 +185,11 @@ def parse_adapter(text: str, source: str) -> Adapter:
     command = _str_list(data.get("command", []), f"{source}: command")
     variables = _str_map(data.get("vars", {}), f"{source}: [vars]")
     env = _str_map(data.get("env", {}), f"{source}: [env]")
+    # Each of these reaches the agent's argv or environment: none may hold a NUL (crossing.py).
+    check_texts(command, f"{source}: command", AdapterError)
+    for var, value in variables.items():
+        check_text(value, f"{source}: [vars] {var}", AdapterError)
+    check_env(env, f"{source}: [env]", AdapterError)
     known = set(BUILTIN_PLACEHOLDERS) | set(variables)
     files = _parse_files(data.get("files", {}), source)
     for part in [*command, *env.values(), *(f.content for f in files.values())]:
@@ -200,9 +219,12 @@ def _parse_files(raw: object, source: str) -> dict[str, AdapterFile]:
     files: dict[str, AdapterFile] = {}
     for name, spec in raw.items():
         where = f"{source}: [files.{name!r}]"
-        path = Path(name)
-        if not name or path.is_absolute() or ".." in path.parts:
-            raise AdapterError(f"{where}: the name must be a relative path inside the config directory")
+        if problem := _file_name_problem(name):
+            raise AdapterError(
+                f"{where}: {problem}",
+                hint="a file's name is a relative path of plain parts inside the config directory, "
+                'e.g. "models.json" or "conf/agent.toml"',
+            )
         if not isinstance(spec, dict):
             raise AdapterError(f"{where} must be a table")
         unknown = sorted(set(spec) - {"content", "escape"})
@@ -214,8 +236,31 @@ def _parse_files(raw: object, source: str) -> dict[str, AdapterFile]:
         escape = spec.get("escape", "json" if name.endswith(".json") else "none")
         if escape not in ("json", "none"):
             raise AdapterError(f'{where}: escape must be "json" or "none", not {escape!r}')
+        check_text(content, f"{where}: content", AdapterError)
         files[name] = AdapterFile(name, content, escape)
+    # A file cannot also be a directory holding another ("a" and "a/b"): found now, not mid-run.
+    for name in files:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            if (parent := "/".join(parts[:depth])) in files:
+                raise AdapterError(
+                    f"{source}: [files.{parent!r}] is a file, and [files.{name!r}] needs it to be a directory"
+                )
     return files
+
+
+def _file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file of the config directory, or None."""
+    if "\0" in name:
+        return "the name holds a NUL byte (\\0)"
+    if not name or name.startswith("/"):
+        return "the name must be a relative path inside the config directory"
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "the name must be a relative path of plain parts (no empty part, '.' or '..')"
+    if any(len(part.encode()) > 255 for part in parts):
+        return "a part of the name is longer than a file name may be (255 bytes)"
+    return None
 
 
 def parse_plugin(name: str, spec: object, source: str) -> Plugin:
@@ -227,10 +272,14 @@ def parse_plugin(name: str, spec: object, source: str) -> Plugin:
         raise AdapterError(
             f"{where}: unknown field {unknown[0]!r}", hint="plugins have args, env, requires_env"
         )
+    args = _str_list(spec.get("args", []), f"{where}: args")
+    env = _str_map(spec.get("env", {}), f"{where}: env")
+    check_texts(args, f"{where}: args", AdapterError)
+    check_env(env, f"{where}: env", AdapterError)
     return Plugin(
         name=name,
-        args=tuple(_str_list(spec.get("args", []), f"{where}: args")),
-        env=_str_map(spec.get("env", {}), f"{where}: env"),
+        args=tuple(args),
+        env=env,
         requires_env=tuple(_str_list(spec.get("requires_env", []), f"{where}: requires_env")),
     )
 

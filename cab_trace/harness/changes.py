@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cab_trace.harness import safetree
 from cab_trace.model import AttrValue
 from cab_trace.redact import Redactor
 
@@ -51,38 +53,57 @@ class Changes:
         }
 
 
-def _files(root: Path) -> dict[str, Path]:
-    return {
-        p.relative_to(root).as_posix(): p
-        for p in root.rglob("*")
-        if p.is_file()
-        and not p.is_symlink()
-        and not any(part in IGNORED_PARTS for part in p.relative_to(root).parts)
-    }
+# Both trees are read without following a link (safetree.py): the task's is downloaded data, and
+# the workdir is the agent's, which in a container may hold links to anywhere on this machine.
+Side = tuple[Path, str]
+"""A file as (the root of its tree, its path relative to it)."""
 
 
-def _same(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
+def _ignored(rel: str, _is_dir: bool = False) -> bool:
+    return any(part in IGNORED_PARTS for part in rel.split("/"))
+
+
+def _files(root: Path) -> dict[str, Side]:
+    """The regular files below ``root`` (links and special files are not the agent's content)."""
+    return {e.rel: (root, e.rel) for e in safetree.walk(root, _ignored) if e.kind == "file"}
+
+
+def _read(side: Side, limit: int | None = None) -> bytes | None:
+    """The file's bytes (None if larger than ``limit``)."""
+    with safetree.open_beneath(*side) as fd:
+        if limit is not None and os.fstat(fd).st_size > limit:
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _size(side: Side) -> int:
+    with safetree.open_beneath(*side) as fd:
+        return os.fstat(fd).st_size
+
+
+def _same(a: Side, b: Side) -> bool:
+    if _size(a) != _size(b):
         return False
     return _digest(a) == _digest(b)
 
 
-def _digest(path: Path) -> bytes:
+def _digest(side: Side) -> bytes:
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
+    with safetree.open_beneath(*side) as fd:
+        while chunk := os.read(fd, 1 << 20):
             h.update(chunk)
     return h.digest()
 
 
-def _lines(path: Path | None, redactor: Redactor) -> list[str] | None:
+def _lines(side: Side | None, redactor: Redactor) -> list[str] | None:
     """The file's lines, redacted, or None for a binary or very large file."""
-    if path is None:
+    if side is None:
         return []
-    if path.stat().st_size > MAX_DIFF_BYTES:
-        return None
-    data = path.read_bytes()
-    if b"\0" in data:
+    data = _read(side, MAX_DIFF_BYTES)
+    if data is None or b"\0" in data:
         return None
     try:
         return redactor.text(data.decode("utf-8")).splitlines(keepends=True)
@@ -90,7 +111,7 @@ def _lines(path: Path | None, redactor: Redactor) -> list[str] | None:
         return None
 
 
-def _file_diff(rel: str, before: Path | None, after: Path | None, redactor: Redactor) -> tuple[str, int, int]:
+def _file_diff(rel: str, before: Side | None, after: Side | None, redactor: Redactor) -> tuple[str, int, int]:
     old, new = _lines(before, redactor), _lines(after, redactor)
     if old is None or new is None:
         return f"Binary files a/{rel} and b/{rel} differ\n", 0, 0
@@ -112,9 +133,9 @@ def _file_diff(rel: str, before: Path | None, after: Path | None, redactor: Reda
 
 def compare(
     start: Path, workdir: Path, starting: list[Path]
-) -> Iterator[tuple[str, Path | None, Path | None]]:
+) -> Iterator[tuple[str, Side | None, Side | None]]:
     """(path, before, after) for every file that differs; None where the file does not exist."""
-    before = {p.as_posix(): start / p for p in starting if not any(part in IGNORED_PARTS for part in p.parts)}
+    before = {p.as_posix(): (start, p.as_posix()) for p in starting if not _ignored(p.as_posix())}
     after = _files(workdir)
     for rel in sorted(before.keys() | after.keys()):
         b, a = before.get(rel), after.get(rel)

@@ -2,15 +2,17 @@
 
 The task's workdir is bind-mounted read-write at :data:`WORKDIR` and is the working directory;
 the container gets the adapter's environment (not this process's), an init process so signals
-reach the agent, labels that say which run owns it (so leftovers can always be found, see
-:func:`collect_garbage`), optional memory, CPU and pids limits and a network mode, and never
-privileges. Nothing is pulled unless asked.
+reach the agent, labels that bind it to its run's proof of life (its scratch directory's lock
+file and the token in it, see :mod:`cab_trace.harness.ownership` and :func:`collect_garbage`),
+optional memory, CPU and pids limits and a network mode, and never privileges. Nothing is
+pulled unless asked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_trace.errors import CabTraceError
-from cab_trace.harness import lifecycle
+from cab_trace.harness import lifecycle, ownership
 from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, OutputFn
 from cab_trace.model import AttrValue
@@ -35,7 +37,12 @@ ENGINE_WAIT_S = 15.0
 ENGINE_ERROR_EXIT = 125
 LABEL_RUN = "cab-trace.run-id"
 LABEL_OWNER = "cab-trace.owner"
-"""``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container."""
+"""``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container: for people
+reading labels. Anyone can write a label: it proves nothing and gc never acts on it."""
+LABEL_LOCK = "cab-trace.lock"
+"""The lock file of the run's scratch directory: held while the run lives (ownership.py)."""
+LABEL_TOKEN = "cab-trace.token"  # noqa: S105 - a label's name, not a secret
+"""The random token written in that lock file (or, without one, this runtime's own)."""
 STOP_GRACE_S = 2
 #: How long one question to an engine that went away may take before it counts as unanswered.
 _PROBE_TIMEOUT_S = 3
@@ -100,6 +107,9 @@ class DockerRuntime:
         self._run_ids: set[str] = set()
         #: Containers this run could not stop or remove (the engine went away): `gc` will.
         self.left_behind: list[str] = []
+        #: Binds containers to this runtime when no run's lock is given (LaunchSpec.owner).
+        self._token = secrets.token_hex(16)
+        self._tokens: set[str] = {self._token}
 
     # -- before the run ----------------------------------------------------------------------
 
@@ -166,6 +176,12 @@ class DockerRuntime:
         name = f"cab-trace-{spec.run_id or os.getpid()}-{len(self._containers) + 1}".lower()
         if spec.run_id:
             self._run_ids.add(spec.run_id)
+        labels = {LABEL_RUN: spec.run_id, LABEL_OWNER: owner_label(), LABEL_TOKEN: self._token}
+        if spec.owner is not None:
+            # Written down before the engine is asked: a container is never ours without proof.
+            spec.owner.record_container(name)
+            labels.update({LABEL_LOCK: spec.owner.lock_path, LABEL_TOKEN: spec.owner.token})
+            self._tokens.add(spec.owner.token)
         env = dict(spec.env)
         # An arbitrary uid has no home directory in the image; this is the container's /tmp.
         env.setdefault("HOME", "/tmp")  # noqa: S108
@@ -179,7 +195,7 @@ class DockerRuntime:
                 **{str(host.resolve()): {"bind": target, "mode": "rw"} for host, target in spec.mounts},
             },
             "init": True,
-            "labels": {LABEL_RUN: spec.run_id, LABEL_OWNER: owner_label()},
+            "labels": labels,
             "privileged": False,
             "detach": True,
             "user": opts.user or f"{os.getuid()}:{os.getgid()}",
@@ -311,6 +327,10 @@ class DockerRuntime:
 
     # -- after the run -----------------------------------------------------------------------
 
+    def container_gone(self, name: str) -> bool:
+        """Whether the engine no longer has a container of that name (False when it cannot say)."""
+        return self.client is not None and container_missing(self.client, name)
+
     def cleanup(self) -> list[str]:
         """Remove this run's containers; returns what was removed (``container:<name>``). One
         that cannot be removed (the engine is gone) stays in :attr:`left_behind`."""
@@ -326,13 +346,16 @@ class DockerRuntime:
             if container.name in self.left_behind:
                 self.left_behind.remove(container.name)
         self._containers.clear()
-        # A container the engine made while we were being interrupted carries our run's label.
+        # A container the engine made while we were being interrupted carries our run's labels:
+        # its run id and our random token (a run id alone is no proof; anyone can write a label).
         if self.client is not None and self._run_ids:
             for run_id in sorted(self._run_ids):
                 with contextlib.suppress(*_engine_errors()):
                     for container in self.client.containers.list(
                         all=True, filters={"label": f"{LABEL_RUN}={run_id}"}
                     ):
+                        if container.labels.get(LABEL_TOKEN) not in self._tokens:
+                            continue
                         with contextlib.suppress(*_engine_errors()):
                             container.remove(force=True)
                             removed.append(f"container:{container.name}")
@@ -538,16 +561,49 @@ def _stop(container: Any, waiter: _Waiter) -> None:
         waiter.wait(time.monotonic() + 10)
 
 
-def collect_garbage(client: Any = None) -> list[str]:
-    """Remove containers left by `cab-trace run`s on this host that are no longer alive
-    (killed with -9, a crashed machine); returns their names. Containers of live runs and of
-    other hosts (a shared engine) are left alone."""
+def container_missing(client: Any, name: str) -> bool:
+    """Whether the engine says it has no container of that name (False when it cannot say)."""
+    from docker.errors import NotFound
+
+    try:
+        client.containers.get(name)
+    except NotFound:
+        return True
+    except _engine_errors():
+        return False
+    return False
+
+
+def collect_garbage(client: Any = None, report: ownership.Collected | None = None) -> list[str]:
+    """Remove the containers of `cab-trace run`s proven dead (killed with -9, a crashed machine);
+    returns their names.
+
+    The proof (ownership.py): the container's lock label names a scratch directory whose lock is
+    free, the token in it is the container's, and the run wrote the container's name there
+    before asking for it. Anything else is left: live runs', other hosts' (a shared engine: the
+    lock file is not on this machine), older versions' (an owner label alone), and containers
+    cab-trace never made, whatever labels they carry. ``report`` gets what was left, and why.
+    """
     client = client or connect()
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-        if lifecycle.owner_alive(container.labels.get(LABEL_OWNER, "")):
+    for container in client.containers.list(all=True, filters={"label": LABEL_LOCK}):
+        labels = container.labels or {}
+        proven, why = ownership.container_proven_dead(
+            labels.get(LABEL_LOCK, ""), labels.get(LABEL_TOKEN, ""), container.name
+        )
+        if not proven:
+            if report is not None and why != "its run is alive":
+                report.left.append((f"container {container.name}", why))
+            elif report is not None:
+                report.in_use += 1
             continue
         with contextlib.suppress(*_engine_errors()):
             container.remove(force=True)
             removed.append(container.name)
+    if report is not None:
+        older = client.containers.list(all=True, filters={"label": LABEL_OWNER})
+        for container in older:
+            if LABEL_LOCK not in (container.labels or {}):
+                why = "no lock label (an older cab-trace's, or made outside a run): no proof its run is dead"
+                report.left.append((f"container {container.name}", why))
     return removed

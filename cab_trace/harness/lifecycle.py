@@ -5,10 +5,9 @@
 * **Signals**: the first SIGINT or SIGTERM raises :class:`Interrupted` (the run stops the
   agent gracefully and ends every span); a second one does not raise, it sets :data:`HURRY`
   so whatever is waiting for the agent kills it at once, and says so.
-* **Ownership**: what a run leaves outside its run directory (the scratch workdir, containers)
-  is marked ``host:pid:start`` (start: the process's start time in clock ticks, so a reused
-  pid is not taken for the owner). :func:`collect_scratch` removes the marked scratch
-  directories of runs that are gone, never a live run's, nor another host's.
+* **Ownership** of what a run leaves outside its run directory (the scratch workdir,
+  containers) is proven by a lock, not a pid: see :mod:`cab_trace.harness.ownership`.
+  :func:`owner_mark` (``host:pid:start``) only says, for a person reading a label, who made it.
 """
 
 from __future__ import annotations
@@ -16,10 +15,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,10 +25,6 @@ from types import FrameType
 from typing import Any
 
 from cab_trace.errors import CabTraceError, UsageError
-
-#: The file in a scratch directory that says which run owns it.
-OWNER_FILE = "cab-trace.owner"
-SCRATCH_PREFIX = "cab-trace-"
 
 #: What stops a run gracefully: Ctrl-C, SIGTERM, and SIGHUP (its terminal closed).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -184,79 +177,10 @@ def process_start(pid: int) -> int | None:
 
 
 def owner_mark(pid: int | None = None) -> str:
-    """``host:pid:start`` of this process (or of ``pid``)."""
+    """``host:pid:start`` of this process (or of ``pid``): for people reading a container's
+    labels. It proves nothing (a pid means nothing in another PID namespace): never trust it."""
     pid = os.getpid() if pid is None else pid
     return f"{socket.gethostname()}:{pid}:{process_start(pid) or 0}"
-
-
-def owner_alive(mark: str) -> bool:
-    """Whether the run that wrote ``mark`` may still be alive. Another host's runs, and marks
-    that cannot be read, count as alive: only what is surely dead is removed."""
-    parts = mark.strip().split(":")
-    if len(parts) == 2:  # host:pid, as older versions marked containers
-        parts.append("")
-    if len(parts) != 3:
-        return True
-    host, pid_text, start_text = parts
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    if not os.path.isdir("/proc"):  # no procfs (macOS): whether the pid exists is all we can know
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rpartition(b")")[2].split()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    if fields and fields[0] in (b"Z", b"X"):
-        return False
-    if start_text.isdigit() and int(start_text) and len(fields) > 19:
-        return fields[19].decode() == start_text
-    return True
-
-
-def make_scratch(slug: str) -> Path:
-    """A fresh scratch directory marked as this run's, so a dead run's can be found later."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{slug}-"))
-    (scratch / OWNER_FILE).write_text(owner_mark() + "\n")
-    return scratch
-
-
-def release_scratch(scratch: Path) -> None:
-    """Keep a scratch directory for the user (``--keep-workdir``): no longer any run's leftover."""
-    with contextlib.suppress(OSError):
-        (scratch / OWNER_FILE).unlink()
-
-
-def collect_scratch(root: Path | None = None) -> list[Path]:
-    """Remove the scratch directories of runs on this host that are gone; returns them."""
-    root = Path(tempfile.gettempdir()) if root is None else root
-    removed: list[Path] = []
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(SCRATCH_PREFIX) or not entry.is_dir(follow_symlinks=False):
-            continue
-        try:
-            mark = (Path(entry.path) / OWNER_FILE).read_text()
-        except OSError:
-            continue  # not marked (kept with --keep-workdir, or not ours): leave it
-        if owner_alive(mark):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if not os.path.exists(entry.path):
-            removed.append(Path(entry.path))
-    return removed
 
 
 # -- the run directory -----------------------------------------------------------------------

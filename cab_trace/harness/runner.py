@@ -15,12 +15,14 @@ the first span ends, so no span, tail or file carries one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
 import shutil
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +35,7 @@ from opentelemetry.trace import Span, Status, StatusCode, use_span
 
 from cab_trace.clock import RunClock
 from cab_trace.errors import CabTraceError, UsageError
-from cab_trace.harness import hardening, lifecycle
+from cab_trace.harness import hardening, lifecycle, safetree
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -43,15 +45,17 @@ from cab_trace.harness.adapters import (
     load_adapter,
 )
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
+from cab_trace.harness.crossing import check_launch, check_option_injection, check_text
 from cab_trace.harness.output import (
     CAST_FILE_NAME,
     CastWriter,
     EchoFn,
     OutputCapture,
 )
+from cab_trace.harness.ownership import Owner, Scratch, collect_scratch
 from cab_trace.harness.runtime import CAST_TERM, LaunchResult, LaunchSpec, Runtime
 from cab_trace.harness.status import LiveStatus
-from cab_trace.harness.task import Task
+from cab_trace.harness.task import TASK_FILE, Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
 from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
@@ -131,8 +135,16 @@ def display_path(path: Path | str) -> str:
     return text
 
 
+#: A slug names directories beside a timestamp and a random suffix: well under a file name's 255 bytes.
+MAX_SLUG = 64
+
+
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "task"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "task"
+    if len(slug) > MAX_SLUG:
+        # Cut, with a digest of the whole so that two long ids that share a start stay apart.
+        slug = f"{slug[: MAX_SLUG - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return slug
 
 
 class CellRunner:
@@ -173,6 +185,9 @@ class CellRunner:
             "workdir": None,
             "config_dir": None,
         }
+        for name, value in self.values.items():
+            if value is not None and name not in ("prompt", "task_id"):  # task.toml's are checked
+                check_text(value, _value_source(name))
         if config.endpoint and not self.adapter.uses("endpoint"):
             raise UsageError(
                 f"--endpoint: adapter {self.adapter.name} has no use for an endpoint ({{endpoint}} appears "
@@ -192,8 +207,15 @@ class CellRunner:
         preview_argv = build_argv(self.adapter, preview, self.plugins.extra_args, config.command)
         build_files(self.adapter, preview)
         adapter_env = build_env(self.adapter, preview, self.plugins.env)
+        check_launch(preview_argv, adapter_env)  # whatever the values came from (crossing.py)
+        template = list(config.command) if self.adapter.takes_command else list(self.adapter.command)
+        check_option_injection(template, self.values, str(self.task.directory / TASK_FILE))
         agent_env = config.runtime.agent_environment(adapter_env)
-        self.redactor = Redactor([*self._explicit_secrets, *secrets_from_env(agent_env)])
+        # Header variables (OTEL_EXPORTER_OTLP_*HEADERS) hold collector tokens: known secrets,
+        # though the agent never gets them (runtime.py leaves every OTEL_* of ours out).
+        self.redactor = Redactor(
+            [*self._explicit_secrets, *secrets_from_env(agent_env), *header_secrets(config.environ)]
+        )
         self._check_command(preview_argv[0] if preview_argv else "", agent_env)
         self.warnings: list[str] = []
         self._check_failure = ""
@@ -208,6 +230,8 @@ class CellRunner:
             f"{self._task_slug}-{secrets.token_hex(3)}"
         )
         self.run_dir = config.out or (config.runs_root / self.run_id)
+        self._scratch: Scratch | None = None
+        self._starting_files: list[Path] = []
         self._proxy: ModelProxy | None = None
         self._model_calls: ModelCallSpans | None = None
         self._abort = threading.Event()
@@ -244,7 +268,9 @@ class CellRunner:
         run_dir = self.run_dir
         self.clock = RunClock()  # the one reading of the wall clock this run makes
         trace_path = lifecycle.claim_run_dir(run_dir, TRACE_FILE_NAME)  # atomic: one run per directory
-        if removed := lifecycle.collect_scratch():
+        # Only what is proven dead (ownership.py); a Docker runtime can tell whether containers went.
+        removed = collect_scratch(container_gone=getattr(self.config.runtime, "container_gone", None)).removed
+        if removed:
             self.warnings.append(
                 f"removed {len(removed)} scratch director{'y' if len(removed) == 1 else 'ies'} "
                 f"left by dead runs: {', '.join(display_path(p) for p in removed)}"
@@ -285,9 +311,23 @@ class CellRunner:
         # checked once nothing the agent started is left to write one.
         hardening.reap_descendants(children_before)
         outcome.leaks = [str(hit) for hit in leak_check(run_dir, list(self.redactor.known_secrets))]
-        if outcome.leaks:
+        guard = pipeline.leak_guard
+        withheld = guard.withheld if guard is not None else 0
+        if outcome.leaks or withheld:
             outcome.exit_code = 1
-            outcome.message = f"leak check: a known secret is in {len(outcome.leaks)} place(s) in {run_dir}"
+            places = [f"{len(outcome.leaks)} place(s) in {run_dir}"] if outcome.leaks else []
+            if withheld:
+                places.append(f"{withheld} span(s), which were not sent to the collector")
+            outcome.message = f"leak check: a known secret is in {' and '.join(places)}"
+            outcome.leaks.extend(guard.descriptions if guard is not None else [])
+            in_trace = withheld or any(hit.startswith(f"{trace_path}:") for hit in outcome.leaks)
+            outcome.hint = (
+                "the redactor missed a known secret in a span (a bug: please report how it got there); "
+                "scrub the run directory with `cab-trace redact` before sharing it"
+                if in_trace
+                else "something the agent ran wrote a known secret into the run directory, not through "
+                "cab-trace's recording; scrub it with `cab-trace redact` before sharing it"
+            )
         return outcome
 
     # -- phases ------------------------------------------------------------------------------
@@ -298,7 +338,6 @@ class CellRunner:
         plugin_stack = list(cfg.plugins)
         cell_id = f"{cfg.sweep_id}/{adapter.name}/{cfg.model or '-'}/{task.id}"
         workdir: Path | None = None
-        scratch: Path | None = None
         passed: bool | None = None
         config_dir: Path | None = None
         home: Path | None = None
@@ -331,12 +370,7 @@ class CellRunner:
                         "behavior_mode": cfg.behavior_mode,
                     },
                 ) as setup_span:
-                    scratch = lifecycle.make_scratch(self._task_slug)
-                    # A container is hermetic already (HOME is its own /tmp): no run home for it.
-                    own_home = not cfg.user_home and cfg.runtime.name != "docker"
-                    workdir, config_dir, home = _scratch_dirs(scratch, own_home)
-                    copied = task.copy_to(workdir)
-                    setup_span.set_attributes({"workdir": display_path(workdir), "files_copied": copied})
+                    workdir, config_dir, home = self._prepare(setup_span)
 
                 with self._span(
                     tracer,
@@ -361,7 +395,7 @@ class CellRunner:
                 ) as changes_span:
                     changes = record_changes(
                         task.directory,
-                        task.starting_files(),
+                        self._starting_files,
                         workdir,
                         run_dir / DIFF_FILE_NAME,
                         self.redactor,
@@ -376,7 +410,7 @@ class CellRunner:
             except OSError as exc:
                 failure, self._failure_hint = _os_failure(exc)
             finally:
-                self._cleanup(tracer, scratch)
+                self._cleanup(tracer, self._scratch)
                 if result is not None:
                     run_span.set_attribute("exit_code", result.exit_code)
                 if failure:
@@ -392,6 +426,30 @@ class CellRunner:
             check_passed=passed,
             check_message=self._check_failure,
         )
+
+    def _prepare(self, setup_span: Span) -> tuple[Path, Path, Path | None]:
+        """The scratch directory (locked while this run lives), the task copied into its workdir."""
+        cfg, task = self.config, self.task
+        self._scratch = scratch = Scratch.create(self._task_slug)
+        # A container is hermetic already (HOME is its own /tmp): no run home for it.
+        own_home = not cfg.user_home and cfg.runtime.name != "docker"
+        workdir, config_dir, home = _scratch_dirs(scratch.path, own_home)
+        copy = task.copy_into(workdir)
+        self._starting_files = [Path(rel) for rel in copy.files]
+        setup_span.set_attributes(
+            {
+                "workdir": display_path(workdir),
+                "files_copied": len(copy.files),
+                "links_copied": len(copy.links),
+                "files_skipped": copy.skipped_text(),
+            }
+        )
+        if copy.skipped:
+            self.warnings.append(
+                f"task {task.id}: skipped {len(copy.skipped)} file(s) that are not regular files: "
+                f"{', '.join(copy.skipped_text()[:10])}"
+            )
+        return workdir, config_dir, home
 
     def _apply_plugins(
         self, tracer: Tracer, pipeline: Pipeline, workdir: Path, config_dir: Path
@@ -416,6 +474,7 @@ class CellRunner:
         ):
             argv = build_argv(self.adapter, values, plugins.extra_args, self.config.command)
             env = build_env(self.adapter, values, plugins.env)
+            check_launch(argv, env)
             write_adapter_files(config_dir, build_files(self.adapter, values))
             # The real workdir may reach the environment; learn any secret that brings before spans end.
             late = secrets_from_env(self.config.runtime.agent_environment(env))
@@ -484,6 +543,7 @@ class CellRunner:
                 home=home,
                 mounts=mounts,
                 abort=self._abort,
+                owner=self._owner(),
             )
             try:
                 result = cfg.runtime.launch(spec, capture)
@@ -616,7 +676,16 @@ class CellRunner:
         ) as span:
             capture = OutputCapture(self.redactor)
             result = cfg.runtime.launch(
-                LaunchSpec(["sh", "-c", check], {}, workdir, cfg.timeout_s, self.run_id, home=home), capture
+                LaunchSpec(
+                    ["sh", "-c", check],
+                    {},
+                    workdir,
+                    cfg.timeout_s,
+                    self.run_id,
+                    home=home,
+                    owner=self._owner(),
+                ),
+                capture,
             )
             capture.finish()
             passed = result.exit_code == 0 and not result.timed_out
@@ -640,7 +709,11 @@ class CellRunner:
                 span.set_status(Status(StatusCode.ERROR, f"check failed: {why}"))
         return passed
 
-    def _cleanup(self, tracer: Tracer, scratch: Path | None) -> None:
+    def _owner(self) -> Owner | None:
+        """What binds a container to this run's proof of life (see ownership.py)."""
+        return self._scratch.owner() if self._scratch is not None else None
+
+    def _cleanup(self, tracer: Tracer, scratch_dir: Scratch | None) -> None:
         removed: list[str] = []
         kept: list[str] = []
         self._stop_model_proxy()  # stopped after the agent already, unless the launch never happened
@@ -659,7 +732,8 @@ class CellRunner:
                     f"container(s) {', '.join(left)} could not be removed (the Docker engine went away); "
                     "`cab-trace gc` removes them, and the run's workdir, once the engine is back"
                 )
-            if scratch is not None:
+            if scratch_dir is not None:
+                scratch = scratch_dir.path
                 # The run's config directory and home go even when the workdir stays: they may hold
                 # what the agent keeps of its credentials, and they are not the agent's work.
                 for own in (scratch / "config", scratch / "home"):
@@ -667,12 +741,12 @@ class CellRunner:
                         shutil.rmtree(own, ignore_errors=True)
                         removed.append(display_path(own))
                 if left:
-                    kept.append(display_path(scratch / "workdir"))
+                    kept.append(display_path(scratch / "workdir"))  # for gc, with the containers
                 elif self.config.keep_workdir:
-                    lifecycle.release_scratch(scratch)  # the user's now, not a leftover for gc
+                    scratch_dir.keep()  # the user's now, not a leftover for gc
                     kept.append(display_path(scratch / "workdir"))
                 else:
-                    shutil.rmtree(scratch, ignore_errors=True)
+                    scratch_dir.remove()  # the lock is let go only once the directory is gone
                     removed.append(display_path(scratch / "workdir"))
             span.set_attributes({"removed": removed, "kept": kept})
 
@@ -729,13 +803,32 @@ CONTAINER_CONFIG_DIR = "/cab-agent-config"
 
 
 def write_adapter_files(config_dir: Path, files: Mapping[str, str]) -> None:
-    """Write the adapter's filled-in files into the run's config directory, readable by the user only."""
-    for name, content in files.items():
-        path = config_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
+    """Write the adapter's filled-in files into the run's config directory, readable by the user
+    only, never through a link (safetree.write_files)."""
+    safetree.write_files(config_dir, files)
+
+
+def _value_source(name: str) -> str:
+    """Where a placeholder's value came from, for an error about it."""
+    if name in ("model", "endpoint"):
+        return f"--{name}"
+    if name == "key":
+        return "the API key"
+    return f"--var {name} (or the adapter's [vars])"
+
+
+def header_secrets(environ: Mapping[str, str]) -> list[str]:
+    """The values of every OTLP header variable (``OTEL_EXPORTER_OTLP_HEADERS`` and the per-signal
+    ones): ``key=value`` lists whose values are usually collectors' tokens."""
+    found: list[str] = []
+    for name, text in environ.items():
+        if name.startswith("OTEL_EXPORTER_") and name.endswith("HEADERS"):
+            for item in text.split(","):
+                _, sep, value = item.partition("=")
+                value = urllib.parse.unquote(value.strip())
+                if sep and len(value) >= 8:
+                    found.append(value)
+    return found
 
 
 def _os_failure(exc: OSError) -> tuple[str, str | None]:

@@ -25,6 +25,7 @@ from typing import IO, Protocol
 from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.output import CAST_HEIGHT, CAST_WIDTH
+from cab_trace.harness.ownership import Owner
 from cab_trace.harness.supervise import encode_spec
 from cab_trace.model import AttrValue
 
@@ -58,6 +59,8 @@ class LaunchSpec:
     """The agent's own home directory for this run (hermetic runs), or None for the user's."""
     mounts: tuple[tuple[Path, str], ...] = ()
     """Host directories the agent must see besides the workdir, and where (for a container)."""
+    owner: Owner | None = field(default=None, kw_only=True)
+    """The run's proof of life, which what the runtime makes (a container) is bound to (ownership.py)."""
 
 
 @dataclass
@@ -118,6 +121,8 @@ def local_agent_environment(
 ) -> dict[str, str]:
     """The environment a local agent gets: ``base`` made right for the workdir, then the adapter's.
 
+    - Every ``OTEL_*`` variable is left out (:func:`without_our_settings`): they configure
+      cab-trace's own exporter, and name the user's collector and its token.
     - ``PWD`` is the workdir and ``OLDPWD`` is dropped: agents that work in ``$PWD`` (opencode)
       would otherwise edit the directory ``cab-trace run`` was started from.
     - With ``home``, a hermetic run: ``HOME`` and the XDG base directories point into it, so the
@@ -125,7 +130,7 @@ def local_agent_environment(
       ``~/.config/opencode``, ``~/.aider*``); toolchains installed under ``user_home`` (cargo,
       rustup, pyenv, nvm, go, bun, volta) are still found through their variables.
     """
-    env = dict(base)
+    env = without_our_settings(base)
     env.pop("OLDPWD", None)
     if workdir is not None:
         env["PWD"] = str(workdir)
@@ -143,6 +148,19 @@ def local_agent_environment(
     return env
 
 
+#: The prefix of the variables that configure OpenTelemetry SDKs (exporters, endpoints, headers,
+#: resource, sampling): the user set them for cab-trace.
+OTEL_PREFIX = "OTEL_"
+
+
+def without_our_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without what the user set for cab-trace's own telemetry: every ``OTEL_*`` variable
+    (all exporter settings, the per-signal ``OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_*`` ones,
+    their headers with the collector's token, the resource and sampler). The agent gets only
+    the receiver the run sets up for it (``agent_otlp_env``), and what its adapter sets."""
+    return {name: value for name, value in env.items() if not name.startswith(OTEL_PREFIX)}
+
+
 class LocalRuntime:
     """The agent as a subprocess of this one, in its own process group.
 
@@ -158,7 +176,7 @@ class LocalRuntime:
         self._base_env = dict(os.environ if base_env is None else base_env)
 
     def agent_environment(self, adapter_env: Mapping[str, str]) -> dict[str, str]:
-        return {**self._base_env, **adapter_env}
+        return {**without_our_settings(self._base_env), **adapter_env}
 
     def identity(self) -> dict[str, AttrValue]:
         return {}
@@ -374,14 +392,16 @@ class _Supervisor:
         while b"\n" in self._buffer:
             line, _, self._buffer = self._buffer.partition(b"\n")
             kind, _, rest = line.decode("utf-8", "replace").partition(" ")
-            if kind == "pid":
+            # Only the supervisor writes here (the pipe is not the agent's); a line that does
+            # not parse is ignored rather than trusted.
+            if kind == "pid" and rest.isdigit():
                 self.pid = int(rest)
-            elif kind == "exit":
+            elif kind == "exit" and rest.lstrip("-").isdigit():
                 self.wait_status = int(rest)
                 self.exited_at = time.monotonic()
             elif kind == "error":
                 code, _, text = rest.partition(" ")
-                self.error = (int(code), text)
+                self.error = (int(code) if code.isdigit() else 0, text)
 
     def wait_exit(
         self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False

@@ -122,10 +122,23 @@ def _kill_everything(agent_pid: int, status: list[int]) -> None:
 
 
 def encode_spec(argv: list[str], env: dict[str, str], cwd: str, tty: bool) -> bytes:
-    """What cab-trace sends first. No field can hold a NUL (exec would refuse it anyway)."""
+    """What cab-trace sends first.
+
+    Fields are NUL-separated, so a NUL inside one would split it in two (an argument or a
+    variable of its own): refused here, as exec refuses it, and checked long before (see
+    cab_trace/harness/crossing.py). So is a variable name holding ``=``.
+
+    Raises:
+        ValueError: a field holds a NUL, or a variable's name is empty or holds ``=``.
+    """
     fields = [b"1" if tty else b"0", os.fsencode(cwd), str(len(argv)).encode()]
     fields += [os.fsencode(a) for a in argv]
-    fields += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"environment variable name {name!r} cannot be passed to a process")
+        fields.append(os.fsencode(name) + b"=" + os.fsencode(value))
+    if any(b"\0" in field for field in fields):
+        raise ValueError("a NUL byte in the agent's argv, environment or working directory")
     payload = b"\0".join(fields)
     return str(len(payload)).encode() + b"\n" + payload
 
@@ -181,8 +194,10 @@ def _child_setup(tty: bool) -> None:
 
 
 def _send(fd: int, line: str) -> None:
+    # One status per line: a newline inside (an error's text) must not make a second one.
+    line = line.replace("\n", " ").replace("\r", " ")
     try:  # noqa: SIM105
-        os.write(fd, line.encode() + b"\n")
+        os.write(fd, line.encode("utf-8", "replace") + b"\n")
     except OSError:
         pass  # cab-trace has gone: nobody to tell
 

@@ -124,7 +124,7 @@ def status_message(call: CallRecord) -> str:
     return f"{text}: {detail}" if detail else text
 
 
-def call_attributes(  # noqa: PLR0912
+def call_attributes(  # noqa: PLR0912, PLR0915 - one statement per recorded attribute
     call: CallRecord, content: bool = True, redact: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
     """The span attributes of one call (JSON values: str, int, float, bool, list of str).

@@ -36,6 +36,7 @@ from cab_trace.model.inspect_archive import archive_names, is_inspect_archive
 from cab_trace.model.inspect_log import is_inspect_log
 from cab_trace.model.jaeger_json import is_jaeger, jaeger_document, records_from_jaeger, write_jaeger
 from cab_trace.model.jsonl import open_error, read_records, resolve_trace_path
+from cab_trace.model.lines import bounded_lines, check_document_size
 from cab_trace.model.otlp_json import (
     KIND_ATTRIBUTE,
     otlp_span,
@@ -99,8 +100,8 @@ class _Sniffed:
         self.pretty = pretty
 
 
-def _first_line(handle: IO[bytes]) -> bytes:
-    for raw in handle:
+def _first_line(handle: IO[bytes], path: Path) -> bytes:
+    for _number, raw in bounded_lines(handle, path):
         if raw.strip():
             return raw
     return b""
@@ -170,7 +171,7 @@ def _sniff(path: Path) -> _Sniffed:
         sniffed = _not_text(path, head)
         if sniffed is not None:
             return sniffed
-        first = _first_line(handle)
+        first = _first_line(handle, path)
     if not first:
         return _Sniffed("cab-jsonl")
     try:
@@ -191,6 +192,7 @@ def _sniff_document(path: Path, first: bytes) -> _Sniffed:
     opening = first.strip()
     if not (opening in (b"{", b"[") or opening.endswith((b"{", b"[", b",", b":"))):
         return _Sniffed("cab-jsonl")
+    check_document_size(path)  # parsed whole: held to the line limit as a whole
     try:
         document = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as exc:
@@ -266,6 +268,7 @@ def _records(path: Path, sniffed: _Sniffed, warn: WarnFn | None) -> Iterator[Spa
             return _document(path, sniffed.document, records_from_traces_data, "OTLP/JSON")
         return _read_otlp_lines(path, warn)
     if sniffed.document is None:  # pragma: no cover - a Jaeger file is always parsed to sniff it
+        check_document_size(path)
         sniffed.document = orjson.loads(path.read_bytes())
     return _document(path, sniffed.document, lambda doc: records_from_jaeger(doc, warn), "Jaeger JSON")
 
@@ -283,7 +286,7 @@ def _read_otlp_lines(path: Path, warn: WarnFn | None) -> Iterator[SpanRecord]:
     skipped: Counter[str] = Counter()
     with path.open("rb") as handle:
         pending: tuple[int, bytes] | None = None
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in bounded_lines(handle, path):
             if pending is not None:
                 yield from _otlp_line(path, pending, skipped, warn, last=False)
             pending = (number, raw)

@@ -27,6 +27,7 @@ import orjson
 from cab_trace.errors import TraceFileError
 from cab_trace.model.formats import detect_format, read_trace, resolve_source
 from cab_trace.model.jsonl import looks_truncated, open_error
+from cab_trace.model.lines import max_line_bytes, too_long
 from cab_trace.model.record import RecordError, SpanRecord
 
 WarnFn = Callable[[str], None]
@@ -206,23 +207,38 @@ def open_index(path: Path | str, warn: WarnFn | None = None) -> SpanIndex:
 def _scan(index: SpanIndex, path: Path, warn: WarnFn | None) -> None:
     assert index._fd is not None
     fd = index._fd
+    limit = max_line_bytes()
     position = 0  # file offset of ``carry``'s first byte
     line = 1  # line number of ``carry``'s first line
-    carry = b""
+    # The start of a line whose newline has not come yet, in pieces: joined only once it does,
+    # so a line longer than the limit costs the limit and a chunk, and is an error.
+    carry: list[bytes] = []
+    carried = 0
     while True:
         chunk = os.read(fd, _CHUNK)
         if not chunk:
             break
-        data = carry + chunk if carry else chunk
+        if carry and chunk.find(b"\n") < 0:
+            carry.append(chunk)
+            carried += len(chunk)
+            if carried > limit:
+                raise too_long(path, line, limit)
+            continue
+        data = b"".join([*carry, chunk]) if carry else chunk
         lines = data.split(b"\n")
-        carry = lines.pop()  # after the last newline: the start of the next chunk's first line
+        rest = lines.pop()  # after the last newline: the start of the next chunk's first line
+        carry, carried = ([rest], len(rest)) if rest else ([], 0)
+        if carried > limit:
+            raise too_long(path, line + len(lines), limit)
         if not lines:
             continue
+        if max(map(len, lines)) > limit:
+            raise too_long(path, line + next(i for i, raw in enumerate(lines) if len(raw) > limit), limit)
         _scan_lines(index, path, lines, base=position, line=line)
         line += len(lines)
-        position += len(data) - len(carry)
-    if carry.strip():
-        _last_line(index, path, carry, offset=position, number=line, warn=warn)
+        position += len(data) - carried
+    if carry and (last := b"".join(carry)).strip():
+        _last_line(index, path, last, offset=position, number=line, warn=warn)
 
 
 def _scan_lines(index: SpanIndex, path: Path, lines: list[bytes], *, base: int, line: int) -> None:

@@ -3,7 +3,8 @@
 Pure: stdlib and orjson only.
 
 The writer appends one line per record and flushes it at once, so a process that is
-killed loses at most the line it was writing. The reader streams line by line; a line
+killed loses at most the line it was writing. The reader streams line by line, in bounded
+memory (a line longer than the limit is an error: :mod:`cab_trace.model.lines`); a line
 that is not a valid record is an error naming the file and the line, except a truncated
 *last* line (no newline, not parseable, and starting as the writer starts every line), which
 is what a killed writer leaves behind: that is reported as a warning and everything before it
@@ -22,6 +23,7 @@ from typing import IO
 import orjson
 
 from cab_trace.errors import TraceFileError
+from cab_trace.model.lines import bounded_lines
 from cab_trace.model.record import RecordError, SpanRecord
 
 #: Name of the trace file inside a run directory.
@@ -81,7 +83,7 @@ def open_error(file_path: Path, exc: OSError) -> TraceFileError:
 
 def _read_lines(handle: IO[bytes], file_path: Path, warn: WarnFn | None) -> Iterator[SpanRecord]:
     pending: tuple[int, bytes] | None = None
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in bounded_lines(handle, file_path):  # a gigabyte line is an error, not a gigabyte
         # A line is held back one step so that we know whether it is the last one.
         if pending is not None:
             record = _parse_line(*pending, file_path)

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gzip
 import re
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -111,20 +111,25 @@ class AgentSpanReceiver:
                 if signal not in ("/v1/traces", "/v1/logs", "/v1/metrics"):
                     self._answer(404, b"")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
+                declared = self.headers.get("Content-Length") or "0"
+                length = int(declared) if declared.isdigit() else -1  # "abc", "-5": no traceback
+                if length < 0:
+                    self._answer(400, b"")
+                    return
                 if length > MAX_BODY:
                     self._answer(413, b"")
                     return
                 body = self.rfile.read(length)
                 try:
                     if self.headers.get("Content-Encoding") == "gzip":
-                        body = gzip.decompress(body)
+                        body = gunzip(body, MAX_BODY)  # bounded: a gzip bomb is refused
                     is_json = "json" in (self.headers.get("Content-Type") or "")
                     if signal == "/v1/traces":
                         receiver.accept(body, is_json)
                     else:
                         receiver.count(signal.removeprefix("/v1/"), body, is_json)
-                except (CabTraceError, ValueError, OSError, AttributeError, TypeError):  # bad input: 400
+                except (CabTraceError, ValueError, OSError, EOFError, zlib.error, AttributeError, TypeError):
+                    # Bad input (a cut gzip stream ends in EOFError): 400, never a traceback.
                     with receiver._lock:
                         receiver.rejected += 1
                     self._answer(400, b"")
@@ -399,3 +404,23 @@ def request_as_traces_data(request: Any) -> dict[str, Any]:
                         if item.get(key):
                             item[key] = base64.b64decode(item[key]).hex()
     return document
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """A gzip body (one member or several) decompressed, refused if it would be more than ``limit``
+    bytes: 64 MB of gzip can hold gigabytes, and an agent may send it.
+
+    Raises:
+        ValueError: not gzip, cut short, or larger than ``limit`` once decompressed.
+    """
+    out = bytearray()
+    rest = data
+    while rest:
+        member = zlib.decompressobj(wbits=31)
+        out += member.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit or member.unconsumed_tail:
+            raise ValueError(f"the gzip body decompresses to more than {limit} bytes")
+        if not member.eof:
+            raise ValueError("the gzip body ends early")
+        rest = member.unused_data
+    return bytes(out)

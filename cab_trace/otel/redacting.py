@@ -4,10 +4,11 @@ The TracerProvider built by :func:`cab_trace.otel.setup.build_pipeline` has exac
 processor, this one. It rebuilds each ended span with every string redacted (name,
 attributes including list values, event names and attributes, links and their attributes,
 status message, resource attributes and schema URL, instrumentation scope name, version,
-schema URL and attributes, trace-state values) and only then hands it to the processors
-that own the exporters. No exporter is reachable any other way, so none can see an
-unredacted span. ``tests/otel/test_redacting_fields.py`` enumerates ``ReadableSpan``'s
-fields so that a new one cannot pass through unredacted.
+schema URL and attributes, trace-state values), gives any id that holds a known secret a
+fresh one (:mod:`cab_trace.otel.ids`: ids an agent chooses are not text, but can carry a key),
+and only then hands it to the processors that own the exporters. No exporter is reachable any
+other way, so none can see an unredacted span. ``tests/otel/test_redacting_fields.py``
+enumerates ``ReadableSpan``'s fields so that a new one cannot pass through unredacted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status, TraceState
 
+from cab_trace.otel.ids import IdScrubber
 from cab_trace.redact import Redactor
 
 
@@ -38,17 +40,20 @@ class RedactingSpanProcessor(SpanProcessor):
         self.processors = list(inner)
         self.forwarded = 0  # spans handed to the inner processors
         self._resource_cache: tuple[Resource, Resource] | None = None
+        # Ids are not text: an agent's span id that is a known secret gets a fresh one (ids.py).
+        self._ids = IdScrubber(redactor.known_secrets)
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
         self.redactor = self.redactor.with_secrets(secrets)
         self._resource_cache = None
+        self._ids.set_secrets(self.redactor.known_secrets)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Inner processors export on end only; a span is never handed out before it is redacted.
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        redacted = self.redact_span(span)
+        redacted = self.redact_span(self._ids.scrub(span))
         self.forwarded += 1
         for processor in self.processors:
             processor.on_end(redacted)

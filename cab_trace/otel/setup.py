@@ -1,7 +1,11 @@
 """Building the tracing pipeline for one run.
 
     TracerProvider ── RedactingSpanProcessor ─┬─ SimpleSpanProcessor ── JsonlSpanExporter (trace.jsonl)
-                                              └─ BatchSpanProcessor ─── CountingExporter ── OTLP (optional)
+                                              └─ BatchSpanProcessor ─── LeakGuard ── CountingExporter ── OTLP
+                                                                                               (optional)
+
+The LeakGuard (leak_guard.py) runs the leak check on each span before it goes to the collector:
+a span that holds a known secret is withheld (and the run fails), never sent.
 
 The JSONL file is written span by span as each ends, so it is complete whatever the
 collector does. The OTLP exporter runs in the background with a short timeout; its
@@ -30,6 +34,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from cab_trace import __version__
 from cab_trace.errors import UsageError
 from cab_trace.otel.exporters import CountingExporter, JsonlSpanExporter
+from cab_trace.otel.leak_guard import LeakGuard
 from cab_trace.otel.redacting import RedactingSpanProcessor
 from cab_trace.redact import Redactor
 
@@ -186,6 +191,8 @@ class Pipeline:
     _shut_down: bool = False
     jsonl_exporter: JsonlSpanExporter | None = None
     """The trace file's exporter: what it could not write (a full disk) fails the run."""
+    leak_guard: LeakGuard | None = None
+    """In front of the OTLP exporter: the spans it withheld (holding a known secret) fail the run."""
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
         """Redact these too in every span that ends from now on."""
@@ -228,7 +235,8 @@ class Pipeline:
             otel_logger.propagate, otel_logger.handlers = self._logger_state
         warnings: list[str] = []
         exporter = self.otlp_exporter
-        unsent = self.redaction.forwarded - exporter.sent if exporter is not None else 0
+        withheld = self.leak_guard.withheld if self.leak_guard is not None else 0
+        unsent = self.redaction.forwarded - exporter.sent - withheld if exporter is not None else 0
         if exporter is not None and self.otlp is not None and unsent > 0:
             reason = exporter.first_error or export_failure_reason(self._capture.messages)
             if not reason and any(t.is_alive() for t in background):
@@ -299,10 +307,14 @@ def build_pipeline(
     jsonl = JsonlSpanExporter(jsonl_path)
     inner: list[SpanProcessor] = [SimpleSpanProcessor(jsonl)]
     counting: CountingExporter | None = None
+    guard: LeakGuard | None = None
     if otlp is not None:
         counting = CountingExporter(otlp_exporter(otlp), f"OTLP {otlp.protocol} {otlp.traces_url}")
-        inner.append(BatchSpanProcessor(counting, schedule_delay_millis=1000))
+        guard = LeakGuard(counting)
+        inner.append(BatchSpanProcessor(guard, schedule_delay_millis=1000))
     redaction = RedactingSpanProcessor(redactor, inner)
+    if guard is not None:
+        guard.known = lambda: redaction.redactor.known_secrets  # late-bound: the run learns more
     # Sampling would drop spans from a recording; whatever OTEL_TRACES_SAMPLER says, keep all.
     provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, shutdown_on_exit=False)
     provider.add_span_processor(redaction)
@@ -316,4 +328,5 @@ def build_pipeline(
         _capture=capture,
         _logger_state=logger_state,
         jsonl_exporter=jsonl,
+        leak_guard=guard,
     )

@@ -122,12 +122,18 @@ def test_cleanup_removes_a_container_of_the_run_it_never_heard_of(
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     runtime.launch(LaunchSpec(["true"], {}, workdir, 30, run_id="faults-orphan"), lambda _s, _c: None)
-    stray = docker_client.containers.create(
+    # What the engine made of a request the client gave up on: the labels the run asked for.
+    labels = docker_client.containers.get("cab-trace-faults-orphan-1").labels
+    stray = docker_client.containers.create(image, ["true"], labels=labels)
+    # Someone else's container with the run's id but not its token is not the run's.
+    other = docker_client.containers.create(
         image, ["true"], labels={LABEL_RUN: "faults-orphan", LABEL_OWNER: lifecycle.owner_mark()}
     )
     removed = runtime.cleanup()
     assert f"container:{stray.name}" in removed and "container:cab-trace-faults-orphan-1" in removed
-    assert leftovers() == []
+    assert f"container:{other.name}" not in removed
+    assert leftovers() == [other.name]
+    other.remove(force=True)
 
 
 def test_kill_9_stops_the_container_at_once_and_gc_removes_it_and_the_scratch_dir(

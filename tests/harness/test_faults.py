@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cab_trace.harness.lifecycle import OWNER_FILE
+from cab_trace.harness.ownership import LOCK_FILE as OWNER_FILE
 from cab_trace.harness.runtime import KILL_GRACE_S
 from cab_trace.model import read_records
 from tests.conftest import run_cli

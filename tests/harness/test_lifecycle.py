@@ -1,11 +1,11 @@
-"""The pieces of `lifecycle` on their own: ownership marks against real processes, the exit-code
-convention, claiming a run directory, and the JSONL exporter undoing a line the disk refused."""
+"""The pieces of `lifecycle` and `ownership` on their own: a scratch directory's lock against real
+processes, the exit-code convention, claiming a run directory, and the JSONL exporter undoing a
+line the disk refused."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,23 +13,30 @@ from pathlib import Path
 import pytest
 
 from cab_trace.errors import UsageError
-from cab_trace.harness import lifecycle
+from cab_trace.harness import lifecycle, ownership
 from tests.faults import complete_lines, small_disk
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from cab_trace.harness.ownership import Scratch
+scratch = Scratch.create("held", root=Path(sys.argv[1]))
+print(scratch.path, flush=True)
+time.sleep(60)
+"""
 
-def test_a_live_process_owns_its_mark_and_a_dead_or_reused_pid_does_not() -> None:
-    assert lifecycle.owner_alive(lifecycle.owner_mark())
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    mark = lifecycle.owner_mark(proc.pid)
+
+def test_a_scratch_dir_is_owned_while_its_process_lives_and_free_once_it_is_killed(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    held = Path(proc.stdout.readline().strip())
+    assert (held / ownership.LOCK_FILE).read_text().startswith("cab-trace lock v1\n")
+    report = ownership.collect_scratch(tmp_path)
+    assert report.removed == [] and report.in_use == 1 and held.exists()
+    proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not lifecycle.owner_alive(mark)
-    host, pid, start = lifecycle.owner_mark().split(":")
-    # The same pid with another start time: the pid was reused, the owner is gone.
-    assert not lifecycle.owner_alive(f"{host}:{pid}:{int(start) + 1}")
-    # Another host's, an old host:pid mark of a live process, and nonsense are left alone.
-    assert lifecycle.owner_alive(f"not-{socket.gethostname()}:1:1")
-    assert lifecycle.owner_alive(f"{host}:{pid}")
-    assert lifecycle.owner_alive("garbage")
+    report = ownership.collect_scratch(tmp_path)
+    assert report.removed == [held] and not held.exists()
 
 
 @pytest.mark.parametrize(
@@ -58,17 +65,37 @@ def test_claiming_a_run_directory(tmp_path: Path) -> None:
         lifecycle.claim_run_dir(tmp_path / "file", "trace.jsonl")
 
 
-def test_collect_scratch_removes_only_dead_runs_marked_directories(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead_mark = lifecycle.owner_mark(proc.pid)
-    proc.wait()
-    dead, live, unmarked = (tmp_path / f"{lifecycle.SCRATCH_PREFIX}{n}" for n in ("dead", "live", "unmarked"))
-    for path in (dead, live, unmarked):
-        (path / "workdir").mkdir(parents=True)
-    (dead / lifecycle.OWNER_FILE).write_text(dead_mark)
-    (live / lifecycle.OWNER_FILE).write_text(lifecycle.owner_mark())
-    assert lifecycle.collect_scratch(tmp_path) == [dead]
-    assert not dead.exists() and live.exists() and unmarked.exists()
+def test_collect_scratch_removes_only_proven_dead_runs_directories(tmp_path: Path) -> None:
+    dead = ownership.Scratch.create("dead", root=tmp_path)
+    dead.abandon()
+    live = ownership.Scratch.create("live", root=tmp_path)
+    kept = ownership.Scratch.create("kept", root=tmp_path)
+    kept.keep()
+    unmarked = tmp_path / f"{ownership.SCRATCH_PREFIX}unmarked"
+    (unmarked / "workdir").mkdir(parents=True)
+    report = ownership.collect_scratch(tmp_path)
+    assert report.removed == [dead.path] and report.in_use == 1
+    assert sorted(path for path, _ in report.left) == sorted([str(kept.path), str(unmarked)])
+    assert not dead.path.exists() and live.path.exists() and kept.path.exists() and unmarked.exists()
+    assert live.remove() and not live.path.exists()
+
+
+def test_a_lock_file_made_where_nothing_locks_proves_nothing(tmp_path: Path) -> None:
+    scratch = ownership.Scratch.create("nolock", root=tmp_path)
+    scratch.abandon()
+    lock = scratch.path / ownership.LOCK_FILE
+    lock.write_text(lock.read_text().replace("lock flock", "lock none"))
+    report = ownership.collect_scratch(tmp_path)
+    assert report.removed == [] and "cannot be locked" in report.left[0][1]
+
+
+def test_a_dead_runs_directory_that_made_containers_waits_for_them(tmp_path: Path) -> None:
+    scratch = ownership.Scratch.create("docker", root=tmp_path)
+    scratch.record_container("cab-trace-x-1")
+    scratch.abandon()
+    assert ownership.collect_scratch(tmp_path).removed == []  # no engine asked: left for gc
+    assert ownership.collect_scratch(tmp_path, container_gone=lambda name: False).removed == []
+    assert ownership.collect_scratch(tmp_path, container_gone=lambda name: True).removed == [scratch.path]
 
 
 def test_a_shielded_signal_is_raised_when_the_block_ends() -> None:

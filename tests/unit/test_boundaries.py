@@ -55,6 +55,12 @@ PURE = [
     "cab_trace.harness.model_proxy",
     "cab_trace.harness.proxy_link",
     "cab_trace.harness.proxy_io",
+    "cab_trace.textsafe",
+    "cab_trace.model.lines",
+    # what checks untrusted input on its way in: stdlib only, so every command can afford it
+    "cab_trace.harness.crossing",
+    "cab_trace.harness.safetree",
+    "cab_trace.harness.ownership",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",

@@ -1,0 +1,143 @@
+"""A line longer than the limit is a one-line error naming the file and the line, read in
+bounded memory, by every command that reads a trace or a recording. Measured on real
+`cab-trace` processes: the peak resident memory (``ru_maxrss`` from ``wait4``) of a command
+given a 1 GB single-line file, against the same command on a small valid file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: The size of the hostile line: a sparse file, so writing it costs nothing.
+BIG = 1 << 30
+LIMIT = 64 << 20  # the default
+#: What a command may take beyond the small file's peak: the limit, and a small constant.
+ALLOWANCE = LIMIT + (40 << 20)
+RECORD = {
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "span_id": "00f067aa0ba902b7",
+    "parent_span_id": None,
+    "name": "run",
+    "kind": "run",
+    "span_kind": "INTERNAL",
+    "start_time_unix_nano": 1,
+    "end_time_unix_nano": 2,
+    "status": {"code": "OK", "message": ""},
+    "attributes": {},
+    "events": [],
+    "links": [],
+    "resource": {},
+    "scope": {"name": "t", "version": None},
+}
+
+
+#: Runs `cab-trace ARGS` in this process and writes its peak resident memory (VmHWM: ru_maxrss
+#: would carry the parent's over through fork and exec) to the file named by $PEAK_OUT.
+_MEASURED = """
+import os, sys
+from cab_trace.cli import main
+code = main(sys.argv[1:])
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+open(os.environ["PEAK_OUT"], "w").write(peak)
+sys.exit(code)
+"""
+
+
+def peak(*args: str, env: dict[str, str] | None = None) -> tuple[int, int, str]:
+    """(exit code, peak resident bytes, stderr) of `cab-trace ARGS`."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"peak-{os.getpid()}-{id(args)}"
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {}), "PEAK_OUT": str(out)},
+        check=False,
+    )
+    used = int(out.read_text()) * 1024
+    out.unlink()
+    return done.returncode, used, done.stderr.decode("utf-8", "replace")
+
+
+def sparse(path: Path, prefix: bytes, size: int = BIG, before: bytes = b"") -> Path:
+    with path.open("wb") as handle:
+        # Text first, past the 4 KB a reader sniffs (a file that starts with NUL bytes is called
+        # binary before its length is looked at); the rest reads as NUL bytes, with no newline.
+        handle.write(before + prefix + b" " * 8192)
+        handle.truncate(len(before) + size)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("small") / "small.jsonl"
+    path.write_text(json.dumps(RECORD) + "\n")
+    return path
+
+
+COMMANDS = {
+    "validate": lambda p, o: ["validate", str(p)],
+    "show": lambda p, o: ["show", str(p)],
+    "export": lambda p, o: ["export", str(p), "--format", "otlp-json", "-o", str(o)],
+    "replay": lambda p, o: ["replay", str(p)],
+}
+SHAPES = {
+    # a record's start, then a gigabyte with no newline: the first line
+    "jsonl-first-line": (b'{"trace_id":"', b"", 1),
+    # a valid first line, then the long one
+    "jsonl-second-line": (b'{"trace_id":"', (json.dumps(RECORD) + "\n").encode(), 2),
+    # OTLP/JSON lines as a Collector writes them
+    "otlp-json": (b'{"resourceSpans":[', b"", 1),
+    # a pretty-printed document: read whole, so the same limit applies to the whole of it
+    "document": (b"{\n", b"", None),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+@pytest.mark.parametrize("command", COMMANDS, ids=list(COMMANDS))
+def test_a_gigabyte_line_is_one_error_in_bounded_memory(
+    tmp_path: Path, small: Path, command: str, shape: str
+) -> None:
+    prefix, before, line = SHAPES[shape]
+    big = sparse(tmp_path / "big.jsonl", prefix, before=before)
+    _, base_peak, _ = peak(*COMMANDS[command](small, tmp_path / "small.out"))
+    code, used, err = peak(*COMMANDS[command](big, tmp_path / "big.out"))
+    assert code == 2, err[-2000:]
+    assert "Traceback" not in err
+    errors = [x for x in err.splitlines() if x.startswith("cab-trace: error:")]
+    assert len(errors) == 1, err
+    where = f"{big}:{line}:" if line else f"{big}:"
+    assert errors[0].startswith(f"cab-trace: error: {where}"), errors[0]
+    assert "longer than" in errors[0] or "larger than" in errors[0], errors[0]
+    assert "CAB_TRACE_MAX_LINE" in err  # the hint says how to raise it
+    assert used - base_peak < ALLOWANCE, (
+        f"{command} took {(used - base_peak) >> 20} MB more than on a small file"
+    )
+
+
+def test_the_limit_is_configurable_and_a_line_within_it_is_read(tmp_path: Path) -> None:
+    wide = dict(RECORD, attributes={"big": "x" * (3 << 20)})
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps(wide) + "\n")
+    code, _, err = peak("validate", str(path), env={"CAB_TRACE_MAX_LINE": "1m"})
+    assert code == 2 and f"{path}:1: line is longer than 1048576 bytes" in err, err
+    code, _, err = peak("validate", str(path), env={"CAB_TRACE_MAX_LINE": "8m"})
+    assert code == 0, err
+    code, _, err = peak("validate", str(path), env={"CAB_TRACE_MAX_LINE": "lots"})
+    assert code == 2 and "CAB_TRACE_MAX_LINE" in err and "Traceback" not in err
+
+
+def test_a_long_event_in_a_terminal_recording(tmp_path: Path, small: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "trace.jsonl").write_bytes(small.read_bytes())
+    header = json.dumps({"version": 2, "width": 80, "height": 24}) + "\n"
+    event = b'[0.5, "o", "' + b"x" * (3 << 20) + b'"]\n'
+    (run_dir / "terminal.cast").write_bytes(header.encode() + event)
+    code, _, err = peak("replay", str(run_dir), env={"CAB_TRACE_MAX_LINE": "1m"})
+    assert code == 2 and f"{run_dir / 'terminal.cast'}:2: line is longer than" in err, err
