@@ -17,14 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from cab_trace import __version__
-from cab_trace.cli import demo, export, gc, redact, replay, run, show, validate
+from cab_trace.cli import demo, export, gc, redact, replay, run, show, sweep, validate
 from cab_trace.cli.common import PROG, stderr
 from cab_trace.errors import CabTraceError
 
 __all__ = ["PROG", "build_parser", "main"]
 
 # In the order `--help` lists them.
-_COMMAND_MODULES = (run, demo, show, replay, export, validate, redact, gc)
+_COMMAND_MODULES = (run, sweep, demo, show, replay, export, validate, redact, gc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     if command and not getattr(args, "takes_command", False):
-        parser.error("arguments after -- are only for `run --adapter command`")
+        parser.error("arguments after -- are only for `run --adapter command` (and `sweep`)")
     args.agent_command = command
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -99,6 +99,9 @@ class CellConfig:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cast_limit: int | None = None
     """Stop recording terminal.cast at about this many bytes (a marker says where); None: no bound."""
+    run_attributes: Mapping[str, AttrValue] = field(default_factory=dict)
+    """More attributes of the run span, e.g. a sweep's ``repeat`` and the ``node`` that ran the cell;
+    they never replace one the harness sets."""
 
 
 @dataclass
@@ -291,6 +294,7 @@ class CellRunner:
         if cfg.model:
             run_attrs["model"] = cfg.model
         run_attrs.update(cfg.runtime.identity())
+        run_attrs.update({k: v for k, v in cfg.run_attributes.items() if k not in run_attrs})
         with self._span(tracer, f"run:{cell_id}", run_attrs) as run_span:
             trace_id = format(run_span.get_span_context().trace_id, "032x")
             try:
