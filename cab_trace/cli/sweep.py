@@ -279,7 +279,13 @@ def _executor(full: Any, out: Path, spawn: str) -> Any:
                 f"--executor ray needs Ray ({exc})", hint="pip install 'cab-trace[ray]'"
             ) from None
         shared = Path(full["ray-shared-dir"]) if full["ray-shared-dir"] else None
-        return RayExecutor(out, address=full["ray-address"], workers=full["workers"], shared_dir=shared)
+        return RayExecutor(
+            out,
+            address=full["ray-address"],
+            workers=full["workers"],
+            shared_dir=shared,
+            docker=full["runtime"] == "docker",
+        )
     from cab_trace.sweep.local import LocalExecutor
 
     return LocalExecutor(out, full["workers"] or 1, spawn=spawn)

@@ -293,8 +293,7 @@ class CellRunner:
         }
         if cfg.model:
             run_attrs["model"] = cfg.model
-        run_attrs.update(cfg.runtime.identity())
-        run_attrs.update({k: v for k, v in cfg.run_attributes.items() if k not in run_attrs})
+        run_attrs = {**cfg.run_attributes, **run_attrs, **cfg.runtime.identity()}  # ours win
         with self._span(tracer, f"run:{cell_id}", run_attrs) as run_span:
             trace_id = format(run_span.get_span_context().trace_id, "032x")
             try:
