@@ -77,7 +77,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None
 def states(sweep_dir: Path) -> list[str]:
     try:
         return [line.get("state", "") for line in read_cells(sweep_dir / "cells.jsonl")]
-    except Exception:  # noqa: BLE001 - read while being replaced is fine: the next poll sees it
+    except Exception:  # read while being replaced: the next poll sees it
         return []
 
 
@@ -125,7 +125,7 @@ def recompute_groups(
                 "failed_calls": 0,
                 "timeouts": 0,
                 "unknown_tokens": 0,
-            },  # fmt: skip
+            },
         )
         g["cells"] += 1
         if line.get("state") != "done":

@@ -259,7 +259,7 @@ def test_the_run_command_of_a_cell_never_holds_the_key() -> None:
             "timeout": 0.0,
             "secret-env": ["X"],
             "no-content": True,
-        }  # fmt: skip
+        }
     )
     cell = expand("sw", [("pi", "pi")], ["m/x"], [TASK_B], 1, plugins=["p"], variables={"v": "1"})[0]
     job = cell_job(full, cell, 0)

@@ -297,8 +297,10 @@ def test_a_sweep_killed_outright_leaves_no_cell_running_and_resumes(setup: dict)
 
 def test_the_exec_spawn_runs_python_m_cab_trace(setup: dict) -> None:
     out = setup["out"]
-    result = run_cli("sweep", "--adapter", "command", "--task", str(setup["a"]), "--repeats", "2", "--workers",
-                     "2", "--spawn", "exec", "--out", str(out), "-q", *_agent(setup), timeout=120)  # fmt: skip
+    result = run_cli(
+        "sweep", "--adapter", "command", "--task", str(setup["a"]), "--repeats", "2", "--workers", "2",
+        "--spawn", "exec", "--out", str(out), "-q", *_agent(setup), timeout=120,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert states(out) == ["done", "done"]
 
