@@ -179,3 +179,54 @@ def assert_summary_matches_traces(
             assert (g["model_calls"], g["model_calls_failed"]) == (want["calls"], want["failed_calls"]), key
         if want["total_tokens"] and want["passed"]:
             assert abs(g["tokens_per_correct_task"] - want["total_tokens"] / want["passed"]) < 1e-6
+
+
+# -- real agents against the scripted model server ---------------------------------------------
+
+#: The three fastest of the CLIs CI installs (tests/agents/), one per wire format: Chat
+#: Completions (pi), Responses (codex), Anthropic Messages (claude, whose endpoint has no /v1).
+REAL_AGENTS = {"pi": "/v1", "codex": "/v1", "claude": ""}
+MODELS = ("scripted-model", "vendor/scripted-model-2")  # a model id with a '/', as on the results pages
+KEY = "sk-cabtrace-sweeptest-Hq3vW8xR5tY7uI9oP2dF"
+
+
+def real_agent_tasks(root: Path) -> list[Path]:
+    """The demo task, and a copy whose check the scripted fix does not pass (so not every cell passes)."""
+    import shutil
+
+    a = root / "demo-a"
+    shutil.copytree(DEMO_TASK, a)
+    b = root / "demo-b"
+    shutil.copytree(DEMO_TASK, b)
+    (b / "task.toml").write_text(
+        'id = "demo/fix-greeting-loudly"\ncategory = "demo"\n'
+        'prompt = "greet() forgets the exclamation mark; fix it so that the tests pass"\n'
+        "check = \"grep -q 'Hello, {name}!!' greet.py\"\n"
+    )
+    return [a, b]
+
+
+def real_agent_args(base_url: str, tasks: Sequence[Path], out: Path, agents: Sequence[str]) -> list[str]:
+    args: list[str] = []
+    for agent in agents:
+        args += ["--adapter", agent, "--endpoint", f"{agent}={base_url}{REAL_AGENTS[agent]}"]
+    for model in MODELS:
+        args += ["--model", model]
+    for task in tasks:
+        args += ["--task", str(task)]
+    return [*args, "--repeats", "2", "--timeout", "120", "--out", str(out)]
+
+
+def agent_env(home: Path, bin_dir: Path) -> dict[str, str]:
+    """The environment of the agents: a home of their own, the pinned CLIs first on PATH, the key."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "CAB_KEY": KEY}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "OPENAI_API_KEY",
+                 "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):  # fmt: skip
+        env[name] = ""
+    return env
+
+
+def assert_no_key_in(root: Path, key: str = KEY) -> None:
+    hits = [p for p in root.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert not hits, hits
