@@ -228,7 +228,7 @@ class LoopbackCluster:
             for pid in node.pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3
         while time.monotonic() < deadline and any(n.pids() for n in self.nodes):
             time.sleep(0.2)
         for node in self.nodes:
