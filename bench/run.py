@@ -21,6 +21,7 @@ from bench import (
     bench_read,
     bench_redact,
     bench_replay,
+    bench_sweep,
     bench_terminal,
 )
 from bench.common import Figure
@@ -35,6 +36,7 @@ SUITES = {
     "faults": bench_faults.run,
     "terminal": bench_terminal.run,
     "read": bench_read.run,
+    "sweep": bench_sweep.run,
 }
 
 

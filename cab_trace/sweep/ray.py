@@ -40,7 +40,7 @@ from typing import Any
 import ray
 
 from cab_trace.errors import UsageError
-from cab_trace.sweep.job import CellJob, Finished
+from cab_trace.sweep.job import CellJob, Finished, error_from_log
 from cab_trace.sweep.plan import INCOMING_DIR
 
 #: The largest run directory a task sends back through Ray (gzipped); larger ones need a shared dir.
@@ -116,12 +116,6 @@ def run_cell(  # noqa: PLR0912, PLR0915 - one task's whole life on its node, in 
     from cab_trace.harness import lifecycle
 
     node = node_name()
-    if job.key_env and not os.environ.get(job.key_env):
-        return {
-            "node": node,
-            "error": f"${job.key_env} is not set on node {socket.gethostname()} (set it in the "
-            "environment `ray start` runs in)",
-        }
     scratch = lifecycle.make_scratch("ray-cell")  # marked as this worker's: gc removes it if it dies
     interrupted = False
     try:
@@ -170,6 +164,7 @@ def run_cell(  # noqa: PLR0912, PLR0915 - one task's whole life on its node, in 
         log_text = _redact(log_path.read_text(errors="replace")[-16384:], job.key_env)
         result: dict[str, Any] = {
             "node": node,
+            "key_missing": not os.environ.get(job.key_env),
             "exit_code": code,
             "interrupted": interrupted,
             "log": log_text,
@@ -313,6 +308,11 @@ class RayExecutor:
         flight.log_path.write_text(result.get("log", ""), encoding="utf-8")
         target = self.sweep_dir / job.rel_path
         error = result.get("error")
+        if result["exit_code"] == 2 and result.get("key_missing"):
+            # Most likely why `run` refused the cell there: say where the key must be.
+            refused = error_from_log(result.get("log", "")) or "cab-trace run refused the cell"
+            host = str(node).split("/", 1)[0]
+            error = f"{refused} (node {host} has no ${job.key_env}: set it where `ray start` runs)"
         try:
             if "archive" in result:
                 incoming = self.sweep_dir / INCOMING_DIR / uuid.uuid4().hex
