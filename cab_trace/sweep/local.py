@@ -62,6 +62,57 @@ def die_with_parent(parent: int) -> None:
         os._exit(143)
 
 
+def fork_cell(argv: list[str], log_fd: int) -> int:
+    """Fork a process that runs ``cab-trace <argv>`` (stderr to ``log_fd``) and exits; its pid.
+
+    The caller must be single-threaded (a fork copies only the calling thread, so a lock another
+    thread held stays held in the child) and have imported the runner (that is the point).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # nothing buffered is written twice
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    # The child: never returns into the caller's code.
+    code = 70
+    try:
+        os.setsid()
+        die_with_parent(parent)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(log_fd, 2)
+        os.closerange(3, 65536)  # the sweep's lock, pidfds and logs are not the cell's
+        from cab_trace.cli import main
+
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 2
+    except BaseException:  # noqa: BLE001 - a child must exit here, whatever happened
+        import traceback
+
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def preload() -> None:
+    """Import what a forked cell runs, once, before the first fork."""
+    import cab_trace.cli
+    import cab_trace.harness.runner
+    import cab_trace.otel.setup  # noqa: F401
+
+
 @dataclass
 class _Running:
     job: CellJob
@@ -106,7 +157,7 @@ class LocalExecutor:
         try:
             proc = None
             if self.spawn == "fork" and threading.active_count() == 1:
-                pid = self._fork(argv, log_fd)
+                pid = fork_cell(argv, log_fd)
             else:
                 parent = os.getpid()
                 proc = subprocess.Popen(
@@ -121,44 +172,6 @@ class LocalExecutor:
         finally:
             os.close(log_fd)
         self._running[pid] = _Running(job, pid, os.pidfd_open(pid), time.monotonic(), proc)
-
-    def _fork(self, argv: list[str], log_fd: int) -> int:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()  # nothing buffered is written twice
-        parent = os.getpid()
-        pid = os.fork()
-        if pid:
-            return pid
-        # The child: never returns into the sweep's code.
-        code = 70
-        try:
-            os.setsid()
-            die_with_parent(parent)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            os.dup2(devnull, 0)
-            os.dup2(devnull, 1)
-            os.dup2(log_fd, 2)
-            os.closerange(3, 65536)  # the sweep's lock, pidfds and logs are not the cell's
-            from cab_trace.cli import main
-
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 2
-        except BaseException:  # noqa: BLE001 - a child must exit here, whatever happened
-            import traceback
-
-            with contextlib.suppress(Exception):
-                traceback.print_exc()
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(BaseException):
-                    stream.flush()
-            os._exit(code)
 
     def wait(self, timeout: float, wake_fd: int | None = None) -> list[Finished]:
         """Cells that ended within ``timeout`` seconds (returns early on ``wake_fd``)."""

@@ -6,8 +6,9 @@ custom resource ``docker``, which a node with an engine advertises: ``ray start 
 '{"docker": 4}'``), retries a task whose node or worker died (``max_retries``), and rebuilds a
 result that was lost with its node by running its task again.
 
-On the node, the task runs ``python -m cab_trace run`` for the cell (a complete run, as on one
-machine) in a scratch directory, and sends the run directory back as its result: a gzipped
+On the node, the task runs ``cab-trace run`` for the cell (a complete run, as on one machine,
+in a process of its own, forked by the worker's cell starter: :mod:`cab_trace.sweep.zygote`) in
+a scratch directory, and sends the run directory back as its result: a gzipped
 tar, at most :data:`MAX_RESULT_BYTES` (or, with ``--ray-shared-dir``, it writes the run
 directory there and sends back only its path). The sweep unpacks it under the sweep directory;
 each task's result is taken once, so a cell that ran twice (its node died after it finished,
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -109,7 +112,59 @@ def _preexec(parent: int) -> None:
     die_with_parent(parent)
 
 
-def run_cell(  # noqa: PLR0912, PLR0915 - one task's whole life on its node, in order
+_zygote: subprocess.Popen[bytes] | None = None
+
+
+def _starter() -> subprocess.Popen[bytes]:
+    """This worker's cell starter (cab_trace.sweep.zygote), started on its first cell and kept."""
+    global _zygote  # noqa: PLW0603 - one per worker process, for the worker's life
+    if _zygote is None or _zygote.poll() is not None:
+        parent = os.getpid()
+        _zygote = subprocess.Popen(
+            [sys.executable, "-m", "cab_trace.sweep.zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=lambda: _preexec(parent),  # noqa: PLW1509 - only a prctl call
+        )
+    return _zygote
+
+
+class _Cell:
+    """One cell's process, forked by the worker's cell starter."""
+
+    def __init__(self, argv: list[str], log_path: Path) -> None:
+        self.starter = _starter()
+        assert self.starter.stdin is not None and self.starter.stdout is not None
+        self.starter.stdin.write(json.dumps({"argv": argv, "log": str(log_path)}).encode() + b"\n")
+        self.starter.stdin.flush()
+        self.pid = int(self._read(None)["pid"])
+
+    def _read(self, deadline: float | None) -> dict[str, Any]:
+        stdout = self.starter.stdout
+        assert stdout is not None
+        while True:
+            # Short waits, so that an interrupt (ray.cancel) is raised here promptly.
+            timeout = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if timeout <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([stdout], [], [], timeout)
+            if ready:
+                line = stdout.readline()
+                if not line:
+                    raise RuntimeError("the cell starter died")
+                return dict(json.loads(line))
+
+    def wait(self, deadline: float | None = None) -> int:
+        return int(self._read(deadline)["exit"])
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+
+def run_cell(  # noqa: PLR0915 - one task's whole life on its node, in order
     job: CellJob, task_archive: bytes, adapter_text: str | None, shared_dir: str | None, limit: int
 ) -> dict[str, Any]:
     """The Ray task: run one cell on this node and return its run directory (or where it is)."""
@@ -134,33 +189,23 @@ def run_cell(  # noqa: PLR0912, PLR0915 - one task's whole life on its node, in 
         log_path = scratch / "run.log"
         argv = job.run_argv(str(out), node=node, task_dir=str(task_dir), adapter=adapter)
         started = time.monotonic()
-        parent = os.getpid()
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "cab_trace", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-                preexec_fn=lambda: _preexec(parent),  # noqa: PLW1509 - only a prctl call
-            )
+        cell = _Cell(argv, log_path)
         try:
-            code = proc.wait()
+            code = cell.wait()
         except KeyboardInterrupt:  # ray.cancel: stop the cell as `run` stops on Ctrl-C
             interrupted = True
-            proc.send_signal(signal.SIGINT)
+            cell.signal(signal.SIGINT)
             deadline = time.monotonic() + STOP_WAIT_S
             while True:
                 try:
-                    code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    code = cell.wait(deadline)
                     break
                 except KeyboardInterrupt:
-                    proc.send_signal(signal.SIGINT)  # again: the agent is killed at once
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    code = proc.wait()
+                    cell.signal(signal.SIGINT)  # again: the agent is killed at once
+                except TimeoutError:
+                    cell.signal(signal.SIGKILL)
+                    code = cell.wait()
                     break
-        code = 128 - code if code < 0 else code
         log_text = _redact(log_path.read_text(errors="replace")[-16384:], job.key_env)
         result: dict[str, Any] = {
             "node": node,
