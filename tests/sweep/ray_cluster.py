@@ -62,11 +62,13 @@ def _session(pid: int) -> int | None:
 
 
 def _processes_of_session(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (a killed one that is not reaped yet is not alive)."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             text = stat.read_text()
-            if int(text[text.rfind(")") + 2 :].split()[3]) == sid:
+            fields = text[text.rfind(")") + 2 :].split()
+            if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
                 out.append(int(stat.parent.name))
     return out
 

@@ -308,3 +308,19 @@ def test_the_exec_spawn_runs_python_m_cab_trace(setup: dict) -> None:
 def test_show_of_a_run_directory_refuses_sweep_flags(setup: dict) -> None:
     bad = run_cli("show", str(setup["a"]), "--format", "json")
     assert bad.returncode == 2 and "for a sweep directory" in bad.stderr
+
+
+def test_every_cell_streams_its_spans_to_one_collector(setup: dict) -> None:
+    from tests.otlp_receiver import OtlpReceiver
+
+    out = setup["out"]
+    with OtlpReceiver("http") as receiver:
+        result = run_cli(
+            "sweep", "--adapter", "command", "--task", str(setup["a"]), "--task", str(setup["b"]),
+            "--repeats", "2", "--workers", "2", "--otlp-endpoint", receiver.endpoint, "--out", str(out), "-q",
+            *_agent(setup), timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        received = {span.trace_id.hex() for _resource, span in receiver.received.spans()}
+    lines = read_cells(out / "cells.jsonl")
+    assert received == {line["trace_id"] for line in lines} and len(received) == 4

@@ -64,9 +64,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackCluste
         c.start_node("head", cpus=1)
         c.start_node("w1", cpus=1, resources='{"docker": 1}')
         yield c
-        leftovers = c.nodes
+        nodes = c.nodes
     c.cleanup()
-    assert not [p for n in leftovers for p in n.pids()], "a Ray process outlived the test"
+    wait_for(lambda: not [p for n in nodes for p in n.pids()], 30, "every Ray process to end")
 
 
 def driver_env() -> dict[str, str]:
@@ -228,3 +228,27 @@ def test_docker_cells_go_only_to_nodes_with_the_docker_resource(cluster: Loopbac
     assert [c["state"] for c in lines] == ["done"] * 3 and all(c["passed"] for c in lines)
     w1 = next(n for n in cluster.nodes if n.name == "w1")
     assert {c["node"].split("/")[-1] for c in lines} == {node_id(w1)[:12]}
+
+
+def test_every_cell_streams_to_one_collector_from_every_node(cluster: LoopbackCluster) -> None:
+    root = cluster.root / "otlp"
+    task = make_task(root / "tasks", "demo/otlp")
+    out = root / "sweep"
+    collector = subprocess.Popen(
+        cluster.command([sys.executable, "-m", "tests.sweep.serve_otlp"]),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        endpoint = collector.stdout.readline().strip()  # type: ignore[union-attr]
+        result = run_sweep(
+            cluster, "--adapter", "command", "--task", str(task), "--repeats", "4",
+            "--otlp-endpoint", endpoint, "--out", str(out), "--", "sh", "-c", "sleep 1; echo 42 > answer.txt",
+        )  # fmt: skip
+    finally:
+        said, _ = collector.communicate("", timeout=30)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(said.splitlines()[-1])
+    lines = read_cells(out / "cells.jsonl")
+    assert sorted(r["trace_id"] for r in got["runs"]) == sorted(c["trace_id"] for c in lines)
+    assert {r["node"] for r in got["runs"]} == {c["node"] for c in lines}
+    assert len({c["node"] for c in lines}) == 2  # one collector, both nodes
