@@ -202,6 +202,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
         for key in ("ray-address", "ray-shared-dir"):
             if full[key] and key in flags:
                 raise UsageError(f"--{key} needs --executor ray")
+    elif full["otlp-header"]:
+        # Header values are often credentials; a task's arguments are stored by Ray in the clear.
+        raise UsageError(
+            "--otlp-header with --executor ray would send its values through Ray",
+            hint="set OTEL_EXPORTER_OTLP_HEADERS in each node's environment (where `ray start` runs) instead",
+        )
     if full["command"] and not any(load_adapter(a).takes_command for a in full["adapter"]):
         raise UsageError("arguments after -- are only for the command adapter (--adapter command)")
 
