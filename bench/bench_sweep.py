@@ -52,7 +52,11 @@ def _timed_cpu(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[f
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
-        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+        cmd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -210,13 +214,22 @@ def _ray_overhead(cluster_type: type, small: int, large: int) -> list[Figure]:
         walls: dict[tuple[str, int], float] = {}
         counter = iter(range(10**6))
         for n in (small, large):
-            for name, extra in (("local", []), ("ray", ["--executor", "ray", "--ray-address", cluster.address])):
+            for name, extra in (
+                ("local", []),
+                ("ray", ["--executor", "ray", "--ray-address", cluster.address]),
+            ):
                 cmd = _sweep(task, root / f"s{next(counter)}", n, 1, "fork", *extra)
                 started = time.perf_counter()
-                subprocess.run(cluster.command(cmd), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    cluster.command(cmd), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 walls[name, n] = time.perf_counter() - started
         cluster.cleanup()
-    per_cell = {name: (walls[name, large] - walls[name, small]) / (large - small) for name in ("local", "ray")}
+    per_cell = {
+        name: (walls[name, large] - walls[name, small]) / (large - small) for name in ("local", "ray")
+    }
+    added = per_cell["ray"] - per_cell["local"]
+    connect = walls["ray", small] - walls["local", small] - small * added
     return [
         Figure(
             "Ray executor, time per cell (1 node, 1 CPU)",
@@ -225,9 +238,8 @@ def _ray_overhead(cluster_type: type, small: int, large: int) -> list[Figure]:
             per_cell["local"] * 1000,
             "local executor, --workers 1",
             target="added < 500 ms",
-            note=f"added {(per_cell['ray'] - per_cell['local']) * 1000:.0f} ms per cell; connecting to the "
-            f"cluster: {(walls['ray', small] - walls['local', small] - small * (per_cell['ray'] - per_cell['local'])):.1f} s "
-            f"once; {_load()}",
+            note=f"added {added * 1000:.0f} ms per cell; connecting to the cluster: {connect:.1f} s once; "
+            f"{_load()}",
         )
     ]
 

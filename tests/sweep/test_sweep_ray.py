@@ -252,3 +252,35 @@ def test_every_cell_streams_to_one_collector_from_every_node(cluster: LoopbackCl
     assert sorted(r["trace_id"] for r in got["runs"]) == sorted(c["trace_id"] for c in lines)
     assert {r["node"] for r in got["runs"]} == {c["node"] for c in lines}
     assert len({c["node"] for c in lines}) == 2  # one collector, both nodes
+
+
+def test_run_directories_through_a_shared_directory(cluster: LoopbackCluster) -> None:
+    root = cluster.root / "shared"
+    task = make_task(root / "tasks", "demo/shared")
+    shared = root / "nfs"
+    shared.mkdir(parents=True)
+    out = root / "sweep"
+    result = run_sweep(
+        cluster, "--adapter", "command", "--task", str(task), "--repeats", "3",
+        "--ray-shared-dir", str(shared), "--out", str(out), "--", "sh", "-c", "echo 42 > answer.txt",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = read_cells(out / "cells.jsonl")
+    assert [c["state"] for c in lines] == ["done"] * 3 and all(c["passed"] for c in lines)
+    assert all((out / c["run_dir"] / "trace.jsonl").is_file() for c in lines)
+    assert not [p for p in shared.rglob("*") if p.is_file()]  # moved into the sweep, nothing left behind
+
+
+def test_a_node_without_the_key_is_named(cluster: LoopbackCluster) -> None:
+    root = cluster.root / "nokey"
+    task = make_task(root / "tasks", "demo/nokey")
+    out = root / "sweep"
+    result = run_sweep(
+        cluster, "--adapter", "pi", "--model", "m", "--endpoint", "http://127.0.0.1:9/v1",
+        "--task", str(task), "--repeats", "2", "--key-env", "CAB_TEST_KEY_NOWHERE", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    lines = read_cells(out / "cells.jsonl")
+    assert [c["state"] for c in lines] == ["failed"] * 2
+    assert all("has no $CAB_TEST_KEY_NOWHERE: set it where `ray start` runs" in c["error"] for c in lines)
+    assert result.stderr.count("set it where `ray start` runs") == 2  # once as it happened, once at the end

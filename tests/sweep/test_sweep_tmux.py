@@ -29,11 +29,9 @@ class Terminal:
         self.server = f"cab-trace-sweep-{uuid.uuid4().hex[:8]}"
         shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 60"
         env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
-        subprocess.run(
-            ["tmux", "-L", self.server, "new-session", "-d", "-s", "s", "-x", str(size[0]), "-y", str(size[1]),
-             shell],
-            check=True, env=env, cwd=cwd,
-        )  # fmt: skip
+        width, height = size
+        new = ["tmux", "-L", self.server, "new-session", "-d", "-s", "s", "-x", str(width), "-y", str(height)]
+        subprocess.run([*new, shell], check=True, env=env, cwd=cwd)
 
     def screen(self) -> str:
         return subprocess.run(
@@ -66,8 +64,10 @@ def task(tmp_path: Path) -> Path:
 
 
 def sweep(tmp_path: Path, task: Path, *agent: str, repeats: int = 6) -> Iterator[Terminal]:
-    command = [sys.executable, "-m", "cab_trace", "sweep", "--adapter", "command", "--task", str(task),
-               "--repeats", str(repeats), "--workers", "2", "--out", str(tmp_path / "sweep"), "--", *agent]  # fmt: skip
+    command = [
+        sys.executable, "-m", "cab_trace", "sweep", "--adapter", "command", "--task", str(task),
+        "--repeats", str(repeats), "--workers", "2", "--out", str(tmp_path / "sweep"), "--", *agent,
+    ]  # fmt: skip
     term = Terminal(command, tmp_path)
     try:
         yield term
