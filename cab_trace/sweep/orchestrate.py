@@ -20,6 +20,7 @@ import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -171,8 +172,8 @@ class Sweep:
                 )
         elif (
             self.sweep_dir.is_dir()
-            and any(p.name not in (LOCK_FILE,) for p in self.sweep_dir.iterdir())
             and not (self.sweep_dir / CELLS_FILE).exists()
+            and any(p.name != LOCK_FILE for p in self.sweep_dir.iterdir())
         ):
             raise UsageError(
                 f"--out {self.sweep_dir} is not empty and holds no sweep",
@@ -367,7 +368,7 @@ class Sweep:
     @contextlib.contextmanager
     def _signal_handling(self) -> Iterator[int | None]:
         """SIGINT, SIGTERM, SIGHUP are noted (and wake the loop); the loop does the stopping."""
-        if threading_main() is False:
+        if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
             yield None
             return
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -385,12 +386,6 @@ class Sweep:
                 signal.signal(sig, handler)
             os.close(read_fd)
             os.close(write_fd)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _signal_text(signum: int) -> str:

@@ -169,7 +169,7 @@ class _Reader:
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 raise self.error(key, "must be a string or a list of strings")
             if key == "task":
-                return [self.path(v) if not _is_glob(v) else self.glob(v) for v in items]
+                return [self.path(v) for v in items]  # globs are expanded when the tasks are resolved
             if key == "adapter":
                 return [self.adapter(v) for v in items]
             return list(items)
@@ -236,9 +236,6 @@ class _Reader:
         if self.base is not None and not path.is_absolute():
             path = self.base / path
         return str(path)
-
-    def glob(self, pattern: str) -> str:
-        return self.path(pattern)  # expanded when the tasks are resolved
 
     def adapter(self, text: str) -> str:
         # A name of a built-in adapter stays a name; a file is a path like any other.
