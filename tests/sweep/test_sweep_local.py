@@ -276,20 +276,26 @@ def test_one_sweep_at_a_time_in_a_directory(setup: dict) -> None:
 
 
 def test_a_sweep_killed_outright_leaves_no_cell_running_and_resumes(setup: dict) -> None:
-    out = setup["out"]
-    proc = start_sweep("--adapter", "command", "--task", str(setup["a"]), "--repeats", "2", "--workers", "2",
-                       "--out", str(out), "--", "sleep", "30")  # fmt: skip
+    out, agent = setup["out"], str(setup["agent"])
+    marker = setup["root"] / "slow"
+    marker.write_text("")
+    env = {"CAB_TEST_SLEEP_demo_a": "60", "CAB_TEST_SLOW_IF": str(marker)}
+    proc = start_sweep(
+        "--adapter", "command", "--task", str(setup["a"]), "--repeats", "2", "--workers", "2",
+        "--out", str(out), *_agent(setup), env=env,
+    )  # fmt: skip
     try:
         wait_for(lambda: states(out) == ["running", "running"], 60, "two running cells")
-        wait_for(lambda: len(processes_mentioning("sleep\x0030")) >= 2, 30, "the agents")
+        wait_for(lambda: len(processes_mentioning(agent)) >= 2, 30, "the agents")
         proc.kill()  # SIGKILL: no chance to stop anything
         proc.communicate(timeout=30)
         # Each cell was told its sweep died (PR_SET_PDEATHSIG) and stopped its agent.
-        wait_for(lambda: not processes_mentioning("sleep\x0030"), 30, "the agents to be stopped")
+        wait_for(lambda: not processes_mentioning(agent), 30, "the agents to be stopped")
     finally:
         proc.kill()
     assert states(out) == ["running", "running"]  # as the dead sweep left it
-    result = run_cli("sweep", "--out", str(out), "-q", "--", "true")
+    marker.unlink()
+    result = run_cli("sweep", "--out", str(out), "-q", *_agent(setup), env=env)
     assert result.returncode == 0, result.stderr
     assert states(out) == ["done", "done"]
     assert len(list((out / ".attempts").rglob("trace.jsonl"))) == 2

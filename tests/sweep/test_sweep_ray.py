@@ -188,7 +188,7 @@ def test_ctrl_c_stops_the_cells_on_the_nodes_and_the_sweep_resumes(cluster: Loop
     marker.write_text("")
     out = root / "sweep"
     args = [
-        "--adapter", "command", "--task", str(task), "--repeats", "3", "--out", str(out),
+        "--adapter", "command", "--task", str(task), "--repeats", "3", "--workers", "2", "--out", str(out),
         "--executor", "ray", "--ray-address", cluster.address, "--", sys.executable, str(agent),
     ]  # fmt: skip
     env = {**driver_env(), "CAB_TEST_SLEEP_demo_stop": "120", "CAB_TEST_SLOW_IF": str(marker)}
