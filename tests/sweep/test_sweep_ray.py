@@ -37,7 +37,6 @@ from tests.sweep.helpers import (
     states,
     sweep_cmd,
     wait_for,
-    write_agent,
 )
 from tests.sweep.ray_cluster import LoopbackCluster, Node, available
 
@@ -138,20 +137,29 @@ def test_real_agents_on_two_nodes_add_up_and_the_key_never_reaches_ray(cluster: 
     assert_no_key_in(out)
 
 
+def slow_agent(root: Path, seconds: int, marker: Path | None = None) -> tuple[list[str], str]:
+    """An agent that sleeps (while ``marker`` exists), as a command line, and the name it runs under.
+
+    Its behaviour is in its command line: a cell on Ray gets its node's environment, not the
+    sweep's."""
+    name = f"cab-agent-{root.name}-{os.getpid()}"
+    wait = f"[ -e {marker} ] && " if marker else ""
+    return ["sh", "-c", f"{wait}sleep {seconds}; echo 42 > answer.txt", name], name
+
+
 def test_a_node_that_dies_mid_sweep_has_its_cells_run_elsewhere_once(cluster: LoopbackCluster) -> None:
     w2 = cluster.start_node("w2", cpus=1)
     doomed = node_id(w2)
     root = cluster.root / "kill"
     task = make_task(root / "tasks", "demo/slow")
-    agent = write_agent(root)
+    agent, name = slow_agent(root, 3)
     out = root / "sweep"
     argv = cluster.command(
         sweep_cmd("--adapter", "command", "--task", str(task), "--repeats", "6", "--out", str(out),
-                  "--executor", "ray", "--ray-address", cluster.address, "--", sys.executable, str(agent))
+                  "--executor", "ray", "--ray-address", cluster.address, "--", *agent)
     )  # fmt: skip
-    env = {**driver_env(), "CAB_TEST_SLEEP_demo_slow": "3"}
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=driver_env(), cwd=root
     )
     try:
         # A cell is running on w2 once one of its workers runs our task.
@@ -177,35 +185,35 @@ def test_a_node_that_dies_mid_sweep_has_its_cells_run_elsewhere_once(cluster: Lo
     assert not any(doomed[:12] in c["node"] for c in lines), [c["node"] for c in lines]
     assert len({c["run_dir"] for c in lines}) == 6 and len({c["trace_id"] for c in lines}) == 6
     # The cell that was running on w2 stopped with it (its worker's death told it to).
-    wait_for(lambda: not processes_mentioning(str(agent)), 30, "the dead node's cell to stop")
+    wait_for(lambda: not processes_mentioning(name), 30, "the dead node's cell to stop")
 
 
 def test_ctrl_c_stops_the_cells_on_the_nodes_and_the_sweep_resumes(cluster: LoopbackCluster) -> None:
     root = cluster.root / "stop"
     task = make_task(root / "tasks", "demo/stop")
-    agent = write_agent(root)
     marker = root / "slow"
     marker.write_text("")
+    agent, name = slow_agent(root, 120, marker)
     out = root / "sweep"
     args = [
         "--adapter", "command", "--task", str(task), "--repeats", "3", "--workers", "2", "--out", str(out),
-        "--executor", "ray", "--ray-address", cluster.address, "--", sys.executable, str(agent),
+        "--executor", "ray", "--ray-address", cluster.address, "--", *agent,
     ]  # fmt: skip
-    env = {**driver_env(), "CAB_TEST_SLEEP_demo_stop": "120", "CAB_TEST_SLOW_IF": str(marker)}
+    env = driver_env()
     proc = subprocess.Popen(
         cluster.command(sweep_cmd(*args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, cwd=root,
     )  # fmt: skip
     try:
         wait_for(lambda: states(out).count("running") == 2, 120, "two running cells")
-        wait_for(lambda: len(processes_mentioning(str(agent))) >= 2, 120, "the agents")
+        wait_for(lambda: len(processes_mentioning(name)) >= 2, 120, "the agents")
         proc.send_signal(2)
         _, err = proc.communicate(timeout=180)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert sorted(states(out)) == ["interrupted", "interrupted", "pending"]
-    wait_for(lambda: not processes_mentioning(str(agent)), 60, "every cell and agent to stop")
+    wait_for(lambda: not processes_mentioning(name), 60, "every cell and agent to stop")
     marker.unlink()
     resumed = subprocess.run(
         cluster.command(sweep_cmd("--out", str(out), "--executor", "ray", "--ray-address", cluster.address)),
