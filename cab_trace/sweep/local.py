@@ -78,6 +78,9 @@ def fork_cell(argv: list[str], log_fd: int) -> int:
     # The child: never returns into the caller's code.
     code = 70
     try:
+        # A parent may block signals in its threads (Ray's workers do); a blocked SIGINT would
+        # never reach the run, so the cell starts with none blocked.
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
         os.setsid()
         die_with_parent(parent)
         signal.set_wakeup_fd(-1)

@@ -372,8 +372,9 @@ class RayExecutor:
         return Finished(
             job.index,
             result["exit_code"],
-            interrupted=bool(result.get("interrupted"))
-            or (self._interrupts > 0 and result["exit_code"] >= 128),
+            # Stopped by us, not by itself: a cell that ended on its own meanwhile is done.
+            interrupted=result["exit_code"] >= 128
+            and (bool(result.get("interrupted")) or self._interrupts > 0),
             error=error,
             node=node,
             wall_s=float(result.get("wall_s", wall)),

@@ -21,6 +21,7 @@ from cab_trace.sweep.local import die_with_parent, fork_cell, preload
 
 
 def main() -> int:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # a Ray worker's mask is not the cells'
     die_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker stops cells itself, by their pid
     preload()

@@ -208,11 +208,15 @@ def test_ctrl_c_stops_the_cells_on_the_nodes_and_the_sweep_resumes(cluster: Loop
         wait_for(lambda: states(out).count("running") == 2, 120, "two running cells")
         wait_for(lambda: len(processes_mentioning(name)) >= 2, 120, "the agents")
         proc.send_signal(2)
-        _, err = proc.communicate(timeout=180)
+        _, err = proc.communicate(timeout=60)  # the agents sleep 120 s: they were stopped
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert sorted(states(out)) == ["interrupted", "interrupted", "pending"]
+    for line in read_cells(out / "cells.jsonl"):
+        if line["state"] == "interrupted":  # the run itself recorded that it was stopped
+            run = next(r for r in read_records(out / line["run_dir"]) if r.kind == "run")
+            assert run.status.code == "ERROR" and "interrupted" in run.status.message
     wait_for(lambda: not processes_mentioning(name), 60, "every cell and agent to stop")
     marker.unlink()
     resumed = subprocess.run(
