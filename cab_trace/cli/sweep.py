@@ -248,6 +248,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
             out, sweep_id, full, cells, executor, rerun=args.rerun, quiet=args.quiet, preflight=preflight
         )
         result = sweep.run()
+    except OSError as exc:  # the sweep directory itself cannot be written: one line, no traceback
+        from cab_trace.harness.lifecycle import write_error
+
+        raise write_error(exc.filename or out, exc) from None
     finally:
         import shutil
 

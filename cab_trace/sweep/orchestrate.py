@@ -153,6 +153,7 @@ class Sweep:
         self._signals: list[int] = []
         self._handled = 0
         self._causes: dict[str, list[str]] = {}
+        self._start_error = ""
 
     # -- the record --------------------------------------------------------------------------
 
@@ -261,9 +262,10 @@ class Sweep:
         while queue or self.executor.running():
             while queue and not self._signals and self.executor.running() < self.executor.capacity():
                 index = queue.popleft()
-                self._start(jobs[index])
                 ran += 1
                 view.started(jobs[index].label)
+                if not self._start(jobs[index]):
+                    self._finish(jobs[index], Finished(index, None, error=self._start_error), view)
             for finished in self.executor.wait(0.2, wake_fd):
                 self._finish(jobs[finished.index], finished, view)
             if len(self._signals) > self._handled:
@@ -282,16 +284,24 @@ class Sweep:
             view.tick()
         return ran, interrupted_by
 
-    def _start(self, job: CellJob) -> None:
+    def _start(self, job: CellJob) -> bool:
+        """Start a cell; False (the reason in ``_start_error``) when its process could not start."""
         line = self.lines[job.index]
         run_dir = self.sweep_dir / job.rel_path
         log = self.log_path(job)
         attempt = int(line.get("attempts") or 0)
-        if run_dir.exists() or log.exists():
-            self._set_aside(job, attempt)
         self.lines[job.index] = state.start_line(line, job.rel_path)
         self._dirty = True
-        self.executor.start(job, log)
+        try:
+            if run_dir.exists() or log.exists():
+                self._set_aside(job, attempt)
+            self.executor.start(job, log)
+        except OSError as exc:  # no process, no file: the cell fails, the sweep goes on
+            self._start_error = f"could not start: {exc.strerror or exc}" + (
+                f": {exc.filename}" if exc.filename else ""
+            )
+            return False
+        return True
 
     def log_path(self, job: CellJob) -> Path:
         return self.sweep_dir / LOGS_DIR / f"{job.rel_path}.log"

@@ -330,3 +330,12 @@ def test_every_cell_streams_its_spans_to_one_collector(setup: dict) -> None:
         received = {span.trace_id.hex() for _resource, span in receiver.received.spans()}
     lines = read_cells(out / "cells.jsonl")
     assert received == {line["trace_id"] for line in lines} and len(received) == 4
+
+
+def test_a_sweep_directory_that_cannot_be_written_is_one_line(setup: dict) -> None:
+    blocker = setup["root"] / "a-file"
+    blocker.write_text("")
+    out = str(blocker / "sweep")
+    result = run_cli("sweep", "--adapter", "command", "--task", str(setup["a"]), "--out", out, "--", "true")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("cab-trace: error: could not write") and str(blocker) in result.stderr
