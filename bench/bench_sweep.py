@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import Figure
 
@@ -207,7 +208,16 @@ def ray_overhead(quick: bool) -> list[Figure]:
 
 
 def _ray_overhead(cluster_type: type, small: int, large: int) -> list[Figure]:
-    with tempfile.TemporaryDirectory() as tmp, cluster_type() as cluster:
+    cluster = cluster_type()
+    try:
+        return _ray_rows(cluster, small, large)
+    finally:
+        cluster.stop()
+        cluster.cleanup()
+
+
+def _ray_rows(cluster: Any, small: int, large: int) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as tmp, cluster:
         root = Path(tmp)
         task = _task(root)
         cluster.start_node("head", cpus=1)
@@ -224,7 +234,6 @@ def _ray_overhead(cluster_type: type, small: int, large: int) -> list[Figure]:
                     cluster.command(cmd), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
                 walls[name, n] = time.perf_counter() - started
-        cluster.cleanup()
     per_cell = {
         name: (walls[name, large] - walls[name, small]) / (large - small) for name in ("local", "ray")
     }

@@ -236,26 +236,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
 
     executor = _executor(full, out, getattr(args, "spawn", "fork"))
     local = executor.name == "local"
-    scratch = Path(tempfile.mkdtemp(prefix="cab-trace-sweep-preflight-"))
 
     def preflight(jobs: Any) -> Any:
         from cab_trace.sweep import preflight as checks
 
-        return checks.check(jobs, scratch, local=local)
+        # Nothing is written there: it is where a checked cell's run directory would be.
+        with tempfile.TemporaryDirectory(prefix="cab-trace-sweep-preflight-") as scratch:
+            return checks.check(jobs, Path(scratch), local=local)
 
+    sweep = Sweep(
+        out, sweep_id, full, cells, executor, rerun=args.rerun, quiet=args.quiet, preflight=preflight
+    )
     try:
-        sweep = Sweep(
-            out, sweep_id, full, cells, executor, rerun=args.rerun, quiet=args.quiet, preflight=preflight
-        )
         result = sweep.run()
     except OSError as exc:  # the sweep directory itself cannot be written: one line, no traceback
         from cab_trace.harness.lifecycle import write_error
 
         raise write_error(exc.filename or out, exc) from None
-    finally:
-        import shutil
-
-        shutil.rmtree(scratch, ignore_errors=True)
     print(report.render_lines(result.lines, by, args.format, f"sweep {sweep_id}"), flush=True)
     _epilogue(result, sweep_id)
     return result.exit_code

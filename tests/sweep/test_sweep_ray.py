@@ -59,13 +59,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackCluste
     home = tmp_path_factory.mktemp("ray-home")
     # The nodes' own environment: the key is here, where `ray start` runs, and nowhere else.
     env = {**agent_env(home, AGENTS_BIN), **FAST_HEALTH_CHECKS}
-    with LoopbackCluster(env=env) as c:
-        c.start_node("head", cpus=1)
-        c.start_node("w1", cpus=1, resources='{"docker": 1}')
-        yield c
-        nodes = c.nodes
-    c.cleanup()
-    wait_for(lambda: not [p for n in nodes for p in n.pids()], 30, "every Ray process to end")
+    cluster = LoopbackCluster(env=env)
+    try:
+        with cluster:
+            cluster.start_node("head", cpus=1)
+            cluster.start_node("w1", cpus=1, resources='{"docker": 1}')
+            yield cluster
+    finally:
+        cluster.cleanup()
+    wait_for(lambda: not [p for n in cluster.nodes for p in n.pids()], 30, "every Ray process to end")
 
 
 def driver_env() -> dict[str, str]:
