@@ -15,8 +15,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	@touch $@
 
+# The tests start real Ray nodes (tests/sweep/test_sweep_ray.py): the ray extra comes with them.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,ray]'
 	@touch $@ $(VENV)/.installed
 
 ## demo: install into .venv, record the bundled demo run, say how to look at it

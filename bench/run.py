@@ -25,6 +25,7 @@ from bench import (
     bench_redact,
     bench_replay,
     bench_runs,
+    bench_sweep,
     bench_terminal,
 )
 from bench.common import Figure
@@ -42,6 +43,7 @@ SUITES = {
     "terminal": bench_terminal.run,
     "read": bench_read.run,
     "html": bench_html.run,
+    "sweep": bench_sweep.run,
 }
 
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from cab_trace import __version__
-from cab_trace.cli import compare, demo, export, gc, redact, replay, run, show, validate
+from cab_trace.cli import compare, demo, export, gc, redact, replay, run, show, sweep, validate
 from cab_trace.cli.common import PROG, Parser, check_flags, stderr
 from cab_trace.clock import install_test_wall_step
 from cab_trace.errors import CabTraceError
@@ -25,7 +25,7 @@ from cab_trace.errors import CabTraceError
 __all__ = ["PROG", "build_parser", "main"]
 
 # In the order `--help` lists them.
-_COMMAND_MODULES = (run, demo, show, replay, compare, export, validate, redact, gc)
+_COMMAND_MODULES = (run, sweep, demo, show, replay, compare, export, validate, redact, gc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_flags(parser, args_list)
     args = parser.parse_args(args_list)
     if command and not getattr(args, "takes_command", False):
-        parser.error("arguments after -- are only for `run --adapter command`")
+        parser.error("arguments after -- are only for `run --adapter command` (and `sweep`)")
     args.agent_command = command
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -176,11 +176,20 @@ def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
     )
 
 
-def add_docker_flags(run: argparse.ArgumentParser) -> None:
+def add_docker_flags(run: argparse.ArgumentParser, per_adapter: bool = False) -> None:
     docker_group = run.add_argument_group("docker runtime")
-    docker_group.add_argument(
-        "--image", metavar="IMAGE", help="the container image (required with --runtime docker)"
-    )
+    if per_adapter:  # a sweep: one image for every adapter, or one per adapter
+        docker_group.add_argument(
+            "--image",
+            action="append",
+            metavar="[ADAPTER=]IMAGE",
+            help="the container image (required with --runtime docker); ADAPTER=IMAGE for one "
+            "adapter's cells (repeatable)",
+        )
+    else:
+        docker_group.add_argument(
+            "--image", metavar="IMAGE", help="the container image (required with --runtime docker)"
+        )
     docker_group.add_argument(
         "--pull", action="store_true", help="pull the image first (default: use the local image only)"
     )

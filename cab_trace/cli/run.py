@@ -18,10 +18,11 @@ from cab_trace.cli.common import (
     warn,
 )
 from cab_trace.cli.record import record
-from cab_trace.cli_types import seconds
+from cab_trace.cli_types import positive_int, seconds
 from cab_trace.errors import UsageError
 
 if TYPE_CHECKING:
+    from cab_trace.harness.runner import CellConfig
     from cab_trace.harness.runtime import Runtime
 
 
@@ -53,21 +54,27 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--model", help="model id passed to the agent")
     add_cell_flags(run)
+    sweep_cell = run.add_argument_group("a cell of a sweep (`cab-trace sweep` sets these)")
+    sweep_cell.add_argument(
+        "--repeat", type=positive_int, metavar="N", help="which repeat of its cell this run is (run span)"
+    )
+    sweep_cell.add_argument("--node", metavar="NAME", help="the machine that ran the cell (run span)")
     add_run_behaviour_flags(run)
     add_run_output_flags(run)
     add_otlp_flags(run)
     run.set_defaults(handler=cmd_run, takes_command=True)
 
 
-def add_cell_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of `run` that say how a cell runs (also `sweep`'s, which runs many)."""
+def add_cell_flags(parser: argparse.ArgumentParser, per_adapter: bool = False) -> None:
+    """The flags of `run` that say how a cell runs (also `sweep`'s, which runs many: there
+    ``per_adapter`` makes --image and --endpoint repeatable as ADAPTER=VALUE)."""
     parser.add_argument(
         "--runtime",
         choices=["local", "docker"],
         default="local",
         help="where the agent runs: local (a subprocess, the default) or docker (a container of --image)",
     )
-    add_docker_flags(parser)
+    add_docker_flags(parser, per_adapter)
     parser.add_argument(
         "--timeout",
         type=seconds,
@@ -89,9 +96,18 @@ def add_cell_flags(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="set an adapter variable, e.g. --var provider=nim",
     )
-    parser.add_argument(
-        "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
-    )
+    if per_adapter:
+        parser.add_argument(
+            "--endpoint",
+            action="append",
+            metavar="[ADAPTER=]URL",
+            help="model endpoint for {endpoint} (default: $CAB_ENDPOINT); ADAPTER=URL for one adapter's "
+            "cells (repeatable)",
+        )
+    else:
+        parser.add_argument(
+            "--endpoint", metavar="URL", help="model endpoint for {endpoint} (default: $CAB_ENDPOINT)"
+        )
     add_model_call_flags(parser)
     parser.add_argument(
         "--user-home",
@@ -119,16 +135,21 @@ def add_cell_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    return record(config_from_args(args), echo=args.echo, quiet=args.quiet)
+
+
+def config_from_args(args: argparse.Namespace, runtime: Runtime | None = None) -> CellConfig:
+    """The cell `run`'s flags describe (`sweep` checks its cells with it before running any)."""
     from cab_trace.harness.adapters import load_adapter
     from cab_trace.harness.runner import CellConfig
 
     # With the recording proxy, the container talks to the proxy and this machine to the endpoint.
     if load_adapter(args.adapter).uses("endpoint") and args.no_model_proxy:
         check_docker_endpoint(args.runtime, args.network, args.endpoint or os.environ.get("CAB_ENDPOINT"))
-    config = CellConfig(
+    return CellConfig(
         task_dir=args.task,
         adapter=args.adapter,
-        runtime=runtime_from_args(args),
+        runtime=runtime or runtime_from_args(args),
         model=args.model,
         plugins=args.plugin,
         command=args.agent_command,
@@ -148,8 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         otlp=otlp_settings(args),
         user_home=args.user_home,
         cast_limit=args.cast_limit,
+        run_attributes={k: v for k, v in (("repeat", args.repeat), ("node", args.node)) if v is not None},
     )
-    return record(config, echo=args.echo, quiet=args.quiet)
 
 
 def check_docker_endpoint(runtime: str, network: str | None, endpoint: str | None) -> None:

@@ -64,6 +64,7 @@ def register(sub: Any) -> None:
     )
     runs.add_argument(
         "--group-by",
+        "--by",
         default="adapter,model",
         metavar="AXES",
         help="the axes the groups add up by, comma-separated (default: adapter,model; e.g. task_id)",
@@ -106,7 +107,9 @@ def show_runs(args: argparse.Namespace) -> int:
     from cab_trace.show import cut
     from cab_trace.sweep.runs_table import render
 
-    by = [axis.strip() for axis in args.group_by.split(",") if axis.strip()]
+    # The axes as the sweep file names them (task, repeat) or as a cell's fields do (task_id).
+    aliases = {"task": "task_id"}
+    by = [aliases.get(axis.strip(), axis.strip()) for axis in args.group_by.split(",") if axis.strip()]
     if not by:
         raise UsageError("--group-by needs at least one axis, e.g. adapter,model")
     found = listing(args.path, no_index=args.no_index)

@@ -106,6 +106,9 @@ class CellConfig:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cast_limit: int | None = None
     """Stop recording terminal.cast at about this many bytes (a marker says where); None: no bound."""
+    run_attributes: Mapping[str, AttrValue] = field(default_factory=dict)
+    """More attributes of the run span, e.g. a sweep's ``repeat`` and the ``node`` that ran the cell;
+    they never replace one the harness sets."""
 
 
 @dataclass
@@ -356,7 +359,7 @@ class CellRunner:
         }
         if cfg.model:
             run_attrs["model"] = cfg.model
-        run_attrs.update(cfg.runtime.identity())
+        run_attrs = {**cfg.run_attributes, **run_attrs, **cfg.runtime.identity()}  # ours win
         with self._span(tracer, f"run:{cell_id}", run_attrs) as run_span:
             trace_id = format(run_span.get_span_context().trace_id, "032x")
             try:

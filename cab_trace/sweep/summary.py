@@ -92,7 +92,18 @@ def _num(value: object) -> float | None:
 
 
 def _group_key(cell: Mapping[str, Any], by: Sequence[str]) -> tuple[str, ...]:
-    return tuple("" if cell.get(axis) is None else str(cell.get(axis)) for axis in by)
+    return tuple(axis_text(cell.get(axis)) for axis in by)
+
+
+def axis_text(value: object) -> str:
+    """A cell's value on an axis as a group's key: a plugin list as ``a+b``, vars as ``k=v,k=v``."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "+".join(map(str, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 def summarize(cells: Iterable[Mapping[str, Any]], by: Sequence[str] = DEFAULT_GROUP) -> list[GroupSummary]:

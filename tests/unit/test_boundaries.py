@@ -61,6 +61,12 @@ PURE = [
     "cab_trace.harness.crossing",
     "cab_trace.harness.safetree",
     "cab_trace.harness.ownership",
+    "cab_trace.sweep.spec",
+    "cab_trace.sweep.plan",
+    "cab_trace.sweep.state",
+    "cab_trace.sweep.job",
+    "cab_trace.sweep.live",
+    "cab_trace.sweep.report",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
@@ -154,3 +160,13 @@ def test_replay_never_imports_the_harness_statically() -> None:
 def test_recorder_never_imports_textual_statically() -> None:
     for path in (ROOT / "cab_trace").rglob("*.py"):
         assert not {n for n in _imports(path) if n.split(".")[0] == "textual"}, path
+
+
+def test_only_the_ray_executor_imports_ray() -> None:
+    """Ray is an optional extra: everything else, the local executor and the CLI too, runs without it."""
+    for path in (ROOT / "cab_trace").rglob("*.py"):
+        if path == ROOT / "cab_trace" / "sweep" / "ray.py":
+            continue
+        assert not {n for n in _imports(path) if n.split(".")[0] == "ray"}, path
+    for module in ("cab_trace.cli", "cab_trace.sweep.orchestrate", "cab_trace.sweep.local"):
+        assert "ray" not in _loaded_after_import(module), module
