@@ -12,12 +12,13 @@ the text as it is and as a person would see it (``screen.py``); the rules are da
 
 from __future__ import annotations
 
+import base64
 import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
-from cab_trace.redact import screen
+from cab_trace.redact import decode, screen
 from cab_trace.redact.prefilter import Prefilter
 from cab_trace.redact.rules import (
     NAME_ENDINGS,
@@ -43,14 +44,25 @@ MIN_SECRET_LENGTH = 4
 MIN_ENV_SECRET_LENGTH = 8
 #: A piece of a known secret this long is as bad as all of it, and is replaced wherever it appears.
 PIECE = 16
+#: Pieces this long of a known secret are looked for where it may be folded over lines.
+FRAGMENT = 4
 #: Known secrets are found from these many-character pieces of them (see :func:`_anchors`).
 ANCHOR = 8
 #: How far around a candidate the rules look (beyond its line, for very long lines).
 WINDOW = 64 * 1024
+#: A line longer than this is looked at only around each candidate, :data:`NEAR` characters each side.
+LONG_LINE = 4096
+NEAR = 256
 #: How far a private-key block may run from its BEGIN line to its END line.
 MAX_BLOCK = 64 * 1024
 
 _MARKER = re.compile(re.escape(REDACTED))
+#: The marks that call for a view, in the order the prefilter tries them (see Redactor._split).
+_VIEW_MARKS = [*(mark for mark, _ in decode.DECODERS.values()), screen.NON_ASCII_SPECIAL]
+_VIEW_MARK = re.compile(
+    "|".join(f"(?P<{name}>{mark})" for name, (mark, _) in decode.DECODERS.items())
+    + f"|(?P<special>{screen.NON_ASCII_SPECIAL})"
+)
 _KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
 _LINE_BREAKS = "\r\n"
@@ -82,6 +94,64 @@ _CACHED = 256
 """Strings up to this long have their redaction remembered ..."""
 _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
+
+
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    out: list[int] = []
+    i = text.find(needle)
+    while i != -1:
+        out.append(i)
+        i = text.find(needle, i + 1)
+    return out
+
+
+def _encoded_forms(secret: str) -> list[tuple[str, str]]:
+    """The forms of ``secret`` that encodings give it, each with the alphabet its run is made of:
+    reversed; hex (both cases); base64 (standard and URL-safe) at each of the three alignments
+    the secret can have in the encoded text, without the characters its neighbours share."""
+    if len(secret) < ANCHOR:
+        return []
+    raw = secret.encode()
+    forms: list[tuple[str, str]] = [(secret[::-1], "")]
+    forms += [(raw.hex(), "hex"), (raw.hex().upper(), "hex")]
+    for align in range(3):
+        encoded = base64.b64encode(b"\0" * align + raw).decode().rstrip("=")
+        cut = (0, 2, 3)[align]
+        tail = (align + len(raw)) % 3
+        body = encoded[cut : len(encoded) - (1 if tail else 0)]
+        if len(body) >= ANCHOR:
+            forms += [(body, "b64"), (body.replace("+", "-").replace("/", "_"), "b64")]
+    return [(f, k) for f, k in forms if f != secret]
+
+
+def _run(text: str, start: int, end: int, kind: str) -> tuple[int, int]:
+    """``text[start:end]`` widened to the whole run of its encoding's alphabet."""
+    alphabet = _B64 if kind == "b64" else _HEXDIGITS
+    while start > 0 and text[start - 1] in alphabet:
+        start -= 1
+    while end < len(text) and text[end] in alphabet:
+        end += 1
+    return start, end
+
+
+_DISTINCT = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])|(?=.*[a-z])(?=.*[A-Z])")
+
+
+def _fragments(secrets: Sequence[str]) -> frozenset[str]:
+    """The :data:`FRAGMENT`-character pieces of secrets of 12+ characters that ordinary text
+    rarely holds (letters and digits, or both cases: not ``proj``, not ``2024``)."""
+    out: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= 12:
+            for i in range(len(secret) - FRAGMENT + 1):
+                piece = secret[i : i + FRAGMENT]
+                if _DISTINCT.match(piece) and not any(c.isspace() for c in piece):
+                    out.add(piece)
+    return frozenset(out)
 
 
 def _anchors(secret: str) -> list[tuple[str, int]]:
@@ -127,9 +197,20 @@ class Redactor:
         self._named_values = named_values
         self._engine = engine
         self._anchor_map: dict[str, list[tuple[str, int]]] = {}
+        # What a known secret looks like after the encodings tools apply on the way to a person
+        # (reversed behind a right-to-left override, base64 in a clipboard sequence, HTTP Basic
+        # credentials or a Kubernetes Secret, hex): found like the secret itself.
+        self._encoded: dict[str, str] = {}
         for secret in self._secrets:
+            for form, kind in _encoded_forms(secret):
+                self._encoded.setdefault(form, kind)
+        for secret in [*self._secrets, *self._encoded]:
             for anchor, offset in _anchors(secret):
                 self._anchor_map.setdefault(anchor, []).append((secret, offset))
+        # Four-character pieces, to find a known secret folded into short lines (fold -w5) or cut
+        # into pieces under 16 characters behind a per-line prefix (cat -n, "> ", diff "+", a hex
+        # dump's text column, YAML block lines).
+        self._fragments = _fragments(self._secrets)
         self._by_keyword: dict[str, list[Rule]] = {}
         self._order = {rule: i for i, rule in enumerate(self._rules)}
         for rule in self._rules:
@@ -145,6 +226,12 @@ class Redactor:
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
         patterns.extend(re.escape(anchor) for anchor in self._anchor_map)
+        patterns.extend(re.escape(fragment) for fragment in self._fragments)
+        # Views are for finding secrets: a redactor with nothing to find (no rules, no known
+        # secret) needs none. The decoders' marks join the one pass (see _split).
+        self._views_on = bool(patterns)
+        if self._views_on:
+            patterns.extend(_VIEW_MARKS)
         # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
         literals = [*self._by_keyword, *self._anchor_map]
         if named_values:
@@ -160,7 +247,11 @@ class Redactor:
 
     @property
     def longest_secret(self) -> int:
-        return len(self._secrets[0]) if self._secrets else 0
+        """The longest known secret's length, or of any form of one (hex doubles it)."""
+        return max((len(s) for s in self._anchor_owners()), default=0)
+
+    def _anchor_owners(self) -> list[str]:
+        return [*self._secrets[:1], *self._encoded]
 
     @property
     def engine(self) -> str:
@@ -177,27 +268,93 @@ class Redactor:
         overlap (``Authorization: Bearer X`` is an auth header *and* a bearer token), the stretch
         is reported once, under the most specific rule (known secret, then token shapes, then
         context rules, then secret names). Positions are in ``text`` as given; a secret seen
-        through control sequences covers them."""
+        through control sequences or an encoding covers them."""
         if not text:
             return []
+        data = text.encode("utf-8", "surrogatepass")
+        hits = self._prefilter.spans(text, data)
+        rule_hits, marks = self._split(text, hits)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
-        # then as it is shown, if that differs: each view is built once, over the whole text.
-        found = [Finding(*span) for span in self._find_in(text)]
-        for view in screen.views(text) or ():
+        # then as it is shown or decoded, where that differs: each view is built once.
+        found = [Finding(*span) for span in self._at(text, rule_hits)]
+        if "fragment" in marks:
+            found.extend(self._folded(text, marks["fragment"]))
+        for view in self._views(text, data, marks):
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
         return _merge_findings(found)
 
-    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
-        """The secrets in ``text`` as it is: the prefilter's candidates, the rules over the lines
-        around them."""
-        hits = self._prefilter.spans(text)
-        if not hits:
+    def _split(self, text: str, hits: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], dict[str, list[int]]]:
+        """The prefilter's candidates for the rules, and the places of each decoder's marks."""
+        if not self._views_on:
+            return hits, {}
+        rule_hits: list[tuple[int, int]] = []
+        marks: dict[str, list[int]] = {}
+        if self._prefilter.engine != "re2":
+            # The fallback's keyword scan does not look for the marks: a scan of their own.
+            for m in _VIEW_MARK.finditer(text):
+                if m.lastgroup is not None:
+                    marks.setdefault(m.lastgroup, []).append(m.start())
+            fragments = sorted(i for f in [*self._fragments, *self._anchor_map] for i in _occurrences(text, f))
+            if fragments:
+                marks["fragment"] = fragments
+            return hits, marks
+        for start, end in hits:
+            piece = text[start:end]
+            if (end - start == FRAGMENT and piece in self._fragments) or (
+                end - start <= ANCHOR and piece in self._anchor_map
+            ):
+                # Also a rule candidate: a fragment found first hides any trigger that starts inside it.
+                marks.setdefault("fragment", []).append(start)
+                rule_hits.append((start, end))
+                continue
+            m = _VIEW_MARK.match(text, start)
+            if m is not None and m.end() == end and m.lastgroup is not None:
+                marks.setdefault(m.lastgroup, []).append(start)
+            else:
+                rule_hits.append((start, end))
+        return rule_hits, marks
+
+    def _views(self, text: str, data: bytes, marks: dict[str, list[int]]) -> list[screen.Mapped]:
+        """What a person would see of ``text`` where that differs from it: the screen (control
+        sequences, invisible characters, cursor moves), and the lines that hold an encoding
+        decoded (JSON and C escapes, percent-encoding, HTML references, compatibility
+        characters, right-to-left overrides)."""
+        if not self._views_on:
             return []
+        out: list[screen.Mapped] = []
+        if screen.has_controls(data) or "special" in marks or "bidi" in marks:
+            out.extend(screen.display_views(text))
+        if "\\" in text:
+            ranges = decode.lines_with(text, "\\")
+            escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
+            if escaped.text != "\n".join(text[a:b] for a, b in ranges):
+                out.append(escaped)
+                if screen.SPECIAL_CHAR.search(escaped.text):
+                    out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
+        for name, (_, decoder) in decode.DECODERS.items():
+            if name in marks:
+                out.append(decode.Lines(text, decode.line_ranges(text, marks[name]), decoder))
+        return out
+
+    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
+        """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules
+        over the lines around them."""
+        hits = self._prefilter.spans(text)
+        return self._at(text, self._split(text, hits)[0]) if hits else []
+
+    def _at(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
-        for start, end in self._windows(text, hits):
-            found.extend((start + a, start + b, rule) for a, b, rule in self._scan(text[start:end]))
+        if hits:
+            for start, end in self._windows(text, hits):
+                spans = self._scan(text[start:end])
+                if end < len(text) and text[end] != "\n" and any(b == end - start for _, b, _ in spans):
+                    # A finding runs to where a long line was cut (a long cookie header): the whole line.
+                    line_end = text.find("\n", end)
+                    end = len(text) if line_end == -1 else line_end
+                    spans = self._scan(text[start:end])
+                found.extend((start + a, start + b, rule) for a, b, rule in spans)
         return found
 
     def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -208,11 +365,18 @@ class Redactor:
         for hit_start, hit_end in hits:
             lo = max(hit_start - pad, 0)
             hi = min(hit_end + pad, len(text))
-            # From the line before (a .netrc entry or a YAML block names its secret a line later).
             line_start = text.rfind("\n", 0, lo) + 1
-            start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
             end = text.find("\n", hi)
-            end = len(text) if end == -1 else min(end, hi + WINDOW)
+            end = len(text) if end == -1 else end
+            if end - line_start > LONG_LINE:
+                # A long line (minified code, a JSON message): the stretch around the candidate,
+                # to whitespace, is context enough; the rules over all of it, per candidate, are not.
+                start = _space_before(text, max(lo - NEAR, line_start), line_start)
+                end = _space_after(text, min(hi + NEAR, end), end)
+            else:
+                # From the line before (a .netrc entry or a YAML block names its secret a line later).
+                start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
+                end = min(end, hi + WINDOW)
             if windows and start <= windows[-1][1]:
                 windows[-1] = (windows[-1][0], max(windows[-1][1], end))
             else:
@@ -271,7 +435,8 @@ class Redactor:
         return ran
 
     def _known(self, text: str) -> list[tuple[int, int, str]]:
-        """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed."""
+        """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed;
+        an encoded form with the whole run of its alphabet around it."""
         out: list[tuple[int, int, str]] = []
         for anchor, owners in self._anchor_map.items():
             i = text.find(anchor)
@@ -279,9 +444,28 @@ class Redactor:
                 for secret, offset in owners:
                     span = _extend(text, i, secret, offset, len(anchor))
                     if span is not None:
-                        out.append((*span, "known-secret"))
+                        kind = self._encoded.get(secret)
+                        out.append((*(_run(text, *span, kind) if kind else span), "known-secret"))
                 i = text.find(anchor, i + 1)
         return out
+
+    def _folded(self, text: str, positions: list[int]) -> list[Finding]:
+        """A known secret spread over the lines around ``positions``, each line's prefix (line
+        number, quote, diff marker, hex dump columns, indentation) left out: one finding per
+        line's part, so the prefixes stay."""
+        pad = max(self.longest_secret // 2 + 2, 4)
+        found: list[Finding] = []
+        done = -1
+        for position in positions:
+            if position < done:
+                continue
+            start, end = decode.lines_around(text, position, pad)
+            for markers in (True, False):
+                joined = decode.Bodies(text, start, end, markers)
+                for a, b, _ in self._known(joined.text):
+                    found.extend(Finding(s, e, "known-secret") for s, e in joined.pieces(a, b))
+            done = end
+        return found
 
     def text(self, text: str) -> str:
         """Free text: output, prompts, status messages, shell strings."""
@@ -388,6 +572,22 @@ class Redactor:
         return StreamRedactor(self)
 
 
+def _space_before(text: str, at: int, floor: int) -> int:
+    """``at``, moved back to just after whitespace (at most 256 characters), not below ``floor``."""
+    for i in range(at, max(at - 256, floor), -1):
+        if text[i - 1].isspace():
+            return i
+    return max(at, floor)
+
+
+def _space_after(text: str, at: int, ceiling: int) -> int:
+    """``at``, moved on to the next whitespace (at most 256 characters), not past ``ceiling``."""
+    for i in range(at, min(at + 256, ceiling)):
+        if text[i].isspace():
+            return i
+    return min(at, ceiling)
+
+
 def apply(text: str, found: Sequence[Finding], start: int = 0, end: int | None = None) -> str:
     """``text[start:end]`` with each finding replaced by the marker (a known secret broken
     over lines loses each line's part, and keeps the line breaks)."""
@@ -443,7 +643,7 @@ def _option_value_is_secret(name: str, value: str) -> bool:
     # a credential-looking one, so that --key sort keeps its value.
     if is_placeholder(value):
         return False
-    return secret_value(name, value) if is_weak_name(name) else True
+    return secret_value(name, value, option=True) if is_weak_name(name, option=True) else True
 
 
 def _merge_findings(found: list[Finding]) -> list[Finding]:

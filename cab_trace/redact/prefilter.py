@@ -25,10 +25,15 @@ except ImportError:  # pragma: no cover - google-re2 is a dependency; this is th
     _re2 = None
 
 
+_GLOBAL_FLAGS = re.compile(r"^\(\?([ims]+)\)")
+
+
 def scoped(pattern: str) -> str:
-    """``(?i)x`` as ``(?i:x)``, so that patterns can be joined into one alternation."""
-    if pattern.startswith("(?i)"):
-        return f"(?i:{pattern[4:]})"
+    """``(?i)x`` as ``(?i:x)`` (and ``(?im)x`` as ``(?im:x)``), so that patterns can be joined into
+    one alternation."""
+    m = _GLOBAL_FLAGS.match(pattern)
+    if m is not None:
+        return f"(?{m.group(1)}:{pattern[m.end() :]})"
     return f"(?:{pattern})"
 
 
@@ -62,7 +67,17 @@ class Prefilter:
             else:
                 self._compiled = re.compile(self.pattern)
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
+        """The candidate spans in ``text`` (character offsets), in order; ``data`` is ``text`` in
+        UTF-8 if the caller has it."""
+        if self.engine == "re2":
+            # RE2 on bytes: the wrapper's str path costs more than the scan itself (GB/s on bytes).
+            if data is None:
+                data = text.encode("utf-8", "surrogatepass")
+            found = [m.span() for m in self._compiled.finditer(data)]
+            if not found or len(data) == len(text):
+                return found  # ASCII: byte offsets are character offsets
+            return _char_spans(data, found)
         if self._lowered:
             lowered = text.lower()
             if len(lowered) == len(text):
@@ -70,3 +85,21 @@ class Prefilter:
             # A character whose lowercase is longer ("İ") shifts positions: all of it is a candidate.
             return [(0, len(text))] if self._compiled.search(lowered) else []
         return [m.span() for m in self._compiled.finditer(text)]
+
+
+def _char_spans(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Byte offsets into UTF-8 ``data`` as character offsets (decoding only between the offsets)."""
+    out: list[tuple[int, int]] = []
+    byte_at = char_at = 0
+
+    def char(offset: int) -> int:
+        nonlocal byte_at, char_at
+        if offset < byte_at:  # an end before the next start's position: count back from the start
+            byte_at = char_at = 0
+        char_at += len(data[byte_at:offset].decode("utf-8", "surrogatepass"))
+        byte_at = offset
+        return char_at
+
+    for start, end in spans:
+        out.append((char(start), char(end)))
+    return out

@@ -58,6 +58,8 @@ PUBLIC_WORDS = frozenset({"PUBLIC", "PUB", "PUBLISHABLE", "PUBKEY"})
 _LIMIT_WORDS = frozenset({"MAX", "MIN", "NUM", "TOTAL", "COUNT", "N", "NO"})
 #: Last words that are ambiguous alone (``key``, ``auth``): the value must look like a credential too.
 WEAK_WORDS = frozenset({"KEY", "AUTH", "PASS", "PAT", "COOKIE", "PWD", "DSN"})
+#: Option names that name a secret rather than give one, unless the value looks like a credential.
+WEAK_OPTION_WORDS = frozenset({"SECRET", "SECRETS", "CREDENTIAL", "CREDENTIALS"})
 #: ``sort_key``, ``cache_key``, ``idempotency_key``: a key into a data structure, never a secret.
 DATA_WORDS = frozenset(
     {
@@ -74,13 +76,13 @@ DATA_WORDS = frozenset(
 #: Values that stand for a secret without being one: recognised by their whole shape.
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\[REDACTED\]|\*+|x{3,}|\.{2,}|…|-+|_+|"
-    r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|"  # <your key>, <API_KEY>
+    r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|<[^<>\n]* [^<>\n]*>|"  # <your key>, <API_KEY>, <generate with: ...>
     # $X and $x (not $ecretPa55: mixed case is a password's shape), ${X}, $(cmd), %X%
-    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|"
+    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}]*\}[`'\")\]}]*|\$\([^)]*\)|"
     r"%[A-Za-z_][A-Za-z0-9_]*%|"
     r"\{\{.*\}\}|\{[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_./-]+)?\}|#\{[^}]*\}|"  # {{x}} {x} {env:X} #{x}
     r"none|null|nil|true|false|yes|no|on|off|undefined|changeme|change[-_]?me|redacted|secret|password|"
-    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|"
+    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|bearer|basic|digest|token|"
     r"your[-_ ]?(?:api[-_ ]?)?(?:key|token|secret|password)(?:[-_ ]?here)?|env|os\.environ.*|"
     r"process\.env.*|getenv.*|import\.meta\.env.*|(?:os\.)?getenv\(.*|settings\..*|config\..*)$"
 )
@@ -88,6 +90,8 @@ _PLACEHOLDER_VALUE = re.compile(
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 #: Code: a dotted or bare identifier (``self.api_key``, ``apiKey``, ``opts.token``), a call.
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][A-Za-z0-9_$]*)*(?:\(\))?$")
+#: ``{**defaults``, ``{name!r``, ``{name``: a dict spread or a format field cut at its brace.
+_BRACED_CODE = re.compile(r"^\{\*{0,2}[A-Za-z_][\w.]*(?:![rsa])?$")
 _CODE = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)*[(\[<].*$")
 _CODE_ROOTS = frozenset(
     {
@@ -148,16 +152,20 @@ def is_secret_name(name: str) -> bool:
     return last not in POINTER_WORDS and any(w in STRONG_WORDS for w in words)
 
 
-def is_weak_name(name: str) -> bool:
-    """``key``, ``auth``, ``pat``: secret-named, but too often not a secret to trust the name alone."""
+def is_weak_name(name: str, option: bool = False) -> bool:
+    """``key``, ``auth``, ``pat``: secret-named, but too often not a secret to trust the name alone;
+    as an option, ``--secret`` too (``docker build --secret id=npmrc``, ``gcloud ... --secret=db-password``
+    name a secret)."""
     words = name_words(name)
-    return len(words) == 1 and words[0] in WEAK_WORDS
+    return len(words) == 1 and (words[0] in WEAK_WORDS or (option and words[0] in WEAK_OPTION_WORDS))
 
 
 def looks_like_credential(value: str) -> bool:
     """A value long and mixed enough to be a key rather than an identifier such as ``name`` or ``id``."""
     if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value) or _is_slug(value):
         return False
+    if is_named_identifier(value) or _SPEC.search(value):
+        return False  # strings.TrimSpace, configOutputModule; id=npmrc,src=~/.npmrc
     if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
         return True
     # Base64 without digits (dXNlcjpwYXNz): long, both cases.
@@ -165,6 +173,41 @@ def looks_like_credential(value: str) -> bool:
 
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:[-._/:@][a-z0-9]+)+$")
+#: ``id=npmrc,src=...``: a specification of where a secret is (docker build --secret), not one.
+_SPEC = re.compile(r"^[a-z]+=[^=]|,[a-z]+=")
+#: Reserved words and literals of the languages agents write: a value that is one is code.
+CODE_WORDS = frozenset(
+    {
+        "await", "async", "new", "yield", "lambda", "function", "typeof", "void", "return", "not",
+        "None", "null", "nil", "undefined", "True", "False", "true", "false", "self", "this", "super",
+        "if", "else", "for", "while", "in", "is", "and", "or", "of", "from", "import", "def", "fn", "let",
+        "const", "var", "mut", "ref", "move", "impl", "dyn", "pub", "static", "struct", "class",
+        "interface", "type", "enum", "match", "case", "when", "try", "catch", "throw", "raise", "with",
+        "as", "do", "then", "fi", "done", "esac", "local", "readonly", "declare", "unset", "err", "ok",
+    }
+)  # fmt: skip
+_IDENT_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_named_identifier(value: str) -> bool:
+    """A name a person gave to a thing in code (``configOutputModule``, ``strings.TrimSpace``,
+    ``Session``, ``refresh``, ``ctx.token``): words of letters joined by ``_``, ``.`` or case
+    changes, or a reserved word. A random string of letters breaks into one-letter pieces
+    (``QWxhZGRpbjpv``); a password with a digit (``hunter2``) is no name."""
+    v = value.strip()
+    if v in CODE_WORDS:
+        return True
+    if not _IDENTIFIER.match(v) or any(c.isdigit() for c in v):
+        return False
+    pieces = [p for p in re.split(r"\?\.|::|->|[._$()]", v) if p]
+    words = [w for p in pieces for w in _IDENT_WORD.findall(p)]
+    if not words or len(words) > 8:
+        return False
+    # Words: two or more letters with a vowel (or an all-caps acronym of up to five: URL, HTTP, DB).
+    return all(
+        (len(w) >= 2 and any(c in "aeiouyAEIOUY" for c in w)) or (w.isupper() and len(w) <= 5) for w in words
+    ) and sum(len(w) == 1 for w in words) <= 1
 
 
 def _is_slug(value: str) -> bool:
@@ -196,14 +239,42 @@ def is_path(value: str) -> bool:
     return not any(_random_part(p) for p in parts)
 
 
+#: Words of the values that ``.env.example`` files and docs put where a secret goes.
+_FILLER_WORDS = frozenset(
+    {
+        "your", "here", "insert", "replace", "change", "changeme", "example", "dummy", "fake", "sample",
+        "placeholder", "enter", "put", "todo", "generate", "redacted", "xxx", "fill", "set", "real",
+        "my", "secret", "password", "token", "key", "api", "goes", "value", "me", "with", "a", "long",
+        "random", "string", "the", "of", "in", "to", "some", "test", "dev", "local", "development",
+    }
+)  # fmt: skip
+_FILLER = re.compile(r"^[A-Za-z]+(?:[-_ .][A-Za-z]+)*$")
+_FILLER_MARK = frozenset({"your", "here", "insert", "replace", "change", "changeme", "example", "dummy",
+                          "fake", "sample", "placeholder", "enter", "put", "todo", "generate", "fill"})  # fmt: skip
+
+
+def is_filler(value: str) -> bool:
+    """``your-api-key-here``, ``replace-me-with-a-long-random-string``, ``sk-...``, ``sk_test_your_key``:
+    what stands where a secret goes, in words (or trailing off with dots)."""
+    v = value.strip()
+    if v.endswith(("...", "…")) or ("xxxx" in v.lower() and len(re.sub(r"[xX\W_]", "", v)) <= 4):
+        return True
+    parts = [p for p in re.split(r"[-_ .]", v.lower()) if p]
+    return (
+        bool(_FILLER.match(v) or parts[:1] in (["sk"], ["pk"]))
+        and any(p in _FILLER_MARK for p in parts)
+        and sum(p not in _FILLER_WORDS for p in parts) <= 2
+    )
+
+
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` stands for a secret (a variable, a template, a type, a path, an
     environment variable's name) rather than being one. By the value's whole shape: a real
     password that merely starts with ``$`` or ``<`` is a password."""
     v = value.strip()
-    if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v):
+    if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v) or is_filler(v):
         return True
-    if _CODE.match(v):
+    if _CODE.match(v) or _BRACED_CODE.match(v):
         return True  # a call, a subscript or a generic type: getpass.getpass(), Optional[str], Option<String>
     if _IDENTIFIER.match(v):
         # A code reference (self.api_key, apiKey, opts.token) names a secret; an identifier-shaped
@@ -217,11 +288,11 @@ def is_placeholder(value: str) -> bool:
     return False
 
 
-def secret_value(name: str, value: str) -> bool:
-    """Whether ``value``, given under ``name``, is to be redacted."""
+def secret_value(name: str, value: str, option: bool = False) -> bool:
+    """Whether ``value``, given under ``name`` (an option's name with ``option``), is to be redacted."""
     if not is_secret_name(name) or is_placeholder(value) or len(value) < 4:
         return False
-    return not is_weak_name(name) or looks_like_credential(value)
+    return not is_weak_name(name, option) or looks_like_credential(value)
 
 
 TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -253,7 +324,7 @@ class Rule:
         flags = (re.IGNORECASE if spec.ignore_case else 0) | (re.DOTALL if spec.multiline else 0)
         keywords = tuple(k.lower() for k in spec.keywords)
         trigger = spec.trigger or "|".join(map(re.escape, spec.keywords))
-        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i)"):
+        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i"):
             trigger = f"(?i)(?:{trigger})"
         return cls(
             spec.id,
@@ -264,7 +335,7 @@ class Rule:
             spec.digits,
             trigger,
             spec.multiline,
-            _shaped_value if spec.shaped else None if spec.token else _real_value,
+            _accept(spec),
         )
 
     def applies(self, text: str, lowered: str) -> bool:
@@ -290,8 +361,37 @@ class Rule:
                 yield (start, end, self.name)
 
 
+def _accept(spec: RuleSpec) -> Callable[[str], bool] | None:
+    if spec.token:
+        return None
+    if spec.shaped:
+        return _shaped_value
+    return _literal_value if spec.code_aware else _real_value
+
+
 def _real_value(value: str) -> bool:
     return not is_placeholder(value)
+
+
+#: ``n7.token?``, ``e.headers``, ``strings.TrimSpace``: member access in (minified) code.
+_MEMBER = re.compile(r"^[A-Za-z_$][\w$]*(?:\??\.[A-Za-z_$][\w$]*)+")
+
+
+def is_code(value: str) -> bool:
+    """A name or an expression of code rather than a literal: a reserved word, a named identifier,
+    or member access whose parts are names or minified short names (``n7.token?``). A JWT's
+    dotted parts are long random runs, not names."""
+    if is_named_identifier(value.rstrip("?!;:),")):
+        return True
+    m = _MEMBER.match(value)
+    if m is None:
+        return False
+    parts = [p for p in re.split(r"\??\.", m.group()) if p]
+    return all(len(p) <= 3 or is_named_identifier(p) for p in parts)
+
+
+def _literal_value(value: str) -> bool:
+    return not is_placeholder(value) and not is_code(value)
 
 
 def _shaped_value(value: str) -> bool:
@@ -304,14 +404,38 @@ def _shaped_value(value: str) -> bool:
 _NAME_ENDINGS = tuple(sorted({w.lower() for w in SECRET_WORDS} | {w.lower() for w in SECRET_ENDINGS}))
 NAME_ENDINGS = (*_NAME_ENDINGS, "tf_token_", "otel_exporter_otlp")
 _ENDING = re.compile("(?:" + "|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)) + ")(?![a-z0-9_])")
-#: What the prefilter looks for so that :func:`find_named_values` gets to run: a secret word
-#: followed by an operator, or an option followed by a value (RE2 syntax; an over-approximation).
-NAMED_TRIGGERS = (
-    "(?i)(?:" + "|".join(_NAME_ENDINGS) + r")[\"']?[ \t]?[=:]",
-    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[ \t]+[^\s-]",
-    r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
-    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[\"'][ \t]*,[ \t]*[\"']",
+_W = "(?:" + "|".join(_NAME_ENDINGS) + ")"
+_W_UPPER = "(?:" + "|".join(w.upper() for w in _NAME_ENDINGS) + ")"
+#: A value worth a look, at the place a value starts (RE2 syntax, shared by the prefilter and
+#: :func:`find_named_values`, so the two agree): quoted; or unquoted with a digit or a symbol
+#: (``hunter22``, ``S3cret!``, ``ab/cd+ef``); or 16+ letters (base64 without a digit). An
+#: unquoted word of letters (``await``, ``config_output_module``, ``Session``) is code.
+_VALUE_QUOTED = r"[\"'][^\"'\s{][^\"'\n]*[\"']"
+_VALUE_CHARS = r"[^\s\"'()\[\]{},;<>]"
+#: ...ending where a value ends (not at ``(``: ``hashlib.sha256(...)`` is a call).
+_VALUE_MARKED = (
+    rf"(?:[0-9!@#^*+/~<]{_VALUE_CHARS}*|[^\s\"'$:=()\[\]{{}},;<>%\\]{_VALUE_CHARS}*?[0-9!@#%^*+/~]{_VALUE_CHARS}*)"
+    r"(?:[\s\"',;)\]}>]|$)"
 )
+_VALUE_LONG = r"[A-Za-z-]{16}"
+_VALUE_WORTH = f"(?:{_VALUE_QUOTED}|{_VALUE_MARKED}|{_VALUE_LONG})"
+#: ``DB_PASSWORD=supersecret``: an environment assignment's value is a literal, whatever its letters.
+_ENV_LETTERS = r"[A-Za-z]"
+#: ``  password: supersecret`` alone on a YAML line: a literal too.
+_YAML_LETTERS = r"(?-i:[a-z]{6,})[ \t]*(?:\r?\n|$)"
+#: What the prefilter looks for so that :func:`find_named_values` gets to run (RE2 syntax; an
+#: over-approximation of what it finds).
+NAMED_TRIGGERS = (
+    f"(?i){_W}[\"']?[ \t]?[=:][ \t]*{_VALUE_WORTH}",
+    f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
+    f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
+    f"(?i)(?:^|[\\s\"'=(\\[,])--?[a-z0-9_.-]*{_W}(?:[ \t]+|=)[^\\s-]",
+    r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
+    f"(?i)(?:^|[\\s\"'=(\\[,])--?[a-z0-9_.-]*{_W}[\"'][ \t]*,[ \t]*[\"']",
+)
+_WORTH = re.compile(f"(?i){_VALUE_WORTH}")
+_YAML_VALUE = re.compile(f"(?i){_YAML_LETTERS}")
+_YAML_KEY_START = re.compile(r"[ \t]*(?:-[ \t]+)?[\"']?")
 _UNQUOTED_END = ".,:;!?"
 _AFTER_NAME = re.compile(
     r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
@@ -374,6 +498,8 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         return None
     if key_quote and (start == 0 or text[start - 1] != key_quote):
         return None
+    if not dashes and start > 0 and text[start - 1] in "${":
+        return None  # ${CAB_API_KEY:3:18}, $API_KEY: a reference to a variable, not its value
     value = _VALUE.match(text, after.end())
     if value is None:
         return None
@@ -383,7 +509,13 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         while v_end > v_start and text[v_end - 1] in _UNQUOTED_END:
             v_end -= 1  # sentence punctuation is not part of the value
     secret = text[v_start:v_end]
-    if (dashes and secret.startswith("-")) or not secret_value(name, secret):
+    if not quoted and not dashes and not _literal_context(text, start, raw_name, op, after.end()):
+        # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,
+        # ``auth_token: SecretStr``. What a name is bound to there is another name or an
+        # expression; a literal has a digit or a symbol in it, or is a long run of letters.
+        if not _WORTH.match(text, after.end()) or is_named_identifier(secret):
+            return None
+    if (dashes and secret.startswith("-")) or not secret_value(name, secret, option=bool(dashes)):
         return None
     if after.group("sp") is not None and not quoted and _PROSE_WORD.match(secret):
         return None  # "--api-key requires a model": a word of prose, not a value
@@ -400,6 +532,18 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
             return None
     rule = "secret-option" if dashes else ("secret-assignment" if op == "=" else "secret-field")
     return (v_start, v_end, rule)
+
+
+def _literal_context(text: str, start: int, name: str, op: str | None, value_at: int) -> bool:
+    """Where an unquoted value can only be a literal: an environment assignment
+    (``DB_PASSWORD=supersecret``: an upper-case name, ``=`` with no space) or a YAML line that
+    is nothing but ``password: supersecret``."""
+    if op == "=":
+        return text[start + len(name) : start + len(name) + 1] == "=" and name.isupper()
+    if op == ":" and _YAML_VALUE.match(text, value_at):
+        line_start = text.rfind("\n", 0, start) + 1
+        return _YAML_KEY_START.fullmatch(text, line_start, start) is not None
+    return False
 
 
 RULES: tuple[Rule, ...] = tuple(Rule.of(spec) for spec in ALL)

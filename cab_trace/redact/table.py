@@ -16,9 +16,12 @@ by :func:`fake` to the documented shapes.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#: What follows a token's prefix in the prefilter's trigger (see :func:`_t`).
+_TOKEN_BODY = r"[A-Za-z0-9_+/=.~-]{8}"
 _HEX = "0123456789abcdef"
 
 
@@ -62,6 +65,9 @@ class RuleSpec:
     multiline: bool = False
     #: The value must also look like a credential (letters and digits, 12+ characters).
     shaped: bool = False
+    #: The context also occurs in code: a value that is a name or an expression there
+    #: (``Authorization: e.token?...`` in minified JavaScript, ``token: strings.TrimSpace``) is none.
+    code_aware: bool = False
     tags: tuple[str, ...] = field(default=())
 
 
@@ -75,8 +81,20 @@ def _t(
     digits: bool = True,
     trigger: str | None = None,
 ) -> RuleSpec:
+    # The prefilter looks for the prefix and the start of a token's body, so that a bare prefix
+    # in ordinary text ("ask_user", "dapi" in "rapid") is no candidate. Bounded and after a
+    # literal: a run of a class at the start of a trigger, or a long one, blows up RE2's DFA.
+    if trigger is None:
+        trigger = "(?:" + "|".join(re.escape(k) for k in keywords) + ")" + _TOKEN_BODY
     return RuleSpec(
-        id, f"(?P<secret>{pattern})", keywords, examples, counter, token=True, digits=digits, trigger=trigger
+        id,
+        f"(?P<secret>{pattern})",
+        keywords,
+        examples,
+        counter,
+        token=True,
+        digits=digits,
+        trigger=trigger,
     )
 
 
@@ -91,6 +109,7 @@ def _c(
     ignore_case: bool = True,
     multiline: bool = False,
     shaped: bool = False,
+    code_aware: bool = False,
 ) -> RuleSpec:
     return RuleSpec(
         id,
@@ -102,6 +121,7 @@ def _c(
         trigger=trigger,
         multiline=multiline,
         shaped=shaped,
+        code_aware=code_aware,
     )
 
 
@@ -124,7 +144,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         ("sk-",),
         (fake("sk-proj-", 56, _URLSAFE), fake("sk-", 48), "key sk-" + fake("", 32, _HEX)),
         ("risk-assessment-framework-for-agents", "sk-learn-is-not-the-package-name-here"),
-        trigger=r"sk-[A-Za-z0-9_-]{20}",
+        trigger=r"sk-[A-Za-z0-9_-]{8}",
     ),
     _t("xai-api-key", r"xai-[A-Za-z0-9]{40,}", ("xai-",), (fake("xai-", 80),)),
     _t("groq-api-key", r"gsk_[A-Za-z0-9]{40,}", ("gsk_",), (fake("gsk_", 52),)),
@@ -163,6 +183,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}",
         ("Q~",),
         ("xyz8Q~" + fake("", 34, _URLSAFE),),
+        trigger=r"[0-9]Q~[A-Za-z0-9_~.-]{8}",
     ),
     _t(
         "digitalocean-token",
@@ -298,14 +319,14 @@ TOKENS: tuple[RuleSpec, ...] = (
         ("key-",),
         (fake("key-", 32, _HEX),),
         ("key-value-store-for-small-projects",),
-        trigger=r"key-[0-9a-f]{32}",
+        trigger=r"key-[0-9a-f]{8}",
     ),
     _t(
         "mailchimp-api-key",
         r"[0-9a-f]{32}-us[0-9]{1,2}",
         ("-us",),
         (fake("", 32, _HEX) + "-us14",),
-        trigger=r"[0-9a-f]{32}-us",
+        trigger=r"[0-9a-f]{4}-us[0-9]",
     ),
     _t(
         "twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{32}"
@@ -315,13 +336,14 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}",
         (":AA",),
         ("123456789:AA" + fake("", 33, _URLSAFE),),
+        trigger=r"[0-9]:AA[A-Za-z0-9_-]{8}",
     ),
     _t(
         "discord-bot-token",
         r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         (".",),
         (fake("M", 23) + "." + fake("", 6) + "." + fake("", 27),),
-        trigger=r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.",
+        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}",
     ),
     _t(
         "shopify-token",
@@ -341,7 +363,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
         ("pat",),
         (fake("pat", 14) + "." + fake("", 64, _HEX),),
-        trigger=r"pat[A-Za-z0-9]{14}\.",
+        trigger=r"pat[A-Za-z0-9]{8}",
     ),
     _t("figma-token", r"figd_[A-Za-z0-9_-]{40}", ("figd_",), (fake("figd_", 40, _URLSAFE),)),
     _t(
@@ -380,7 +402,13 @@ TOKENS: tuple[RuleSpec, ...] = (
     # -- agent tooling, sandboxes, data and search APIs ------------------------------------------
     _t("together-api-key", r"tgp_v1_[A-Za-z0-9_-]{40,}", ("tgp_v1_",), (fake("tgp_v1_", 43, _URLSAFE),)),
     _t("pinecone-api-key", r"pcsk_[A-Za-z0-9_]{50,}", ("pcsk_",), (fake("pcsk_", 70, _ALNUM + "_"),)),
-    _t("elevenlabs-api-key", r"sk_[a-f0-9]{48}", ("sk_",), (fake("sk_", 48, _HEX),)),
+    _t(
+        "elevenlabs-api-key",
+        r"sk_[a-f0-9]{48}",
+        ("sk_",),
+        (fake("sk_", 48, _HEX),),
+        trigger=r"sk_[a-f0-9]{8}",
+    ),
     _t("tavily-api-key", r"tvly-[A-Za-z0-9-]{32,}", ("tvly-",), (fake("tvly-dev-", 32),)),
     _t("firecrawl-api-key", r"fc-[a-f0-9]{32}", ("fc-",), (fake("fc-", 32, _HEX),)),
     _t("e2b-api-key", r"e2b_[a-f0-9]{40}", ("e2b_",), (fake("e2b_", 40, _HEX),)),
@@ -393,7 +421,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"as-[A-Za-z0-9]{22}",
         ("as-",),
         (fake("as-", 22),),
-        trigger=r"as-[A-Za-z0-9]{22}",
+        trigger=r"as-[A-Za-z0-9]{8}",
     ),
     _t("anyscale-api-key", r"esecret_[A-Za-z0-9]{20,}", ("esecret_",), (fake("esecret_", 40),)),
     _t(
@@ -442,7 +470,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"API-[A-Z0-9]{26}",
         ("API-",),
         (fake("API-", 26, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),),
-        trigger=r"API-[A-Z0-9]{26}",
+        trigger=r"API-[A-Z0-9]{8}",
     ),
     _t("typeform-token", r"tfp_[A-Za-z0-9_.=-]{59}", ("tfp_",), (fake("tfp_", 59, _URLSAFE),)),
     _t("shippo-token", r"shippo_(?:live|test)_[a-f0-9]{40}", ("shippo_",), (fake("shippo_live_", 40, _HEX),)),
@@ -490,8 +518,9 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     _c(
         "authorization-header",
         r"(?:proxy-)?authorization[ \t]*[:=][ \t]*[\"']?"
-        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+)?"
-        r"(?P<secret>[^\s\"'`,;]{4,})",
+        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+(?P<secret>[^\s\"'`,;]{4,})"
+        # With no scheme, the value must have a digit (minified code: ``Authorization:e.token?...``).
+        r"|(?P<s2>(?=[^\s\"'`,;]*[0-9])[^\s\"'`,;]{8,}))",
         ("authorization",),
         (
             "Authorization: Bearer abc123def456",
@@ -502,8 +531,11 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "Authorization header missing",
             "headers: { Authorization: `Bearer ${apiKey}` }",
             "Authorization: Bearer $TOKEN",
+            '{headers:{Authorization:n7.token?"Bearer "+n7.token:void 0}}',
+            'x.Authorization="Bearer "+t.accessToken',
         ),
-        trigger=r"(?i)authorization[ \t]*[:=]",
+        trigger=r"(?i)authorization[ \t]*[:=][ \t]*[\"']?[^\s\"'`,;]{4}",
+        code_aware=True,
     ),
     _c(
         "bearer-token",
@@ -516,7 +548,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "cookie-header",
-        r"(?m)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\s\"'`;][^\r\n\"'`]*[^\s\"'`;])",
+        r"(?m)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\s\"'`;\\][^\r\n\"'`]*[^\s\"'`;])",
         ("cookie",),
         (
             "Cookie: session=abc123; theme=dark",
@@ -524,7 +556,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "set-cookie: token=xyz; HttpOnly",
         ),
         ("cookie: none", "the Cookie header is optional"),
-        trigger=r"(?i)cookie[ \t]*:",
+        trigger=r"(?i)\b(?:set-)?cookie[ \t]*:[ \t]*[^\s\"'`;\\]",
     ),
     _c(
         "url-password",
@@ -548,6 +580,8 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "https://s3.amazonaws.com/b/k?X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9",
         ),
         ("?page=2&key=name", "https://example.com/?token=$TOKEN"),
+        trigger=r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|access_token|api_key|apikey|key|token"
+        r"|auth|password|client_secret)=[A-Za-z0-9%+/=._~-]{12}",
     ),
     _c(
         "webhook-url",
@@ -565,13 +599,14 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "prose-credential",
-        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?"
+        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ ]?"
         r"(?:key|token|secret)"
-        r"(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
+        r"(?:[ \t]+is)?[ \t]*:?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
         ("key", "token", "secret"),
         ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "API key 9f8e7d6c5b4a3210"),
         ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 s"),
-        trigger=r"(?i)(?:key|token|secret)(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
+        trigger=r"(?i)\b(?:api|access|auth|secret|private|refresh|session|bot)[ ]?(?:key|token|secret)"
+        r"(?:[ \t]+is)?[ \t]*:?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
         shaped=True,
     ),
     _c(
@@ -630,7 +665,9 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "  user:\n    token: eyJhbGciOiJSUzI1NiJ9abcdefgh12",
         ),
         ("    token: 4096", "max_token: 100000000000000000"),
-        trigger=r"(?i)(?:key-data|token)[ \t]*:",
+        trigger=r"(?im)^[ \t-]*(?:client-key-data|token|id-token|refresh-token|auth-provider-token)[ \t]*:"
+        r"[ \t]*[\"']?[A-Za-z0-9._~+/=-]{16}",
+        code_aware=True,
     ),
     _c(
         "xml-password",
@@ -655,11 +692,11 @@ CONTEXTS: tuple[RuleSpec, ...] = (
         ),
         ("<password>${env.MAVEN_PASSWORD}</password>", "<password></password>"),
         trigger=r"(?i)(?:<(?:password|passwd|secret|token|apikey|api[_-]?key|privatekey|clientsecret"
-        r"|client[_-]secret|passphrase)>|key=\"[a-z]+\"[ \t]+value=)",
+        r"|client[_-]secret|passphrase)>[^<\s]|key=\"[a-z]+\"[ \t]+value=)",
     ),
     _c(
         "connection-string-password",
-        r"(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=[ \t]*(?P<secret>[^;\"'\s]{4,})",
+        r"(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)=(?P<secret>[^;\"'\s]{4,})",
         ("password=", "pwd=", "accountkey=", "sharedaccesskey="),
         (
             "Server=db;Database=x;User Id=sa;Password=Sql$erver2024;",
@@ -668,7 +705,8 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             + fake("", 44, _B64),
         ),
         ("Password=;",),
-        trigger=r"(?i)(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=",
+        trigger=r"(?i)(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)=[^;\"'\s]{4}",
+        code_aware=True,
     ),
 )
 
