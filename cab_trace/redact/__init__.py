@@ -384,7 +384,8 @@ class Redactor:
         out: list[tuple[int, int]] = []
         for start, window_end in windows:
             end = window_end
-            # A key block (or a PuTTY key) runs to its END line, however many lines away.
+            # A key block (or a PuTTY key) runs to its END line, however many lines away; one
+            # cut off before its END, as far as it goes.
             for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
                 block = text.find(opening, start, end)
                 while block != -1:
@@ -392,7 +393,17 @@ class Redactor:
                     if close != -1 and close - block <= MAX_BLOCK:
                         line_end = text.find("\n", close)
                         end = max(end, len(text) if line_end == -1 else line_end)
+                    elif opening == "-----BEGIN ":
+                        end = max(end, _base64_lines_end(text, block, block + MAX_BLOCK))
                     block = text.find(opening, block + 1, end)
+            # A Kubernetes Secret's data comes before or after its kind: the whole YAML document.
+            for kind in ("kind: Secret", '"kind": "Secret"', '"kind":"Secret"'):
+                at = text.find(kind, start, end)
+                if at != -1:
+                    doc_start = text.rfind("\n---", max(at - MAX_BLOCK, 0), at)
+                    start = min(start, max(at - MAX_BLOCK, 0) if doc_start == -1 else doc_start + 1)
+                    doc_end = text.find("\n---", at, at + MAX_BLOCK)
+                    end = max(end, min(len(text), at + MAX_BLOCK) if doc_end == -1 else doc_end)
             if out and start <= out[-1][1]:
                 out[-1] = (out[-1][0], max(out[-1][1], end))
             else:
@@ -570,6 +581,21 @@ class Redactor:
     def stream(self) -> StreamRedactor:
         """A redactor for text that arrives in chunks."""
         return StreamRedactor(self)
+
+
+_BASE64_LINE = re.compile(r"[ \t]*(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: .*)?\r?$")
+
+
+def _base64_lines_end(text: str, start: int, limit: int) -> int:
+    """Where the lines after ``start`` stop looking like a key block's body (base64 or headers)."""
+    end = text.find("\n", start)
+    while end != -1 and end < limit:
+        nxt = text.find("\n", end + 1)
+        line_end = len(text) if nxt == -1 else nxt
+        if not _BASE64_LINE.fullmatch(text, end + 1, line_end):
+            return end
+        end = nxt
+    return len(text) if end == -1 else min(end, limit)
 
 
 def _space_before(text: str, at: int, floor: int) -> int:

@@ -176,8 +176,8 @@ def bidi(line: str) -> Decoded:
 DECODERS: dict[str, tuple[str, Callable[[str], Decoded]]] = {
     "percent": (PERCENT_MARK, _percent_run),
     "html": (HTML_MARK, html),
-    "unicode": (UNICODE_MARK, unicode_fold),
     "bidi": (BIDI_MARK, bidi),
+    "unicode": (UNICODE_MARK, unicode_fold),
 }
 
 
@@ -283,14 +283,14 @@ def lines_around(text: str, position: int, count: int) -> tuple[int, int]:
 #: ``grep -n``), a hex dump's offset and byte columns (``xxd``, ``hexdump -C``, ``od``), a quote
 #: or diff marker (``> ``, ``+``, ``-``, ``|``, ``#``), indentation (a YAML block).
 _LINE_PREFIX = re.compile(
-    r"[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)"
-    r"|[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]{1,3}\|?"
+    r"[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]+\|?"
+    r"|[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)"
     r"|[ \t]*[>+\-|#][ \t]?"
     r"|[ \t]+"
 )
 #: The same without the one-character markers: a line of a folded secret may start with "-" or "+".
 _PLAIN_PREFIX = re.compile(
-    r"[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)|[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]{1,3}\|?|[ \t]+"
+    r"[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]+\|?|[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)|[ \t]+"
 )
 #: ...and after it: a hex dump's closing bar, ``cat -A``'s ``$``, trailing blanks, a YAML fold.
 _LINE_SUFFIX = re.compile(r"(?:\||\$|[ \t]+|\\)$")

@@ -318,6 +318,7 @@ class Rule:
     trigger: str = ""
     multiline: bool = False
     accept: Callable[[str], bool] | None = None
+    requires: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, spec: RuleSpec) -> Rule:
@@ -336,6 +337,7 @@ class Rule:
             trigger,
             spec.multiline,
             _accept(spec),
+            re.compile(spec.requires) if spec.requires else None,
         )
 
     def applies(self, text: str, lowered: str) -> bool:
@@ -344,6 +346,8 @@ class Rule:
 
     def find(self, text: str, lowered: str = "") -> Iterator[Span]:
         """Every secret this rule finds in ``text``."""
+        if self.requires is not None and not self.requires.search(text):
+            return
         for m in self.pattern.finditer(text):
             group = next((g for g in _SECRET_GROUPS if g in m.re.groupindex and m.group(g) is not None), None)
             start, end = m.span(group) if group else m.span()
@@ -505,11 +509,12 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         return None
     quoted = value.group("q") is not None
     v_start, v_end = value.span("qv" if quoted else "uv")
-    if not quoted:
+    if not quoted and not text.startswith("...", v_end - 3):  # "sk_test_..." trails off: a placeholder
         while v_end > v_start and text[v_end - 1] in _UNQUOTED_END:
             v_end -= 1  # sentence punctuation is not part of the value
     secret = text[v_start:v_end]
-    if not quoted and not dashes and not _literal_context(text, start, raw_name, op, after.end()):
+    literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, after.end())
+    if not quoted and not dashes and not literal:
         # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,
         # ``auth_token: SecretStr``. What a name is bound to there is another name or an
         # expression; a literal has a digit or a symbol in it, or is a long run of letters.
@@ -519,7 +524,7 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         return None
     if after.group("sp") is not None and not quoted and _PROSE_WORD.match(secret):
         return None  # "--api-key requires a model": a word of prose, not a value
-    if op == ":" and not (key_quote or quoted or "_" in name or "-" in name):
+    if op == ":" and not (key_quote or quoted or literal or "_" in name or "-" in name):
         # name: value -- prose says "Key: the point is ..." too; an unquoted one-word name counts
         # only for the strong words, with a password-like value.
         words = name_words(name)

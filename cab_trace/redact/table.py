@@ -65,6 +65,8 @@ class RuleSpec:
     multiline: bool = False
     #: The value must also look like a credential (letters and digits, 12+ characters).
     shaped: bool = False
+    #: A regular expression the text around a match must hold (``kind: Secret`` for its ``data``).
+    requires: str = ""
     #: The context also occurs in code: a value that is a name or an expression there
     #: (``Authorization: e.token?...`` in minified JavaScript, ``token: strings.TrimSpace``) is none.
     code_aware: bool = False
@@ -110,6 +112,7 @@ def _c(
     multiline: bool = False,
     shaped: bool = False,
     code_aware: bool = False,
+    requires: str = "",
 ) -> RuleSpec:
     return RuleSpec(
         id,
@@ -122,6 +125,7 @@ def _c(
         multiline=multiline,
         shaped=shaped,
         code_aware=code_aware,
+        requires=requires,
     )
 
 
@@ -163,6 +167,7 @@ TOKENS: tuple[RuleSpec, ...] = (
     ),
     _t("google-api-key", r"AIza[0-9A-Za-z_-]{35}", ("AIza",), (fake("AIza", 35, _URLSAFE),)),
     _t("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}", ("ya29.",), (fake("ya29.", 120, _URLSAFE),)),
+    _t("google-refresh-token", r"1//0[A-Za-z0-9_-]{40,}", ("1//0",), (fake("1//0", 60, _URLSAFE),)),
     _t(
         "google-oauth-client-secret",
         r"GOCSPX-[A-Za-z0-9_-]{28}",
@@ -710,4 +715,191 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
 )
 
-ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:]
+#: Redaction v3: contexts from the credential formats and command-line manuals of the tools
+#: agents drive; an unknown credential is found by what binds it (option, field, directive).
+BINDINGS: tuple[RuleSpec, ...] = (
+    _c(
+        "private-key-truncated",
+        r"(?P<secret>-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"
+        r"(?:\r?\n(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n]*|))+)",
+        ("-----begin",),
+        (
+            "$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onL",
+        ),
+        ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A",),
+        trigger=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
+        ignore_case=False,
+    ),
+    _c(
+        "har-header",
+        r"\"name\"[ \t]*:[ \t]*\"(?:(?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey|"
+        r"x-auth-token|private-token|x-goog-api-key|x-amz-security-token|[a-z_-]*(?:token|secret|password))\""
+        r"[ \t]*,[ \t]*\"value\"[ \t]*:[ \t]*\"(?:(?:bearer|basic|token)[ \t]+)?(?P<secret>[^\"]{4,})\"",
+        ("\"value\"",),
+        (
+            '{"name": "Authorization", "value": "Bearer eyJhbGciOi.payload.sig9"}',
+            '{"name":"Cookie","value":"sessionid=8f7e6d5c4b3a"}',
+            '{"name": "access_token", "value": "ya29-a0AfH6SMBx"}',
+        ),
+        ('{"name": "Accept", "value": "application/json"}', '{"name": "Authorization", "value": "Bearer {{token}}"}'),
+        trigger=r"(?i)\"name\"[ \t]*:[ \t]*\"[a-z_-]*(?:authorization|cookie|key|token|secret|password)\"[ \t]*,",
+    ),
+    _c(
+        "env-table",
+        r"(?m)^[ \t|]*[A-Z][A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*"
+        r"(?:\|[ \t]*|\t[ \t]*|[ \t]{2,})[\"'`]?(?P<secret>[^\s|\"'`]{8,})",
+        ("key", "token", "secret", "pass", "pwd", "credential"),
+        (
+            "| OPENAI_API_KEY | 9f8e7d6c5b4a3210ffee |",
+            "DATABASE_PASSWORD     Sup3rS3cretPw",
+            "GITHUB_TOKEN\tgh0a1b2c3d4e5f6a7b8c9",
+        ),
+        ("| MAX_TOKENS | 4096 |", "| API_KEY | ${{ secrets.API_KEY }} |", "CACHE_KEY     v2"),
+        trigger=r"[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*(?:\||\t|[ \t]{2})",
+        ignore_case=False,
+        shaped=True,
+    ),
+    _c(
+        "sql-password",
+        r"\b(?:(?:with|login|user[ \t]+\S+|role[ \t]+\S+)[ \t]+(?:encrypted[ \t]+)?password"
+        r"|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by(?:[ \t]+password)?"
+        r"|set[ \t]+password(?:[ \t]+for[ \t]+\S+)?[ \t]*=(?:[ \t]*password[ \t]*\()?)[ \t]*'(?P<secret>[^'\n]+)'",
+        ("password", "identified"),
+        (
+            "CREATE USER app WITH PASSWORD 'Sql-Pa55word';",
+            "ALTER ROLE app LOGIN PASSWORD 'rolepw!';",
+            "CREATE USER 'app'@'%' IDENTIFIED BY 'mysqlPw9';",
+            "SET PASSWORD FOR 'app'@'%' = PASSWORD('oldpw77');",
+        ),
+        ("ALTER USER app WITH PASSWORD NULL;", "CREATE USER app WITH PASSWORD :'pw';"),
+        trigger=r"(?i)(?:password|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by)[ \t]*=?[ \t]*(?:password[ \t]*\()?[ \t]*'"
+        r"|password[ \t]*\([ \t]*'",
+    ),
+    _c(
+        "cli-password",
+        r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp)\b[^\n|;&]*?"
+        r"[ \t](?:-p|-P|--password)[ \t=]+[\"']?(?![^\s]*://)(?P<secret>[^\s\"'-][^\s\"']*)"
+        r"|\bopenssl\b[^\n|;&]*?[ \t]-(?:passin|passout|pass)[ \t]+[\"']?pass:(?P<s2>[^\s\"']+)"
+        r"|\b(?:zip|unzip|7z|7za|rar|unrar)\b[^\n|;&]*?[ \t]-[Pp][ \t]*(?P<s3>[^\s\"'-][^\s\"']*)"
+        r"|\b(?:ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s4>[^\s\"']+)",
+        ("mongo", "sqlcmd", "bcp", "openssl", "zip", "7z", "rar", "ldap"),
+        (
+            "mongosh -u admin -p M0ngoPw mongodb://db",
+            "openssl pkcs12 -export -in c.pem -passout pass:P12secret -out c.p12",
+            "zip -P zipPa55 out.zip file",
+            "ldapsearch -x -D cn=admin -w LdapPw1 -b dc=x",
+            "sqlcmd -S db -U sa -P 'Sq1Pass!'",
+        ),
+        ("mongosh -u admin -p mongodb://db", "openssl enc -pass env:PW", "zip -r out.zip dir"),
+        trigger=r"(?i)(?:mongo|sqlcmd|bcp|openssl|zip|7z|rar|ldap)[^\n]*[ \t]-(?:p|pass|w|-password)",
+    ),
+    _c(
+        "cli-credential-argument",
+        r"\bvault[ \t]+login[ \t]+(?:-[^\s]+[ \t]+)*(?P<secret>(?!-)[A-Za-z0-9._-]{12,})"
+        r"|\bgh[ \t]+secret[ \t]+set[ \t]+\S+[^\n|;&]*?[ \t](?:-b|--body)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|--from-literal=[^=\s]+=[\"']?(?P<s3>[^\s\"']+)"
+        r"|\baws[ \t]+configure[ \t]+set[ \t]+(?:\S+\.)?(?:aws_secret_access_key|aws_session_token)[ \t]+(?P<s4>\S+)",
+        ("vault", "gh", "from-literal", "aws"),
+        (
+            "vault login hvs-localdevroot123",
+            "gh secret set DEPLOY_KEY --body 'dk-7f6e5d4c3b2a'",
+            "kubectl create secret generic db --from-literal=password=Kub3Pass",
+            "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        ("vault login -method=github", "kubectl create secret generic db --from-literal=password=$DB_PASSWORD"),
+        trigger=r"(?i)vault[ \t]+login[ \t]|gh[ \t]+secret[ \t]+set|--from-literal=|configure[ \t]+set[ \t]",
+    ),
+    _c(
+        "password-stdin-echo",
+        r"\b(?:echo|printf)[ \t]+(?:-n[ \t]+)?[\"']?(?P<secret>[^\s\"'|$`]{6,})[\"']?[ \t]*\|[ \t]*"
+        r"(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]+(?:registry[ \t]+)?login\b[^\n]*--password-stdin",
+        ("password-stdin",),
+        ("echo 'dckrPa55w0rd' | docker login -u bob --password-stdin ghcr.io",),
+        ('echo "$CR_PAT" | docker login ghcr.io -u bob --password-stdin',),
+        trigger=r"(?i)(?:echo|printf)[ \t][^|\n]*\|[ \t]*(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]",
+    ),
+    _c(
+        "ci-mask",
+        r"::add-mask::(?P<secret>[^\s\"'`$][^\s\"'`]*)"
+        r"|##vso\[task\.(?:setsecret|setvariable[^\]]*issecret=true[^\]]*)\](?P<s2>[^\s\"'`]+)",
+        ("::add-mask::", "##vso["),
+        ("echo ::add-mask::s3cr3t-v4lue-x", "##vso[task.setvariable variable=pw;issecret=true]AzPw1234"),
+        ('echo "::add-mask::$TOKEN"', "echo ::add-mask::${{ steps.x.outputs.token }}"),
+        trigger=r"(?i)::add-mask::[^\s\"'`$]|##vso\[task\.set",
+    ),
+    _c(
+        "telegram-bot-url",
+        r"/bot(?P<secret>[0-9]{6,12}:[A-Za-z0-9_-]{30,})",
+        ("/bot",),
+        ("https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",),
+        ("https://example.com/bot/123",),
+        trigger=r"/bot[0-9]{6}",
+        ignore_case=False,
+    ),
+    _c(
+        "webhook-url-more",
+        r"(?P<secret>https://(?:hooks\.zapier\.com/hooks/catch/[0-9]+/[A-Za-z0-9]+"
+        r"|maker\.ifttt\.com/trigger/[^\s/]+/with/key/[A-Za-z0-9_-]+"
+        r"|events\.pagerduty\.com/integration/[a-f0-9]{32}/enqueue"
+        r"|open\.(?:feishu\.cn|larksuite\.com)/open-apis/bot/v2/hook/[0-9a-f-]{20,}"
+        r"|[a-z0-9.-]+/hooks/[a-z0-9]{26}\b"
+        r"|api\.ciscospark\.com/v1/webhooks/incoming/[A-Za-z0-9_-]{20,}))",
+        ("hooks.zapier.com", "maker.ifttt.com", "pagerduty.com", "/open-apis/bot/", "/hooks/", "ciscospark"),
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/abcdef1/",
+            "https://maker.ifttt.com/trigger/deploy/with/key/bXlrZXkxMjM0NTY3",
+            "https://mattermost.example.com/hooks/xk3nq8w1rjf7pmzy5gd2h9c4ab",
+        ),
+        ("https://example.com/hooks/", "https://github.com/org/repo/settings/hooks/12345"),
+    ),
+    _c(
+        "config-directive",
+        r"(?m)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"
+        r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=[ \t]*|[ \t]+)[\"']?(?P<secret>[^\s\"'#]+)",
+        ("requirepass", "masterauth", "auth_pass", "passphrase", "psk", "rpcpassword", "_password", "bind_pw", "rootpw"),
+        ("requirepass R3disPa55", 'psk="wifiPassw0rd"', "masterauth replicaPw9", "rootpw {SSHA}abc123xyz"),
+        ("# requirepass foobared is the default example", "requirepass ${REDIS_PASSWORD}"),
+        trigger=r"(?im)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"
+        r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=|[ \t])",
+    ),
+    _c(
+        "header-directive",
+        r"\b(?:proxy_set_header|add_header|more_set_headers|RequestHeader[ \t]+set|Header[ \t]+set)[ \t]+[\"']?"
+        r"(?:Proxy-)?Authorization[\"']?[ \t]+[\"']?(?:Bearer|Basic|token)[ \t]+(?P<secret>[^\s\"';]+)",
+        ("authorization",),
+        ('proxy_set_header Authorization "Basic dXNlcjpwYXNzd29yZA==";',),
+        ("proxy_set_header Authorization $http_authorization;",),
+        trigger=r"(?i)authorization[\"']?[ \t]+[\"']?(?:bearer|basic|token)[ \t]",
+    ),
+    _c(
+        "k8s-secret-data",
+        r"(?m)^[ \t]+[A-Za-z0-9_.-]+:[ \t]+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})[ \t]*$"
+        r"|\"[A-Za-z0-9_.-]+\"[ \t]*:[ \t]*\"(?P<s2>[A-Za-z0-9+/]{12,}={0,2})\"",
+        ("kind: secret", '"kind": "secret"', '"kind":"secret"'),
+        ("kind: Secret\ndata:\n  DATABASE_URL: cG9zdGdyZXM6Ly9hcHA6cHdAZGIveA==",),
+        ("kind: ConfigMap\ndata:\n  DATABASE_URL: cG9zdGdyZXM6Ly9hcHA6cHdAZGIveA==",),
+        trigger=r"(?i)\"?kind\"?[ \t]*:[ \t]*\"?secret\b",
+        code_aware=True,
+        requires=r"(?m)^kind:[ \t]*Secret[ \t]*$|\"kind\":[ \t]*\"Secret\"",
+    ),
+    _c(
+        "jwk-private",
+        r"\"(?:d|p|q|dp|dq|qi|k)\"[ \t]*:[ \t]*\"(?P<secret>[A-Za-z0-9_-]{16,})\"",
+        ("\"kty\"",),
+        ('{"kty":"RSA","n":"0vx7ago","e":"AQAB","d":"X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN5E3EaG6RJoVH-HLLKD9"}',),
+        ('{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZpt","e":"AQAB"}',),
+        trigger=r"(?i)\"kty\"",
+    ),
+    _c(
+        "basic-credentials",
+        r"\bBasic[ \t]+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})",
+        ("basic",),
+        ("-H 'X-Upstream: Basic Ym9iOmh1bnRlcjIy'",),
+        ("Basic auth is required", "Basic usage"),
+        trigger=r"Basic[ \t]+[A-Za-z0-9+/]{8}",
+        ignore_case=False,
+        code_aware=True,
+    ),
+)
+
+ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:] + BINDINGS

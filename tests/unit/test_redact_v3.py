@@ -1,0 +1,261 @@
+"""Redaction v3 (issue 22): precision on a generated corpus of realistic agent output, the blind
+spots closed (each written from its format's specification), and the new binding contexts.
+
+The benign corpus is generated from a committed generator and a seed (``bench/agent_output.py``),
+the same text the bench measures speed on; nothing in it is a secret, so every finding is a false hit.
+"""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+
+import pytest
+
+from bench.agent_output import corpus, with_secrets
+from cab_trace.redact import REDACTED, Redactor
+
+KNOWN = "opaque-Secret-without-any-shape-42"
+GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+
+@pytest.fixture(scope="module")
+def r() -> Redactor:
+    return Redactor([KNOWN])
+
+
+# -- 1. precision ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seed", "auth"), [(22, 0.3), (5, 1.0)], ids=["realistic", "auth-saturated"])
+def test_the_benign_corpus_keeps_to_one_false_hit_per_10_mb(seed: int, auth: float) -> None:
+    """20 MB of code, logs, diffs, lockfiles, minified JS, tool traffic and YAML that only *refer*
+    to secrets: at most 1 redaction per 10 MB (the issue's bound), at either density of auth words."""
+    text = corpus(20_000_000, seed=seed, auth=auth)
+    found = Redactor(["sk-proj-Zq81xWlPA0cR5nTu2Ye7bench0451"]).findings(text)
+    shown = [(f.rule, text[max(f.start - 40, 0) : f.end + 20]) for f in found[:5]]
+    assert len(found) <= len(text) / 10_000_000, shown
+
+
+def test_every_secret_put_into_the_corpus_is_found() -> None:
+    """Recall on the same text: one credential about every 100 KB, each gone after redaction."""
+    text, secrets = with_secrets(corpus(3_000_000, seed=9), 100_000)
+    assert len(secrets) >= 25
+    out = Redactor([]).text(text)
+    assert [s for s in secrets if s in out] == []
+
+
+CODE_NOT_VALUES = [
+    "const result_token = await fetch(url, { method: 'POST' })",
+    "    batch = Batch(input_key=config_output_module)",
+    "    refresh_token: Optional[str] = None",
+    "  accessKey = strings.TrimSpace(resultTrace)",
+    'echo "${CAB_AGENT_API_KEY:3:18}"',
+    'echo "${API_TOKEN:0:4}...${API_TOKEN: -4}"',
+    "gcloud secrets versions access latest --secret=db-password",
+    "docker build --secret id=npmrc,src=$HOME/.npmrc -t app .",
+    "OPENAI_API_KEY=your-openai-api-key",
+    "SECRET_KEY=replace-me-with-a-long-random-string",
+    "JWT_SECRET=<generate with: openssl rand -hex 32>",
+    "STRIPE_SECRET_KEY=sk_test_...",
+    '!function(){e.headers={Authorization:n7.token?"Bearer "+n7.token:void 0}}();',
+    'x.setRequestHeader("Authorization","Bearer "+t);n.Authorization="Bearer "+t.accessToken',
+    '        assert entry_token == parent, f"entry_token: {entry_token!r}"',
+    "        model_api_key = {**defaults, \"timeout\": 30}",
+    "    api_key = hashlib.sha256(seed.encode()).hexdigest()",
+    "func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {",
+    "    pub secret_key: Vec<u8>,",
+    "          key: api-key",
+    "router-token 0.24.6 h1:gH3RR7/5nR1lkhJLefDY9oCcepssRgXzbCFG83Hda2s=",
+    'echo "::add-mask::$TOKEN"',
+]
+
+
+@pytest.mark.parametrize("text", CODE_NOT_VALUES, ids=[t[:40] for t in CODE_NOT_VALUES])
+def test_code_names_and_placeholders_are_not_values(r: Redactor, text: str) -> None:
+    assert r.findings(text) == []
+    assert r.text(text) == text
+
+
+LITERALS_STAY_SECRET = [
+    ('api_key = "abc123def456ghi789"', 'api_key = "[REDACTED]"'),
+    ("DB_PASSWORD=correcthorse", "DB_PASSWORD=[REDACTED]"),
+    ("  password: correcthorse", "  password: [REDACTED]"),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED]"),
+    ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer [REDACTED]"),
+    ("gcloud ... --secret=Zm9vYmFyYmF6cXV4MTIz", "gcloud ... --secret=[REDACTED]"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LITERALS_STAY_SECRET, ids=[t[:40] for t, _ in LITERALS_STAY_SECRET])
+def test_literals_bound_to_secret_names_stay_secret(r: Redactor, text: str, expected: str) -> None:
+    assert r.text(text) == expected
+
+
+# -- 2. blind spots, from the specifications ---------------------------------------------------------
+
+
+def _fullwidth(s: str) -> str:
+    # UAX #15 / NFKC: U+FF01..FF5E fold to U+0021..007E.
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s)
+
+
+def _math_bold(s: str) -> str:
+    # Mathematical Alphanumeric Symbols: bold small a = U+1D41A, bold capital A = U+1D400, bold digit 0 = U+1D7CE.
+    def one(c: str) -> str:
+        if c.islower():
+            return chr(0x1D41A + ord(c) - 97)
+        if c.isupper():
+            return chr(0x1D400 + ord(c) - 65)
+        if c.isdigit():
+            return chr(0x1D7CE + int(c))
+        return c
+
+    return "".join(one(c) for c in s)
+
+
+def _tags(s: str) -> str:
+    # Tag characters U+E0020..E007E (Default_Ignorable_Code_Point) between every two characters.
+    return "".join(c + chr(0xE0000 + ord(c)) for c in s)
+
+
+ENCODINGS = {
+    "fullwidth (NFKC)": _fullwidth,
+    "mathematical bold (NFKC)": _math_bold,
+    "circled letters (NFKC)": lambda s: "".join(chr(0x24D0 + ord(c) - 97) if c.islower() else c for c in s),
+    "tag characters (default-ignorable)": _tags,
+    "word joiners U+2060 (default-ignorable)": "\u2060".join,
+    "variation selectors (default-ignorable)": "\ufe0f".join,
+    "right-to-left override (shown reversed)": lambda s: "\u202e" + s[::-1] + "\u202c",
+    "right-to-left isolate (shown reversed)": lambda s: "\u2067" + s[::-1] + "\u2069",
+    "OSC 52 clipboard (base64)": lambda s: f"\x1b]52;c;{base64.b64encode(('key ' + s).encode()).decode()}\x07",
+    "OSC 52 with ST": lambda s: f"\x1b]52;p;{base64.b64encode(s.encode()).decode()}\x1b\\",
+    "HTML decimal references": lambda s: "".join(f"&#{ord(c)};" for c in s),
+    "HTML hex references, no semicolon": lambda s: "".join(f"&#x{ord(c):X}" for c in s),
+    "\\x escapes (printf)": lambda s: "printf '" + "".join(f"\\x{b:02x}" for b in s.encode()) + "'",
+    "octal escapes ($'...')": lambda s: "echo $'" + "".join(f"\\{b:03o}" for b in s.encode()) + "'",
+    "percent-encoding, whole": lambda s: "".join(f"%{b:02X}" for b in s.encode()),
+    "percent-encoding, lowercase hex": lambda s: "".join(f"%{b:02x}" for b in s.encode()),
+    "percent-encoding, special characters only": lambda s: s.replace("-", "%2D").replace("_", "%5F"),
+    "HTTP Basic credentials": lambda s: "Authorization: Basic " + base64.b64encode(f"bob:{s}".encode()).decode(),
+    "base64 at offset 1": lambda s: base64.b64encode(("x" + s).encode()).decode(),
+    "base64 at offset 2, URL-safe": lambda s: base64.urlsafe_b64encode(("xy" + s).encode()).decode(),
+    "hex": lambda s: s.encode().hex(),
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODINGS))
+def test_a_known_secret_through_an_encoding_is_redacted(r: Redactor, name: str) -> None:
+    text = f"before {ENCODINGS[name](KNOWN)} after"
+    out = r.text(text)
+    assert r.findings(text), name
+    assert "before" in out and "after" in out  # only the secret goes
+    # Decoded again the way the reader's tool would, the secret (or a 16-character piece) is gone.
+    for shown in _readings(out):
+        assert not any(KNOWN[i : i + 16] in shown for i in range(len(KNOWN) - 15)), (name, shown[:120])
+
+
+def _readings(text: str) -> list[str]:
+    """``text`` as the tools a reader uses would show it."""
+    import html
+    import urllib.parse
+
+    folded = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    out = [text, folded, html.unescape(text), urllib.parse.unquote(text), text[::-1]]
+    try:
+        out.append(text.encode("latin-1", "backslashreplace").decode("unicode_escape"))
+    except (UnicodeDecodeError, UnicodeEncodeError, DeprecationWarning):
+        pass
+    return out
+
+
+SHAPED_ENCODINGS = ["fullwidth (NFKC)", "mathematical bold (NFKC)", "tag characters (default-ignorable)",
+                    "right-to-left override (shown reversed)", "HTML decimal references", "\\x escapes (printf)",
+                    "percent-encoding, whole"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SHAPED_ENCODINGS)
+def test_a_shaped_token_through_an_encoding_is_found(name: str) -> None:
+    """An unknown token with a provider's shape, encoded: found in the decoded view."""
+    text = f"token {ENCODINGS[name](GITHUB)} end"
+    found = Redactor([]).findings(text)
+    assert [f.rule for f in found] == ["github-token"], name
+
+
+def _folded(secret: str, width: int, prefix: object) -> str:
+    pieces = [secret[i : i + width] for i in range(0, len(secret), width)]
+    return "\n".join(prefix(n, p) if callable(prefix) else f"{prefix}{p}" for n, p in enumerate(pieces, 1))
+
+
+FOLDS = {
+    "fold -w5": _folded(KNOWN, 5, ""),
+    "fold -w5, CRLF": _folded(KNOWN, 5, "").replace("\n", "\r\n"),
+    "cat -n, 10 per line": _folded(KNOWN, 10, lambda n, p: f"{n:6d}\t{p}"),
+    "grep -n": _folded(KNOWN, 9, lambda n, p: f"{n}:{p}"),
+    "quoted '> '": _folded(KNOWN, 7, "> "),
+    "diff '+'": _folded(KNOWN, 9, "+"),
+    "YAML block": "key: |\n" + _folded(KNOWN, 12, "    "),
+    "xxd text column": "\n".join(
+        f"{i:08x}: " + " ".join(KNOWN[i : i + 8].encode().hex()[j : j + 4] for j in range(0, 16, 4)).ljust(40)
+        + "  " + KNOWN[i : i + 8]
+        for i in range(0, len(KNOWN), 8)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FOLDS))
+def test_a_known_secret_folded_over_prefixed_lines_is_redacted(r: Redactor, name: str) -> None:
+    text = f"start\n{FOLDS[name]}\nend"
+    out = r.text(text)
+    assert out.startswith("start\n") and out.endswith("\nend")
+    bodies = "".join(line[-12:] for line in out.replace("\r", "").split("\n"))
+    assert KNOWN[:5] not in out and "shape-42" not in bodies, (name, out)
+    assert REDACTED in out
+
+
+def test_prefixes_are_kept(r: Redactor) -> None:
+    out = r.text(FOLDS["cat -n, 10 per line"])
+    assert [line.split("\t")[0].strip() for line in out.split("\n")] == ["1", "2", "3", "4"]
+
+
+def test_short_pieces_of_a_secret_alone_are_left(r: Redactor) -> None:
+    """Four characters of a secret in ordinary text (a fragment's candidate) are not a secret."""
+    text = "opaq\nabout Secr and e-42 in prose"
+    assert r.text(text) == text
+
+
+def test_the_redaction_of_an_encoded_secret_is_idempotent(r: Redactor) -> None:
+    for encode in ENCODINGS.values():
+        once = r.text(f"x {encode(KNOWN)} y")
+        assert r.text(once) == once
+
+
+# -- 3. breadth: contexts that bind an unknown credential ---------------------------------------------
+
+BOUND = [
+    ('{"name": "Authorization", "value": "Bearer q9W8e7R6t5Y4"}', "har-header"),
+    ("| DATABASE_PASSWORD | Pg-9f8e7d6c5b |", "env-table"),
+    ("CREATE USER app WITH PASSWORD 'Sql-Pa55word';", "sql-password"),
+    ("mongosh -u admin -p M0ngoPw mongodb://db", "cli-password"),
+    ("kubectl create secret generic db --from-literal=password=Kub3Pass", "cli-credential-argument"),
+    ("echo ::add-mask::s3cr3t-v4lue-x", "ci-mask"),
+    ("curl https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe", "telegram-bot-url"),
+    ("requirepass R3disPa55", "config-directive"),
+    ("apiVersion: v1\ndata:\n  tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t\nkind: Secret\n", "k8s-secret-data"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yBm0jaPjj4ubsCEFNbWZGYJkhbYoAoGCCqGSM49\n", "private-key"),
+]
+
+
+@pytest.mark.parametrize(("text", "rule"), BOUND, ids=[r for _, r in BOUND])
+def test_unknown_credentials_are_found_by_what_binds_them(r: Redactor, text: str, rule: str) -> None:
+    found = r.findings(text)
+    assert found, text
+    assert rule in {f.rule for f in found} or rule == "private-key"
+    assert REDACTED in r.text(text)
+
+
+def test_a_private_key_cut_off_before_its_end_in_a_stream() -> None:
+    stream = Redactor([]).stream()
+    out = stream.feed(b"$ head -2 key.pem\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n")
+    out += stream.finish()
+    assert "b3BlbnNzaC1rZXktdjE" not in out and out.startswith("$ head -2 key.pem\n")
