@@ -38,11 +38,64 @@ _VERBS = [
 ]  # fmt: skip
 _TYPES_PY = ["str", "bytes", "int", "Token", "SecretStr", "Optional[str]", "dict[str, str]", "Key", "Session"]
 _TYPES_TS = ["string", "Token", "Promise<string>", "ApiKey", "Buffer", "Record<string, string>", "Session"]
-_WORDS = (
-    "the a to of and in for is on that with as it this by be are from at or an we will not when "
-    "function value returns error test tests file change update fix add remove call use case new "
-    "request response handler before after instead because so then now make sure check run build"
-).split()
+_WORDS = [
+    "the",
+    "a",
+    "to",
+    "of",
+    "and",
+    "in",
+    "for",
+    "is",
+    "on",
+    "that",
+    "with",
+    "as",
+    "it",
+    "this",
+    "by",
+    "be",
+    "are",
+    "from",
+    "at",
+    "or",
+    "an",
+    "we",
+    "will",
+    "not",
+    "when",
+    "function",
+    "value",
+    "returns",
+    "error",
+    "test",
+    "tests",
+    "file",
+    "change",
+    "update",
+    "fix",
+    "add",
+    "remove",
+    "call",
+    "use",
+    "case",
+    "new",
+    "request",
+    "response",
+    "handler",
+    "before",
+    "after",
+    "instead",
+    "because",
+    "so",
+    "then",
+    "now",
+    "make",
+    "sure",
+    "check",
+    "run",
+    "build",
+]
 
 
 class _Rng(random.Random):
@@ -72,7 +125,7 @@ def _func(rng: random.Random) -> str:
 
 
 def _hex(rng: random.Random, n: int) -> str:
-    return "%0*x" % (n, rng.getrandbits(4 * n))
+    return f"{rng.getrandbits(4 * n):0{n}x}"
 
 
 def _b64(rng: random.Random, n: int) -> str:
@@ -91,7 +144,7 @@ def _sentence(rng: random.Random, n: int = 0) -> str:
 # -- code ------------------------------------------------------------------------------------
 
 
-def _python_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0911
+def _python_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0912
     a, b, c = _snake(rng), _snake(rng), _snake(rng)
     k = rng.randrange(22)
     if k == 0:
@@ -105,7 +158,7 @@ def _python_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0911
     if k == 4:
         return f'{indent}headers = {{"Authorization": f"Bearer {{{a}}}", "Content-Type": "application/json"}}'
     if k == 5:
-        return f"{indent}if not {a}:\n{indent}    raise ValueError(\"missing {b.replace('_', ' ')}\")"
+        return f'{indent}if not {a}:\n{indent}    raise ValueError("missing {b.replace("_", " ")}")'
     if k == 6:
         return f'{indent}{a} = os.environ.get("{b.upper()}", "")'
     if k == 7:
@@ -119,23 +172,23 @@ def _python_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0911
     if k == 11:
         return f"{indent}for {a} in {b}.{rng.choice(['items()', 'keys()', 'values()'])}:"
     if k == 12:
-        return f"{indent}assert {a} == {b}, f\"{c}: {{{a}!r}}\""
+        return f'{indent}assert {a} == {b}, f"{c}: {{{a}!r}}"'
     if k == 13:
         return f"{indent}{a} = {b}[{c}] if {c} in {b} else None"
     if k == 14:
-        return f"{indent}{a} = {rng.choice(['token', 'key', 'secret'])}.split(\".\")[{rng.randint(0, 2)}]"
+        return f'{indent}{a} = {rng.choice(["token", "key", "secret"])}.split(".")[{rng.randint(0, 2)}]'
     if k == 15:
         return f"{indent}{a} = Batch(input_key={b}, output_key={c})"
     if k == 16:
-        return f"{indent}password = getpass.getpass(\"{b.replace('_', ' ')}: \")"
+        return f'{indent}password = getpass.getpass("{b.replace("_", " ")}: ")'
     if k == 17:
         return f"{indent}{a} = len({b}) + {rng.randint(1, 4096)}"
     if k == 18:
         return f"{indent}# {_sentence(rng)}"
     if k == 19:
-        return f"{indent}{a} = {{**{b}, \"{c}\": {_snake(rng)}}}"
+        return f'{indent}{a} = {{**{b}, "{c}": {_snake(rng)}}}'
     if k == 20:
-        return f"{indent}{a} = jwt.decode({b}, key={c}, algorithms=[\"HS256\"])"
+        return f'{indent}{a} = jwt.decode({b}, key={c}, algorithms=["HS256"])'
     return f"{indent}yield {a}"
 
 
@@ -148,7 +201,7 @@ def python_file(rng: random.Random) -> str:
         lines += ["", "", f"class {cls}:", f'    """{_sentence(rng).capitalize()}."""', ""]
         for _ in range(rng.randint(1, 4)):
             args = ", ".join(f"{_snake(rng)}: {rng.choice(_TYPES_PY)}" for _ in range(rng.randint(1, 3)))
-            ret = rng.choice(_TYPES_PY + ["None"])
+            ret = rng.choice([*_TYPES_PY, "None"])
             asy = "async " if rng.random() < 0.4 else ""
             lines.append(f"    {asy}def {_func(rng)}(self, {args}) -> {ret}:")
             lines += [_python_line(rng, "        ") for _ in range(rng.randint(2, 9))]
@@ -156,7 +209,7 @@ def python_file(rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ts_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0911
+def _ts_line(rng: random.Random, indent: str) -> str:  # noqa: PLR0912
     a, b, c = _camel(rng), _camel(rng), _camel(rng)
     k = rng.randrange(16)
     if k == 0:
@@ -222,7 +275,7 @@ def go_file(rng: random.Random) -> str:
         lines += rng.sample(
             [
                 f"\t{a}, err := s.client.{_pascal(rng)}(ctx, {b})",
-                "\tif err != nil {\n\t\treturn \"\", err\n\t}",
+                '\tif err != nil {\n\t\treturn "", err\n\t}',
                 f'\treq.Header.Set("Authorization", "Bearer "+{a})',
                 f'\t{b} := os.Getenv("{_snake(rng).upper()}")',
                 f"\t{a} = strings.TrimSpace({b})",
@@ -240,7 +293,9 @@ def rust_file(rng: random.Random) -> str:
     name = _pascal(rng)
     lines.append(f"pub struct {name} {{")
     for _ in range(rng.randint(2, 5)):
-        lines.append(f"    pub {_snake(rng)}: {rng.choice(['String', 'Vec<u8>', 'Option<String>', 'SecretKey'])},")
+        lines.append(
+            f"    pub {_snake(rng)}: {rng.choice(['String', 'Vec<u8>', 'Option<String>', 'SecretKey'])},"
+        )
     lines += ["}", "", f"impl {name} {{"]
     for _ in range(rng.randint(2, 4)):
         a, b = _snake(rng), _snake(rng)
@@ -272,7 +327,7 @@ def shell_script(rng: random.Random) -> str:
         f"gcloud secrets versions access latest --secret={rng.choice(['db', 'api', 'app'])}-"
         f"{rng.choice(['password', 'token', 'key', 'secret'])}",
         f"kubectl create secret generic {_snake(rng, 0).replace('_', '-')} --from-env-file=.env",
-        f"TOKEN=$(gh auth token) && curl -sH \"Authorization: Bearer $TOKEN\" https://api.github.com/user",
+        'TOKEN=$(gh auth token) && curl -sH "Authorization: Bearer $TOKEN" https://api.github.com/user',
         f'{var}="$(vault kv get -field={_snake(rng)} secret/{_snake(rng, 0)})"',
         f"aws ssm get-parameter --name /{_snake(rng, 0)}/{_snake(rng)} --with-decryption",
         f"read -rsp 'password: ' {var}",
@@ -331,14 +386,27 @@ def pytest_log(rng: random.Random) -> str:
             f"{mod}:{rng.randint(10, 400)}: AssertionError",
         ]
     lines.append(
-        f"========== {rng.randint(1, 200)} passed, {rng.randint(0, 3)} failed in {rng.random() * 9:.2f}s =========="
+        f"========== {rng.randint(1, 200)} passed, {rng.randint(0, 3)} failed in {rng.random() * 9:.2f}s =========="  # noqa: E501
     )
     return "\n".join(lines) + "\n"
 
 
 def cargo_log(rng: random.Random) -> str:
-    crates = ["serde", "tokio", "jsonwebtoken", "ring", "rustls", "hyper", "reqwest", "secrecy", "hmac", "sha2"]
-    lines = [f"   Compiling {c} v{rng.randint(0, 2)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}" for c in crates]
+    crates = [
+        "serde",
+        "tokio",
+        "jsonwebtoken",
+        "ring",
+        "rustls",
+        "hyper",
+        "reqwest",
+        "secrecy",
+        "hmac",
+        "sha2",
+    ]
+    lines = [
+        f"   Compiling {c} v{rng.randint(0, 2)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}" for c in crates
+    ]
     for _ in range(rng.randint(0, 3)):
         a = _snake(rng)
         lines += [
@@ -348,15 +416,17 @@ def cargo_log(rng: random.Random) -> str:
             f"{rng.randint(1, 300)} |     let {a} = self.{_func(rng)}(&{_snake(rng)})?;",
             f"   |         ^^^^^ help: if this is intentional, prefix it with an underscore: `_{a}`",
         ]
-    lines.append(f"    Finished `dev` profile [unoptimized + debuginfo] target(s) in {rng.random() * 60:.2f}s")
+    lines.append(
+        f"    Finished `dev` profile [unoptimized + debuginfo] target(s) in {rng.random() * 60:.2f}s"
+    )
     return "\n".join(lines) + "\n"
 
 
 def npm_log(rng: random.Random) -> str:
     lines = [
-        f"npm warn deprecated {rng.choice(['inflight', 'glob', 'rimraf'])}@{rng.randint(1, 8)}.0.{rng.randint(0, 9)}: "
+        f"npm warn deprecated {rng.choice(['inflight', 'glob', 'rimraf'])}@{rng.randint(1, 8)}.0.{rng.randint(0, 9)}: "  # noqa: E501
         "This module is not supported",
-        f"added {rng.randint(100, 1500)} packages, and audited {rng.randint(100, 1500)} packages in {rng.randint(2, 60)}s",
+        f"added {rng.randint(100, 1500)} packages, and audited {rng.randint(100, 1500)} packages in {rng.randint(2, 60)}s",  # noqa: E501
         f"{rng.randint(10, 200)} packages are looking for funding",
         "  run `npm fund` for details",
         "",
@@ -372,7 +442,7 @@ def npm_log(rng: random.Random) -> str:
     for _ in range(rng.randint(2, 8)):
         lines.append(
             f"dist/assets/{_camel(rng, 0)}-{_b64(rng, 6).replace('/', '_').replace('+', '-')}.js"
-            f"   {rng.randint(1, 900)}.{rng.randint(10, 99)} kB │ gzip: {rng.randint(1, 300)}.{rng.randint(10, 99)} kB"
+            f"   {rng.randint(1, 900)}.{rng.randint(10, 99)} kB │ gzip: {rng.randint(1, 300)}.{rng.randint(10, 99)} kB"  # noqa: E501
         )
     return "\n".join(lines) + "\n"
 
@@ -381,7 +451,7 @@ def docker_log(rng: random.Random) -> str:
     lines = []
     for i in range(rng.randint(4, 10)):
         lines.append(
-            f"#{i + 1} [{i + 1}/9] RUN {rng.choice(['pip install -r requirements.txt', 'npm ci', 'apt-get update'])}"
+            f"#{i + 1} [{i + 1}/9] RUN {rng.choice(['pip install -r requirements.txt', 'npm ci', 'apt-get update'])}"  # noqa: E501
         )
         lines.append(f"#{i + 1} sha256:{_hex(rng, 64)} {rng.randint(1, 90)}.{rng.randint(0, 9)}MB / done")
         lines.append(f"#{i + 1} DONE {rng.random() * 20:.1f}s")
@@ -460,7 +530,11 @@ def lockfile(rng: random.Random) -> str:
 
 
 def minified_js(rng: random.Random) -> str:
-    ids = [rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$") + rng.choice("abcdefghijklmnop0123456789") for _ in range(30)]
+    ids = [
+        rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
+        + rng.choice("abcdefghijklmnop0123456789")
+        for _ in range(30)
+    ]
 
     def v() -> str:
         return rng.choice(ids)
@@ -469,15 +543,21 @@ def minified_js(rng: random.Random) -> str:
     for _ in range(rng.randint(30, 120)):
         k = rng.randrange(8)
         if k == 0:
-            pieces.append(f"function {v()}({v()},{v()}){{var {v()}={v()}.headers||{{}};return {v()}.{_camel(rng)}={v()},{v()}}}")
+            pieces.append(
+                f"function {v()}({v()},{v()}){{var {v()}={v()}.headers||{{}};return {v()}.{_camel(rng)}={v()},{v()}}}"  # noqa: E501
+            )
         elif k == 1:
             pieces.append(
-                f'{v()}.headers={{Authorization:{v()}.token?"Bearer "+{v()}.token:void 0,"Content-Type":"application/json"}}'
+                f'{v()}.headers={{Authorization:{v()}.token?"Bearer "+{v()}.token:void 0,"Content-Type":"application/json"}}'  # noqa: E501
             )
         elif k == 2:
-            pieces.append(f"const {v()}=await {v()}.{_camel(rng)}({v()},{{{_camel(rng)}:{v()}.{_camel(rng)}}})")
+            pieces.append(
+                f"const {v()}=await {v()}.{_camel(rng)}({v()},{{{_camel(rng)}:{v()}.{_camel(rng)}}})"
+            )
         elif k == 3:
-            pieces.append(f'{v()}=function({v()}){{return"{_camel(rng)}"in {v()}&&null!=={v()}.{_camel(rng)}}}')
+            pieces.append(
+                f'{v()}=function({v()}){{return"{_camel(rng)}"in {v()}&&null!=={v()}.{_camel(rng)}}}'
+            )
         elif k == 4:
             pieces.append(f"{v()}.prototype.{_camel(rng)}=function(){{return this.{_camel(rng)}}}")
         elif k == 5:
@@ -523,10 +603,10 @@ def k8s_yaml(rng: random.Random) -> str:
         "    runs-on: ubuntu-latest",
         "    env:",
         f"      {_snake(rng, 1).upper()}: ${{{{ secrets.{_snake(rng, 1).upper()} }}}}",
-        f"      NODE_AUTH_TOKEN: ${{{{ secrets.NPM_TOKEN }}}}",
+        "      NODE_AUTH_TOKEN: ${{ secrets.NPM_TOKEN }}",
         "    steps:",
         "      - uses: actions/checkout@v4",
-        f"      - run: echo \"::add-mask::${{{{ steps.{_snake(rng, 0)}.outputs.token }}}}\"",
+        f'      - run: echo "::add-mask::${{{{ steps.{_snake(rng, 0)}.outputs.token }}}}"',
         "      - run: npm ci && npm test",
         "---",
         "services:",
@@ -560,19 +640,19 @@ def tool_traffic(rng: random.Random) -> str:
             )
         elif k == 1:
             lines.append(
-                f'{{"role":"tool","tool_call_id":"call_{_b64(rng, 18)[:24]}","content":"{_json_str(pytest_log(rng))}"}}'
+                f'{{"role":"tool","tool_call_id":"call_{_b64(rng, 18)[:24]}","content":"{_json_str(pytest_log(rng))}"}}'  # noqa: E501
             )
         elif k == 2:
             lines.append(
-                f'{{"id":"chatcmpl-{_b64(rng, 21)[:29]}","object":"chat.completion","model":"gpt-4o-2024-08-06",'
-                f'"usage":{{"prompt_tokens":{rng.randint(100, 90000)},"completion_tokens":{rng.randint(1, 4000)},'
+                f'{{"id":"chatcmpl-{_b64(rng, 21)[:29]}","object":"chat.completion","model":"gpt-4o-2024-08-06",'  # noqa: E501
+                f'"usage":{{"prompt_tokens":{rng.randint(100, 90000)},"completion_tokens":{rng.randint(1, 4000)},'  # noqa: E501
                 f'"total_tokens":{rng.randint(100, 94000)}}},"system_fingerprint":"fp_{_hex(rng, 10)}"}}'
             )
         else:
             lines.append(
                 f'{{"type":"message","id":"msg_01{_b64(rng, 18)[:22]}","content":[{{"type":"text",'
-                f'"text":"{_json_str(_sentence(rng) + ". I will update `" + _snake(rng) + "` in " + path)}"}}],'
-                f'"usage":{{"input_tokens":{rng.randint(1, 50000)},"cache_read_input_tokens":{rng.randint(0, 9000)},'
+                f'"text":"{_json_str(_sentence(rng) + ". I will update `" + _snake(rng) + "` in " + path)}"}}],'  # noqa: E501
+                f'"usage":{{"input_tokens":{rng.randint(1, 50000)},"cache_read_input_tokens":{rng.randint(0, 9000)},'  # noqa: E501
                 f'"output_tokens":{rng.randint(1, 4000)}}}}}'
             )
     return "\n".join(lines) + "\n"
@@ -581,10 +661,10 @@ def tool_traffic(rng: random.Random) -> str:
 def prose(rng: random.Random) -> str:
     a = _snake(rng)
     lines = [
-        f"I'll look at how `{a}` is {rng.choice(['built', 'passed', 'validated', 'refreshed'])} before changing it.",
-        f"The {rng.choice(['token', 'API key', 'secret', 'session key'])} is read from the environment, so the test "
+        f"I'll look at how `{a}` is {rng.choice(['built', 'passed', 'validated', 'refreshed'])} before changing it.",  # noqa: E501
+        f"The {rng.choice(['token', 'API key', 'secret', 'session key'])} is read from the environment, so the test "  # noqa: E501
         f"needs `{_snake(rng, 1).upper()}` set; {_sentence(rng)}.",
-        f"Next: run `pytest -k {rng.choice(_VERBS)}_{rng.choice(_AUTH)}` and check the {rng.choice(_NOUNS)} output.",
+        f"Next: run `pytest -k {rng.choice(_VERBS)}_{rng.choice(_AUTH)}` and check the {rng.choice(_NOUNS)} output.",  # noqa: E501
         f"The access token expires after {rng.randint(60, 86400)} seconds, and the refresh token after "
         f"{rng.randint(1, 90)} days.",
     ]

@@ -285,7 +285,9 @@ class Redactor:
                 found.append(Finding(s, e, rule))
         return _merge_findings(found)
 
-    def _split(self, text: str, hits: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], dict[str, list[int]]]:
+    def _split(
+        self, text: str, hits: list[tuple[int, int]]
+    ) -> tuple[list[tuple[int, int]], dict[str, list[int]]]:
         """The prefilter's candidates for the rules, and the places of each decoder's marks."""
         if not self._views_on:
             return hits, {}
@@ -296,7 +298,9 @@ class Redactor:
             for m in _VIEW_MARK.finditer(text):
                 if m.lastgroup is not None:
                     marks.setdefault(m.lastgroup, []).append(m.start())
-            fragments = sorted(i for f in [*self._fragments, *self._anchor_map] for i in _occurrences(text, f))
+            fragments = sorted(
+                i for f in [*self._fragments, *self._anchor_map] for i in _occurrences(text, f)
+            )
             if fragments:
                 marks["fragment"] = fragments
             return hits, marks
@@ -309,9 +313,9 @@ class Redactor:
                 marks.setdefault("fragment", []).append(start)
                 rule_hits.append((start, end))
                 continue
-            m = _VIEW_MARK.match(text, start)
-            if m is not None and m.end() == end and m.lastgroup is not None:
-                marks.setdefault(m.lastgroup, []).append(start)
+            mark = _VIEW_MARK.match(text, start)
+            if mark is not None and mark.end() == end and mark.lastgroup is not None:
+                marks.setdefault(mark.lastgroup, []).append(start)
             else:
                 rule_hits.append((start, end))
         return rule_hits, marks
@@ -352,12 +356,12 @@ class Redactor:
                 if end < len(text) and text[end] != "\n" and any(b == end - start for _, b, _ in spans):
                     # A finding runs to where a long line was cut (a long cookie header): the whole line.
                     line_end = text.find("\n", end)
-                    end = len(text) if line_end == -1 else line_end
+                    end = len(text) if line_end == -1 else line_end  # noqa: PLW2901
                     spans = self._scan(text[start:end])
                 found.extend((start + a, start + b, rule) for a, b, rule in spans)
         return found
 
-    def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:  # noqa: PLR0912
         """The lines around each candidate (and as much more as a known secret or a key block
         could reach), merged."""
         pad = self.longest_secret
@@ -401,7 +405,7 @@ class Redactor:
                 at = text.find(kind, start, end)
                 if at != -1:
                     doc_start = text.rfind("\n---", max(at - MAX_BLOCK, 0), at)
-                    start = min(start, max(at - MAX_BLOCK, 0) if doc_start == -1 else doc_start + 1)
+                    start = min(start, max(at - MAX_BLOCK, 0) if doc_start == -1 else doc_start + 1)  # noqa: PLW2901
                     doc_end = text.find("\n---", at, at + MAX_BLOCK)
                     end = max(end, min(len(text), at + MAX_BLOCK) if doc_end == -1 else doc_end)
             if out and start <= out[-1][1]:

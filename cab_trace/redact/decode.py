@@ -16,8 +16,8 @@ What each one follows (tests in ``tests/unit/test_redact_decode.py`` are written
   UTF-8; whole values and values with only their special characters encoded alike.
 * **html**: numeric character references (HTML §13.2.5.72-80: ``&#115;``, ``&#x73;``, the ``;``
   optional) and the five XML entities.
-* **unicode**: compatibility folding (NFKC, UAX #15: fullwidth ``ｓｋ``, mathematical
-  alphanumerics ``𝐬𝐤``, circled and other compatibility forms fold to ASCII), with every
+* **unicode**: compatibility folding (NFKC, UAX #15: fullwidth letters U+FF41.., mathematical
+  alphanumerics U+1D400.., circled and other compatibility forms fold to ASCII), with every
   Default_Ignorable_Code_Point (tag characters U+E0000-E0FFF, variation selectors, joiners,
   fillers; DerivedCoreProperties.txt) left out.
 * **bidi**: what a right-to-left override (U+202E RLO, U+2067 RLI) makes a terminal or
@@ -290,7 +290,7 @@ _LINE_PREFIX = re.compile(
 )
 #: The same without the one-character markers: a line of a folded secret may start with "-" or "+".
 _PLAIN_PREFIX = re.compile(
-    r"[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]+\|?|[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)|[ \t]+"
+    r"[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]+\|?|[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)|[ \t]+"  # noqa: E501
 )
 #: ...and after it: a hex dump's closing bar, ``cat -A``'s ``$``, trailing blanks, a YAML fold.
 _LINE_SUFFIX = re.compile(r"(?:\||\$|[ \t]+|\\)$")

@@ -205,9 +205,13 @@ def is_named_identifier(value: str) -> bool:
     if not words or len(words) > 8:
         return False
     # Words: two or more letters with a vowel (or an all-caps acronym of up to five: URL, HTTP, DB).
-    return all(
-        (len(w) >= 2 and any(c in "aeiouyAEIOUY" for c in w)) or (w.isupper() and len(w) <= 5) for w in words
-    ) and sum(len(w) == 1 for w in words) <= 1
+    return (
+        all(
+            (len(w) >= 2 and any(c in "aeiouyAEIOUY" for c in w)) or (w.isupper() and len(w) <= 5)
+            for w in words
+        )
+        and sum(len(w) == 1 for w in words) <= 1
+    )
 
 
 def _is_slug(value: str) -> bool:
@@ -250,7 +254,7 @@ _FILLER_WORDS = frozenset(
 )  # fmt: skip
 _FILLER = re.compile(r"^[A-Za-z]+(?:[-_ .][A-Za-z]+)*$")
 _FILLER_MARK = frozenset({"your", "here", "insert", "replace", "change", "changeme", "example", "dummy",
-                          "fake", "sample", "placeholder", "enter", "put", "todo", "generate", "fill"})  # fmt: skip
+                          "fake", "sample", "placeholder", "enter", "put", "todo", "generate", "fill"})  # fmt: skip  # noqa: E501
 
 
 def is_filler(value: str) -> bool:
@@ -514,7 +518,7 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
             v_end -= 1  # sentence punctuation is not part of the value
     secret = text[v_start:v_end]
     literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, after.end())
-    if not quoted and not dashes and not literal:
+    if not quoted and not dashes and not literal:  # noqa: SIM102
         # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,
         # ``auth_token: SecretStr``. What a name is bound to there is another name or an
         # expression; a literal has a digit or a symbol in it, or is a long run of letters.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 #: What follows a token's prefix in the prefilter's trigger (see :func:`_t`).
-_TOKEN_BODY = r"[A-Za-z0-9_+/=.~-]{8}"
+_TOKEN_BODY = r"[A-Za-z0-9_+/=.~-]{8}"  # noqa: S105
 _HEX = "0123456789abcdef"
 
 
@@ -724,7 +724,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
         r"(?:\r?\n(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n]*|))+)",
         ("-----begin",),
         (
-            "$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onL",
+            "$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onL",  # noqa: E501
         ),
         ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A",),
         trigger=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
@@ -735,14 +735,17 @@ BINDINGS: tuple[RuleSpec, ...] = (
         r"\"name\"[ \t]*:[ \t]*\"(?:(?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey|"
         r"x-auth-token|private-token|x-goog-api-key|x-amz-security-token|[a-z_-]*(?:token|secret|password))\""
         r"[ \t]*,[ \t]*\"value\"[ \t]*:[ \t]*\"(?:(?:bearer|basic|token)[ \t]+)?(?P<secret>[^\"]{4,})\"",
-        ("\"value\"",),
+        ('"value"',),
         (
             '{"name": "Authorization", "value": "Bearer eyJhbGciOi.payload.sig9"}',
             '{"name":"Cookie","value":"sessionid=8f7e6d5c4b3a"}',
             '{"name": "access_token", "value": "ya29-a0AfH6SMBx"}',
         ),
-        ('{"name": "Accept", "value": "application/json"}', '{"name": "Authorization", "value": "Bearer {{token}}"}'),
-        trigger=r"(?i)\"name\"[ \t]*:[ \t]*\"[a-z_-]*(?:authorization|cookie|key|token|secret|password)\"[ \t]*,",
+        (
+            '{"name": "Accept", "value": "application/json"}',
+            '{"name": "Authorization", "value": "Bearer {{token}}"}',
+        ),
+        trigger=r"(?i)\"name\"[ \t]*:[ \t]*\"[a-z_-]*(?:authorization|cookie|key|token|secret|password)\"[ \t]*,",  # noqa: E501
     ),
     _c(
         "env-table",
@@ -755,7 +758,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
             "GITHUB_TOKEN\tgh0a1b2c3d4e5f6a7b8c9",
         ),
         ("| MAX_TOKENS | 4096 |", "| API_KEY | ${{ secrets.API_KEY }} |", "CACHE_KEY     v2"),
-        trigger=r"[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*(?:\||\t|[ \t]{2})",
+        trigger=r"[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*(?:\||\t|[ \t]{2})",  # noqa: E501
         ignore_case=False,
         shaped=True,
     ),
@@ -763,7 +766,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
         "sql-password",
         r"\b(?:(?:with|login|user[ \t]+\S+|role[ \t]+\S+)[ \t]+(?:encrypted[ \t]+)?password"
         r"|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by(?:[ \t]+password)?"
-        r"|set[ \t]+password(?:[ \t]+for[ \t]+\S+)?[ \t]*=(?:[ \t]*password[ \t]*\()?)[ \t]*'(?P<secret>[^'\n]+)'",
+        r"|set[ \t]+password(?:[ \t]+for[ \t]+\S+)?[ \t]*=(?:[ \t]*password[ \t]*\()?)[ \t]*'(?P<secret>[^'\n]+)'",  # noqa: E501
         ("password", "identified"),
         (
             "CREATE USER app WITH PASSWORD 'Sql-Pa55word';",
@@ -772,7 +775,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
             "SET PASSWORD FOR 'app'@'%' = PASSWORD('oldpw77');",
         ),
         ("ALTER USER app WITH PASSWORD NULL;", "CREATE USER app WITH PASSWORD :'pw';"),
-        trigger=r"(?i)(?:password|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by)[ \t]*=?[ \t]*(?:password[ \t]*\()?[ \t]*'"
+        trigger=r"(?i)(?:password|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by)[ \t]*=?[ \t]*(?:password[ \t]*\()?[ \t]*'"  # noqa: E501
         r"|password[ \t]*\([ \t]*'",
     ),
     _c(
@@ -781,7 +784,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
         r"[ \t](?:-p|-P|--password)[ \t=]+[\"']?(?![^\s]*://)(?P<secret>[^\s\"'-][^\s\"']*)"
         r"|\bopenssl\b[^\n|;&]*?[ \t]-(?:passin|passout|pass)[ \t]+[\"']?pass:(?P<s2>[^\s\"']+)"
         r"|\b(?:zip|unzip|7z|7za|rar|unrar)\b[^\n|;&]*?[ \t]-[Pp][ \t]*(?P<s3>[^\s\"'-][^\s\"']*)"
-        r"|\b(?:ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s4>[^\s\"']+)",
+        r"|\b(?:ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s4>[^\s\"']+)",  # noqa: E501
         ("mongo", "sqlcmd", "bcp", "openssl", "zip", "7z", "rar", "ldap"),
         (
             "mongosh -u admin -p M0ngoPw mongodb://db",
@@ -798,7 +801,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
         r"\bvault[ \t]+login[ \t]+(?:-[^\s]+[ \t]+)*(?P<secret>(?!-)[A-Za-z0-9._-]{12,})"
         r"|\bgh[ \t]+secret[ \t]+set[ \t]+\S+[^\n|;&]*?[ \t](?:-b|--body)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
         r"|--from-literal=[^=\s]+=[\"']?(?P<s3>[^\s\"']+)"
-        r"|\baws[ \t]+configure[ \t]+set[ \t]+(?:\S+\.)?(?:aws_secret_access_key|aws_session_token)[ \t]+(?P<s4>\S+)",
+        r"|\baws[ \t]+configure[ \t]+set[ \t]+(?:\S+\.)?(?:aws_secret_access_key|aws_session_token)[ \t]+(?P<s4>\S+)",  # noqa: E501
         ("vault", "gh", "from-literal", "aws"),
         (
             "vault login hvs-localdevroot123",
@@ -806,17 +809,20 @@ BINDINGS: tuple[RuleSpec, ...] = (
             "kubectl create secret generic db --from-literal=password=Kub3Pass",
             "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         ),
-        ("vault login -method=github", "kubectl create secret generic db --from-literal=password=$DB_PASSWORD"),
+        (
+            "vault login -method=github",
+            "kubectl create secret generic db --from-literal=password=$DB_PASSWORD",
+        ),
         trigger=r"(?i)vault[ \t]+login[ \t]|gh[ \t]+secret[ \t]+set|--from-literal=|configure[ \t]+set[ \t]",
     ),
     _c(
         "password-stdin-echo",
         r"\b(?:echo|printf)[ \t]+(?:-n[ \t]+)?[\"']?(?P<secret>[^\s\"'|$`]{6,})[\"']?[ \t]*\|[ \t]*"
-        r"(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]+(?:registry[ \t]+)?login\b[^\n]*--password-stdin",
+        r"(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]+(?:registry[ \t]+)?login\b[^\n]*--password-stdin",  # noqa: E501
         ("password-stdin",),
         ("echo 'dckrPa55w0rd' | docker login -u bob --password-stdin ghcr.io",),
         ('echo "$CR_PAT" | docker login ghcr.io -u bob --password-stdin',),
-        trigger=r"(?i)(?:echo|printf)[ \t][^|\n]*\|[ \t]*(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]",
+        trigger=r"(?i)(?:echo|printf)[ \t][^|\n]*\|[ \t]*(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]",  # noqa: E501
     ),
     _c(
         "ci-mask",
@@ -856,15 +862,25 @@ BINDINGS: tuple[RuleSpec, ...] = (
         "config-directive",
         r"(?m)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"
         r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=[ \t]*|[ \t]+)[\"']?(?P<secret>[^\s\"'#]+)",
-        ("requirepass", "masterauth", "auth_pass", "passphrase", "psk", "rpcpassword", "_password", "bind_pw", "rootpw"),
+        (
+            "requirepass",
+            "masterauth",
+            "auth_pass",
+            "passphrase",
+            "psk",
+            "rpcpassword",
+            "_password",
+            "bind_pw",
+            "rootpw",
+        ),
         ("requirepass R3disPa55", 'psk="wifiPassw0rd"', "masterauth replicaPw9", "rootpw {SSHA}abc123xyz"),
         ("# requirepass foobared is the default example", "requirepass ${REDIS_PASSWORD}"),
-        trigger=r"(?im)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"
+        trigger=r"(?im)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"  # noqa: E501
         r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=|[ \t])",
     ),
     _c(
         "header-directive",
-        r"\b(?:proxy_set_header|add_header|more_set_headers|RequestHeader[ \t]+set|Header[ \t]+set)[ \t]+[\"']?"
+        r"\b(?:proxy_set_header|add_header|more_set_headers|RequestHeader[ \t]+set|Header[ \t]+set)[ \t]+[\"']?"  # noqa: E501
         r"(?:Proxy-)?Authorization[\"']?[ \t]+[\"']?(?:Bearer|Basic|token)[ \t]+(?P<secret>[^\s\"';]+)",
         ("authorization",),
         ('proxy_set_header Authorization "Basic dXNlcjpwYXNzd29yZA==";',),
@@ -885,8 +901,10 @@ BINDINGS: tuple[RuleSpec, ...] = (
     _c(
         "jwk-private",
         r"\"(?:d|p|q|dp|dq|qi|k)\"[ \t]*:[ \t]*\"(?P<secret>[A-Za-z0-9_-]{16,})\"",
-        ("\"kty\"",),
-        ('{"kty":"RSA","n":"0vx7ago","e":"AQAB","d":"X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN5E3EaG6RJoVH-HLLKD9"}',),
+        ('"kty"',),
+        (
+            '{"kty":"RSA","n":"0vx7ago","e":"AQAB","d":"X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN5E3EaG6RJoVH-HLLKD9"}',
+        ),
         ('{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZpt","e":"AQAB"}',),
         trigger=r"(?i)\"kty\"",
     ),

@@ -172,7 +172,9 @@ def test_no_content_keeps_the_prompt_out_of_a_provider_error_message(tmp_path: P
     prompt = "the private plan for the merger is in chapter seven"
     body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": prompt}]})
     error = ResponseAccumulator(Api.CHAT)
-    error.feed_json(orjson.dumps({"error": {"type": "invalid_request_error", "message": f"too long: {prompt}"}}))
+    error.feed_json(
+        orjson.dumps({"error": {"type": "invalid_request_error", "message": f"too long: {prompt}"}})
+    )
 
     def record(content: bool) -> str:
         out = tmp_path / f"trace-{content}.jsonl"

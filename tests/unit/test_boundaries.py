@@ -25,6 +25,7 @@ PURE = [
     "cab_trace.redact",
     "cab_trace.llm",
     "cab_trace.redact.screen",
+    "cab_trace.redact.decode",
     "cab_trace.redact.table",
     "cab_trace.redact.prefilter",
     "cab_trace.redact.scan",

@@ -8,6 +8,7 @@ the same text the bench measures speed on; nothing in it is a secret, so every f
 from __future__ import annotations
 
 import base64
+import contextlib
 import unicodedata
 
 import pytest
@@ -61,7 +62,7 @@ CODE_NOT_VALUES = [
     '!function(){e.headers={Authorization:n7.token?"Bearer "+n7.token:void 0}}();',
     'x.setRequestHeader("Authorization","Bearer "+t);n.Authorization="Bearer "+t.accessToken',
     '        assert entry_token == parent, f"entry_token: {entry_token!r}"',
-    "        model_api_key = {**defaults, \"timeout\": 30}",
+    '        model_api_key = {**defaults, "timeout": 30}',
     "    api_key = hashlib.sha256(seed.encode()).hexdigest()",
     "func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {",
     "    pub secret_key: Vec<u8>,",
@@ -81,13 +82,18 @@ LITERALS_STAY_SECRET = [
     ('api_key = "abc123def456ghi789"', 'api_key = "[REDACTED]"'),
     ("DB_PASSWORD=correcthorse", "DB_PASSWORD=[REDACTED]"),
     ("  password: correcthorse", "  password: [REDACTED]"),
-    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED]"),
+    (
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key = [REDACTED]",
+    ),
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer [REDACTED]"),
     ("gcloud ... --secret=Zm9vYmFyYmF6cXV4MTIz", "gcloud ... --secret=[REDACTED]"),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), LITERALS_STAY_SECRET, ids=[t[:40] for t, _ in LITERALS_STAY_SECRET])
+@pytest.mark.parametrize(
+    ("text", "expected"), LITERALS_STAY_SECRET, ids=[t[:40] for t, _ in LITERALS_STAY_SECRET]
+)
 def test_literals_bound_to_secret_names_stay_secret(r: Redactor, text: str, expected: str) -> None:
     assert r.text(text) == expected
 
@@ -101,7 +107,7 @@ def _fullwidth(s: str) -> str:
 
 
 def _math_bold(s: str) -> str:
-    # Mathematical Alphanumeric Symbols: bold small a = U+1D41A, bold capital A = U+1D400, bold digit 0 = U+1D7CE.
+    # Mathematical Alphanumeric Symbols: bold small a = U+1D41A, bold capital A = U+1D400, bold digit 0 = U+1D7CE.  # noqa: E501
     def one(c: str) -> str:
         if c.islower():
             return chr(0x1D41A + ord(c) - 97)
@@ -128,7 +134,9 @@ ENCODINGS = {
     "variation selectors (default-ignorable)": "\ufe0f".join,
     "right-to-left override (shown reversed)": lambda s: "\u202e" + s[::-1] + "\u202c",
     "right-to-left isolate (shown reversed)": lambda s: "\u2067" + s[::-1] + "\u2069",
-    "OSC 52 clipboard (base64)": lambda s: f"\x1b]52;c;{base64.b64encode(('key ' + s).encode()).decode()}\x07",
+    "OSC 52 clipboard (base64)": lambda s: (
+        f"\x1b]52;c;{base64.b64encode(('key ' + s).encode()).decode()}\x07"
+    ),
     "OSC 52 with ST": lambda s: f"\x1b]52;p;{base64.b64encode(s.encode()).decode()}\x1b\\",
     "HTML decimal references": lambda s: "".join(f"&#{ord(c)};" for c in s),
     "HTML hex references, no semicolon": lambda s: "".join(f"&#x{ord(c):X}" for c in s),
@@ -137,7 +145,9 @@ ENCODINGS = {
     "percent-encoding, whole": lambda s: "".join(f"%{b:02X}" for b in s.encode()),
     "percent-encoding, lowercase hex": lambda s: "".join(f"%{b:02x}" for b in s.encode()),
     "percent-encoding, special characters only": lambda s: s.replace("-", "%2D").replace("_", "%5F"),
-    "HTTP Basic credentials": lambda s: "Authorization: Basic " + base64.b64encode(f"bob:{s}".encode()).decode(),
+    "HTTP Basic credentials": lambda s: (
+        "Authorization: Basic " + base64.b64encode(f"bob:{s}".encode()).decode()
+    ),
     "base64 at offset 1": lambda s: base64.b64encode(("x" + s).encode()).decode(),
     "base64 at offset 2, URL-safe": lambda s: base64.urlsafe_b64encode(("xy" + s).encode()).decode(),
     "hex": lambda s: s.encode().hex(),
@@ -162,15 +172,13 @@ def _readings(text: str) -> list[str]:
 
     folded = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
     out = [text, folded, html.unescape(text), urllib.parse.unquote(text), text[::-1]]
-    try:
+    with contextlib.suppress(UnicodeDecodeError, UnicodeEncodeError, DeprecationWarning):
         out.append(text.encode("latin-1", "backslashreplace").decode("unicode_escape"))
-    except (UnicodeDecodeError, UnicodeEncodeError, DeprecationWarning):
-        pass
     return out
 
 
 SHAPED_ENCODINGS = ["fullwidth (NFKC)", "mathematical bold (NFKC)", "tag characters (default-ignorable)",
-                    "right-to-left override (shown reversed)", "HTML decimal references", "\\x escapes (printf)",
+                    "right-to-left override (shown reversed)", "HTML decimal references", "\\x escapes (printf)",  # noqa: E501
                     "percent-encoding, whole"]  # fmt: skip
 
 
@@ -196,8 +204,10 @@ FOLDS = {
     "diff '+'": _folded(KNOWN, 9, "+"),
     "YAML block": "key: |\n" + _folded(KNOWN, 12, "    "),
     "xxd text column": "\n".join(
-        f"{i:08x}: " + " ".join(KNOWN[i : i + 8].encode().hex()[j : j + 4] for j in range(0, 16, 4)).ljust(40)
-        + "  " + KNOWN[i : i + 8]
+        f"{i:08x}: "
+        + " ".join(KNOWN[i : i + 8].encode().hex()[j : j + 4] for j in range(0, 16, 4)).ljust(40)
+        + "  "
+        + KNOWN[i : i + 8]
         for i in range(0, len(KNOWN), 8)
     ),
 }
@@ -239,10 +249,19 @@ BOUND = [
     ("mongosh -u admin -p M0ngoPw mongodb://db", "cli-password"),
     ("kubectl create secret generic db --from-literal=password=Kub3Pass", "cli-credential-argument"),
     ("echo ::add-mask::s3cr3t-v4lue-x", "ci-mask"),
-    ("curl https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe", "telegram-bot-url"),
+    (
+        "curl https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+        "telegram-bot-url",
+    ),
     ("requirepass R3disPa55", "config-directive"),
-    ("apiVersion: v1\ndata:\n  tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t\nkind: Secret\n", "k8s-secret-data"),
-    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yBm0jaPjj4ubsCEFNbWZGYJkhbYoAoGCCqGSM49\n", "private-key"),
+    (
+        "apiVersion: v1\ndata:\n  tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t\nkind: Secret\n",
+        "k8s-secret-data",
+    ),
+    (
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yBm0jaPjj4ubsCEFNbWZGYJkhbYoAoGCCqGSM49\n",
+        "private-key",
+    ),
 ]
 
 
@@ -256,6 +275,8 @@ def test_unknown_credentials_are_found_by_what_binds_them(r: Redactor, text: str
 
 def test_a_private_key_cut_off_before_its_end_in_a_stream() -> None:
     stream = Redactor([]).stream()
-    out = stream.feed(b"$ head -2 key.pem\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n")
+    out = stream.feed(
+        b"$ head -2 key.pem\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n"
+    )
     out += stream.finish()
     assert "b3BlbnNzaC1rZXktdjE" not in out and out.startswith("$ head -2 key.pem\n")
