@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
 from cab_trace.redact import decode, screen
-from cab_trace.redact.prefilter import Prefilter
+from cab_trace.redact.prefilter import Prefilter, Selector
 from cab_trace.redact.rules import (
     NAME_ENDINGS,
     NAMED_TRIGGERS,
@@ -57,7 +57,7 @@ NEAR = 256
 MAX_BLOCK = 64 * 1024
 
 _MARKER = re.compile(re.escape(REDACTED))
-#: The marks that call for a view, in the order the prefilter tries them (see Redactor._split).
+#: The marks that call for a view, in the order the marks' pass tries them (see Redactor._marks).
 _VIEW_MARKS = [*(mark for mark, _ in decode.DECODERS.values()), screen.NON_ASCII_SPECIAL]
 _VIEW_MARK = re.compile(
     "|".join(f"(?P<{name}>{mark})" for name, (mark, _) in decode.DECODERS.items())
@@ -98,6 +98,27 @@ _CACHE_ENTRIES = 8192
 
 _B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+_ASCII_BYTES = bytes(range(128))
+_ASCII_MARKS = Prefilter([r"%[0-9A-Fa-f]{2}|&#|&(?:amp|lt|gt|quot|apos);"])
+_NON_ASCII_MARK = re.compile(
+    "|".join(mark for mark, _ in decode.DECODERS.values() if not mark.isascii())
+    + "|"
+    + screen.NON_ASCII_SPECIAL
+)
+
+
+def _may_have_marks(text: str, data: bytes) -> bool:
+    """Whether ``text`` can hold a decoder's mark, cheaply: an ASCII one found by a search that
+    skips to ``%`` and ``&``; a non-ASCII one among the few distinct characters that are not ASCII
+    (``bytes.translate`` takes the rest out at GB/s)."""
+    if (b"%" in data or b"&" in data) and _ASCII_MARKS.found_in(data):
+        return True
+    if len(data) == len(text):
+        return False
+    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    return any(_NON_ASCII_MARK.match(c) for c in others)
 
 
 def _occurrences(text: str, needle: str) -> list[int]:
@@ -183,7 +204,7 @@ class Redactor:
         engine: the prefilter's engine, ``auto`` (RE2 when installed), ``re2`` or ``re``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0912 - one constructor builds the prefilter, its selector and the views' passes
         self,
         known_secrets: Iterable[str] = (),
         rules: Sequence[Rule] = RULES,
@@ -226,17 +247,33 @@ class Redactor:
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
         patterns.extend(re.escape(anchor) for anchor in self._anchor_map)
-        patterns.extend(re.escape(fragment) for fragment in self._fragments)
+        # The pieces of known secrets are candidates of the one pass too (a window of their own:
+        # a piece found first hides a trigger that starts inside it, and the window's rules still run).
+        patterns.extend(re.escape(fragment) for fragment in sorted(self._fragments))
         # Views are for finding secrets: a redactor with nothing to find (no rules, no known
-        # secret) needs none. The decoders' marks join the one pass (see _split).
+        # secret) needs none. The decoders' marks are found by a small pass of their own, over
+        # text that can hold one: a long trigger's match would hide one inside it.
         self._views_on = bool(patterns)
-        if self._views_on:
-            patterns.extend(_VIEW_MARKS)
+        self._marker = Prefilter(_VIEW_MARKS if self._views_on else [], engine)
         # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
         literals = [*self._by_keyword, *self._anchor_map]
         if named_values:
             literals.extend(NAME_ENDINGS)
         self._prefilter = Prefilter(patterns, engine, literals)
+        # Per window, which rules' triggers match there (one RE2 set pass), and where the named
+        # triggers do: only those run. Without RE2, the rules whose keywords the window holds.
+        self._selector: Selector | None = None
+        self._named_finder: Prefilter | None = None
+        if self._prefilter.engine == "re2":
+            triggers = [rule.trigger for rule in self._rules]
+            # Two more entries: the named triggers (index len(rules)), the known secrets' anchors (+1).
+            triggers.append("|".join(f"(?:{t})" for t in NAMED_TRIGGERS) if named_values else "[^\\s\\S]")
+            if named_values:
+                self._named_finder = Prefilter(NAMED_TRIGGERS)
+            if self._anchor_map:
+                triggers.append("|".join(re.escape(a) for a in self._anchor_map))
+            selector = Selector(triggers)
+            self._selector = selector if selector.ready else None
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
@@ -272,8 +309,8 @@ class Redactor:
         if not text:
             return []
         data = text.encode("utf-8", "surrogatepass")
-        hits = self._prefilter.spans(text, data)
-        rule_hits, marks = self._split(text, hits)
+        rule_hits = self._prefilter.spans(text, data)
+        marks = self._marks(text, data, rule_hits)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
         # then as it is shown or decoded, where that differs: each view is built once.
         found = [Finding(*span) for span in self._at(text, rule_hits)]
@@ -285,40 +322,38 @@ class Redactor:
                 found.append(Finding(s, e, rule))
         return _merge_findings(found)
 
-    def _split(
-        self, text: str, hits: list[tuple[int, int]]
-    ) -> tuple[list[tuple[int, int]], dict[str, list[int]]]:
-        """The prefilter's candidates for the rules, and the places of each decoder's marks."""
+    def _marks(self, text: str, data: bytes, hits: list[tuple[int, int]]) -> dict[str, list[int]]:
+        """Where each decoder's marks are (a second, small pass, only over text that can hold one:
+        not ASCII, or with ``%`` or ``&``), and pieces of known secrets (``fragment``) among the
+        rules' candidates."""
         if not self._views_on:
-            return hits, {}
-        rule_hits: list[tuple[int, int]] = []
+            return {}
         marks: dict[str, list[int]] = {}
-        if self._prefilter.engine != "re2":
-            # The fallback's keyword scan does not look for the marks: a scan of their own.
+        if self._marker.engine == "re2":
+            if _may_have_marks(text, data):
+                for start, _ in self._marker.spans(text, data):
+                    mark = _VIEW_MARK.match(text, start)
+                    if mark is not None and mark.lastgroup is not None:
+                        marks.setdefault(mark.lastgroup, []).append(start)
+            if self._anchor_map:
+                marks["fragment"] = [
+                    s for s, e in hits if (e - s == FRAGMENT and text[s:e] in self._fragments)
+                ]
+        else:
+            # The fallback's keyword scan does not know the marks: a scan of their own.
             for m in _VIEW_MARK.finditer(text):
                 if m.lastgroup is not None:
                     marks.setdefault(m.lastgroup, []).append(m.start())
-            fragments = sorted(
-                i for f in [*self._fragments, *self._anchor_map] for i in _occurrences(text, f)
-            )
-            if fragments:
-                marks["fragment"] = fragments
-            return hits, marks
-        for start, end in hits:
-            piece = text[start:end]
-            if (end - start == FRAGMENT and piece in self._fragments) or (
-                end - start <= ANCHOR and piece in self._anchor_map
-            ):
-                # Also a rule candidate: a fragment found first hides any trigger that starts inside it.
-                marks.setdefault("fragment", []).append(start)
-                rule_hits.append((start, end))
-                continue
-            mark = _VIEW_MARK.match(text, start)
-            if mark is not None and mark.end() == end and mark.lastgroup is not None:
-                marks.setdefault(mark.lastgroup, []).append(start)
-            else:
-                rule_hits.append((start, end))
-        return rule_hits, marks
+            marks["fragment"] = [i for f in self._fragments for i in _occurrences(text, f)]
+        # Where the rules' pass met an anchor of a known secret, its lines are read without prefixes too.
+        marks.setdefault("fragment", []).extend(
+            s for s, e in hits if e - s <= ANCHOR and text[s:e] in self._anchor_map
+        )
+        if marks["fragment"]:
+            marks["fragment"].sort()
+        else:
+            del marks["fragment"]
+        return marks
 
     def _views(self, text: str, data: bytes, marks: dict[str, list[int]]) -> list[screen.Mapped]:
         """What a person would see of ``text`` where that differs from it: the screen (control
@@ -333,9 +368,9 @@ class Redactor:
         if "\\" in text:
             ranges = decode.lines_with(text, "\\")
             escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
-            if escaped.text != "\n".join(text[a:b] for a, b in ranges):
+            if escaped.changed:
                 out.append(escaped)
-                if screen.SPECIAL_CHAR.search(escaped.text):
+                if screen.has_special(escaped.text):
                     out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
         for name, (_, decoder) in decode.DECODERS.items():
             if name in marks:
@@ -345,19 +380,18 @@ class Redactor:
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules
         over the lines around them."""
-        hits = self._prefilter.spans(text)
-        return self._at(text, self._split(text, hits)[0]) if hits else []
+        return self._at(text, self._prefilter.spans(text))
 
     def _at(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
         if hits:
             for start, end in self._windows(text, hits):
-                spans = self._scan(text[start:end])
+                spans = self._scan(text[start:end], select=True)
                 if end < len(text) and text[end] != "\n" and any(b == end - start for _, b, _ in spans):
                     # A finding runs to where a long line was cut (a long cookie header): the whole line.
                     line_end = text.find("\n", end)
                     end = len(text) if line_end == -1 else line_end  # noqa: PLW2901
-                    spans = self._scan(text[start:end])
+                    spans = self._scan(text[start:end], select=True)
                 found.extend((start + a, start + b, rule) for a, b, rule in spans)
         return found
 
@@ -414,19 +448,34 @@ class Redactor:
                 out.append((start, end))
         return out
 
-    def _scan(self, text: str) -> list[tuple[int, int, str]]:
-        """The secrets in one window (or one view of it)."""
+    def _scan(self, text: str, select: bool = False) -> list[tuple[int, int, str]]:
+        """The secrets in one window (or one view of it): with ``select``, the rules whose triggers
+        match in it; else every rule whose keywords it holds (the reference the tests hold the
+        fast path to)."""
         lowered = text.lower()
         spans: list[tuple[int, int, str]] = []
-        if self._anchor_map:
+        named = self._named_values
+        known = bool(self._anchor_map)
+        regions: list[tuple[int, int]] | None = None
+        if select and self._selector is not None:
+            ids = self._selector(text.encode("utf-8", "surrogatepass"))
+            count = len(self._rules)
+            known = known and count + 1 in ids
+            # In table order: the most specific rule first.
+            ran = [self._rules[i] for i in sorted(i for i in ids if i < count)]
+            named = named and count in ids
+            if named and self._named_finder is not None:
+                regions = self._named_finder.spans(text)
+        else:
+            # The rules whose keywords the window holds (a plain loop of `in`: cheaper on a line
+            # than any regex over all keywords).
+            ran = sorted(self._rules_for(lowered), key=self._order.__getitem__)
+        if known:
             spans.extend(self._known(text))
-        # Only the rules whose keywords the window holds run (a plain loop of `in`: cheaper on a
-        # line than any regex over all keywords).
-        ran = self._rules_for(lowered)
-        for rule in sorted(ran, key=self._order.__getitem__):  # the most specific rule first
+        for rule in ran:
             spans.extend(rule.find(text, lowered))
-        if self._named_values:
-            spans.extend(find_named_values(text, lowered))
+        if named:
+            spans.extend(find_named_values(text, lowered, regions))
         if REDACTED in text:
             # What is already redacted is not found again (redaction is idempotent), even by a rule
             # whose value pattern stops short of the marker's closing bracket.

@@ -101,11 +101,14 @@ def unescape(line: str) -> Decoded:
     return _by_matches(line, _ESCAPE, _escape)
 
 
+_OCTAL_STARTS = ("\\0", "\\1", "\\2", "\\3")
+
+
 def unescape_fast(text: str) -> str:
     """What :func:`unescape` gives, without the map: a chain of ``str.replace`` (in C), for the
     common case of a view that holds nothing. ``\\\\`` first, through a stand-in character, so
     that ``\\\\n`` stays a backslash and an ``n``, as left-to-right decoding has it."""
-    if "\\x" in text or "\\u" in text or re.search(r"\\[0-3][0-7]{2}", text):
+    if "\\x" in text or "\\u" in text or any(octal in text for octal in _OCTAL_STARTS):
         return unescape(text)[0]
     stand_in = "\ue000" if "\ue000" not in text else None
     if stand_in is None:
@@ -203,16 +206,25 @@ class Lines:
         self._ranges = ranges
         self._decode = decode
         self._maps: dict[int, Decoded] = {}
-        parts: list[str] = []
+        self._fast = fast
+        joined = "\n".join(text[a:b] for a, b in ranges)
         self._offsets: list[int] = []
+        if fast is not None:
+            # One chain of str.replace over all the lines; where each line's part starts is worked
+            # out only when a finding needs it (rarely).
+            self.text = fast(joined)
+        else:
+            parts = [self._line(i)[0] for i in range(len(ranges))]
+            self._set_offsets(parts)
+            self.text = "\n".join(parts)
+        #: Whether decoding changed anything (it only ever shortens the text).
+        self.changed = len(self.text) != len(joined)
+
+    def _set_offsets(self, parts: list[str]) -> None:
         position = 0
-        for start, end in ranges:
-            line = text[start:end]
-            decoded = fast(line) if fast is not None else self._line(len(self._offsets), line)[0]
+        for part in parts:
             self._offsets.append(position)
-            parts.append(decoded)
-            position += len(decoded) + 1
-        self.text = "\n".join(parts)
+            position += len(part) + 1
 
     def _line(self, index: int, line: str | None = None) -> Decoded:
         mapped = self._maps.get(index)
@@ -223,6 +235,8 @@ class Lines:
 
     def origin(self, start: int, end: int) -> tuple[int, int]:
         """The original range behind ``text[start:end]``."""
+        if not self._offsets and self._fast is not None:
+            self._set_offsets([self._fast(self._source[a:b]) for a, b in self._ranges])
         first = bisect.bisect_right(self._offsets, start) - 1
         last = bisect.bisect_right(self._offsets, max(end - 1, start)) - 1
         lo, hi = len(self._source), 0

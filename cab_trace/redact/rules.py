@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cab_trace.redact.table import ALL, RuleSpec
@@ -44,7 +44,7 @@ POINTER_WORDS = frozenset(
         "FILE", "PATH", "DIR", "ENV", "NAME", "VAR", "URL", "LIMIT", "LENGTH", "COUNT", "TYPE", "ID",
         "HEADER", "PREFIX", "FORMAT", "MODE", "POLICY", "STRENGTH", "REF", "ARN", "LOCATION", "FIELD",
         "SOURCE", "PROVIDER", "HELPER", "COMMAND", "CMD", "PROMPT", "REQUIRED", "EXPIRY", "EXPIRES", "TTL",
-        "AGE", "LEN", "SIZE", "MIN", "MAX", "ENABLED", "DISABLED", "VERSION", "ALGORITHM",
+        "AGE", "LEN", "SIZE", "MIN", "MAX", "ENABLED", "DISABLED", "VERSION", "ALGORITHM", "STDIN",
     }
 )  # fmt: skip
 #: Names of variables that hold secrets although no word says so.
@@ -414,15 +414,19 @@ NAME_ENDINGS = (*_NAME_ENDINGS, "tf_token_", "otel_exporter_otlp")
 _ENDING = re.compile("(?:" + "|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)) + ")(?![a-z0-9_])")
 _W = "(?:" + "|".join(_NAME_ENDINGS) + ")"
 _W_UPPER = "(?:" + "|".join(w.upper() for w in _NAME_ENDINGS) + ")"
+#: The endings that are secret alone (not ``key``, ``auth``, ``pass``: those need a credential's shape).
+_W_STRONG = "(?:" + "|".join(w for w in _NAME_ENDINGS if w.upper() not in WEAK_WORDS) + ")"
+#: ...and without ``secret``: a bare ``--secret`` names a secret more often than it gives one.
+_W_OPTION = "(?:" + "|".join(w for w in _NAME_ENDINGS if w != "secret") + ")"
 #: A value worth a look, at the place a value starts (RE2 syntax, shared by the prefilter and
 #: :func:`find_named_values`, so the two agree): quoted; or unquoted with a digit or a symbol
 #: (``hunter22``, ``S3cret!``, ``ab/cd+ef``); or 16+ letters (base64 without a digit). An
 #: unquoted word of letters (``await``, ``config_output_module``, ``Session``) is code.
-_VALUE_QUOTED = r"[\"'][^\"'\s{][^\"'\n]*[\"']"
+_VALUE_QUOTED = r"[\"'](?:[^\"'\s{$]|\$[^({\"'])[^\"'\n]*[\"']"
 _VALUE_CHARS = r"[^\s\"'()\[\]{},;<>]"
 #: ...ending where a value ends (not at ``(``: ``hashlib.sha256(...)`` is a call).
 _VALUE_MARKED = (
-    rf"(?:[0-9!@#^*+/~<]{_VALUE_CHARS}*|[^\s\"'$:=()\[\]{{}},;<>%\\]{_VALUE_CHARS}*?[0-9!@#%^*+/~]{_VALUE_CHARS}*)"
+    rf"(?:[0-9!@#^*+<]{_VALUE_CHARS}*|[^\s\"'$:=()\[\]{{}},;<>%\\/.~-]{_VALUE_CHARS}*?[0-9!@#%^*+/~]{_VALUE_CHARS}*)"
     r"(?:[\s\"',;)\]}>]|$)"
 )
 _VALUE_LONG = r"[A-Za-z-]{16}"
@@ -433,13 +437,21 @@ _ENV_LETTERS = r"[A-Za-z]"
 _YAML_LETTERS = r"(?-i:[a-z]{6,})[ \t]*(?:\r?\n|$)"
 #: What the prefilter looks for so that :func:`find_named_values` gets to run (RE2 syntax; an
 #: over-approximation of what it finds).
+#: The words that make a name secret wherever they stand (``SECRET_KEY_BASE``, ``--password-file``).
+_STRONG = "(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.-]*"
+#: After the operator: ``=`` and any value worth a look; ``:`` and a quoted value, or a space
+#: first (``{apiKey:y0.apiKey}`` is minified code; ``key: value`` is YAML, JSON, a log).
+_OP_VALUE = f"(?:=[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+{_VALUE_WORTH})"
 NAMED_TRIGGERS = (
-    f"(?i){_W}[\"']?[ \t]?[=:][ \t]*{_VALUE_WORTH}",
+    f"(?i){_W}[\"']?[ \t]?{_OP_VALUE}",
+    f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
     f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
-    f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
-    f"(?i)(?:^|[\\s\"'=(\\[,])--?[a-z0-9_.-]*{_W}(?:[ \t]+|=)[^\\s-]",
+    f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W_STRONG}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
+    f"(?i)(?:^|[^a-z0-9_.-])--?(?:[a-z0-9_.-]*{_W_OPTION}|[a-z0-9][a-z0-9_.-]*secret|{_STRONG}[a-z0-9_.-])"
+    r"(?:[ \t]+|=)[^\s-]",
+    r"(?i)(?:^|[^a-z0-9_.-])--?secret(?:[ \t]+|=)[\"']?[^\s\"'=,]*(?-i:[0-9A-Z])",
     r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
-    f"(?i)(?:^|[\\s\"'=(\\[,])--?[a-z0-9_.-]*{_W}[\"'][ \t]*,[ \t]*[\"']",
+    f"(?i)(?:^|[^a-z0-9_.-])--?[a-z0-9_.-]*{_W}[\"'][ \t]*,[ \t]*[\"']",
 )
 _WORTH = re.compile(f"(?i){_VALUE_WORTH}")
 _YAML_VALUE = re.compile(f"(?i){_YAML_LETTERS}")
@@ -456,13 +468,22 @@ _VALUE = re.compile(
 _PROSE_WORD = re.compile(r"^[A-Za-z][a-z]*$")
 
 
-def find_named_values(text: str, lowered: str) -> Iterator[Span]:
+def find_named_values(
+    text: str, lowered: str, regions: Sequence[tuple[int, int]] | None = None
+) -> Iterator[Span]:
     """Values given under a secret name: ``NAME=value`` (shell, env files, ``-e``, URLs),
     ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
     and ``name: value`` (JSON, YAML, logs). Found from each secret word to the whole name
-    around it, then to the value after it."""
+    around it, then to the value after it; only from the words inside ``regions`` (where the
+    prefilter's named triggers matched), if given."""
     seen: set[int] = set()
-    for m in _ENDING.finditer(lowered):
+    if regions is None:
+        endings: Iterable[re.Match[str]] = _ENDING.finditer(lowered)
+        specials: Iterable[re.Match[str]] = _SPECIAL_NAME.finditer(text)
+    else:
+        endings = [m for a, b in regions for m in _ENDING.finditer(lowered, a, b + 32)]
+        specials = [m for a, b in regions for m in _SPECIAL_NAME.finditer(text, max(a - 64, 0), b)]
+    for m in endings:
         start, end = m.start(), m.end()
         while start > 0 and text[start - 1] in _NAME_CHARS:
             start -= 1
@@ -475,7 +496,7 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
         span = _named_value_at(text, start, end)
         if span is not None:
             yield span
-    for m in _SPECIAL_NAME.finditer(text):
+    for m in specials:
         span = _named_value_at(text, m.start(), m.end())
         if span is not None and m.start() not in seen:
             yield span
@@ -517,6 +538,10 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         while v_end > v_start and text[v_end - 1] in _UNQUOTED_END:
             v_end -= 1  # sentence punctuation is not part of the value
     secret = text[v_start:v_end]
+    if quoted and secret.startswith(("$(", "${")):
+        return None  # "$(vault kv get ...)", "${X:?set X}": what a shell substitutes, not a literal
+    if op == ":" and not quoted and not dashes and after.end() == after.end("op"):
+        return None  # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}
     literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, after.end())
     if not quoted and not dashes and not literal:  # noqa: SIM102
         # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,

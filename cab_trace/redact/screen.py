@@ -108,6 +108,13 @@ def has_controls(data: bytes) -> bool:
     return len(data.translate(None, _C0)) != len(data)
 
 
+def has_special(text: str) -> bool:
+    """Whether ``text`` holds anything the stripped view takes out (fast for ASCII text)."""
+    if text.isascii():
+        return has_controls(text.encode())
+    return SPECIAL_CHAR.search(text) is not None
+
+
 class Mapped(Protocol):
     """A view of some text: its ``text``, and the original range behind a range of it."""
 

@@ -333,9 +333,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         (fake("", 32, _HEX) + "-us14",),
         trigger=r"[0-9a-f]{4}-us[0-9]",
     ),
-    _t(
-        "twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{32}"
-    ),
+    _t("twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{8}"),
     _t(
         "telegram-bot-token",
         r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}",
@@ -348,7 +346,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         (".",),
         (fake("M", 23) + "." + fake("", 6) + "." + fake("", 27),),
-        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}",
+        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{12}",
     ),
     _t(
         "shopify-token",
@@ -525,7 +523,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
         r"(?:proxy-)?authorization[ \t]*[:=][ \t]*[\"']?"
         r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+(?P<secret>[^\s\"'`,;]{4,})"
         # With no scheme, the value must have a digit (minified code: ``Authorization:e.token?...``).
-        r"|(?P<s2>(?=[^\s\"'`,;]*[0-9])[^\s\"'`,;]{8,}))",
+        r"|(?P<s2>(?=[^\s\"'`,;]*[0-9])[^\s\"'`,;]{12,}))",
         ("authorization",),
         (
             "Authorization: Bearer abc123def456",
@@ -539,7 +537,9 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             '{headers:{Authorization:n7.token?"Bearer "+n7.token:void 0}}',
             'x.Authorization="Bearer "+t.accessToken',
         ),
-        trigger=r"(?i)authorization[ \t]*[:=][ \t]*[\"']?[^\s\"'`,;]{4}",
+        trigger=r"(?i)authorization[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+[^\s\"'`,;$<{]"
+        r"|[^\s\"'`,;]{12})",
         code_aware=True,
     ),
     _c(
