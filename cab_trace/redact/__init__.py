@@ -517,13 +517,16 @@ class Redactor:
         """A known secret spread over the lines around ``positions``, each line's prefix (line
         number, quote, diff marker, hex dump columns, indentation) left out: one finding per
         line's part, so the prefixes stay."""
-        pad = max(self.longest_secret // 2 + 2, 4)
+        longest = len(self._secrets[0]) if self._secrets else 0
+        pad = max(longest // 2 + 2, 4)  # lines: a fold is 4 characters a line at the least
+        reach = 16 * longest + 1024  # characters: the pieces and their prefixes, not a long line's rest
         found: list[Finding] = []
         done = -1
         for position in positions:
             if position < done:
                 continue
             start, end = decode.lines_around(text, position, pad)
+            start, end = max(start, position - reach), min(end, position + reach)
             for markers in (True, False):
                 joined = decode.Bodies(text, start, end, markers)
                 for a, b, _ in self._known(joined.text):

@@ -306,8 +306,15 @@ _LINE_PREFIX = re.compile(
 _PLAIN_PREFIX = re.compile(
     r"[0-9a-fA-F]{6,16}:?(?:[ ]{1,2}[0-9a-fA-F]{2,4})+[ ]+\|?|[ \t]*[0-9]+(?:[ \t]*[\t:|][ \t]?|[ \t]+)|[ \t]+"  # noqa: E501
 )
-#: ...and after it: a hex dump's closing bar, ``cat -A``'s ``$``, trailing blanks, a YAML fold.
-_LINE_SUFFIX = re.compile(r"(?:\||\$|[ \t]+|\\)$")
+
+
+def _body_end(line: str, start: int) -> int:
+    """Where a line's body ends: before trailing blanks, or a hex dump's closing bar, ``cat -A``'s
+    ``$``, a continuation backslash."""
+    end = len(line.rstrip(" \t"))
+    if end > start and line[end - 1] in "|$\\":
+        end -= 1
+    return max(end, start)
 
 
 class Bodies:
@@ -327,8 +334,7 @@ class Bodies:
             line = text[line_start:line_end].rstrip("\r")
             prefix = prefixes.match(line)
             a = prefix.end() if prefix else 0
-            suffix = _LINE_SUFFIX.search(line, a)
-            b = suffix.start() if suffix else len(line)
+            b = _body_end(line, a)
             self._starts.append(position)
             self._origins.append(line_start + a)
             parts.append(line[a:b])

@@ -104,15 +104,28 @@ NON_ASCII_SPECIAL = f"[\x80-\x9f{_INVISIBLE}]"
 
 
 def has_controls(data: bytes) -> bool:
-    """Whether UTF-8 ``data`` holds a C0 control (but tab and newline) or DEL: ``bytes.translate``, GB/s."""
-    return len(data.translate(None, _C0)) != len(data)
+    """Whether UTF-8 ``data`` holds a C0 control (but tab, newline and ``\r\n``) or DEL:
+    ``bytes.translate``, GB/s. A line ended by ``\r\n`` (a terminal's, a cast's) hides nothing."""
+    if data.endswith(b"\r"):  # the end of a line whose "\n" has not come yet: nothing after it to hide
+        data = data[:-1]
+    left = len(data.translate(None, _C0))
+    return left != len(data) and left != len(data) - data.count(b"\r\n")
+
+
+_ASCII_BYTES = bytes(range(128))
+_NON_ASCII_SPECIAL = re.compile(NON_ASCII_SPECIAL)
 
 
 def has_special(text: str) -> bool:
-    """Whether ``text`` holds anything the stripped view takes out (fast for ASCII text)."""
-    if text.isascii():
-        return has_controls(text.encode())
-    return SPECIAL_CHAR.search(text) is not None
+    """Whether ``text`` holds anything the stripped view takes out: a control (``\r\n`` aside)
+    or an invisible character, among the few distinct characters that are not ASCII."""
+    data = text.encode("utf-8", "surrogatepass")
+    if has_controls(data):
+        return True
+    if len(data) == len(text):
+        return False
+    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    return any(_NON_ASCII_SPECIAL.match(c) for c in others)
 
 
 class Mapped(Protocol):
