@@ -101,7 +101,8 @@ _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 _ASCII_BYTES = bytes(range(128))
-_ASCII_MARKS = Prefilter([r"%[0-9A-Fa-f]{2}|&#|&(?:amp|lt|gt|quot|apos);"])
+#: The decoders' marks that are ASCII: candidates of the one pass (see Redactor._marks).
+ASCII_MARKS = r"%[0-9A-Fa-f]{2}|&#[0-9xX]|&(?:amp|lt|gt|quot|apos);"
 _NON_ASCII_MARK = re.compile(
     "|".join(mark for mark, _ in decode.DECODERS.values() if not mark.isascii())
     + "|"
@@ -109,12 +110,17 @@ _NON_ASCII_MARK = re.compile(
 )
 
 
+_ASCII_MARK = re.compile(ASCII_MARKS)
+
+
+def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The candidates for the rules: not the decoders' ASCII marks."""
+    return [h for h in hits if text[h[0]] not in "%&" or not _ASCII_MARK.fullmatch(text, *h)]
+
+
 def _may_have_marks(text: str, data: bytes) -> bool:
-    """Whether ``text`` can hold a decoder's mark, cheaply: an ASCII one found by a search that
-    skips to ``%`` and ``&``; a non-ASCII one among the few distinct characters that are not ASCII
-    (``bytes.translate`` takes the rest out at GB/s)."""
-    if (b"%" in data or b"&" in data) and _ASCII_MARKS.found_in(data):
-        return True
+    """Whether ``text`` can hold a decoder's mark that is not ASCII: among the few distinct
+    characters that are not ASCII (``bytes.translate`` takes the rest out at GB/s)."""
     if len(data) == len(text):
         return False
     others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
@@ -255,6 +261,8 @@ class Redactor:
         # text that can hold one: a long trigger's match would hide one inside it.
         self._views_on = bool(patterns)
         self._marker = Prefilter(_VIEW_MARKS if self._views_on else [], engine)
+        if self._views_on:
+            patterns.append(ASCII_MARKS)
         # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
         literals = [*self._by_keyword, *self._anchor_map]
         if named_values:
@@ -309,8 +317,9 @@ class Redactor:
         if not text:
             return []
         data = text.encode("utf-8", "surrogatepass")
-        rule_hits = self._prefilter.spans(text, data)
-        marks = self._marks(text, data, rule_hits)
+        hits = self._prefilter.spans(text, data)
+        rule_hits = _rule_hits(text, hits)
+        marks = self._marks(text, data, hits)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
         # then as it is shown or decoded, where that differs: each view is built once.
         found = [Finding(*span) for span in self._at(text, rule_hits)]
@@ -330,11 +339,17 @@ class Redactor:
             return {}
         marks: dict[str, list[int]] = {}
         if self._marker.engine == "re2":
+            # ASCII marks (%41, &#115;) came with the rules' candidates; the others from a pass of
+            # their own, over text that holds a character of theirs.
+            starts = [s for s, _ in hits if text[s] in "%&"]
             if _may_have_marks(text, data):
-                for start, _ in self._marker.spans(text, data):
-                    mark = _VIEW_MARK.match(text, start)
-                    if mark is not None and mark.lastgroup is not None:
-                        marks.setdefault(mark.lastgroup, []).append(start)
+                starts += [s for s, _ in self._marker.spans(text, data)]
+            for start in starts:
+                mark = _VIEW_MARK.match(text, start)
+                if mark is not None and mark.lastgroup is not None:
+                    marks.setdefault(mark.lastgroup, []).append(start)
+            for positions in marks.values():
+                positions.sort()
             if self._anchor_map:
                 marks["fragment"] = [
                     s for s, e in hits if (e - s == FRAGMENT and text[s:e] in self._fragments)
@@ -380,7 +395,7 @@ class Redactor:
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules
         over the lines around them."""
-        return self._at(text, self._prefilter.spans(text))
+        return self._at(text, _rule_hits(text, self._prefilter.spans(text)))
 
     def _at(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
