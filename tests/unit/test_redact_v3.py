@@ -13,9 +13,11 @@ import unicodedata
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.agent_output import corpus, with_secrets
-from cab_trace.redact import REDACTED, Redactor
+from cab_trace.redact import REDACTED, Redactor, decode
 
 KNOWN = "opaque-Secret-without-any-shape-42"
 GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -282,3 +284,16 @@ def test_a_private_key_cut_off_before_its_end_in_a_stream() -> None:
     )
     out += stream.finish()
     assert "b3BlbnNzaC1rZXktdjE" not in out and out.startswith("$ head -2 key.pem\n")
+
+
+# -- fast paths agree with the exact ones ------------------------------------------------------------
+
+_ESCAPE_ALPHABET = st.sampled_from(
+    ["\\", "\\\\", '"', "n", "t", "/", "u", "x", "0", "7", "a", "é", "│", " ", "\n"]
+)
+
+
+@given(st.lists(_ESCAPE_ALPHABET, max_size=30).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_the_fast_unescape_agrees_with_the_exact_one(text: str) -> None:
+    assert decode.unescape_fast(text) == decode.unescape(text)[0]
