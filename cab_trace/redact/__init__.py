@@ -12,13 +12,23 @@ the text as it is and as a person would see it (``screen.py``); the rules are da
 
 from __future__ import annotations
 
-import base64
-import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from cab_trace.redact import decode, screen
+from cab_trace.redact.known import (
+    ANCHOR,
+    FRAGMENT,
+    MIN_SECRET_LENGTH,
+    PIECE,
+    anchors,
+    encoded_forms,
+    encoded_run,
+    extend,
+    fragments,
+    occurrences,
+)
 from cab_trace.redact.prefilter import Prefilter, Selector
 from cab_trace.redact.rules import (
     NAME_ENDINGS,
@@ -31,23 +41,24 @@ from cab_trace.redact.rules import (
     is_weak_name,
     secret_value,
 )
+from cab_trace.redact.spans import REDACTED, Finding, apply, merge_findings
 
-__all__ = ["REDACTED", "Finding", "Redactor", "StreamRedactor", "is_secret_name", "secrets_from_env"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "PIECE",
+    "REDACTED",
+    "Finding",
+    "Redactor",
+    "StreamRedactor",
+    "apply",
+    "is_secret_name",
+    "secrets_from_env",
+]
 
-REDACTED = "[REDACTED]"
 
-#: A known secret shorter than this cannot be replaced without destroying ordinary text
-#: (a key "ab" would blank every "ab"); the harness warns about such values instead.
-MIN_SECRET_LENGTH = 4
 #: Values of secret-*named* environment variables shorter than this are flags and switches
 #: ("1", "true", "none"), not credentials.
 MIN_ENV_SECRET_LENGTH = 8
-#: A piece of a known secret this long is as bad as all of it, and is replaced wherever it appears.
-PIECE = 16
-#: Pieces this long of a known secret are looked for where it may be folded over lines.
-FRAGMENT = 4
-#: Known secrets are found from these many-character pieces of them (see :func:`_anchors`).
-ANCHOR = 8
 #: How far around a candidate the rules look (beyond its line, for very long lines).
 WINDOW = 64 * 1024
 #: A line longer than this is looked at only around each candidate, :data:`NEAR` characters each side.
@@ -63,21 +74,11 @@ _VIEW_MARK = re.compile(
     "|".join(f"(?P<{name}>{mark})" for name, (mark, _) in decode.DECODERS.items())
     + f"|(?P<special>{screen.NON_ASCII_SPECIAL})"
 )
-_KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
-_LINE_BREAKS = "\r\n"
 #: Rules that argv already applies element by element (an option's value is judged on its own there).
 _PER_ELEMENT_RULES = frozenset({"secret-option", "secret-assignment", "secret-field"})
 
 T = TypeVar("T")
-
-
-class Finding(NamedTuple):
-    """A suspected secret: ``text[start:end]``, found by rule ``rule``."""
-
-    start: int
-    end: int
-    rule: str
 
 
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
@@ -94,10 +95,6 @@ _CACHED = 256
 """Strings up to this long have their redaction remembered ..."""
 _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
-
-
-_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
-_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 _ASCII_BYTES = bytes(range(128))
@@ -125,70 +122,6 @@ def _may_have_marks(text: str, data: bytes) -> bool:
         return False
     others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
     return any(_NON_ASCII_MARK.match(c) for c in others)
-
-
-def _occurrences(text: str, needle: str) -> list[int]:
-    out: list[int] = []
-    i = text.find(needle)
-    while i != -1:
-        out.append(i)
-        i = text.find(needle, i + 1)
-    return out
-
-
-def _encoded_forms(secret: str) -> list[tuple[str, str]]:
-    """The forms of ``secret`` that encodings give it, each with the alphabet its run is made of:
-    reversed; hex (both cases); base64 (standard and URL-safe) at each of the three alignments
-    the secret can have in the encoded text, without the characters its neighbours share."""
-    if len(secret) < ANCHOR:
-        return []
-    raw = secret.encode()
-    forms: list[tuple[str, str]] = [(secret[::-1], "")]
-    forms += [(raw.hex(), "hex"), (raw.hex().upper(), "hex")]
-    for align in range(3):
-        encoded = base64.b64encode(b"\0" * align + raw).decode().rstrip("=")
-        cut = (0, 2, 3)[align]
-        tail = (align + len(raw)) % 3
-        body = encoded[cut : len(encoded) - (1 if tail else 0)]
-        if len(body) >= ANCHOR:
-            forms += [(body, "b64"), (body.replace("+", "-").replace("/", "_"), "b64")]
-    return [(f, k) for f, k in forms if f != secret]
-
-
-def _run(text: str, start: int, end: int, kind: str) -> tuple[int, int]:
-    """``text[start:end]`` widened to the whole run of its encoding's alphabet."""
-    alphabet = _B64 if kind == "b64" else _HEXDIGITS
-    while start > 0 and text[start - 1] in alphabet:
-        start -= 1
-    while end < len(text) and text[end] in alphabet:
-        end += 1
-    return start, end
-
-
-_DISTINCT = re.compile(r"(?=.*[0-9])(?=.*[A-Za-z])|(?=.*[a-z])(?=.*[A-Z])")
-
-
-def _fragments(secrets: Sequence[str]) -> frozenset[str]:
-    """The :data:`FRAGMENT`-character pieces of secrets of 12+ characters that ordinary text
-    rarely holds (letters and digits, or both cases: not ``proj``, not ``2024``)."""
-    out: set[str] = set()
-    for secret in secrets:
-        if len(secret) >= 12:
-            for i in range(len(secret) - FRAGMENT + 1):
-                piece = secret[i : i + FRAGMENT]
-                if _DISTINCT.match(piece) and not any(c.isspace() for c in piece):
-                    out.add(piece)
-    return frozenset(out)
-
-
-def _anchors(secret: str) -> list[tuple[str, int]]:
-    """Pieces of ``secret`` such that every piece of it of :data:`PIECE` or more characters
-    contains one of them whole: the :data:`ANCHOR`-character pieces at every multiple of
-    ANCHOR, and its last ANCHOR characters. A shorter secret is its own anchor."""
-    if len(secret) <= ANCHOR:
-        return [(secret, 0)]
-    offsets = {*range(0, len(secret) - ANCHOR + 1, ANCHOR), len(secret) - ANCHOR}
-    return [(secret[o : o + ANCHOR], o) for o in sorted(offsets)]
 
 
 class Redactor:
@@ -229,15 +162,15 @@ class Redactor:
         # credentials or a Kubernetes Secret, hex): found like the secret itself.
         self._encoded: dict[str, str] = {}
         for secret in self._secrets:
-            for form, kind in _encoded_forms(secret):
+            for form, kind in encoded_forms(secret):
                 self._encoded.setdefault(form, kind)
         for secret in [*self._secrets, *self._encoded]:
-            for anchor, offset in _anchors(secret):
+            for anchor, offset in anchors(secret):
                 self._anchor_map.setdefault(anchor, []).append((secret, offset))
         # Four-character pieces, to find a known secret folded into short lines (fold -w5) or cut
         # into pieces under 16 characters behind a per-line prefix (cat -n, "> ", diff "+", a hex
         # dump's text column, YAML block lines).
-        self._fragments = _fragments(self._secrets)
+        self._fragments = fragments(self._secrets)
         self._by_keyword: dict[str, list[Rule]] = {}
         self._order = {rule: i for i, rule in enumerate(self._rules)}
         for rule in self._rules:
@@ -329,7 +262,7 @@ class Redactor:
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
-        return _merge_findings(found)
+        return merge_findings(found)
 
     def _marks(self, text: str, data: bytes, hits: list[tuple[int, int]]) -> dict[str, list[int]]:
         """Where each decoder's marks are (a second, small pass, only over text that can hold one:
@@ -359,7 +292,7 @@ class Redactor:
             for m in _VIEW_MARK.finditer(text):
                 if m.lastgroup is not None:
                     marks.setdefault(m.lastgroup, []).append(m.start())
-            marks["fragment"] = [i for f in self._fragments for i in _occurrences(text, f)]
+            marks["fragment"] = [i for f in self._fragments for i in occurrences(text, f)]
         # Where the rules' pass met an anchor of a known secret, its lines are read without prefixes too.
         marks.setdefault("fragment", []).extend(
             s for s, e in hits if e - s <= ANCHOR and text[s:e] in self._anchor_map
@@ -521,10 +454,10 @@ class Redactor:
             i = text.find(anchor)
             while i != -1:
                 for secret, offset in owners:
-                    span = _extend(text, i, secret, offset, len(anchor))
+                    span = extend(text, i, secret, offset, len(anchor))
                     if span is not None:
                         kind = self._encoded.get(secret)
-                        out.append((*(_run(text, *span, kind) if kind else span), "known-secret"))
+                        out.append((*(encoded_run(text, *span, kind) if kind else span), "known-secret"))
                 i = text.find(anchor, i + 1)
         return out
 
@@ -685,56 +618,6 @@ def _space_after(text: str, at: int, ceiling: int) -> int:
     return min(at, ceiling)
 
 
-def apply(text: str, found: Sequence[Finding], start: int = 0, end: int | None = None) -> str:
-    """``text[start:end]`` with each finding replaced by the marker (a known secret broken
-    over lines loses each line's part, and keeps the line breaks)."""
-    end = len(text) if end is None else end
-    parts: list[str] = []
-    position = start
-    for f in found:
-        s, e = max(f.start, start), min(f.end, end)
-        if e <= s or s < position:
-            continue
-        parts.append(text[position:s])
-        secret = text[s:e]
-        if "\n" in secret and f.rule == "known-secret":
-            parts.append("\n".join(REDACTED if line.strip() else line for line in secret.split("\n")))
-        else:
-            parts.append(REDACTED)
-        position = e
-    parts.append(text[position:end])
-    return "".join(parts)
-
-
-def _extend(text: str, at: int, secret: str, offset: int, length: int) -> tuple[int, int] | None:
-    """The stretch of ``text`` around ``text[at:at+length] == secret[offset:offset+length]``
-    that spells a known secret or a piece of it (line breaks in between skipped), if long enough."""
-    lo, k = at, offset  # text[lo:] matches secret[k:]
-    j = at - 1
-    while k > 0 and j >= 0:
-        c = text[j]
-        if c == secret[k - 1]:
-            k -= 1
-            lo = j
-        elif c not in _LINE_BREAKS:
-            break
-        j -= 1
-    hi, k_end = at + length, offset + length
-    j = hi
-    while k_end < len(secret) and j < len(text):
-        c = text[j]
-        if c == secret[k_end]:
-            k_end += 1
-            hi = j + 1
-        elif c not in _LINE_BREAKS:
-            break
-        j += 1
-    matched = k_end - k
-    if matched == len(secret) or matched >= PIECE:
-        return lo, hi
-    return None
-
-
 def _option_value_is_secret(name: str, value: str) -> bool:
     # An explicitly secret option (--api-key) hides any real value; a weak one (--key) only
     # a credential-looking one, so that --key sort keeps its value.
@@ -743,114 +626,4 @@ def _option_value_is_secret(name: str, value: str) -> bool:
     return secret_value(name, value, option=True) if is_weak_name(name, option=True) else True
 
 
-def _merge_findings(found: list[Finding]) -> list[Finding]:
-    # ``found`` is in priority order; sorting is stable, so among findings that start at the
-    # same place the most specific comes first and names the merged stretch.
-    merged: list[Finding] = []
-    for f in sorted(found, key=lambda f: f.start):
-        if merged and f.start <= merged[-1].end:  # adjacent secrets become one marker
-            last = merged[-1]
-            merged[-1] = Finding(last.start, max(last.end, f.end), last.rule)
-        else:
-            merged.append(f)
-    return merged
-
-
-#: A stream line longer than this is released up to its last whitespace...
-MAX_LINE_HOLD = 16 * 1024
-#: ...keeping at most this much of an unbroken run (a token longer than that is not one).
-MAX_TOKEN_HOLD = 4 * 1024
-#: An unterminated private-key block is held back up to this size.
-MAX_BLOCK_HOLD = 64 * 1024
-
-
-#: Of a line released in parts, this much of what was released is kept as context, so that a
-#: ``--api-key`` released before the cut still names the value after it.
-CONTEXT_HOLD = 4 * 1024
-
-
-class StreamRedactor:
-    """Redacts a stream of byte chunks, catching a secret cut in two by a chunk boundary.
-
-    It releases whole lines and holds back the unfinished last one (up to a bound), an
-    unterminated ``BEGIN ... PRIVATE KEY`` block, and any end that could be the start of a
-    known secret. A line longer than :data:`MAX_LINE_HOLD` (or one ended by ``\r``, so that
-    progress lines that redraw in place flow through) is released in parts; a part never ends
-    inside anything the redactor finds (a token, a ``name=value``, a known secret), and the
-    released start of the line stays in view as context, so ``--api-key`` in one part still
-    names the value in the next. Bytes are decoded as UTF-8 (invalid bytes become U+FFFD); a
-    character split across chunks is not broken.
-    """
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-        self._context = ""  # the released part of the current line (raw), for the next part's view
-
-    def feed(self, chunk: bytes) -> str:
-        """Redacted text that is safe to emit now (possibly empty)."""
-        return self._release(self._pending + self._decoder.decode(chunk), final=False)
-
-    def finish(self) -> str:
-        """The rest, once the stream has ended."""
-        return self._release(self._pending + self._decoder.decode(b"", final=True), final=True)
-
-    def _release(self, raw: str, final: bool) -> str:
-        cut = len(raw) if final else self._safe_cut(raw)
-        if cut == 0:
-            self._pending = raw
-            return ""
-        context = self._context
-        found = self._redactor.findings(context + raw) if raw else []
-        shift = len(context)
-        found = [Finding(f.start - shift, f.end - shift, f.rule) for f in found if f.end > shift]
-        if not final:
-            # No splits: a finding that runs over the cut is held back whole.
-            for f in found:
-                if f.start < cut < f.end and f.start > 0:
-                    cut = f.start
-        out = apply(raw, found, 0, cut)
-        released = raw[:cut]
-        self._pending = raw[cut:]
-        line_start = max(released.rfind("\n"), -1) + 1
-        self._context = ("" if line_start else context) + released[line_start:]
-        if len(self._context) > CONTEXT_HOLD:
-            self._context = self._context[-CONTEXT_HOLD:]
-        return out
-
-    def _safe_cut(self, raw: str) -> int:
-        newline = raw.rfind("\n") + 1
-        cut = max(newline, raw.rfind("\r") + 1)
-        if cut > newline and self._redactor.known_secrets:
-            # A \r cut: if what the line shows so far ends like the start of a known secret, the
-            # rest could be drawn after it: hold the line.
-            line = raw[newline:cut]
-            if _secret_prefix_at_end(line.rstrip("\r"), self._redactor.known_secrets) >= MIN_SECRET_LENGTH:
-                cut = newline
-        if len(raw) - cut > MAX_LINE_HOLD:
-            space = max(raw.rfind(" ", cut), raw.rfind("\t", cut))
-            cut = max(space + 1, len(raw) - MAX_TOKEN_HOLD)
-        block = raw.rfind("-----BEGIN ")
-        if (
-            0 <= block < cut
-            and "PRIVATE KEY" in raw[block : block + 64]
-            and not _KEY_BLOCK_END.search(raw, block)  # a half-arrived END line does not close it
-            and len(raw) - block <= MAX_BLOCK_HOLD
-        ):
-            cut = block
-        secrets = self._redactor.known_secrets
-        if secrets and cut < len(raw):
-            cut = min(cut, len(raw) - _secret_prefix_at_end(raw, secrets))
-        return cut
-
-
-def _secret_prefix_at_end(text: str, secrets: Iterable[str]) -> int:
-    """Length of the longest end of ``text`` that is a proper prefix of one of ``secrets``."""
-    best = 0
-    for secret in secrets:
-        for length in range(min(len(secret) - 1, len(text)), best, -1):
-            if text.endswith(secret[:length]):
-                best = length
-                break
-    return best
+from cab_trace.redact.stream import StreamRedactor  # noqa: E402 - it types against Redactor
