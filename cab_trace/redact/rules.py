@@ -445,6 +445,7 @@ _OP_VALUE = f"(?:=[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+{_VALUE_WOR
 NAMED_TRIGGERS = (
     f"(?i){_W}[\"']?[ \t]?{_OP_VALUE}",
     f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
+    f"(?i)-(?:{_W}|{_STRONG})[.-]*[ \t]?:{_VALUE_WORTH}",
     f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
     f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W_STRONG}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
     f"(?i)(?:^|[^a-z0-9_.-])--?(?:[a-z0-9_.-]*{_W_OPTION}|[a-z0-9][a-z0-9_.-]*secret|{_STRONG}[a-z0-9_.-])"
@@ -540,8 +541,10 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
     secret = text[v_start:v_end]
     if quoted and secret.startswith(("$(", "${")):
         return None  # "$(vault kv get ...)", "${X:?set X}": what a shell substitutes, not a literal
-    if op == ":" and not quoted and not dashes and after.end() == after.end("op"):
-        return None  # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}
+    if op == ":" and not quoted and not dashes and after.end() == after.end("op") and "-" not in name:
+        # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}; a
+        # header's name has a dash (X-Api-Key:abc123), an identifier never does.
+        return None
     literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, after.end())
     if not quoted and not dashes and not literal:  # noqa: SIM102
         # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,

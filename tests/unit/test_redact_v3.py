@@ -91,6 +91,7 @@ LITERALS_STAY_SECRET = [
     ),
     ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", "Authorization: Bearer [REDACTED]"),
     ("gcloud ... --secret=Zm9vYmFyYmF6cXV4MTIz", "gcloud ... --secret=[REDACTED]"),
+    ("curl -H 'X-Api-Key:k-live-19fa0c7e' https://api", "curl -H 'X-Api-Key:[REDACTED]' https://api"),
 ]
 
 
