@@ -32,6 +32,7 @@ from cab_trace.redact.known import (
 from cab_trace.redact.prefilter import Prefilter, Selector
 from cab_trace.redact.rules import (
     NAME_ENDINGS,
+    NAMED_REGION_TRIGGERS,
     NAMED_TRIGGERS,
     RULES,
     Rule,
@@ -210,7 +211,7 @@ class Redactor:
             # Two more entries: the named triggers (index len(rules)), the known secrets' anchors (+1).
             triggers.append("|".join(f"(?:{t})" for t in NAMED_TRIGGERS) if named_values else "[^\\s\\S]")
             if named_values:
-                self._named_finder = Prefilter(NAMED_TRIGGERS)
+                self._named_finder = Prefilter(NAMED_REGION_TRIGGERS)
             if self._anchor_map:
                 triggers.append("|".join(re.escape(a) for a in self._anchor_map))
             selector = Selector(triggers)

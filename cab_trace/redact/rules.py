@@ -443,9 +443,9 @@ _STRONG = "(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.-]*"
 #: first (``{apiKey:y0.apiKey}`` is minified code; ``key: value`` is YAML, JSON, a log).
 _OP_VALUE = f"(?:=[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+{_VALUE_WORTH})"
 NAMED_TRIGGERS = (
-    f"(?i){_W}[\"']?[ \t]?{_OP_VALUE}",
+    f"(?i){_W}[._-]*[\"']?[ \t]?{_OP_VALUE}",
     f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
-    f"(?i)-(?:{_W}|{_STRONG})[.-]*[ \t]?:{_VALUE_WORTH}",
+    f"(?i)-[a-z0-9_.-]*(?:{_W}|{_STRONG})[._-]*[ \t]?:{_VALUE_WORTH}",
     f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
     f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W_STRONG}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
     f"(?i)(?:^|[^a-z0-9_.-])--?(?:[a-z0-9_.-]*{_W_OPTION}|[a-z0-9][a-z0-9_.-]*secret|{_STRONG}[a-z0-9_.-])"
@@ -454,6 +454,9 @@ NAMED_TRIGGERS = (
     r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
     f"(?i)(?:^|[^a-z0-9_.-])--?[a-z0-9_.-]*{_W}[\"'][ \t]*,[ \t]*[\"']",
 )
+#: The same, to find where in a window the named values are: without the character before an
+#: option (a match's end may have taken it: ``Password=x;--api-key y``).
+NAMED_REGION_TRIGGERS = tuple(t.replace("(?:^|[^a-z0-9_.-])", "") for t in NAMED_TRIGGERS)
 _WORTH = re.compile(f"(?i){_VALUE_WORTH}")
 _YAML_VALUE = re.compile(f"(?i){_YAML_LETTERS}")
 _YAML_KEY_START = re.compile(r"[ \t]*(?:-[ \t]+)?[\"']?")
@@ -482,7 +485,12 @@ def find_named_values(
         endings: Iterable[re.Match[str]] = _ENDING.finditer(lowered)
         specials: Iterable[re.Match[str]] = _SPECIAL_NAME.finditer(text)
     else:
-        endings = [m for a, b in regions for m in _ENDING.finditer(lowered, a, b + 32)]
+        # From the start of the name a region's trigger is in (the word it matched need not be the
+        # one the name is judged by: KEY-----secret_x=... is found from "key").
+        starts = [_name_start(text, a) for a, _ in regions]
+        endings = [
+            m for (_, b), a in zip(regions, starts, strict=True) for m in _ENDING.finditer(lowered, a, b)
+        ]
         specials = [m for a, b in regions for m in _SPECIAL_NAME.finditer(text, max(a - 64, 0), b)]
     for m in endings:
         start, end = m.start(), m.end()
@@ -506,6 +514,12 @@ def find_named_values(
 _SPECIAL_NAME = re.compile(
     r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)"
 )
+
+
+def _name_start(text: str, at: int) -> int:
+    while at > 0 and text[at - 1] in _NAME_CHARS:
+        at -= 1
+    return at
 
 
 def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PLR0912
@@ -541,7 +555,13 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
     secret = text[v_start:v_end]
     if quoted and secret.startswith(("$(", "${")):
         return None  # "$(vault kv get ...)", "${X:?set X}": what a shell substitutes, not a literal
-    if op == ":" and not quoted and not dashes and after.end() == after.end("op") and "-" not in name:
+    if (
+        op == ":"
+        and not quoted
+        and not dashes
+        and after.end() == after.end("op")
+        and "-" not in name.rstrip("._-")
+    ):
         # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}; a
         # header's name has a dash (X-Api-Key:abc123), an identifier never does.
         return None

@@ -646,7 +646,10 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "docker login -u bob -p dckrpw123 registry.io",
         ),
         ("mysql -u root -p db", "mkdir -p build", "docker login -u bob registry.io"),
-        trigger=r"(?i)(?:mysql|mariadb|sshpass|redis-cli|login)[^\n]*[ \t]-[pa]",
+        # The command's name: a trigger that runs on to its option would hide what lies between
+        # (a decoder's mark); which rules run is decided again around each candidate.
+        trigger=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|mysqlimport|sshpass|redis-cli)\b"
+        r"|(?:docker|podman|helm|oras|skopeo|buildah)[ \t]+(?:[a-z]+[ \t]+)?login\b",
     ),
     _c(
         "netrc-password",
@@ -794,7 +797,8 @@ BINDINGS: tuple[RuleSpec, ...] = (
             "sqlcmd -S db -U sa -P 'Sq1Pass!'",
         ),
         ("mongosh -u admin -p mongodb://db", "openssl enc -pass env:PW", "zip -r out.zip dir"),
-        trigger=r"(?i)(?:mongo|sqlcmd|bcp|openssl|zip|7z|rar|ldap)[^\n]*[ \t]-(?:p|pass|w|-password)",
+        trigger=r"(?i)\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|openssl|zip"
+        r"|unzip|7z|7za|rar|unrar|ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b",
     ),
     _c(
         "cli-credential-argument",
@@ -822,7 +826,7 @@ BINDINGS: tuple[RuleSpec, ...] = (
         ("password-stdin",),
         ("echo 'dckrPa55w0rd' | docker login -u bob --password-stdin ghcr.io",),
         ('echo "$CR_PAT" | docker login ghcr.io -u bob --password-stdin',),
-        trigger=r"(?i)(?:echo|printf)[ \t][^|\n]*\|[ \t]*(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]",  # noqa: E501
+        trigger=r"(?i)--password-stdin",
     ),
     _c(
         "ci-mask",
