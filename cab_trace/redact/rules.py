@@ -445,7 +445,9 @@ _OP_VALUE = f"(?:=[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+{_VALUE_WOR
 NAMED_TRIGGERS = (
     f"(?i){_W}[._-]*[\"']?[ \t]?{_OP_VALUE}",
     f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
-    f"(?i)-[a-z0-9_.-]*(?:{_W}|{_STRONG})[._-]*[ \t]?:{_VALUE_WORTH}",
+    # name:value with no space, when the name has a dash (a header's, X-Api-Key:abc123)
+    f"(?i)(?:(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.]*-[a-z0-9_.-]*"
+    f"|-[a-z0-9_.-]*(?:{_W}|{_STRONG}))[._-]*[ \t]?:{_VALUE_WORTH}",
     f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
     f"(?im)^[ \t]*(?:-[ \t]+)?[\"']?[a-z0-9_.-]*{_W_STRONG}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
     f"(?i)(?:^|[^a-z0-9_.-])--?(?:[a-z0-9_.-]*{_W_OPTION}|[a-z0-9][a-z0-9_.-]*secret|{_STRONG}[a-z0-9_.-])"
