@@ -323,7 +323,8 @@ class Redactor:
                     out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
         for name, (_, decoder) in decode.DECODERS.items():
             if name in marks:
-                out.append(decode.Lines(text, decode.line_ranges(text, marks[name]), decoder))
+                ranges = decode.line_ranges(text, marks[name])
+                out.append(decode.Lines(text, ranges, decoder, decode.FAST.get(name)))
         return out
 
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:

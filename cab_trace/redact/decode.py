@@ -184,6 +184,12 @@ DECODERS: dict[str, tuple[str, Callable[[str], Decoded]]] = {
     "bidi": (BIDI_MARK, bidi),
     "unicode": (UNICODE_MARK, unicode_fold),
 }
+#: What each of those decoders gives, without the map (for the common case: nothing found).
+FAST: dict[str, Callable[[str], str]] = {
+    "percent": lambda line: _PERCENT_RUN.sub(_percent, line),
+    "html": lambda line: _HTML.sub(_html, line),
+    "unicode": lambda line: _IGNORABLE.sub("", _COMPAT.sub(_fold, line)),
+}
 
 
 class Lines:

@@ -298,3 +298,30 @@ _ESCAPE_ALPHABET = st.sampled_from(
 @settings(max_examples=500, deadline=None)
 def test_the_fast_unescape_agrees_with_the_exact_one(text: str) -> None:
     assert decode.unescape_fast(text) == decode.unescape(text)[0]
+
+
+_DECODER_ALPHABET = st.sampled_from(
+    [
+        "%",
+        "%41",
+        "%e2%80%8b",
+        "%2D",
+        "&#115;",
+        "&#x73",
+        "&amp;",
+        "&#",
+        "ｓ",
+        "𝐤",
+        "\u200b",
+        "\U000e0041",
+        "a",
+        " ",
+    ]
+)
+
+
+@given(st.lists(_DECODER_ALPHABET, max_size=20).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_the_decoders_fast_text_agrees_with_their_mapped_text(text: str) -> None:
+    for name, fast in decode.FAST.items():
+        assert fast(text) == decode.DECODERS[name][1](text)[0], name
