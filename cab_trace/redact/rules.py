@@ -484,14 +484,17 @@ def find_named_values(
     prefilter's named triggers matched), if given."""
     seen: set[int] = set()
     if regions is None:
-        endings: Iterable[re.Match[str]] = _ENDING.finditer(lowered)
+        endings: Iterable[re.Match[str]] = [*_ENDING.finditer(lowered), *_STRONG_INSIDE.finditer(lowered)]
         specials: Iterable[re.Match[str]] = _SPECIAL_NAME.finditer(text)
     else:
         # From the start of the name a region's trigger is in (the word it matched need not be the
         # one the name is judged by: KEY-----secret_x=... is found from "key").
         starts = [_name_start(text, a) for a, _ in regions]
         endings = [
-            m for (_, b), a in zip(regions, starts, strict=True) for m in _ENDING.finditer(lowered, a, b)
+            m
+            for (_, b), a in zip(regions, starts, strict=True)
+            for pattern in (_ENDING, _STRONG_INSIDE)
+            for m in pattern.finditer(lowered, a, b)
         ]
         specials = [m for a, b in regions for m in _SPECIAL_NAME.finditer(text, max(a - 64, 0), b)]
     for m in endings:
@@ -516,6 +519,10 @@ def find_named_values(
 _SPECIAL_NAME = re.compile(
     r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)"
 )
+
+
+#: A word that makes a name secret wherever it stands, with more of the name after it (SECRET_KEY_BASE).
+_STRONG_INSIDE = re.compile(r"(?:secret|password|passwd|passphrase|apikey)(?=[a-z0-9_.-])")
 
 
 def _name_start(text: str, at: int) -> int:

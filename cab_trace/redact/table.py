@@ -924,4 +924,70 @@ BINDINGS: tuple[RuleSpec, ...] = (
     ),
 )
 
-ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:] + BINDINGS
+#: Command lines that give a password as a positional argument or a short option.
+COMMANDS: tuple[RuleSpec, ...] = (
+    _c(
+        "cli-password-more",
+        r"\bopenssl\b[^\n|;&]*?[ \t]-k[ \t]+[\"']?(?P<secret>[^\s\"'-][^\s\"']*)"
+        r"|\baz[ \t]+login\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s2>[^\s\"'-][^\s\"']*)"
+        r"|\bldap(?:whoami|compare|modrdn|exop|url)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s3>[^\s\"']+)"
+        r"|\bsmbclient\b[^\n|;&]*?[ \t](?:-U|--user)[ \t=]+[\"']?[^\s%\"']+%(?P<s4>[^\s\"']+)",
+        ("openssl", "az", "ldap", "smbclient"),
+        (
+            "openssl enc -aes-256-cbc -k Enc0dePass -in f -out f.enc",
+            "az login -u me@corp.com -p AzurePa55",
+            "ldapwhoami -x -D cn=admin,dc=x -w Ld4pPass",
+            "smbclient //fs/share -U alice%Sh4rePass",
+        ),
+        ("openssl rand -k", "az login --use-device-code", "smbclient //fs/share -U alice"),
+        trigger=r"(?i)\b(?:openssl|az[ \t]+login|ldap(?:whoami|compare|modrdn|exop|url)|smbclient)\b",
+    ),
+    _c(
+        "cli-positional-password",
+        r"\bhtpasswd[ \t]+(?:-[a-zA-Z]+[ \t]+)*?-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-[a-zA-Z]+[ \t]+)*"
+        r"\S+[ \t]+\S+[ \t]+[\"']?(?P<secret>[^\s\"']+)"
+        r"|\brabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|\bsqlplus[ \t]+(?:-[a-zA-Z]+[ \t]+)*[A-Za-z0-9_$#]+/(?P<s3>[^\s@/\"']+)(?:@|[ \t]|$)"
+        r"|\bnmcli\b[^\n|;&]*?[ \t](?:password|wifi-sec\.psk)[ \t]+[\"']?(?P<s4>[^\s\"']+)",
+        ("htpasswd", "rabbitmqctl", "sqlplus", "nmcli"),
+        (
+            "htpasswd -b -c /etc/nginx/.htpasswd admin Adm1nPass",
+            "rabbitmqctl add_user admin Rabb1tPass",
+            "sqlplus scott/T1gerPass@orcl",
+            "nmcli dev wifi connect MyWifi password W1f1Pass99",
+        ),
+        ("htpasswd -c /etc/nginx/.htpasswd admin", "sqlplus /nolog", "rabbitmqctl list_users"),
+        trigger=r"(?i)\b(?:htpasswd|rabbitmqctl|sqlplus|nmcli)\b",
+    ),
+    _c(
+        "sudo-stdin-password",
+        r"\b(?:echo|printf)[ \t]+(?:-[ne]+[ \t]+)?[\"']?(?P<secret>[^\s\"'|$`]{4,})[\"']?(?:\\n)?[\"']?"
+        r"[ \t]*\|[ \t]*"
+        r"sudo[ \t]+(?:-[a-zA-Z]+[ \t]+)*?-[a-zA-Z]*S\b",
+        ("sudo",),
+        ("echo 'Sup3rPass!' | sudo -S apt-get install -y jq",),
+        ('echo "$PW" | sudo -S true', "sudo -S true"),
+        trigger=r"(?i)\|[ \t]*sudo[ \t]",
+    ),
+    _c(
+        "prose-password",
+        r"\b(?:password|passphrase|passcode)[ \t]+(?:is|was)[ \t]+(?:[\"'`](?P<secret>[^\"'`\s]{4,})[\"'`]"
+        r"|(?P<s2>(?=[^\s\"'`]*[0-9])(?=[^\s\"'`]*[A-Za-z])[^\s\"'`.,;:!?]{6,}))",
+        ("password", "passphrase", "passcode"),
+        ("The password is Hunter2024x", 'the password is "bluefish42"'),
+        ("the password is required", "the password is 12 characters long", "password is `$DB_PASSWORD`"),
+        trigger=r"(?i)\b(?:password|passphrase|passcode)[ \t]+(?:is|was)[ \t]",
+    ),
+    _c(
+        "rclone-config",
+        r"\brclone[ \t]+config[ \t]+(?:create|update)\b[^\n|;&]*?[ \t]"
+        r"(?:secret_access_key|password|pass|token|client_secret|key|account_key|sas_url)[ \t=]+"
+        r"[\"']?(?P<secret>[^\s\"']+)",
+        ("rclone",),
+        ("rclone config create s3 s3 secret_access_key Rcl0neSecretKey12",),
+        ("rclone config create s3 s3 provider AWS",),
+        trigger=r"(?i)\brclone[ \t]+config\b",
+    ),
+)
+
+ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:] + BINDINGS + COMMANDS

@@ -325,3 +325,59 @@ _DECODER_ALPHABET = st.sampled_from(
 def test_the_decoders_fast_text_agrees_with_their_mapped_text(text: str) -> None:
     for name, fast in decode.FAST.items():
         assert fast(text) == decode.DECODERS[name][1](text)[0], name
+
+
+# -- held-out style: credentials in the places people and tools put them -------------------------------
+
+IN_PLACE = [
+    ("echo 'Sup3rPass!' | sudo -S apt-get install -y jq", "Sup3rPass!"),
+    ("htpasswd -b -c /etc/nginx/.htpasswd admin Adm1nPass", "Adm1nPass"),
+    ("openssl enc -aes-256-cbc -k Enc0dePass -in f -out f.enc", "Enc0dePass"),
+    ("smbclient //fs/share -U alice%Sh4rePass", "Sh4rePass"),
+    ("rabbitmqctl add_user admin Rabb1tPass", "Rabb1tPass"),
+    ("az login -u me@corp.com -p AzurePa55", "AzurePa55"),
+    ("The password is Hunter2024x", "Hunter2024x"),
+    ('the password is "bluefish42"', "bluefish42"),
+    ("psql 'host=db user=app password=pgS3cret dbname=x'", "pgS3cret"),
+    ("helm install app ./chart --set auth.password=Helm4Pass", "Helm4Pass"),
+    ("ansible-playbook site.yml -e ansible_become_pass=B3comePass", "B3comePass"),
+    ("jdbc:mysql://db:3306/app?user=app&password=jdbcPw77", "jdbcPw77"),
+    ("kubectl create secret docker-registry regcred --docker-password=D0ckerPw", "D0ckerPw"),
+    ("SENTRY_DSN=https://4f5e6d7c8b9a@o123.ingest.sentry.io/456", "4f5e6d7c8b9a"),
+    ("vault kv put secret/db password=VaultPw99", "VaultPw99"),
+    ("git clone https://oauth2:abcdEF123456@gitlab.example.com/g/p.git", "abcdEF123456"),
+    ("ldapwhoami -x -D cn=admin,dc=x -w Ld4pPass", "Ld4pPass"),
+    ("sqlplus scott/T1gerPass@orcl", "T1gerPass"),
+    ("wget --password=Wg3tPass https://x/file", "Wg3tPass"),
+    ("svn checkout --password Svn9Pass https://svn/x", "Svn9Pass"),
+    ("pg_dump 'postgresql://app:Dump3Pass@db/x' > x.sql", "Dump3Pass"),
+    ("redis-cli -u redis://:R3disUriPw@cache:6379", "R3disUriPw"),
+    ("mysqladmin -u root --password=Adm1nDb status", "Adm1nDb"),
+    (
+        "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("nmcli dev wifi connect MyWifi password W1f1Pass99", "W1f1Pass99"),
+    ("docker login ghcr.io -u bob --password ghcrPa55x", "ghcrPa55x"),
+    ("  secret: c3VwZXJzZWNyZXQ=", "c3VwZXJzZWNyZXQ="),
+    ("<Password>Xml4Pass</Password>", "Xml4Pass"),
+    ('{"password":"j50nPass"}', "j50nPass"),
+    ("PASSWORD: 'yamlPa55'", "yamlPa55"),
+    ("[client]\npassword=myCnfPass1", "myCnfPass1"),
+    ("machine api.x.com login me password n3trcPw", "n3trcPw"),
+    ("curl -u admin:Cu4lPass https://x", "Cu4lPass"),
+    ("sshpass -p 'Ssh!Pass9' ssh host", "Ssh!Pass9"),
+    ("ftp://anonymous:Ftp4Pass@ftp.example.com/pub", "Ftp4Pass"),
+    ("token=abcdef1234567890abcd", "abcdef1234567890abcd"),
+    ("Use API key 5f4dcc3b5aa765d61d8327deb882cf99 for staging", "5f4dcc3b5aa765d61d8327deb882cf99"),
+    ("heroku config:set SECRET_KEY_BASE=9a8b7c6d5e4f3a2b1c0d", "9a8b7c6d5e4f3a2b1c0d"),
+    ("mongodb://root:M0ngoRootPw@mongo:27017/admin", "M0ngoRootPw"),
+    ("rclone config create s3 s3 secret_access_key Rcl0neSecretKey12", "Rcl0neSecretKey12"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), IN_PLACE, ids=[t[:40] for t, _ in IN_PLACE])
+def test_a_credential_where_tools_put_it_is_redacted(text: str, secret: str) -> None:
+    out = Redactor([]).text(text)
+    assert secret not in out, out
+    assert REDACTED in out
