@@ -441,7 +441,8 @@ _YAML_LETTERS = r"(?-i:[a-z]{6,})[ \t]*(?:\r?\n|$)"
 _STRONG = "(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.-]*"
 #: After the operator: ``=`` and any value worth a look; ``:`` and a quoted value, or a space
 #: first (``{apiKey:y0.apiKey}`` is minified code; ``key: value`` is YAML, JSON, a log).
-_OP_VALUE = f"(?:=[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+{_VALUE_WORTH})"
+#: (``=>``: Perl, Ruby and PHP hashes; ``]``: ``config['SECRET_KEY'] = ...``; a YAML tag before a value.)
+_OP_VALUE = f"\\]?[ \t]?(?:=>?[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+(?:!!?[a-z:/.-]*[ \t]+)?{_VALUE_WORTH})"  # noqa: E501
 NAMED_TRIGGERS = (
     f"(?i){_W}[._-]*[\"']?[ \t]?{_OP_VALUE}",
     f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
@@ -464,7 +465,7 @@ _YAML_VALUE = re.compile(f"(?i){_YAML_LETTERS}")
 _YAML_KEY_START = re.compile(r"[ \t]*(?:-[ \t]+)?[\"']?")
 _UNQUOTED_END = ".,:;!?"
 _AFTER_NAME = re.compile(
-    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
+    r"(?P<kq>[\"'])?\]?[ \t]?(?P<op>=>|=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
     r"|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
 )
 _VALUE = re.compile(
@@ -525,6 +526,9 @@ _SPECIAL_NAME = re.compile(
 _STRONG_INSIDE = re.compile(r"(?:secret|password|passwd|passphrase|apikey)(?=[a-z0-9_.-])")
 
 
+_YAML_TAG = re.compile(r"!!?[A-Za-z:/.-]*[ \t]+")
+
+
 def _name_start(text: str, at: int) -> int:
     while at > 0 and text[at - 1] in _NAME_CHARS:
         at -= 1
@@ -553,7 +557,11 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         return None
     if not dashes and start > 0 and text[start - 1] in "${":
         return None  # ${CAB_API_KEY:3:18}, $API_KEY: a reference to a variable, not its value
-    value = _VALUE.match(text, after.end())
+    value_at = after.end()
+    tag = _YAML_TAG.match(text, value_at) if op == ":" else None
+    if tag is not None:
+        value_at = tag.end()  # password: !!binary cGFz...: the value is after the tag
+    value = _VALUE.match(text, value_at)
     if value is None:
         return None
     quoted = value.group("q") is not None
@@ -574,12 +582,12 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}; a
         # header's name has a dash (X-Api-Key:abc123), an identifier never does.
         return None
-    literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, after.end())
+    literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, value_at)
     if not quoted and not dashes and not literal:  # noqa: SIM102
         # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,
         # ``auth_token: SecretStr``. What a name is bound to there is another name or an
         # expression; a literal has a digit or a symbol in it, or is a long run of letters.
-        if not _WORTH.match(text, after.end()) or is_named_identifier(secret):
+        if not _WORTH.match(text, value_at) or is_named_identifier(secret):
             return None
     if (dashes and secret.startswith("-")) or not secret_value(name, secret, option=bool(dashes)):
         return None

@@ -885,11 +885,30 @@ BINDINGS: tuple[RuleSpec, ...] = (
     _c(
         "header-directive",
         r"\b(?:proxy_set_header|add_header|more_set_headers|RequestHeader[ \t]+set|Header[ \t]+set)[ \t]+[\"']?"  # noqa: E501
-        r"(?:Proxy-)?Authorization[\"']?[ \t]+[\"']?(?:Bearer|Basic|token)[ \t]+(?P<secret>[^\s\"';]+)",
-        ("authorization",),
-        ('proxy_set_header Authorization "Basic dXNlcjpwYXNzd29yZA==";',),
-        ("proxy_set_header Authorization $http_authorization;",),
-        trigger=r"(?i)authorization[\"']?[ \t]+[\"']?(?:bearer|basic|token)[ \t]",
+        r"(?:(?:Proxy-)?Authorization[\"']?[ \t]+[\"']?(?:Bearer|Basic|token)[ \t]+(?P<secret>[^\s\"';$]+)"
+        r"|(?:x-api-key|api-key|apikey|x-auth-token|private-token|x-goog-api-key|x-access-token)[\"']?[ \t]+"
+        r"[\"']?(?P<s2>[^\s\"';$]+))",
+        ("header",),
+        (
+            'proxy_set_header Authorization "Basic dXNlcjpwYXNzd29yZA==";',
+            "proxy_set_header X-Api-Key 7f8e9d0c1b2a3f4e;",
+        ),
+        ("proxy_set_header Authorization $http_authorization;", "proxy_set_header Host $host;"),
+        trigger=r"(?i)\b(?:proxy_set_header|add_header|more_set_headers|requestheader|header)[ \t]",
+    ),
+    _c(
+        "env-list-value",
+        r"(?m)^[ \t]*-?[ \t]*name:[ \t]*[\"']?[A-Za-z0-9_]*(?:PASSWORD|PASSWD|TOKEN|SECRET|APIKEY|API_KEY|PASS|PWD"  # noqa: E501
+        r"|CREDENTIALS?|ACCESS_KEY|PRIVATE_KEY)[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*[\"']?(?P<secret>[^\s\"']{6,})",  # noqa: E501
+        ("name:",),
+        (
+            "- name: DB_PASSWORD\n  value: K8sPlainPw1",
+            'env:\n  - name: GITHUB_TOKEN\n    value: "ghTok3nValue"',
+        ),
+        ("- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef:", "- name: MAX_TOKENS\n  value: 409600"),
+        trigger=r"(?i)name:[ \t]*[\"']?[a-z0-9_]*(?:password|passwd|token|secret|apikey|api_key|pass|pwd|credentials?"  # noqa: E501
+        r"|access_key|private_key)[\"']?[ \t]*\r?\n[ \t]*value:",
+        ignore_case=False,
     ),
     _c(
         "k8s-secret-data",
@@ -961,7 +980,8 @@ COMMANDS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "sudo-stdin-password",
-        r"\b(?:echo|printf)[ \t]+(?:-[ne]+[ \t]+)?[\"']?(?P<secret>[^\s\"'|$`]{4,})[\"']?(?:\\n)?[\"']?"
+        r"\b(?:echo|printf)[ \t]+(?:-[ne]+[ \t]+)?[\"']?"
+        r"(?P<secret>(?=[^\s\"'|$`]*[0-9!@#%^&*+/~._-])[^\s\"'|$`]{4,})[\"']?(?:\\n)?[\"']?"
         r"[ \t]*\|[ \t]*"
         r"sudo[ \t]+(?:-[a-zA-Z]+[ \t]+)*?-[a-zA-Z]*S\b",
         ("sudo",),
@@ -977,6 +997,40 @@ COMMANDS: tuple[RuleSpec, ...] = (
         ("The password is Hunter2024x", 'the password is "bluefish42"'),
         ("the password is required", "the password is 12 characters long", "password is `$DB_PASSWORD`"),
         trigger=r"(?i)\b(?:password|passphrase|passcode)[ \t]+(?:is|was)[ \t]",
+    ),
+    _c(
+        "config-set-credential",
+        r"\b(?:npm|pnpm|yarn|composer|poetry|pip|git|conda|gcloud|firebase|bundle|gem|dotnet|nuget)[ \t]+config\b"  # noqa: E501
+        r"(?:[ \t]+--?[a-z-]+)*[ \t]+(?:set[ \t]+)?(?:--?[a-z-]+[ \t]+)*"
+        r"\S*(?:token|password|secret|oauth\.\S+|_auth|authtoken)[ \t]+[\"']?"
+        r"(?P<secret>(?=[^\s\"']*[0-9]|[^\s\"']{16})[^\s\"'-][^\s\"']*)",
+        ("config",),
+        (
+            "yarn config set npmAuthToken YarnT0ken123",
+            "composer config --global github-oauth.github.com c0mp0serT0ken",
+            "npm config set //registry.example.com/:_authToken npmT0ken99",
+        ),
+        (
+            "git config --global credential.helper store",
+            "npm config set auth-type legacy",
+            'logger.info("merge config secret for %s", entry_auth)',
+        ),
+        trigger=r"(?i)\b(?:npm|pnpm|yarn|composer|poetry|pip|git|conda|gcloud|firebase|bundle|gem|dotnet|nuget)"
+        r"[ \t]+config\b",
+    ),
+    _c(
+        "cli-login-token",
+        r"\bcargo[ \t]+login[ \t]+(?:--[a-z-]+(?:[ \t]+[^\s-]\S*)?[ \t]+)*(?P<secret>[A-Za-z0-9_-]{12,})"
+        r"|\bdoctl\b[^\n|;&]*?[ \t](?:-t|--access-token)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|\btwine\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s3>[^\s\"'-][^\s\"']*)",
+        ("cargo", "doctl", "twine"),
+        (
+            "cargo login crates1oT0kenValue",
+            "doctl auth init -t d0ctlT0kenValue1",
+            "twine upload -u __token__ -p pypi-AgEIcHlwaS5vcmcCJDk4 dist/*",
+        ),
+        ("cargo login", "twine upload dist/*"),
+        trigger=r"(?i)\b(?:cargo[ \t]+login|doctl|twine)\b",
     ),
     _c(
         "rclone-config",

@@ -381,3 +381,86 @@ def test_a_credential_where_tools_put_it_is_redacted(text: str, secret: str) -> 
     out = Redactor([]).text(text)
     assert secret not in out, out
     assert REDACTED in out
+
+
+IN_CONFIG = [
+    (
+        "[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmcCJGE4ZmY5ZjY0LTg2ZjMtNGM3Ni1iOWZiLWU4ZjYxNjdkNjA3ZgACKlszLCJ",  # noqa: E501
+        "pypi-AgEIcHlwaS5vcmcCJGE4ZmY5ZjY0LTg2ZjMtNGM3Ni1iOWZiLWU4ZjYxNjdkNjA3ZgACKlszLCJ",
+    ),
+    (
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # noqa: E501
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("spring.datasource.password=Spr1ngPass", "Spr1ngPass"),
+    ("spring:\n  datasource:\n    password: Spr1ngYaml", "Spr1ngYaml"),
+    ("DATABASES = {'default': {'PASSWORD': 'dj4ngoPw'}}", "dj4ngoPw"),
+    ("SECRET_KEY = 'django-insecure-8#k2@p!x9z$w3q&v7m1n'", "django-insecure-8#k2@p!x9z$w3q&v7m1n"),
+    ("app.config['SECRET_KEY'] = 'fl4sk-s3cret-key'", "fl4sk-s3cret-key"),
+    ("ENV GITHUB_TOKEN=ghp_0123456789abcdefABCDEF0123456789abcd", "ghp_0123456789abcdefABCDEF0123456789abcd"),
+    ("ARG NPM_TOKEN=npmT0kenValue99", "npmT0kenValue99"),
+    ("- name: DB_PASSWORD\n  value: K8sPlainPw1", "K8sPlainPw1"),
+    (
+        "auth_basic_user_file /etc/nginx/.htpasswd;\nproxy_set_header X-Api-Key 7f8e9d0c1b2a3f4e;",
+        "7f8e9d0c1b2a3f4e",
+    ),
+    ('requirepass "R3dis Conf"', "R3dis"),
+    ("jdbc:postgresql://db:5432/app?user=app&password=Pgjdbc99", "Pgjdbc99"),
+    ("Server=tcp:x.database.windows.net;Database=db;User ID=u;Password=Az5qlPw!;", "Az5qlPw!"),
+    (
+        'git config --global url."https://x-token:Gl0balTok3n@git.corp".insteadOf https://git.corp',
+        "Gl0balTok3n",
+    ),
+    (
+        "npm config set //npm.pkg.github.com/:_authToken ghp_0123456789abcdefABCDEF0123456789abcd",
+        "ghp_0123456789abcdefABCDEF0123456789abcd",
+    ),
+    ("yarn config set npmAuthToken YarnT0ken123", "YarnT0ken123"),
+    ("composer config --global github-oauth.github.com c0mp0serT0ken", "c0mp0serT0ken"),
+    (
+        "gem push x.gem --key rubygems_0123456789abcdef0123456789abcdef0123456789abcdef",
+        "rubygems_0123456789abcdef0123456789abcdef0123456789abcdef",
+    ),
+    ("twine upload -u __token__ -p pypi-AgEIcHlwaS5vcmcCJDk4 dist/*", "pypi-AgEIcHlwaS5vcmcCJDk4"),
+    ("cargo login crates1oT0kenValue", "crates1oT0kenValue"),
+    ("docker run -e MYSQL_ROOT_PASSWORD=R00tPass mysql", "R00tPass"),
+    ("kubectl exec db -- psql postgresql://u:Kub3Exec@localhost/x", "Kub3Exec"),
+    ("OPENAI_API_KEY: sk-proj-abcdefghijklmnopqrstuvwxyz012345", "sk-proj-abcdefghijklmnopqrstuvwxyz012345"),
+    (
+        "Bearer token: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def456ghi789jkl",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def456ghi789jkl",
+    ),
+    ("secret_key_base: 0a1b2c3d4e5f6a7b8c9d0e1f", "0a1b2c3d4e5f6a7b8c9d0e1f"),
+    ("export VAULT_TOKEN=s.AbCdEf0123456789GhIjKl", "s.AbCdEf0123456789GhIjKl"),
+    ("api_key => 'perlKey12345'", "perlKey12345"),
+    ("password: !!binary cGFzc3dvcmQxMjM=", "cGFzc3dvcmQxMjM="),
+    ('encryption_key = "b64:Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA=="', "b64:Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA=="),
+]
+LOOK_ALIKES = [
+    "password: !!str ${DB_PASSWORD}",
+    "The password is required.",
+    "the password is 8 characters",
+    "htpasswd -c /etc/nginx/.htpasswd admin",
+    "echo done | sudo -S true",
+    "sqlplus /nolog",
+    "nmcli dev wifi list",
+    "rclone config create s3 s3 provider AWS env_auth true",
+    "openssl genrsa -out key.pem 2048",
+    "az login --identity",
+    "smbclient -L //fs -N",
+    "api_key => $self->{api_key}",
+    "SECRET_KEY = os.environ['SECRET_KEY']",
+    "password: ${{ secrets.DB_PASSWORD }}",
+    "app.config['SECRET_KEY'] = os.urandom(24)",
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), IN_CONFIG, ids=[t[:40] for t, _ in IN_CONFIG])
+def test_a_credential_in_a_config_or_command_is_redacted(text: str, secret: str) -> None:
+    out = Redactor([]).text(text)
+    assert secret not in out, out
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES, ids=[t[:40] for t in LOOK_ALIKES])
+def test_the_new_contexts_leave_their_look_alikes(text: str) -> None:
+    assert Redactor([]).text(text) == text
