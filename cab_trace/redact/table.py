@@ -1022,15 +1022,56 @@ COMMANDS: tuple[RuleSpec, ...] = (
         "cli-login-token",
         r"\bcargo[ \t]+login[ \t]+(?:--[a-z-]+(?:[ \t]+[^\s-]\S*)?[ \t]+)*(?P<secret>[A-Za-z0-9_-]{12,})"
         r"|\bdoctl\b[^\n|;&]*?[ \t](?:-t|--access-token)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
-        r"|\btwine\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s3>[^\s\"'-][^\s\"']*)",
-        ("cargo", "doctl", "twine"),
+        r"|\btwine\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s3>[^\s\"'-][^\s\"']*)"
+        r"|\bwandb[ \t]+login[ \t]+(?:--[a-z-]+[ \t]+)*(?P<s4>[0-9a-f]{40})",
+        ("cargo", "doctl", "twine", "wandb"),
         (
             "cargo login crates1oT0kenValue",
             "doctl auth init -t d0ctlT0kenValue1",
             "twine upload -u __token__ -p pypi-AgEIcHlwaS5vcmcCJDk4 dist/*",
         ),
         ("cargo login", "twine upload dist/*"),
-        trigger=r"(?i)\b(?:cargo[ \t]+login|doctl|twine)\b",
+        trigger=r"(?i)\b(?:cargo[ \t]+login|doctl|twine|wandb[ \t]+login)\b",
+    ),
+    _c(
+        "header-call",
+        r"[\"'](?:(?:proxy-)?authorization|x-api-key|api-key|apikey|x-auth-token|private-token|x-goog-api-key"
+        r"|x-access-token)[\"'][ \t]*,[ \t]*[\"'](?:(?:bearer|basic|token)[ \t]+)?(?P<secret>[^\"'\s$`{]{8,})[\"']",  # noqa: E501
+        ("authorization", "api-key", "apikey", "auth-token", "private-token", "access-token"),
+        (
+            'req.Header.Set("Authorization", "Bearer g0T0kenValue123")',
+            "xhr.setRequestHeader('X-API-Key', 'k3yV4lue99xx')",
+        ),
+        (
+            'x.setRequestHeader("Authorization","Bearer "+t)',
+            'headers.set("Authorization", `Bearer ${token}`)',
+        ),
+        trigger=r"(?i)(?:authorization|api-?key|auth-token|private-token|access-token)[\"'][ \t]*,[ \t]*[\"']",  # noqa: E501
+    ),
+    _c(
+        "protocol-auth",
+        r"(?m)^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]+(?:PLAIN|LOGIN)[ \t]+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})[ \t]*$"  # noqa: E501
+        r"|^[^\S\n]*[A-Za-z0-9]{1,8}[ \t]+LOGIN[ \t]+\S+[ \t]+(?P<s2>\S+)[ \t]*$"
+        r"|^[^\S\n]*PASS[ \t]+(?P<s3>(?=\S*[0-9!@#$%^&*])[^\s/]+)[ \t]*$"
+        r"|^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]+(?:\S+[ \t]+)?(?P<s4>(?=\S*[0-9!@#$%^&*])[^\s]+)[ \t]*$",
+        ("auth", "login", "pass"),
+        (
+            "AUTH PLAIN AGJvYgBodW50ZXIyMg==",
+            "a1 LOGIN bob ImapPw123",
+            "PASS Ftp0Pass",
+            "redis> AUTH R3disAuthPw",
+        ),
+        ("PASS  src/App.test.js", "--- PASS: TestParse (0.00s)", "AUTH failed", "PASS tests/test_x.py"),
+        trigger=r"(?m)^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]|^[^\S\n]*[A-Za-z0-9]{1,8}[ \t]+LOGIN[ \t]|^[^\S\n]*PASS[ \t]",  # noqa: E501
+        ignore_case=False,
+    ),
+    _c(
+        "echo-credential",
+        r"\becho[ \t]+(?:-n[ \t]+)?[\"']?[^\s:\"'$]+:(?P<secret>[^\s\"'$]+)[\"']?[ \t]*\|[ \t]*base64\b",
+        ("base64",),
+        ("echo -n 'user:Bas1cPw' | base64",),
+        ('echo -n "$USER:$PASS" | base64', "echo hello | base64"),
+        trigger=r"(?i)\|[ \t]*base64\b",
     ),
     _c(
         "rclone-config",

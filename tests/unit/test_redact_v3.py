@@ -464,3 +464,62 @@ def test_a_credential_in_a_config_or_command_is_redacted(text: str, secret: str)
 @pytest.mark.parametrize("text", LOOK_ALIKES, ids=[t[:40] for t in LOOK_ALIKES])
 def test_the_new_contexts_leave_their_look_alikes(text: str) -> None:
     assert Redactor([]).text(text) == text
+
+
+# Code, protocol logs and tool logins (None: must be left as it is).
+IN_CODE_AND_LOGS = [
+    ('requests.get(url, headers={"Authorization": "Bearer abcDEF123456ghiJKL"})', "abcDEF123456ghiJKL"),
+    ("fetch(url, { headers: { 'X-API-Key': 'k3yV4lue99xx' } })", "k3yV4lue99xx"),
+    ('req.Header.Set("Authorization", "Bearer g0T0kenValue123")', "g0T0kenValue123"),
+    ('curl -d \'{"username":"bob","password":"Js0nPw12"}\' https://x/login', "Js0nPw12"),
+    ("curl -d 'username=bob&password=F0rmPw12' https://x/login", "F0rmPw12"),
+    ("curl --data-urlencode 'password=UrlEnc9Pw' https://x", "UrlEnc9Pw"),
+    (
+        '127.0.0.1 - - [10/Oct/2024] "GET /api/v1/items?access_token=abcdef0123456789xyz HTTP/1.1" 200',
+        "abcdef0123456789xyz",
+    ),
+    ("AUTH PLAIN AGJvYgBodW50ZXIyMg==", "AGJvYgBodW50ZXIyMg=="),
+    ("a1 LOGIN bob ImapPw123", "ImapPw123"),
+    ("PASS Ftp0Pass", "Ftp0Pass"),
+    ("redis> AUTH R3disAuthPw", "R3disAuthPw"),
+    ('resource "x" "y" {\n  password = "TfRes0urcePw"\n}', "TfRes0urcePw"),
+    ("    environment:\n      - MYSQL_PASSWORD=C0mposePw", "C0mposePw"),
+    ("  postgresql:\n    auth:\n      password: H3lmValPw", "H3lmValPw"),
+    ("with:\n  token: ${{ secrets.X }}\n  password: GhaLiteral9", "GhaLiteral9"),
+    (
+        "git push https://bob:ghp_0123456789abcdefABCDEF0123456789abcd@github.com/o/r",
+        "ghp_0123456789abcdefABCDEF0123456789abcd",
+    ),
+    ("export HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz0123456789", "hf_abcdefghijklmnopqrstuvwxyz0123456789"),
+    (
+        "huggingface-cli login --token hf_abcdefghijklmnopqrstuvwxyz0123456789",
+        "hf_abcdefghijklmnopqrstuvwxyz0123456789",
+    ),
+    ("wandb login 0123456789abcdef0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567"),
+    ("WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567"),
+    ("ngrok config add-authtoken 2abcDEF0123456789_ghijKLMNOP", "2abcDEF0123456789_ghijKLMNOP"),
+    ("ngrok authtoken 2abcDEF0123456789_ghijKLMNOP", "2abcDEF0123456789_ghijKLMNOP"),
+    ("stripe login --api-key sk_test_51AbCdEfGhIjKlMnOpQrStUv", "sk_test_51AbCdEfGhIjKlMnOpQrStUv"),
+    ("gcloud auth activate-service-account --key-file=sa.json", None),
+    ("sentry-cli login --auth-token 0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
+    ("railway login --browserless; RAILWAY_TOKEN=rw4yT0kenValue", "rw4yT0kenValue"),
+    ("psql -h db -U app -W", None),
+    ("mysql -h db -u app --password=M1x3dPw app", "M1x3dPw"),
+    ("echo -n 'user:Bas1cPw' | base64", "Bas1cPw"),
+    ("username: admin\npassword: Adm1nYml9", "Adm1nYml9"),
+    ("Your one-time code is 493021", None),
+    ("client_id=abc&client_secret=CliS3cretV4l&grant_type=client_credentials", "CliS3cretV4l"),
+    (
+        "refresh_token=1//0abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH",
+        "1//0abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), IN_CODE_AND_LOGS, ids=[t[:40] for t, _ in IN_CODE_AND_LOGS])
+def test_a_credential_in_code_or_a_protocol_log_is_redacted(text: str, secret: str | None) -> None:
+    out = Redactor([]).text(text)
+    if secret is None:
+        assert out == text
+    else:
+        assert secret not in out, out
