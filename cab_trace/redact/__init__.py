@@ -376,8 +376,12 @@ class Redactor:
             # cut off before its END, as far as it goes.
             for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
                 block = text.find(opening, start, end)
+                close = (
+                    -2
+                )  # the next closing line at or after the block (-1: none): searched once per block run
                 while block != -1:
-                    close = text.find(closing, block)
+                    if close != -1 and close < block:
+                        close = text.find(closing, block)
                     if close != -1 and close - block <= MAX_BLOCK:
                         line_end = text.find("\n", close)
                         end = max(end, len(text) if line_end == -1 else line_end)

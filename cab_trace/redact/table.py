@@ -346,7 +346,9 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         (".",),
         (fake("M", 23) + "." + fake("", 6) + "." + fake("", 27),),
-        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{12}",
+        # Not the token's first part: a run of a class at a trigger's start makes RE2's DFA crawl
+        # (10 MB/s); its last two parts, in full, are rare enough in ordinary text.
+        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}",
     ),
     _t(
         "shopify-token",
@@ -493,7 +495,8 @@ TOKENS: tuple[RuleSpec, ...] = (
 CONTEXTS: tuple[RuleSpec, ...] = (
     _c(
         "private-key",
-        r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
+        # Up to its END, but not past another BEGIN (many BEGINs with no END: linear, not quadratic).
+        r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----(?:(?!-----BEGIN ).)*?"
         r"-----END (?P=kind)PRIVATE KEY( BLOCK)?-----)",
         ("-----begin",),
         (
@@ -797,7 +800,8 @@ BINDINGS: tuple[RuleSpec, ...] = (
             "sqlcmd -S db -U sa -P 'Sq1Pass!'",
         ),
         ("mongosh -u admin -p mongodb://db", "openssl enc -pass env:PW", "zip -r out.zip dir"),
-        trigger=r"(?i)\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|openssl|zip"
+        trigger=r"(?i)\bopenssl\b[^\n|;&]{0,200}?[ \t]-pass(?:in|out)?[ \t]"
+        r"|\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|zip"
         r"|unzip|7z|7za|rar|unrar|ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b",
     ),
     _c(
@@ -959,7 +963,8 @@ COMMANDS: tuple[RuleSpec, ...] = (
             "smbclient //fs/share -U alice%Sh4rePass",
         ),
         ("openssl rand -k", "az login --use-device-code", "smbclient //fs/share -U alice"),
-        trigger=r"(?i)\b(?:openssl|az[ \t]+login|ldap(?:whoami|compare|modrdn|exop|url)|smbclient)\b",
+        trigger=r"(?i)\bopenssl\b[^\n|;&]{0,200}?[ \t]-k[ \t]"
+        r"|\b(?:az[ \t]+login|ldap(?:whoami|compare|modrdn|exop|url)|smbclient)\b",
     ),
     _c(
         "cli-positional-password",
@@ -1046,7 +1051,8 @@ COMMANDS: tuple[RuleSpec, ...] = (
             'x.setRequestHeader("Authorization","Bearer "+t)',
             'headers.set("Authorization", `Bearer ${token}`)',
         ),
-        trigger=r"(?i)(?:authorization|api-?key|auth-token|private-token|access-token)[\"'][ \t]*,[ \t]*[\"']",  # noqa: E501
+        trigger=r"(?i)(?:authorization|api-?key|auth-token|private-token|access-token)[\"'][ \t]*,[ \t]*[\"']"
+        r"(?:(?:bearer|basic|token)[ \t]+)?[^\"'\s$`{]{8}",
     ),
     _c(
         "protocol-auth",
@@ -1062,7 +1068,7 @@ COMMANDS: tuple[RuleSpec, ...] = (
             "redis> AUTH R3disAuthPw",
         ),
         ("PASS  src/App.test.js", "--- PASS: TestParse (0.00s)", "AUTH failed", "PASS tests/test_x.py"),
-        trigger=r"(?m)^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]|^[^\S\n]*[A-Za-z0-9]{1,8}[ \t]+LOGIN[ \t]|^[^\S\n]*PASS[ \t]",  # noqa: E501
+        trigger=r"AUTH[ \t]|[ \t]LOGIN[ \t]|PASS[ \t]",
         ignore_case=False,
     ),
     _c(
