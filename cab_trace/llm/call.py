@@ -106,8 +106,10 @@ def error_type(call: CallRecord) -> str | None:
     return call.outcome
 
 
-def status_message(call: CallRecord) -> str:
-    """The span's ERROR description, in words."""
+def status_message(call: CallRecord, content: bool = True) -> str:
+    """The span's ERROR description, in words. Without ``content`` (``--no-content``) the
+    provider's own error message is left out: providers quote the prompt back in it ("This
+    model's maximum context length ... your messages: ...")."""
     if call.outcome == "http_error":
         text = f"the model endpoint answered HTTP {call.status}"
     else:
@@ -120,7 +122,9 @@ def status_message(call: CallRecord) -> str:
             "unanswered": "no answer from the model endpoint",
             "unreachable": "could not reach the model endpoint",
         }.get(call.outcome, call.outcome)
-    detail = call.detail or call.response.error
+    detail = call.detail or (call.response.error if content else "")
+    if not detail and call.response.error:
+        detail = "the provider's message is not recorded (--no-content)"
     return f"{text}: {detail}" if detail else text
 
 

@@ -69,7 +69,7 @@ class ModelCallSpans:
             start_time=call.start_ns,
         )
         if call.failed:
-            span.set_status(Status(StatusCode.ERROR, status_message(call)))
+            span.set_status(Status(StatusCode.ERROR, status_message(call, self.content)))
         span.end(end_time=max(call.end_ns, call.start_ns))
         self._last_end_ns = max(self._last_end_ns, call.end_ns)
         self.calls += 1

@@ -12,15 +12,27 @@ the text as it is and as a person would see it (``screen.py``); the rules are da
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
-from cab_trace.redact import screen
-from cab_trace.redact.prefilter import Prefilter
+from cab_trace.redact import decode, screen
+from cab_trace.redact.known import (
+    ANCHOR,
+    FRAGMENT,
+    MIN_SECRET_LENGTH,
+    PIECE,
+    anchors,
+    encoded_forms,
+    encoded_run,
+    extend,
+    fragments,
+    occurrences,
+)
+from cab_trace.redact.prefilter import Prefilter, Selector
 from cab_trace.redact.rules import (
     NAME_ENDINGS,
+    NAMED_REGION_TRIGGERS,
     NAMED_TRIGGERS,
     RULES,
     Rule,
@@ -30,42 +42,44 @@ from cab_trace.redact.rules import (
     is_weak_name,
     secret_value,
 )
+from cab_trace.redact.spans import REDACTED, Finding, apply, merge_findings
 
-__all__ = ["REDACTED", "Finding", "Redactor", "StreamRedactor", "is_secret_name", "secrets_from_env"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "PIECE",
+    "REDACTED",
+    "Finding",
+    "Redactor",
+    "StreamRedactor",
+    "apply",
+    "is_secret_name",
+    "secrets_from_env",
+]
 
-REDACTED = "[REDACTED]"
 
-#: A known secret shorter than this cannot be replaced without destroying ordinary text
-#: (a key "ab" would blank every "ab"); the harness warns about such values instead.
-MIN_SECRET_LENGTH = 4
 #: Values of secret-*named* environment variables shorter than this are flags and switches
 #: ("1", "true", "none"), not credentials.
 MIN_ENV_SECRET_LENGTH = 8
-#: A piece of a known secret this long is as bad as all of it, and is replaced wherever it appears.
-PIECE = 16
-#: Known secrets are found from these many-character pieces of them (see :func:`_anchors`).
-ANCHOR = 8
 #: How far around a candidate the rules look (beyond its line, for very long lines).
 WINDOW = 64 * 1024
+#: A line longer than this is looked at only around each candidate, :data:`NEAR` characters each side.
+LONG_LINE = 4096
+NEAR = 256
 #: How far a private-key block may run from its BEGIN line to its END line.
 MAX_BLOCK = 64 * 1024
 
 _MARKER = re.compile(re.escape(REDACTED))
-_KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
+#: The marks that call for a view, in the order the marks' pass tries them (see Redactor._marks).
+_VIEW_MARKS = [*(mark for mark, _ in decode.DECODERS.values()), screen.NON_ASCII_SPECIAL]
+_VIEW_MARK = re.compile(
+    "|".join(f"(?P<{name}>{mark})" for name, (mark, _) in decode.DECODERS.items())
+    + f"|(?P<special>{screen.NON_ASCII_SPECIAL})"
+)
 _OPTION = re.compile(r"(--?)([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?", re.DOTALL)
-_LINE_BREAKS = "\r\n"
 #: Rules that argv already applies element by element (an option's value is judged on its own there).
 _PER_ELEMENT_RULES = frozenset({"secret-option", "secret-assignment", "secret-field"})
 
 T = TypeVar("T")
-
-
-class Finding(NamedTuple):
-    """A suspected secret: ``text[start:end]``, found by rule ``rule``."""
-
-    start: int
-    end: int
-    rule: str
 
 
 def secrets_from_env(env: Mapping[str, str]) -> list[str]:
@@ -84,14 +98,31 @@ _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
 
 
-def _anchors(secret: str) -> list[tuple[str, int]]:
-    """Pieces of ``secret`` such that every piece of it of :data:`PIECE` or more characters
-    contains one of them whole: the :data:`ANCHOR`-character pieces at every multiple of
-    ANCHOR, and its last ANCHOR characters. A shorter secret is its own anchor."""
-    if len(secret) <= ANCHOR:
-        return [(secret, 0)]
-    offsets = {*range(0, len(secret) - ANCHOR + 1, ANCHOR), len(secret) - ANCHOR}
-    return [(secret[o : o + ANCHOR], o) for o in sorted(offsets)]
+_ASCII_BYTES = bytes(range(128))
+#: The decoders' marks that are ASCII: candidates of the one pass (see Redactor._marks).
+ASCII_MARKS = r"%[0-9A-Fa-f]{2}|&#[0-9xX]|&(?:amp|lt|gt|quot|apos);"
+_NON_ASCII_MARK = re.compile(
+    "|".join(mark for mark, _ in decode.DECODERS.values() if not mark.isascii())
+    + "|"
+    + screen.NON_ASCII_SPECIAL
+)
+
+
+_ASCII_MARK = re.compile(ASCII_MARKS)
+
+
+def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The candidates for the rules: not the decoders' ASCII marks."""
+    return [h for h in hits if text[h[0]] not in "%&" or not _ASCII_MARK.fullmatch(text, *h)]
+
+
+def _may_have_marks(text: str, data: bytes) -> bool:
+    """Whether ``text`` can hold a decoder's mark that is not ASCII: among the few distinct
+    characters that are not ASCII (``bytes.translate`` takes the rest out at GB/s)."""
+    if len(data) == len(text):
+        return False
+    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    return any(_NON_ASCII_MARK.match(c) for c in others)
 
 
 class Redactor:
@@ -113,7 +144,7 @@ class Redactor:
         engine: the prefilter's engine, ``auto`` (RE2 when installed), ``re2`` or ``re``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0912 - one constructor builds the prefilter, its selector and the views' passes
         self,
         known_secrets: Iterable[str] = (),
         rules: Sequence[Rule] = RULES,
@@ -127,9 +158,20 @@ class Redactor:
         self._named_values = named_values
         self._engine = engine
         self._anchor_map: dict[str, list[tuple[str, int]]] = {}
+        # What a known secret looks like after the encodings tools apply on the way to a person
+        # (reversed behind a right-to-left override, base64 in a clipboard sequence, HTTP Basic
+        # credentials or a Kubernetes Secret, hex): found like the secret itself.
+        self._encoded: dict[str, str] = {}
         for secret in self._secrets:
-            for anchor, offset in _anchors(secret):
+            for form, kind in encoded_forms(secret):
+                self._encoded.setdefault(form, kind)
+        for secret in [*self._secrets, *self._encoded]:
+            for anchor, offset in anchors(secret):
                 self._anchor_map.setdefault(anchor, []).append((secret, offset))
+        # Four-character pieces, to find a known secret folded into short lines (fold -w5) or cut
+        # into pieces under 16 characters behind a per-line prefix (cat -n, "> ", diff "+", a hex
+        # dump's text column, YAML block lines).
+        self._fragments = fragments(self._secrets)
         self._by_keyword: dict[str, list[Rule]] = {}
         self._order = {rule: i for i, rule in enumerate(self._rules)}
         for rule in self._rules:
@@ -145,11 +187,35 @@ class Redactor:
         if named_values:
             patterns.extend(NAMED_TRIGGERS)
         patterns.extend(re.escape(anchor) for anchor in self._anchor_map)
+        # The pieces of known secrets are candidates of the one pass too (a window of their own:
+        # a piece found first hides a trigger that starts inside it, and the window's rules still run).
+        patterns.extend(re.escape(fragment) for fragment in sorted(self._fragments))
+        # Views are for finding secrets: a redactor with nothing to find (no rules, no known
+        # secret) needs none. The decoders' marks are found by a small pass of their own, over
+        # text that can hold one: a long trigger's match would hide one inside it.
+        self._views_on = bool(patterns)
+        self._marker = Prefilter(_VIEW_MARKS if self._views_on else [], engine)
+        if self._views_on:
+            patterns.append(ASCII_MARKS)
         # Without RE2, the keywords alone (lowercase literals, one `re` pass over lowercased text).
         literals = [*self._by_keyword, *self._anchor_map]
         if named_values:
             literals.extend(NAME_ENDINGS)
         self._prefilter = Prefilter(patterns, engine, literals)
+        # Per window, which rules' triggers match there (one RE2 set pass), and where the named
+        # triggers do: only those run. Without RE2, the rules whose keywords the window holds.
+        self._selector: Selector | None = None
+        self._named_finder: Prefilter | None = None
+        if self._prefilter.engine == "re2":
+            triggers = [rule.trigger for rule in self._rules]
+            # Two more entries: the named triggers (index len(rules)), the known secrets' anchors (+1).
+            triggers.append("|".join(f"(?:{t})" for t in NAMED_TRIGGERS) if named_values else "[^\\s\\S]")
+            if named_values:
+                self._named_finder = Prefilter(NAMED_REGION_TRIGGERS)
+            if self._anchor_map:
+                triggers.append("|".join(re.escape(a) for a in self._anchor_map))
+            selector = Selector(triggers)
+            self._selector = selector if selector.ready else None
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
@@ -160,7 +226,11 @@ class Redactor:
 
     @property
     def longest_secret(self) -> int:
-        return len(self._secrets[0]) if self._secrets else 0
+        """The longest known secret's length, or of any form of one (hex doubles it)."""
+        return max((len(s) for s in self._anchor_owners()), default=0)
+
+    def _anchor_owners(self) -> list[str]:
+        return [*self._secrets[:1], *self._encoded]
 
     @property
     def engine(self) -> str:
@@ -177,30 +247,105 @@ class Redactor:
         overlap (``Authorization: Bearer X`` is an auth header *and* a bearer token), the stretch
         is reported once, under the most specific rule (known secret, then token shapes, then
         context rules, then secret names). Positions are in ``text`` as given; a secret seen
-        through control sequences covers them."""
+        through control sequences or an encoding covers them."""
         if not text:
             return []
+        data = text.encode("utf-8", "surrogatepass")
+        hits = self._prefilter.spans(text, data)
+        rule_hits = _rule_hits(text, hits)
+        marks = self._marks(text, data, hits)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
-        # then as it is shown, if that differs: each view is built once, over the whole text.
-        found = [Finding(*span) for span in self._find_in(text)]
-        for view in screen.views(text) or ():
+        # then as it is shown or decoded, where that differs: each view is built once.
+        found = [Finding(*span) for span in self._at(text, rule_hits)]
+        if "fragment" in marks:
+            found.extend(self._folded(text, marks["fragment"]))
+        for view in self._views(text, data, marks):
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
-        return _merge_findings(found)
+        return merge_findings(found)
+
+    def _marks(self, text: str, data: bytes, hits: list[tuple[int, int]]) -> dict[str, list[int]]:
+        """Where each decoder's marks are (a second, small pass, only over text that can hold one:
+        not ASCII, or with ``%`` or ``&``), and pieces of known secrets (``fragment``) among the
+        rules' candidates."""
+        if not self._views_on:
+            return {}
+        marks: dict[str, list[int]] = {}
+        if self._marker.engine == "re2":
+            # ASCII marks (%41, &#115;) came with the rules' candidates; the others from a pass of
+            # their own, over text that holds a character of theirs.
+            starts = [s for s, _ in hits if text[s] in "%&"]
+            if _may_have_marks(text, data):
+                starts += [s for s, _ in self._marker.spans(text, data)]
+            for start in starts:
+                mark = _VIEW_MARK.match(text, start)
+                if mark is not None and mark.lastgroup is not None:
+                    marks.setdefault(mark.lastgroup, []).append(start)
+            for positions in marks.values():
+                positions.sort()
+            if self._anchor_map:
+                marks["fragment"] = [
+                    s for s, e in hits if (e - s == FRAGMENT and text[s:e] in self._fragments)
+                ]
+        else:
+            # The fallback's keyword scan does not know the marks: a scan of their own.
+            for m in _VIEW_MARK.finditer(text):
+                if m.lastgroup is not None:
+                    marks.setdefault(m.lastgroup, []).append(m.start())
+            marks["fragment"] = [i for f in self._fragments for i in occurrences(text, f)]
+        # Where the rules' pass met an anchor of a known secret, its lines are read without prefixes too.
+        marks.setdefault("fragment", []).extend(
+            s for s, e in hits if e - s <= ANCHOR and text[s:e] in self._anchor_map
+        )
+        if marks["fragment"]:
+            marks["fragment"].sort()
+        else:
+            del marks["fragment"]
+        return marks
+
+    def _views(self, text: str, data: bytes, marks: dict[str, list[int]]) -> list[screen.Mapped]:
+        """What a person would see of ``text`` where that differs from it: the screen (control
+        sequences, invisible characters, cursor moves), and the lines that hold an encoding
+        decoded (JSON and C escapes, percent-encoding, HTML references, compatibility
+        characters, right-to-left overrides)."""
+        if not self._views_on:
+            return []
+        out: list[screen.Mapped] = []
+        if screen.has_controls(data) or "special" in marks or "bidi" in marks:
+            out.extend(screen.display_views(text))
+        if "\\" in text:
+            ranges = decode.lines_with(text, "\\")
+            escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
+            if escaped.changed:
+                out.append(escaped)
+                if screen.has_special(escaped.text):
+                    out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
+        for name, (_, decoder) in decode.DECODERS.items():
+            if name in marks:
+                ranges = decode.line_ranges(text, marks[name])
+                out.append(decode.Lines(text, ranges, decoder, decode.FAST.get(name)))
+        return out
 
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
-        """The secrets in ``text`` as it is: the prefilter's candidates, the rules over the lines
-        around them."""
-        hits = self._prefilter.spans(text)
-        if not hits:
-            return []
+        """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules
+        over the lines around them."""
+        return self._at(text, _rule_hits(text, self._prefilter.spans(text)))
+
+    def _at(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
-        for start, end in self._windows(text, hits):
-            found.extend((start + a, start + b, rule) for a, b, rule in self._scan(text[start:end]))
+        if hits:
+            for start, end in self._windows(text, hits):
+                spans = self._scan(text[start:end], select=True)
+                if end < len(text) and text[end] != "\n" and any(b == end - start for _, b, _ in spans):
+                    # A finding runs to where a long line was cut (a long cookie header): the whole line.
+                    line_end = text.find("\n", end)
+                    end = len(text) if line_end == -1 else line_end  # noqa: PLW2901
+                    spans = self._scan(text[start:end], select=True)
+                found.extend((start + a, start + b, rule) for a, b, rule in spans)
         return found
 
-    def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _windows(self, text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:  # noqa: PLR0912
         """The lines around each candidate (and as much more as a known secret or a key block
         could reach), merged."""
         pad = self.longest_secret
@@ -208,11 +353,18 @@ class Redactor:
         for hit_start, hit_end in hits:
             lo = max(hit_start - pad, 0)
             hi = min(hit_end + pad, len(text))
-            # From the line before (a .netrc entry or a YAML block names its secret a line later).
             line_start = text.rfind("\n", 0, lo) + 1
-            start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
             end = text.find("\n", hi)
-            end = len(text) if end == -1 else min(end, hi + WINDOW)
+            end = len(text) if end == -1 else end
+            if end - line_start > LONG_LINE:
+                # A long line (minified code, a JSON message): the stretch around the candidate,
+                # to whitespace, is context enough; the rules over all of it, per candidate, are not.
+                start = _space_before(text, max(lo - NEAR, line_start), line_start)
+                end = _space_after(text, min(hi + NEAR, end), end)
+            else:
+                # From the line before (a .netrc entry or a YAML block names its secret a line later).
+                start = max(text.rfind("\n", 0, max(line_start - 1, 0)) + 1, lo - WINDOW, 0)
+                end = min(end, hi + WINDOW)
             if windows and start <= windows[-1][1]:
                 windows[-1] = (windows[-1][0], max(windows[-1][1], end))
             else:
@@ -220,34 +372,64 @@ class Redactor:
         out: list[tuple[int, int]] = []
         for start, window_end in windows:
             end = window_end
-            # A key block (or a PuTTY key) runs to its END line, however many lines away.
+            # A key block (or a PuTTY key) runs to its END line, however many lines away; one
+            # cut off before its END, as far as it goes.
             for opening, closing in (("-----BEGIN ", "-----END "), ("PuTTY-User-Key-File-", "Private-MAC:")):
                 block = text.find(opening, start, end)
+                close = (
+                    -2
+                )  # the next closing line at or after the block (-1: none): searched once per block run
                 while block != -1:
-                    close = text.find(closing, block)
+                    if close != -1 and close < block:
+                        close = text.find(closing, block)
                     if close != -1 and close - block <= MAX_BLOCK:
                         line_end = text.find("\n", close)
                         end = max(end, len(text) if line_end == -1 else line_end)
+                    elif opening == "-----BEGIN ":
+                        end = max(end, _base64_lines_end(text, block, block + MAX_BLOCK))
                     block = text.find(opening, block + 1, end)
+            # A Kubernetes Secret's data comes before or after its kind: the whole YAML document.
+            for kind in ("kind: Secret", '"kind": "Secret"', '"kind":"Secret"'):
+                at = text.find(kind, start, end)
+                if at != -1:
+                    doc_start = text.rfind("\n---", max(at - MAX_BLOCK, 0), at)
+                    start = min(start, max(at - MAX_BLOCK, 0) if doc_start == -1 else doc_start + 1)  # noqa: PLW2901
+                    doc_end = text.find("\n---", at, at + MAX_BLOCK)
+                    end = max(end, min(len(text), at + MAX_BLOCK) if doc_end == -1 else doc_end)
             if out and start <= out[-1][1]:
                 out[-1] = (out[-1][0], max(out[-1][1], end))
             else:
                 out.append((start, end))
         return out
 
-    def _scan(self, text: str) -> list[tuple[int, int, str]]:
-        """The secrets in one window (or one view of it)."""
+    def _scan(self, text: str, select: bool = False) -> list[tuple[int, int, str]]:
+        """The secrets in one window (or one view of it): with ``select``, the rules whose triggers
+        match in it; else every rule whose keywords it holds (the reference the tests hold the
+        fast path to)."""
         lowered = text.lower()
         spans: list[tuple[int, int, str]] = []
-        if self._anchor_map:
+        named = self._named_values
+        known = bool(self._anchor_map)
+        regions: list[tuple[int, int]] | None = None
+        if select and self._selector is not None:
+            ids = self._selector(text.encode("utf-8", "surrogatepass"))
+            count = len(self._rules)
+            known = known and count + 1 in ids
+            # In table order: the most specific rule first.
+            ran = [self._rules[i] for i in sorted(i for i in ids if i < count)]
+            named = named and count in ids
+            if named and self._named_finder is not None:
+                regions = self._named_finder.spans(text)
+        else:
+            # The rules whose keywords the window holds (a plain loop of `in`: cheaper on a line
+            # than any regex over all keywords).
+            ran = sorted(self._rules_for(lowered), key=self._order.__getitem__)
+        if known:
             spans.extend(self._known(text))
-        # Only the rules whose keywords the window holds run (a plain loop of `in`: cheaper on a
-        # line than any regex over all keywords).
-        ran = self._rules_for(lowered)
-        for rule in sorted(ran, key=self._order.__getitem__):  # the most specific rule first
+        for rule in ran:
             spans.extend(rule.find(text, lowered))
-        if self._named_values:
-            spans.extend(find_named_values(text, lowered))
+        if named:
+            spans.extend(find_named_values(text, lowered, regions))
         if REDACTED in text:
             # What is already redacted is not found again (redaction is idempotent), even by a rule
             # whose value pattern stops short of the marker's closing bracket.
@@ -271,17 +453,40 @@ class Redactor:
         return ran
 
     def _known(self, text: str) -> list[tuple[int, int, str]]:
-        """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed."""
+        """Known secrets and their pieces of :data:`PIECE`+ characters, line breaks inside allowed;
+        an encoded form with the whole run of its alphabet around it."""
         out: list[tuple[int, int, str]] = []
         for anchor, owners in self._anchor_map.items():
             i = text.find(anchor)
             while i != -1:
                 for secret, offset in owners:
-                    span = _extend(text, i, secret, offset, len(anchor))
+                    span = extend(text, i, secret, offset, len(anchor))
                     if span is not None:
-                        out.append((*span, "known-secret"))
+                        kind = self._encoded.get(secret)
+                        out.append((*(encoded_run(text, *span, kind) if kind else span), "known-secret"))
                 i = text.find(anchor, i + 1)
         return out
+
+    def _folded(self, text: str, positions: list[int]) -> list[Finding]:
+        """A known secret spread over the lines around ``positions``, each line's prefix (line
+        number, quote, diff marker, hex dump columns, indentation) left out: one finding per
+        line's part, so the prefixes stay."""
+        longest = len(self._secrets[0]) if self._secrets else 0
+        pad = max(longest // 2 + 2, 4)  # lines: a fold is 4 characters a line at the least
+        reach = 16 * longest + 1024  # characters: the pieces and their prefixes, not a long line's rest
+        found: list[Finding] = []
+        done = -1
+        for position in positions:
+            if position < done:
+                continue
+            start, end = decode.lines_around(text, position, pad)
+            start, end = max(start, position - reach), min(end, position + reach)
+            for markers in (True, False):
+                joined = decode.Bodies(text, start, end, markers)
+                for a, b, _ in self._known(joined.text):
+                    found.extend(Finding(s, e, "known-secret") for s, e in joined.pieces(a, b))
+            done = end
+        return found
 
     def text(self, text: str) -> str:
         """Free text: output, prompts, status messages, shell strings."""
@@ -388,54 +593,35 @@ class Redactor:
         return StreamRedactor(self)
 
 
-def apply(text: str, found: Sequence[Finding], start: int = 0, end: int | None = None) -> str:
-    """``text[start:end]`` with each finding replaced by the marker (a known secret broken
-    over lines loses each line's part, and keeps the line breaks)."""
-    end = len(text) if end is None else end
-    parts: list[str] = []
-    position = start
-    for f in found:
-        s, e = max(f.start, start), min(f.end, end)
-        if e <= s or s < position:
-            continue
-        parts.append(text[position:s])
-        secret = text[s:e]
-        if "\n" in secret and f.rule == "known-secret":
-            parts.append("\n".join(REDACTED if line.strip() else line for line in secret.split("\n")))
-        else:
-            parts.append(REDACTED)
-        position = e
-    parts.append(text[position:end])
-    return "".join(parts)
+_BASE64_LINE = re.compile(r"[ \t]*(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: .*)?\r?$")
 
 
-def _extend(text: str, at: int, secret: str, offset: int, length: int) -> tuple[int, int] | None:
-    """The stretch of ``text`` around ``text[at:at+length] == secret[offset:offset+length]``
-    that spells a known secret or a piece of it (line breaks in between skipped), if long enough."""
-    lo, k = at, offset  # text[lo:] matches secret[k:]
-    j = at - 1
-    while k > 0 and j >= 0:
-        c = text[j]
-        if c == secret[k - 1]:
-            k -= 1
-            lo = j
-        elif c not in _LINE_BREAKS:
-            break
-        j -= 1
-    hi, k_end = at + length, offset + length
-    j = hi
-    while k_end < len(secret) and j < len(text):
-        c = text[j]
-        if c == secret[k_end]:
-            k_end += 1
-            hi = j + 1
-        elif c not in _LINE_BREAKS:
-            break
-        j += 1
-    matched = k_end - k
-    if matched == len(secret) or matched >= PIECE:
-        return lo, hi
-    return None
+def _base64_lines_end(text: str, start: int, limit: int) -> int:
+    """Where the lines after ``start`` stop looking like a key block's body (base64 or headers)."""
+    end = text.find("\n", start)
+    while end != -1 and end < limit:
+        nxt = text.find("\n", end + 1)
+        line_end = len(text) if nxt == -1 else nxt
+        if not _BASE64_LINE.fullmatch(text, end + 1, line_end):
+            return end
+        end = nxt
+    return len(text) if end == -1 else min(end, limit)
+
+
+def _space_before(text: str, at: int, floor: int) -> int:
+    """``at``, moved back to just after whitespace (at most 256 characters), not below ``floor``."""
+    for i in range(at, max(at - 256, floor), -1):
+        if text[i - 1].isspace():
+            return i
+    return max(at, floor)
+
+
+def _space_after(text: str, at: int, ceiling: int) -> int:
+    """``at``, moved on to the next whitespace (at most 256 characters), not past ``ceiling``."""
+    for i in range(at, min(at + 256, ceiling)):
+        if text[i].isspace():
+            return i
+    return min(at, ceiling)
 
 
 def _option_value_is_secret(name: str, value: str) -> bool:
@@ -443,117 +629,7 @@ def _option_value_is_secret(name: str, value: str) -> bool:
     # a credential-looking one, so that --key sort keeps its value.
     if is_placeholder(value):
         return False
-    return secret_value(name, value) if is_weak_name(name) else True
+    return secret_value(name, value, option=True) if is_weak_name(name, option=True) else True
 
 
-def _merge_findings(found: list[Finding]) -> list[Finding]:
-    # ``found`` is in priority order; sorting is stable, so among findings that start at the
-    # same place the most specific comes first and names the merged stretch.
-    merged: list[Finding] = []
-    for f in sorted(found, key=lambda f: f.start):
-        if merged and f.start <= merged[-1].end:  # adjacent secrets become one marker
-            last = merged[-1]
-            merged[-1] = Finding(last.start, max(last.end, f.end), last.rule)
-        else:
-            merged.append(f)
-    return merged
-
-
-#: A stream line longer than this is released up to its last whitespace...
-MAX_LINE_HOLD = 16 * 1024
-#: ...keeping at most this much of an unbroken run (a token longer than that is not one).
-MAX_TOKEN_HOLD = 4 * 1024
-#: An unterminated private-key block is held back up to this size.
-MAX_BLOCK_HOLD = 64 * 1024
-
-
-#: Of a line released in parts, this much of what was released is kept as context, so that a
-#: ``--api-key`` released before the cut still names the value after it.
-CONTEXT_HOLD = 4 * 1024
-
-
-class StreamRedactor:
-    """Redacts a stream of byte chunks, catching a secret cut in two by a chunk boundary.
-
-    It releases whole lines and holds back the unfinished last one (up to a bound), an
-    unterminated ``BEGIN ... PRIVATE KEY`` block, and any end that could be the start of a
-    known secret. A line longer than :data:`MAX_LINE_HOLD` (or one ended by ``\r``, so that
-    progress lines that redraw in place flow through) is released in parts; a part never ends
-    inside anything the redactor finds (a token, a ``name=value``, a known secret), and the
-    released start of the line stays in view as context, so ``--api-key`` in one part still
-    names the value in the next. Bytes are decoded as UTF-8 (invalid bytes become U+FFFD); a
-    character split across chunks is not broken.
-    """
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-        self._context = ""  # the released part of the current line (raw), for the next part's view
-
-    def feed(self, chunk: bytes) -> str:
-        """Redacted text that is safe to emit now (possibly empty)."""
-        return self._release(self._pending + self._decoder.decode(chunk), final=False)
-
-    def finish(self) -> str:
-        """The rest, once the stream has ended."""
-        return self._release(self._pending + self._decoder.decode(b"", final=True), final=True)
-
-    def _release(self, raw: str, final: bool) -> str:
-        cut = len(raw) if final else self._safe_cut(raw)
-        if cut == 0:
-            self._pending = raw
-            return ""
-        context = self._context
-        found = self._redactor.findings(context + raw) if raw else []
-        shift = len(context)
-        found = [Finding(f.start - shift, f.end - shift, f.rule) for f in found if f.end > shift]
-        if not final:
-            # No splits: a finding that runs over the cut is held back whole.
-            for f in found:
-                if f.start < cut < f.end and f.start > 0:
-                    cut = f.start
-        out = apply(raw, found, 0, cut)
-        released = raw[:cut]
-        self._pending = raw[cut:]
-        line_start = max(released.rfind("\n"), -1) + 1
-        self._context = ("" if line_start else context) + released[line_start:]
-        if len(self._context) > CONTEXT_HOLD:
-            self._context = self._context[-CONTEXT_HOLD:]
-        return out
-
-    def _safe_cut(self, raw: str) -> int:
-        newline = raw.rfind("\n") + 1
-        cut = max(newline, raw.rfind("\r") + 1)
-        if cut > newline and self._redactor.known_secrets:
-            # A \r cut: if what the line shows so far ends like the start of a known secret, the
-            # rest could be drawn after it: hold the line.
-            line = raw[newline:cut]
-            if _secret_prefix_at_end(line.rstrip("\r"), self._redactor.known_secrets) >= MIN_SECRET_LENGTH:
-                cut = newline
-        if len(raw) - cut > MAX_LINE_HOLD:
-            space = max(raw.rfind(" ", cut), raw.rfind("\t", cut))
-            cut = max(space + 1, len(raw) - MAX_TOKEN_HOLD)
-        block = raw.rfind("-----BEGIN ")
-        if (
-            0 <= block < cut
-            and "PRIVATE KEY" in raw[block : block + 64]
-            and not _KEY_BLOCK_END.search(raw, block)  # a half-arrived END line does not close it
-            and len(raw) - block <= MAX_BLOCK_HOLD
-        ):
-            cut = block
-        secrets = self._redactor.known_secrets
-        if secrets and cut < len(raw):
-            cut = min(cut, len(raw) - _secret_prefix_at_end(raw, secrets))
-        return cut
-
-
-def _secret_prefix_at_end(text: str, secrets: Iterable[str]) -> int:
-    """Length of the longest end of ``text`` that is a proper prefix of one of ``secrets``."""
-    best = 0
-    for secret in secrets:
-        for length in range(min(len(secret) - 1, len(text)), best, -1):
-            if text.endswith(secret[:length]):
-                best = length
-                break
-    return best
+from cab_trace.redact.stream import StreamRedactor  # noqa: E402 - it types against Redactor

@@ -14,6 +14,7 @@ the lowercased text): more candidates, as every ``token`` in prose is one, but t
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Sequence
@@ -25,10 +26,15 @@ except ImportError:  # pragma: no cover - google-re2 is a dependency; this is th
     _re2 = None
 
 
+_GLOBAL_FLAGS = re.compile(r"^\(\?([ims]+)\)")
+
+
 def scoped(pattern: str) -> str:
-    """``(?i)x`` as ``(?i:x)``, so that patterns can be joined into one alternation."""
-    if pattern.startswith("(?i)"):
-        return f"(?i:{pattern[4:]})"
+    """``(?i)x`` as ``(?i:x)`` (and ``(?im)x`` as ``(?im:x)``), so that patterns can be joined into
+    one alternation."""
+    m = _GLOBAL_FLAGS.match(pattern)
+    if m is not None:
+        return f"(?{m.group(1)}:{pattern[m.end() :]})"
     return f"(?:{pattern})"
 
 
@@ -42,14 +48,9 @@ class Prefilter:
         self._compiled: Any = None
         self._lowered = False
         if engine in ("auto", "re2") and _re2 is not None:
-            options = _re2.Options()
-            options.max_mem = 64 << 20  # room for the DFA of ~150 rules without falling back to the NFA
-            options.log_errors = False  # a pattern RE2 cannot take falls back to re, without a word on stderr
-            try:
-                self._compiled = _re2.compile(self.pattern, options)
+            self._compiled = _compile_re2(self.pattern)
+            if self._compiled is not None:
                 self.engine = "re2"
-            except Exception:  # noqa: BLE001 - an RE2 syntax gap falls back to re, results unchanged
-                self._compiled = None
         elif engine == "re2":
             raise ValueError("google-re2 is not installed")
         if self._compiled is None:
@@ -62,7 +63,23 @@ class Prefilter:
             else:
                 self._compiled = re.compile(self.pattern)
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def found_in(self, data: bytes) -> bool:
+        """Whether any pattern matches in UTF-8 ``data`` (RE2 stops at the first match)."""
+        if self.engine == "re2":
+            return self._compiled.search(data) is not None
+        return bool(self.spans(data.decode("utf-8", "surrogatepass")))
+
+    def spans(self, text: str, data: bytes | None = None) -> list[tuple[int, int]]:
+        """The candidate spans in ``text`` (character offsets), in order; ``data`` is ``text`` in
+        UTF-8 if the caller has it."""
+        if self.engine == "re2":
+            # RE2 on bytes: the wrapper's str path costs more than the scan itself (GB/s on bytes).
+            if data is None:
+                data = text.encode("utf-8", "surrogatepass")
+            found = [m.span() for m in self._compiled.finditer(data)]
+            if not found or len(data) == len(text):
+                return found  # ASCII: byte offsets are character offsets
+            return _char_spans(data, found)
         if self._lowered:
             lowered = text.lower()
             if len(lowered) == len(text):
@@ -70,3 +87,68 @@ class Prefilter:
             # A character whose lowercase is longer ("İ") shifts positions: all of it is a candidate.
             return [(0, len(text))] if self._compiled.search(lowered) else []
         return [m.span() for m in self._compiled.finditer(text)]
+
+
+def _char_spans(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Byte offsets into UTF-8 ``data`` as character offsets (decoding only between the offsets)."""
+    out: list[tuple[int, int]] = []
+    byte_at = char_at = 0
+
+    def char(offset: int) -> int:
+        nonlocal byte_at, char_at
+        if offset < byte_at:  # an end before the next start's position: count back from the start
+            byte_at = char_at = 0
+        char_at += len(data[byte_at:offset].decode("utf-8", "surrogatepass"))
+        byte_at = offset
+        return char_at
+
+    for start, end in spans:
+        out.append((char(start), char(end)))
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_re2(pattern: str) -> Any:
+    """One compiled RE2 per pattern, shared: every redactor of a run (and every ``with_secrets``)
+    has the same rules, and RE2 builds its DFA's states as it meets text, so a shared one is a
+    warm one. RE2 objects are safe to use from several threads."""
+    options = _re2.Options()
+    options.max_mem = 64 << 20  # room for the DFA of ~150 rules without falling back to the NFA
+    options.log_errors = False  # a pattern RE2 cannot take falls back to re, without a word on stderr
+    try:
+        return _re2.compile(pattern.encode(), options)
+    except Exception:  # noqa: BLE001 - an RE2 syntax gap falls back to re, results unchanged
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_set(patterns: tuple[str, ...]) -> Any:
+    options = _re2.Options()
+    options.max_mem = 64 << 20
+    options.log_errors = False
+    try:
+        compiled = _re2.Set.SearchSet(options)
+        for pattern in patterns:
+            compiled.Add(scoped(pattern).encode())
+        compiled.Compile()
+    except Exception:  # noqa: BLE001 - a pattern RE2 cannot take: no selector, results unchanged
+        return None
+    return compiled
+
+
+class Selector:
+    """Which of ``patterns`` match somewhere in a (short) text: RE2's set matcher, one DFA pass
+    for all of them. None when RE2 is missing or cannot take a pattern (callers then fall back)."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._set: Any = None
+        if _re2 is not None and patterns:
+            self._set = _compile_set(tuple(patterns))
+
+    @property
+    def ready(self) -> bool:
+        return self._set is not None
+
+    def __call__(self, data: bytes) -> list[int]:
+        """The indexes of the patterns that match in ``data`` (UTF-8)."""
+        return list(self._set.Match(data) or ())

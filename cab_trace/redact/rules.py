@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cab_trace.redact.table import ALL, RuleSpec
@@ -44,7 +44,7 @@ POINTER_WORDS = frozenset(
         "FILE", "PATH", "DIR", "ENV", "NAME", "VAR", "URL", "LIMIT", "LENGTH", "COUNT", "TYPE", "ID",
         "HEADER", "PREFIX", "FORMAT", "MODE", "POLICY", "STRENGTH", "REF", "ARN", "LOCATION", "FIELD",
         "SOURCE", "PROVIDER", "HELPER", "COMMAND", "CMD", "PROMPT", "REQUIRED", "EXPIRY", "EXPIRES", "TTL",
-        "AGE", "LEN", "SIZE", "MIN", "MAX", "ENABLED", "DISABLED", "VERSION", "ALGORITHM",
+        "AGE", "LEN", "SIZE", "MIN", "MAX", "ENABLED", "DISABLED", "VERSION", "ALGORITHM", "STDIN",
     }
 )  # fmt: skip
 #: Names of variables that hold secrets although no word says so.
@@ -58,6 +58,8 @@ PUBLIC_WORDS = frozenset({"PUBLIC", "PUB", "PUBLISHABLE", "PUBKEY"})
 _LIMIT_WORDS = frozenset({"MAX", "MIN", "NUM", "TOTAL", "COUNT", "N", "NO"})
 #: Last words that are ambiguous alone (``key``, ``auth``): the value must look like a credential too.
 WEAK_WORDS = frozenset({"KEY", "AUTH", "PASS", "PAT", "COOKIE", "PWD", "DSN"})
+#: Option names that name a secret rather than give one, unless the value looks like a credential.
+WEAK_OPTION_WORDS = frozenset({"SECRET", "SECRETS", "CREDENTIAL", "CREDENTIALS"})
 #: ``sort_key``, ``cache_key``, ``idempotency_key``: a key into a data structure, never a secret.
 DATA_WORDS = frozenset(
     {
@@ -74,13 +76,13 @@ DATA_WORDS = frozenset(
 #: Values that stand for a secret without being one: recognised by their whole shape.
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\[REDACTED\]|\*+|x{3,}|\.{2,}|…|-+|_+|"
-    r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|"  # <your key>, <API_KEY>
+    r"<[A-Za-z][A-Za-z0-9 _.\-/]*>|<[^<>\n]* [^<>\n]*>|"  # <your key>, <API_KEY>, <generate with: ...>
     # $X and $x (not $ecretPa55: mixed case is a password's shape), ${X}, $(cmd), %X%
-    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}\s]*\}[`'\")\]}]*|\$\([^)]*\)|"
+    r"(?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|\$\{[^}]*\}[`'\")\]}]*|\$\([^)]*\)|"
     r"%[A-Za-z_][A-Za-z0-9_]*%|"
     r"\{\{.*\}\}|\{[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_./-]+)?\}|#\{[^}]*\}|"  # {{x}} {x} {env:X} #{x}
     r"none|null|nil|true|false|yes|no|on|off|undefined|changeme|change[-_]?me|redacted|secret|password|"
-    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|"
+    r"example|dummy|test|testing|placeholder|todo|tbd|string|str|bytes|int|bool|any|bearer|basic|digest|token|"
     r"your[-_ ]?(?:api[-_ ]?)?(?:key|token|secret|password)(?:[-_ ]?here)?|env|os\.environ.*|"
     r"process\.env.*|getenv.*|import\.meta\.env.*|(?:os\.)?getenv\(.*|settings\..*|config\..*)$"
 )
@@ -88,6 +90,8 @@ _PLACEHOLDER_VALUE = re.compile(
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 #: Code: a dotted or bare identifier (``self.api_key``, ``apiKey``, ``opts.token``), a call.
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][A-Za-z0-9_$]*)*(?:\(\))?$")
+#: ``{**defaults``, ``{name!r``, ``{name``: a dict spread or a format field cut at its brace.
+_BRACED_CODE = re.compile(r"^\{\*{0,2}[A-Za-z_][\w.]*(?:![rsa])?$")
 _CODE = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)*[(\[<].*$")
 _CODE_ROOTS = frozenset(
     {
@@ -148,16 +152,20 @@ def is_secret_name(name: str) -> bool:
     return last not in POINTER_WORDS and any(w in STRONG_WORDS for w in words)
 
 
-def is_weak_name(name: str) -> bool:
-    """``key``, ``auth``, ``pat``: secret-named, but too often not a secret to trust the name alone."""
+def is_weak_name(name: str, option: bool = False) -> bool:
+    """``key``, ``auth``, ``pat``: secret-named, but too often not a secret to trust the name alone;
+    as an option, ``--secret`` too (``docker build --secret id=npmrc``, ``gcloud ... --secret=db-password``
+    name a secret)."""
     words = name_words(name)
-    return len(words) == 1 and words[0] in WEAK_WORDS
+    return len(words) == 1 and (words[0] in WEAK_WORDS or (option and words[0] in WEAK_OPTION_WORDS))
 
 
 def looks_like_credential(value: str) -> bool:
     """A value long and mixed enough to be a key rather than an identifier such as ``name`` or ``id``."""
     if len(value) < 12 or any(c.isspace() for c in value) or _UUID.match(value) or _is_slug(value):
         return False
+    if is_named_identifier(value) or _SPEC.search(value):
+        return False  # strings.TrimSpace, configOutputModule; id=npmrc,src=~/.npmrc
     if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
         return True
     # Base64 without digits (dXNlcjpwYXNz): long, both cases.
@@ -165,6 +173,45 @@ def looks_like_credential(value: str) -> bool:
 
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:[-._/:@][a-z0-9]+)+$")
+#: ``id=npmrc,src=...``: a specification of where a secret is (docker build --secret), not one.
+_SPEC = re.compile(r"^[a-z]+=[^=]|,[a-z]+=")
+#: Reserved words and literals of the languages agents write: a value that is one is code.
+CODE_WORDS = frozenset(
+    {
+        "await", "async", "new", "yield", "lambda", "function", "typeof", "void", "return", "not",
+        "None", "null", "nil", "undefined", "True", "False", "true", "false", "self", "this", "super",
+        "if", "else", "for", "while", "in", "is", "and", "or", "of", "from", "import", "def", "fn", "let",
+        "const", "var", "mut", "ref", "move", "impl", "dyn", "pub", "static", "struct", "class",
+        "interface", "type", "enum", "match", "case", "when", "try", "catch", "throw", "raise", "with",
+        "as", "do", "then", "fi", "done", "esac", "local", "readonly", "declare", "unset", "err", "ok",
+    }
+)  # fmt: skip
+_IDENT_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_named_identifier(value: str) -> bool:
+    """A name a person gave to a thing in code (``configOutputModule``, ``strings.TrimSpace``,
+    ``Session``, ``refresh``, ``ctx.token``): words of letters joined by ``_``, ``.`` or case
+    changes, or a reserved word. A random string of letters breaks into one-letter pieces
+    (``QWxhZGRpbjpv``); a password with a digit (``hunter2``) is no name."""
+    v = value.strip()
+    if v in CODE_WORDS:
+        return True
+    if not _IDENTIFIER.match(v) or any(c.isdigit() for c in v):
+        return False
+    pieces = [p for p in re.split(r"\?\.|::|->|[._$()]", v) if p]
+    words = [w for p in pieces for w in _IDENT_WORD.findall(p)]
+    if not words or len(words) > 8:
+        return False
+    # Words: two or more letters with a vowel (or an all-caps acronym of up to five: URL, HTTP, DB).
+    return (
+        all(
+            (len(w) >= 2 and any(c in "aeiouyAEIOUY" for c in w)) or (w.isupper() and len(w) <= 5)
+            for w in words
+        )
+        and sum(len(w) == 1 for w in words) <= 1
+    )
 
 
 def _is_slug(value: str) -> bool:
@@ -196,14 +243,42 @@ def is_path(value: str) -> bool:
     return not any(_random_part(p) for p in parts)
 
 
+#: Words of the values that ``.env.example`` files and docs put where a secret goes.
+_FILLER_WORDS = frozenset(
+    {
+        "your", "here", "insert", "replace", "change", "changeme", "example", "dummy", "fake", "sample",
+        "placeholder", "enter", "put", "todo", "generate", "redacted", "xxx", "fill", "set", "real",
+        "my", "secret", "password", "token", "key", "api", "goes", "value", "me", "with", "a", "long",
+        "random", "string", "the", "of", "in", "to", "some", "test", "dev", "local", "development",
+    }
+)  # fmt: skip
+_FILLER = re.compile(r"^[A-Za-z]+(?:[-_ .][A-Za-z]+)*$")
+_FILLER_MARK = frozenset({"your", "here", "insert", "replace", "change", "changeme", "example", "dummy",
+                          "fake", "sample", "placeholder", "enter", "put", "todo", "generate", "fill"})  # fmt: skip  # noqa: E501
+
+
+def is_filler(value: str) -> bool:
+    """``your-api-key-here``, ``replace-me-with-a-long-random-string``, ``sk-...``, ``sk_test_your_key``:
+    what stands where a secret goes, in words (or trailing off with dots)."""
+    v = value.strip()
+    if v.endswith(("...", "…")) or ("xxxx" in v.lower() and len(re.sub(r"[xX\W_]", "", v)) <= 4):
+        return True
+    parts = [p for p in re.split(r"[-_ .]", v.lower()) if p]
+    return (
+        bool(_FILLER.match(v) or parts[:1] in (["sk"], ["pk"]))
+        and any(p in _FILLER_MARK for p in parts)
+        and sum(p not in _FILLER_WORDS for p in parts) <= 2
+    )
+
+
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` stands for a secret (a variable, a template, a type, a path, an
     environment variable's name) rather than being one. By the value's whole shape: a real
     password that merely starts with ``$`` or ``<`` is a password."""
     v = value.strip()
-    if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v):
+    if not v or _PLACEHOLDER_VALUE.match(v) or _ENV_NAME.match(v) or is_path(v) or is_filler(v):
         return True
-    if _CODE.match(v):
+    if _CODE.match(v) or _BRACED_CODE.match(v):
         return True  # a call, a subscript or a generic type: getpass.getpass(), Optional[str], Option<String>
     if _IDENTIFIER.match(v):
         # A code reference (self.api_key, apiKey, opts.token) names a secret; an identifier-shaped
@@ -217,11 +292,11 @@ def is_placeholder(value: str) -> bool:
     return False
 
 
-def secret_value(name: str, value: str) -> bool:
-    """Whether ``value``, given under ``name``, is to be redacted."""
+def secret_value(name: str, value: str, option: bool = False) -> bool:
+    """Whether ``value``, given under ``name`` (an option's name with ``option``), is to be redacted."""
     if not is_secret_name(name) or is_placeholder(value) or len(value) < 4:
         return False
-    return not is_weak_name(name) or looks_like_credential(value)
+    return not is_weak_name(name, option) or looks_like_credential(value)
 
 
 TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -247,13 +322,14 @@ class Rule:
     trigger: str = ""
     multiline: bool = False
     accept: Callable[[str], bool] | None = None
+    requires: re.Pattern[str] | None = None
 
     @classmethod
     def of(cls, spec: RuleSpec) -> Rule:
         flags = (re.IGNORECASE if spec.ignore_case else 0) | (re.DOTALL if spec.multiline else 0)
         keywords = tuple(k.lower() for k in spec.keywords)
         trigger = spec.trigger or "|".join(map(re.escape, spec.keywords))
-        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i)"):
+        if (spec.ignore_case or not spec.trigger) and not trigger.startswith("(?i"):
             trigger = f"(?i)(?:{trigger})"
         return cls(
             spec.id,
@@ -264,7 +340,8 @@ class Rule:
             spec.digits,
             trigger,
             spec.multiline,
-            _shaped_value if spec.shaped else None if spec.token else _real_value,
+            _accept(spec),
+            re.compile(spec.requires) if spec.requires else None,
         )
 
     def applies(self, text: str, lowered: str) -> bool:
@@ -273,6 +350,8 @@ class Rule:
 
     def find(self, text: str, lowered: str = "") -> Iterator[Span]:
         """Every secret this rule finds in ``text``."""
+        if self.requires is not None and not self.requires.search(text):
+            return
         for m in self.pattern.finditer(text):
             group = next((g for g in _SECRET_GROUPS if g in m.re.groupindex and m.group(g) is not None), None)
             start, end = m.span(group) if group else m.span()
@@ -290,8 +369,37 @@ class Rule:
                 yield (start, end, self.name)
 
 
+def _accept(spec: RuleSpec) -> Callable[[str], bool] | None:
+    if spec.token:
+        return None
+    if spec.shaped:
+        return _shaped_value
+    return _literal_value if spec.code_aware else _real_value
+
+
 def _real_value(value: str) -> bool:
     return not is_placeholder(value)
+
+
+#: ``n7.token?``, ``e.headers``, ``strings.TrimSpace``: member access in (minified) code.
+_MEMBER = re.compile(r"^[A-Za-z_$][\w$]*(?:\??\.[A-Za-z_$][\w$]*)+")
+
+
+def is_code(value: str) -> bool:
+    """A name or an expression of code rather than a literal: a reserved word, a named identifier,
+    or member access whose parts are names or minified short names (``n7.token?``). A JWT's
+    dotted parts are long random runs, not names."""
+    if is_named_identifier(value.rstrip("?!;:),")):
+        return True
+    m = _MEMBER.match(value)
+    if m is None:
+        return False
+    parts = [p for p in re.split(r"\??\.", m.group()) if p]
+    return all(len(p) <= 3 or is_named_identifier(p) for p in parts)
+
+
+def _literal_value(value: str) -> bool:
+    return not is_placeholder(value) and not is_code(value)
 
 
 def _shaped_value(value: str) -> bool:
@@ -304,17 +412,68 @@ def _shaped_value(value: str) -> bool:
 _NAME_ENDINGS = tuple(sorted({w.lower() for w in SECRET_WORDS} | {w.lower() for w in SECRET_ENDINGS}))
 NAME_ENDINGS = (*_NAME_ENDINGS, "tf_token_", "otel_exporter_otlp")
 _ENDING = re.compile("(?:" + "|".join(sorted(_NAME_ENDINGS, key=len, reverse=True)) + ")(?![a-z0-9_])")
-#: What the prefilter looks for so that :func:`find_named_values` gets to run: a secret word
-#: followed by an operator, or an option followed by a value (RE2 syntax; an over-approximation).
-NAMED_TRIGGERS = (
-    "(?i)(?:" + "|".join(_NAME_ENDINGS) + r")[\"']?[ \t]?[=:]",
-    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[ \t]+[^\s-]",
-    r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
-    "(?i)-[a-z0-9_.-]*(?:" + "|".join(_NAME_ENDINGS) + r")[\"'][ \t]*,[ \t]*[\"']",
+_W = "(?:" + "|".join(_NAME_ENDINGS) + ")"
+_W_UPPER = "(?:" + "|".join(w.upper() for w in _NAME_ENDINGS) + ")"
+#: The endings that are secret alone (not ``key``, ``auth``, ``pass``: those need a credential's shape).
+_W_STRONG = "(?:" + "|".join(w for w in _NAME_ENDINGS if w.upper() not in WEAK_WORDS) + ")"
+#: ...and without ``secret``: a bare ``--secret`` names a secret more often than it gives one.
+_W_OPTION = "(?:" + "|".join(w for w in _NAME_ENDINGS if w != "secret") + ")"
+#: A value worth a look, at the place a value starts (RE2 syntax, shared by the prefilter and
+#: :func:`find_named_values`, so the two agree): quoted; or unquoted with a digit or a symbol
+#: (``hunter22``, ``S3cret!``, ``ab/cd+ef``); or 16+ letters (base64 without a digit). An
+#: unquoted word of letters (``await``, ``config_output_module``, ``Session``) is code.
+_VALUE_QUOTED = r"[\"'](?:[^\"'\s{$]|\$[^({\"'])[^\"'\n]*[\"']"
+_VALUE_CHARS = r"[^\s\"'()\[\]{},;<>]"
+#: ...ending where a value ends (not at ``(``: ``hashlib.sha256(...)`` is a call).
+_VALUE_MARKED = (
+    rf"(?:[0-9!@#^*+<]{_VALUE_CHARS}*|[^\s\"'$:=()\[\]{{}},;<>%\\/.~-]{_VALUE_CHARS}*?[0-9!@#%^*+/~]{_VALUE_CHARS}*)"
+    r"(?:[\s\"',;)\]}>]|$)"
 )
+_VALUE_LONG = r"[A-Za-z-]{16}"
+_VALUE_WORTH = f"(?:{_VALUE_QUOTED}|{_VALUE_MARKED}|{_VALUE_LONG})"
+#: ``DB_PASSWORD=supersecret``: an environment assignment's value is a literal, whatever its letters.
+_ENV_LETTERS = r"[A-Za-z]"
+#: ``  password: supersecret`` alone on a YAML line: a literal too.
+_YAML_LETTERS = r"(?-i:[a-z]{6,})[ \t]*(?:\r?\n|$)"
+#: A header's name (``X-Api-Key``, ``x-auth-token``, ``Private-Token``) or one that starts with a
+#: strong word and has a dash: only these take ``name:value`` with no space.
+_DASHED = (
+    "(?:(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.]*-[a-z0-9_.-]*"
+    f"|-(?:api[-_]?|auth[-_]?)?{_W})[._-]*"
+)
+_DASHED_NAME = re.compile(f"(?i){_DASHED}$")
+#: What the prefilter looks for so that :func:`find_named_values` gets to run (RE2 syntax; an
+#: over-approximation of what it finds).
+#: The words that make a name secret wherever they stand (``SECRET_KEY_BASE``, ``--password-file``).
+_STRONG = "(?:secret|password|passwd|passphrase|apikey)[a-z0-9_.-]*"
+#: After the operator: ``=`` and any value worth a look; ``:`` and a quoted value, or a space
+#: first (``{apiKey:y0.apiKey}`` is minified code; ``key: value`` is YAML, JSON, a log).
+#: (``=>``: Perl, Ruby and PHP hashes; ``]``: ``config['SECRET_KEY'] = ...``; a YAML tag before a value.)
+_OP_VALUE = f"\\]?[ \t]?(?:=>?[ \t]*{_VALUE_WORTH}|:[ \t]*{_VALUE_QUOTED}|:[ \t]+(?:!!?[a-z:/.-]*[ \t]+)?{_VALUE_WORTH})"  # noqa: E501
+NAMED_TRIGGERS = (
+    f"(?i){_W}[._-]*[\"']?[ \t]?{_OP_VALUE}",
+    f"(?i){_STRONG}[a-z0-9_-][\"']?[ \t]?{_OP_VALUE}",
+    # name:value with no space, when the name is a header's (X-Api-Key:abc123; see _DASHED_NAME)
+    f"(?i){_DASHED}[ \t]?:{_VALUE_WORTH}",
+    f"[A-Z0-9_]*{_W_UPPER}={_ENV_LETTERS}",
+    # (that it is alone on its line is checked by _literal_context: a trigger anchored at every
+    # line's start would cost the one pass a tenth of its speed)
+    f"(?i){_W_STRONG}[\"']?[ \t]?:[ \t]*{_YAML_LETTERS}",
+    f"(?i)(?:^|[^a-z0-9_.-])--?(?:[a-z0-9_.-]*{_W_OPTION}|[a-z0-9][a-z0-9_.-]*secret|[a-z0-9_.-]*{_STRONG}[a-z0-9_.-])"
+    r"(?:[ \t]+|=)[^\s-]",
+    r"(?i)(?:^|[^a-z0-9_.-])--?secret(?:[ \t]+|=)[\"']?[^\s\"'=,]*(?-i:[0-9A-Z])",
+    r"(?i)(?:tf_token_|otel_exporter_otlp)[a-z0-9_]*[\"']?[ \t]?[=:]",
+    f"(?i)(?:^|[^a-z0-9_.-])--?[a-z0-9_.-]*{_W}[\"'][ \t]*,[ \t]*[\"']",
+)
+#: The same, to find where in a window the named values are: without the character before an
+#: option (a match's end may have taken it: ``Password=x;--api-key y``).
+NAMED_REGION_TRIGGERS = tuple(t.replace("(?:^|[^a-z0-9_.-])", "") for t in NAMED_TRIGGERS)
+_WORTH = re.compile(f"(?i){_VALUE_WORTH}")
+_YAML_VALUE = re.compile(f"(?i){_YAML_LETTERS}")
+_YAML_KEY_START = re.compile(r"[ \t]*(?:-[ \t]+)?[\"']?")
 _UNQUOTED_END = ".,:;!?"
 _AFTER_NAME = re.compile(
-    r"(?P<kq>[\"'])?[ \t]?(?P<op>=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
+    r"(?P<kq>[\"'])?\]?[ \t]?(?P<op>=>|=(?![=~>])|:(?![:=]))[ \t]*|(?P<sp>[ \t]+)"
     r"|(?P<ja>[\"'][ \t]*,[ \t]*)(?=[\"'])"
 )
 _VALUE = re.compile(
@@ -324,13 +483,43 @@ _VALUE = re.compile(
 _PROSE_WORD = re.compile(r"^[A-Za-z][a-z]*$")
 
 
-def find_named_values(text: str, lowered: str) -> Iterator[Span]:
+#: How far past a named trigger's match a region reaches (see :func:`find_named_values`).
+_REGION_REACH = 256
+
+
+def _region_end(text: str, end: int) -> int:
+    line_end = text.find("\n", end)
+    return min(end + _REGION_REACH, len(text) if line_end == -1 else line_end)
+
+
+def find_named_values(
+    text: str, lowered: str, regions: Sequence[tuple[int, int]] | None = None
+) -> Iterator[Span]:
     """Values given under a secret name: ``NAME=value`` (shell, env files, ``-e``, URLs),
     ``--name value`` and ``--name=value`` (a command line inside free text), ``"name": "value"``
     and ``name: value`` (JSON, YAML, logs). Found from each secret word to the whole name
-    around it, then to the value after it."""
+    around it, then to the value after it; only from the words inside ``regions`` (where the
+    prefilter's named triggers matched), if given."""
     seen: set[int] = set()
-    for m in _ENDING.finditer(lowered):
+    if regions is None:
+        endings: Iterable[re.Match[str]] = [*_ENDING.finditer(lowered), *_STRONG_INSIDE.finditer(lowered)]
+        specials: Iterable[re.Match[str]] = _SPECIAL_NAME.finditer(text)
+    else:
+        # From the start of the name a region's trigger is in (the word it matched need not be the
+        # one the name is judged by: KEY-----secret_x=... is found from "key").
+        starts = [_name_start(text, a) for a, _ in regions]
+        # The prefilter's matches do not overlap: one that ends inside the next name (the
+        # "-Secret-..." of a known secret, then "password: x") hides that name's own match. So a
+        # region reaches on along its line, as far as a name and its operator could start.
+        ends = [_region_end(text, b) for _, b in regions]
+        endings = [
+            m
+            for b, a in zip(ends, starts, strict=True)
+            for pattern in (_ENDING, _STRONG_INSIDE)
+            for m in pattern.finditer(lowered, a, b)
+        ]
+        specials = [m for a, b in regions for m in _SPECIAL_NAME.finditer(text, max(a - 64, 0), b)]
+    for m in endings:
         start, end = m.start(), m.end()
         while start > 0 and text[start - 1] in _NAME_CHARS:
             start -= 1
@@ -343,7 +532,7 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
         span = _named_value_at(text, start, end)
         if span is not None:
             yield span
-    for m in _SPECIAL_NAME.finditer(text):
+    for m in specials:
         span = _named_value_at(text, m.start(), m.end())
         if span is not None and m.start() not in seen:
             yield span
@@ -352,6 +541,19 @@ def find_named_values(text: str, lowered: str) -> Iterator[Span]:
 _SPECIAL_NAME = re.compile(
     r"(?i)(?<![A-Za-z0-9_.-])(?:TF_TOKEN_[A-Za-z0-9_]+|OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS)"
 )
+
+
+#: A word that makes a name secret wherever it stands, with more of the name after it (SECRET_KEY_BASE).
+_STRONG_INSIDE = re.compile(r"(?:secret|password|passwd|passphrase|apikey)(?=[a-z0-9_.-])")
+
+
+_YAML_TAG = re.compile(r"!!?[A-Za-z:/.-]*[ \t]+")
+
+
+def _name_start(text: str, at: int) -> int:
+    while at > 0 and text[at - 1] in _NAME_CHARS:
+        at -= 1
+    return at
 
 
 def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PLR0912
@@ -374,20 +576,45 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
         return None
     if key_quote and (start == 0 or text[start - 1] != key_quote):
         return None
-    value = _VALUE.match(text, after.end())
+    if not dashes and start > 0 and text[start - 1] in "${":
+        return None  # ${CAB_API_KEY:3:18}, $API_KEY: a reference to a variable, not its value
+    value_at = after.end()
+    tag = _YAML_TAG.match(text, value_at) if op == ":" else None
+    if tag is not None:
+        value_at = tag.end()  # password: !!binary cGFz...: the value is after the tag
+    value = _VALUE.match(text, value_at)
     if value is None:
         return None
     quoted = value.group("q") is not None
     v_start, v_end = value.span("qv" if quoted else "uv")
-    if not quoted:
+    if not quoted and not text.startswith("...", v_end - 3):  # "sk_test_..." trails off: a placeholder
         while v_end > v_start and text[v_end - 1] in _UNQUOTED_END:
             v_end -= 1  # sentence punctuation is not part of the value
     secret = text[v_start:v_end]
-    if (dashes and secret.startswith("-")) or not secret_value(name, secret):
+    if quoted and secret.startswith(("$(", "${")):
+        return None  # "$(vault kv get ...)", "${X:?set X}": what a shell substitutes, not a literal
+    if (
+        op == ":"
+        and not quoted
+        and not dashes
+        and after.end() == after.end("op")
+        and not _DASHED_NAME.search(raw_name)
+    ):
+        # name:value with no space: minified code ({apiKey:y0.apiKey}), a URL, ${X:3:18}; a
+        # header's name has a dash (X-Api-Key:abc123), an identifier never does.
+        return None
+    literal = not quoted and not dashes and _literal_context(text, start, raw_name, op, value_at)
+    if not quoted and not dashes and not literal:  # noqa: SIM102
+        # Code: ``result_token = await fetch(...)``, ``Batch(input_key=config_output_module)``,
+        # ``auth_token: SecretStr``. What a name is bound to there is another name or an
+        # expression; a literal has a digit or a symbol in it, or is a long run of letters.
+        if not _WORTH.match(text, value_at) or is_named_identifier(secret):
+            return None
+    if (dashes and secret.startswith("-")) or not secret_value(name, secret, option=bool(dashes)):
         return None
     if after.group("sp") is not None and not quoted and _PROSE_WORD.match(secret):
         return None  # "--api-key requires a model": a word of prose, not a value
-    if op == ":" and not (key_quote or quoted or "_" in name or "-" in name):
+    if op == ":" and not (key_quote or quoted or literal or "_" in name or "-" in name):
         # name: value -- prose says "Key: the point is ..." too; an unquoted one-word name counts
         # only for the strong words, with a password-like value.
         words = name_words(name)
@@ -400,6 +627,18 @@ def _named_value_at(text: str, start: int, end: int) -> Span | None:  # noqa: PL
             return None
     rule = "secret-option" if dashes else ("secret-assignment" if op == "=" else "secret-field")
     return (v_start, v_end, rule)
+
+
+def _literal_context(text: str, start: int, name: str, op: str | None, value_at: int) -> bool:
+    """Where an unquoted value can only be a literal: an environment assignment
+    (``DB_PASSWORD=supersecret``: an upper-case name, ``=`` with no space) or a YAML line that
+    is nothing but ``password: supersecret``."""
+    if op == "=":
+        return text[start + len(name) : start + len(name) + 1] == "=" and name.isupper()
+    if op == ":" and _YAML_VALUE.match(text, value_at):
+        line_start = text.rfind("\n", 0, start) + 1
+        return _YAML_KEY_START.fullmatch(text, line_start, start) is not None
+    return False
 
 
 RULES: tuple[Rule, ...] = tuple(Rule.of(spec) for spec in ALL)

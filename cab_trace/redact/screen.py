@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Callable
+from typing import Protocol
 
-_INVISIBLE = (
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-)
+from cab_trace.redact.decode import DEFAULT_IGNORABLE
+
+#: Every Default_Ignorable_Code_Point: zero-width, soft hyphen, direction marks, fillers, tag characters.
+_INVISIBLE = DEFAULT_IGNORABLE
 #: Control sequences and characters nobody sees as text.
 _SEQUENCE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
@@ -96,6 +97,63 @@ class View:
 
 #: The ASCII characters that need no view (printable, tab, newline), for the fast check below.
 _PLAIN_ASCII = bytes([9, 10, *range(32, 127)])
+#: C0 controls and DEL but tab and newline: one byte each in UTF-8 (no multi-byte sequence holds one).
+_C0 = bytes([*range(0, 9), *range(11, 32), 127])
+#: The other characters that call for the stripped view, for the prefilter's one pass (RE2 syntax).
+NON_ASCII_SPECIAL = f"[\x80-\x9f{_INVISIBLE}]"
+
+
+def has_controls(data: bytes) -> bool:
+    """Whether UTF-8 ``data`` holds a C0 control (but tab, newline and ``\r\n``) or DEL:
+    ``bytes.translate``, GB/s. A line ended by ``\r\n`` (a terminal's, a cast's) hides nothing."""
+    if data.endswith(b"\r"):  # the end of a line whose "\n" has not come yet: nothing after it to hide
+        data = data[:-1]
+    left = len(data.translate(None, _C0))
+    return left != len(data) and left != len(data) - data.count(b"\r\n")
+
+
+_ASCII_BYTES = bytes(range(128))
+_NON_ASCII_SPECIAL = re.compile(NON_ASCII_SPECIAL)
+
+
+def has_special(text: str) -> bool:
+    """Whether ``text`` holds anything the stripped view takes out: a control (``\r\n`` aside)
+    or an invisible character, among the few distinct characters that are not ASCII."""
+    data = text.encode("utf-8", "surrogatepass")
+    if has_controls(data):
+        return True
+    if len(data) == len(text):
+        return False
+    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
+    return any(_NON_ASCII_SPECIAL.match(c) for c in others)
+
+
+class Mapped(Protocol):
+    """A view of some text: its ``text``, and the original range behind a range of it."""
+
+    text: str
+
+    def origin(self, start: int, end: int) -> tuple[int, int]: ...
+
+
+class Composed:
+    """``outer`` is a view of ``inner.text``: its ranges map back through both."""
+
+    def __init__(self, outer: View, inner: Mapped) -> None:
+        self.text = outer.text
+        self._outer = outer
+        self._inner = inner
+
+    def origin(self, start: int, end: int) -> tuple[int, int]:
+        return self._inner.origin(*self._outer.origin(start, end))
+
+
+def display_views(text: str) -> list[View]:
+    """The stripped view, and the screen view if anything moves the cursor."""
+    out = [stripped(text)]
+    if _MOVES.search(text):
+        out.append(screen(text))
+    return out
 
 
 def needs_views(text: str) -> bool:

@@ -16,9 +16,12 @@ by :func:`fake` to the documented shapes.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#: What follows a token's prefix in the prefilter's trigger (see :func:`_t`).
+_TOKEN_BODY = r"[A-Za-z0-9_+/=.~-]{8}"  # noqa: S105
 _HEX = "0123456789abcdef"
 
 
@@ -62,6 +65,11 @@ class RuleSpec:
     multiline: bool = False
     #: The value must also look like a credential (letters and digits, 12+ characters).
     shaped: bool = False
+    #: A regular expression the text around a match must hold (``kind: Secret`` for its ``data``).
+    requires: str = ""
+    #: The context also occurs in code: a value that is a name or an expression there
+    #: (``Authorization: e.token?...`` in minified JavaScript, ``token: strings.TrimSpace``) is none.
+    code_aware: bool = False
     tags: tuple[str, ...] = field(default=())
 
 
@@ -75,8 +83,20 @@ def _t(
     digits: bool = True,
     trigger: str | None = None,
 ) -> RuleSpec:
+    # The prefilter looks for the prefix and the start of a token's body, so that a bare prefix
+    # in ordinary text ("ask_user", "dapi" in "rapid") is no candidate. Bounded and after a
+    # literal: a run of a class at the start of a trigger, or a long one, blows up RE2's DFA.
+    if trigger is None:
+        trigger = "(?:" + "|".join(re.escape(k) for k in keywords) + ")" + _TOKEN_BODY
     return RuleSpec(
-        id, f"(?P<secret>{pattern})", keywords, examples, counter, token=True, digits=digits, trigger=trigger
+        id,
+        f"(?P<secret>{pattern})",
+        keywords,
+        examples,
+        counter,
+        token=True,
+        digits=digits,
+        trigger=trigger,
     )
 
 
@@ -91,6 +111,8 @@ def _c(
     ignore_case: bool = True,
     multiline: bool = False,
     shaped: bool = False,
+    code_aware: bool = False,
+    requires: str = "",
 ) -> RuleSpec:
     return RuleSpec(
         id,
@@ -102,6 +124,8 @@ def _c(
         trigger=trigger,
         multiline=multiline,
         shaped=shaped,
+        code_aware=code_aware,
+        requires=requires,
     )
 
 
@@ -124,7 +148,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         ("sk-",),
         (fake("sk-proj-", 56, _URLSAFE), fake("sk-", 48), "key sk-" + fake("", 32, _HEX)),
         ("risk-assessment-framework-for-agents", "sk-learn-is-not-the-package-name-here"),
-        trigger=r"sk-[A-Za-z0-9_-]{20}",
+        trigger=r"sk-[A-Za-z0-9_-]{8}",
     ),
     _t("xai-api-key", r"xai-[A-Za-z0-9]{40,}", ("xai-",), (fake("xai-", 80),)),
     _t("groq-api-key", r"gsk_[A-Za-z0-9]{40,}", ("gsk_",), (fake("gsk_", 52),)),
@@ -143,6 +167,7 @@ TOKENS: tuple[RuleSpec, ...] = (
     ),
     _t("google-api-key", r"AIza[0-9A-Za-z_-]{35}", ("AIza",), (fake("AIza", 35, _URLSAFE),)),
     _t("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}", ("ya29.",), (fake("ya29.", 120, _URLSAFE),)),
+    _t("google-refresh-token", r"1//0[A-Za-z0-9_-]{40,}", ("1//0",), (fake("1//0", 60, _URLSAFE),)),
     _t(
         "google-oauth-client-secret",
         r"GOCSPX-[A-Za-z0-9_-]{28}",
@@ -163,6 +188,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}",
         ("Q~",),
         ("xyz8Q~" + fake("", 34, _URLSAFE),),
+        trigger=r"[0-9]Q~[A-Za-z0-9_~.-]{8}",
     ),
     _t(
         "digitalocean-token",
@@ -298,30 +324,31 @@ TOKENS: tuple[RuleSpec, ...] = (
         ("key-",),
         (fake("key-", 32, _HEX),),
         ("key-value-store-for-small-projects",),
-        trigger=r"key-[0-9a-f]{32}",
+        trigger=r"key-[0-9a-f]{8}",
     ),
     _t(
         "mailchimp-api-key",
         r"[0-9a-f]{32}-us[0-9]{1,2}",
         ("-us",),
         (fake("", 32, _HEX) + "-us14",),
-        trigger=r"[0-9a-f]{32}-us",
+        trigger=r"[0-9a-f]{4}-us[0-9]",
     ),
-    _t(
-        "twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{32}"
-    ),
+    _t("twilio-api-key", r"SK[0-9a-fA-F]{32}", ("SK",), (fake("SK", 32, _HEX),), trigger=r"SK[0-9a-fA-F]{8}"),
     _t(
         "telegram-bot-token",
         r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}",
         (":AA",),
         ("123456789:AA" + fake("", 33, _URLSAFE),),
+        trigger=r"[0-9]:AA[A-Za-z0-9_-]{8}",
     ),
     _t(
         "discord-bot-token",
         r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}",
         (".",),
         (fake("M", 23) + "." + fake("", 6) + "." + fake("", 27),),
-        trigger=r"[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.",
+        # Not the token's first part: a run of a class at a trigger's start makes RE2's DFA crawl
+        # (10 MB/s); its last two parts, in full, are rare enough in ordinary text.
+        trigger=r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}",
     ),
     _t(
         "shopify-token",
@@ -341,7 +368,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
         ("pat",),
         (fake("pat", 14) + "." + fake("", 64, _HEX),),
-        trigger=r"pat[A-Za-z0-9]{14}\.",
+        trigger=r"pat[A-Za-z0-9]{8}",
     ),
     _t("figma-token", r"figd_[A-Za-z0-9_-]{40}", ("figd_",), (fake("figd_", 40, _URLSAFE),)),
     _t(
@@ -380,7 +407,13 @@ TOKENS: tuple[RuleSpec, ...] = (
     # -- agent tooling, sandboxes, data and search APIs ------------------------------------------
     _t("together-api-key", r"tgp_v1_[A-Za-z0-9_-]{40,}", ("tgp_v1_",), (fake("tgp_v1_", 43, _URLSAFE),)),
     _t("pinecone-api-key", r"pcsk_[A-Za-z0-9_]{50,}", ("pcsk_",), (fake("pcsk_", 70, _ALNUM + "_"),)),
-    _t("elevenlabs-api-key", r"sk_[a-f0-9]{48}", ("sk_",), (fake("sk_", 48, _HEX),)),
+    _t(
+        "elevenlabs-api-key",
+        r"sk_[a-f0-9]{48}",
+        ("sk_",),
+        (fake("sk_", 48, _HEX),),
+        trigger=r"sk_[a-f0-9]{8}",
+    ),
     _t("tavily-api-key", r"tvly-[A-Za-z0-9-]{32,}", ("tvly-",), (fake("tvly-dev-", 32),)),
     _t("firecrawl-api-key", r"fc-[a-f0-9]{32}", ("fc-",), (fake("fc-", 32, _HEX),)),
     _t("e2b-api-key", r"e2b_[a-f0-9]{40}", ("e2b_",), (fake("e2b_", 40, _HEX),)),
@@ -393,7 +426,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"as-[A-Za-z0-9]{22}",
         ("as-",),
         (fake("as-", 22),),
-        trigger=r"as-[A-Za-z0-9]{22}",
+        trigger=r"as-[A-Za-z0-9]{8}",
     ),
     _t("anyscale-api-key", r"esecret_[A-Za-z0-9]{20,}", ("esecret_",), (fake("esecret_", 40),)),
     _t(
@@ -442,7 +475,7 @@ TOKENS: tuple[RuleSpec, ...] = (
         r"API-[A-Z0-9]{26}",
         ("API-",),
         (fake("API-", 26, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),),
-        trigger=r"API-[A-Z0-9]{26}",
+        trigger=r"API-[A-Z0-9]{8}",
     ),
     _t("typeform-token", r"tfp_[A-Za-z0-9_.=-]{59}", ("tfp_",), (fake("tfp_", 59, _URLSAFE),)),
     _t("shippo-token", r"shippo_(?:live|test)_[a-f0-9]{40}", ("shippo_",), (fake("shippo_live_", 40, _HEX),)),
@@ -462,7 +495,8 @@ TOKENS: tuple[RuleSpec, ...] = (
 CONTEXTS: tuple[RuleSpec, ...] = (
     _c(
         "private-key",
-        r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
+        # Up to its END, but not past another BEGIN (many BEGINs with no END: linear, not quadratic).
+        r"(?P<secret>-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----(?:(?!-----BEGIN ).)*?"
         r"-----END (?P=kind)PRIVATE KEY( BLOCK)?-----)",
         ("-----begin",),
         (
@@ -490,8 +524,9 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     _c(
         "authorization-header",
         r"(?:proxy-)?authorization[ \t]*[:=][ \t]*[\"']?"
-        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+)?"
-        r"(?P<secret>[^\s\"'`,;]{4,})",
+        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+(?P<secret>[^\s\"'`,;]{4,})"
+        # With no scheme, the value must have a digit (minified code: ``Authorization:e.token?...``).
+        r"|(?P<s2>(?=[^\s\"'`,;]*[0-9])[^\s\"'`,;]{12,}))",
         ("authorization",),
         (
             "Authorization: Bearer abc123def456",
@@ -502,8 +537,13 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "Authorization header missing",
             "headers: { Authorization: `Bearer ${apiKey}` }",
             "Authorization: Bearer $TOKEN",
+            '{headers:{Authorization:n7.token?"Bearer "+n7.token:void 0}}',
+            'x.Authorization="Bearer "+t.accessToken',
         ),
-        trigger=r"(?i)authorization[ \t]*[:=]",
+        trigger=r"(?i)authorization[ \t]*[:=][ \t]*[\"']?"
+        r"(?:(?:bearer|basic|token|bot|digest|apikey|sso-key|negotiate|ntlm)[ \t]+[^\s\"'`,;$<{]"
+        r"|[^\s\"'`,;]{12})",
+        code_aware=True,
     ),
     _c(
         "bearer-token",
@@ -516,7 +556,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "cookie-header",
-        r"(?m)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\s\"'`;][^\r\n\"'`]*[^\s\"'`;])",
+        r"(?m)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\s\"'`;\\][^\r\n\"'`]*[^\s\"'`;])",
         ("cookie",),
         (
             "Cookie: session=abc123; theme=dark",
@@ -524,7 +564,7 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "set-cookie: token=xyz; HttpOnly",
         ),
         ("cookie: none", "the Cookie header is optional"),
-        trigger=r"(?i)cookie[ \t]*:",
+        trigger=r"(?i)\b(?:set-)?cookie[ \t]*:[ \t]*[^\s\"'`;\\]",
     ),
     _c(
         "url-password",
@@ -548,6 +588,8 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "https://s3.amazonaws.com/b/k?X-Amz-Signature=0a1b2c3d4e5f60718293a4b5c6d7e8f9",
         ),
         ("?page=2&key=name", "https://example.com/?token=$TOKEN"),
+        trigger=r"(?i)[?&;](?:sig|signature|x-amz-signature|x-goog-signature|access_token|api_key|apikey|key|token"
+        r"|auth|password|client_secret)=[A-Za-z0-9%+/=._~-]{12}",
     ),
     _c(
         "webhook-url",
@@ -565,13 +607,14 @@ CONTEXTS: tuple[RuleSpec, ...] = (
     ),
     _c(
         "prose-credential",
-        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ _-]?"
+        r"\b(?:api|access|auth|secret|private|refresh|session|bot|personal[ _-]access)[ ]?"
         r"(?:key|token|secret)"
-        r"(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
+        r"(?:[ \t]+is)?[ \t]*:?[ \t]+[\"'`]?(?P<secret>[A-Za-z0-9._~+/=-]{12,})",
         ("key", "token", "secret"),
         ("API key: abcd1234efgh5678", "Your access token is gho1234567890abcdef", "API key 9f8e7d6c5b4a3210"),
         ("the api key is required for this model", "API key: <your key>", "access token expires in 3600 s"),
-        trigger=r"(?i)(?:key|token|secret)(?:[ \t]+is)?[ \t]*[:=]?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
+        trigger=r"(?i)\b(?:api|access|auth|secret|private|refresh|session|bot)[ ]?(?:key|token|secret)"
+        r"(?:[ \t]+is)?[ \t]*:?[ \t]+[\"'`]?[A-Za-z0-9._~+/=-]{12}",
         shaped=True,
     ),
     _c(
@@ -606,7 +649,10 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "docker login -u bob -p dckrpw123 registry.io",
         ),
         ("mysql -u root -p db", "mkdir -p build", "docker login -u bob registry.io"),
-        trigger=r"(?i)(?:mysql|mariadb|sshpass|redis-cli|login)[^\n]*[ \t]-[pa]",
+        # The command's name: a trigger that runs on to its option would hide what lies between
+        # (a decoder's mark); which rules run is decided again around each candidate.
+        trigger=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|mysqlimport|sshpass|redis-cli)\b"
+        r"|(?:docker|podman|helm|oras|skopeo|buildah)[ \t]+(?:[a-z]+[ \t]+)?login\b",
     ),
     _c(
         "netrc-password",
@@ -630,7 +676,9 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             "  user:\n    token: eyJhbGciOiJSUzI1NiJ9abcdefgh12",
         ),
         ("    token: 4096", "max_token: 100000000000000000"),
-        trigger=r"(?i)(?:key-data|token)[ \t]*:",
+        trigger=r"(?im)^[ \t-]*(?:client-key-data|token|id-token|refresh-token|auth-provider-token)[ \t]*:"
+        r"[ \t]*[\"']?[A-Za-z0-9._~+/=-]{16}",
+        code_aware=True,
     ),
     _c(
         "xml-password",
@@ -655,11 +703,11 @@ CONTEXTS: tuple[RuleSpec, ...] = (
         ),
         ("<password>${env.MAVEN_PASSWORD}</password>", "<password></password>"),
         trigger=r"(?i)(?:<(?:password|passwd|secret|token|apikey|api[_-]?key|privatekey|clientsecret"
-        r"|client[_-]secret|passphrase)>|key=\"[a-z]+\"[ \t]+value=)",
+        r"|client[_-]secret|passphrase)>[^<\s]|key=\"[a-z]+\"[ \t]+value=)",
     ),
     _c(
         "connection-string-password",
-        r"(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=[ \t]*(?P<secret>[^;\"'\s]{4,})",
+        r"(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)=(?P<secret>[^;\"'\s]{4,})",
         ("password=", "pwd=", "accountkey=", "sharedaccesskey="),
         (
             "Server=db;Database=x;User Id=sa;Password=Sql$erver2024;",
@@ -668,8 +716,379 @@ CONTEXTS: tuple[RuleSpec, ...] = (
             + fake("", 44, _B64),
         ),
         ("Password=;",),
-        trigger=r"(?i)(?:password|pwd|accountkey|sharedaccesskey)[ \t]*=",
+        trigger=r"(?i)(?:^|[;\"'\s])(?:password|pwd|accountkey|sharedaccesskey)=[^;\"'\s]{4}",
+        code_aware=True,
     ),
 )
 
-ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:]
+#: Redaction v3: contexts from the credential formats and command-line manuals of the tools
+#: agents drive; an unknown credential is found by what binds it (option, field, directive).
+BINDINGS: tuple[RuleSpec, ...] = (
+    _c(
+        "private-key-truncated",
+        r"(?P<secret>-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"
+        r"(?:\r?\n(?:[A-Za-z0-9+/=]{8,}|[A-Za-z-]+: [^\n]*|))+)",
+        ("-----begin",),
+        (
+            "$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onL",  # noqa: E501
+        ),
+        ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A",),
+        trigger=r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY",
+        ignore_case=False,
+    ),
+    _c(
+        "har-header",
+        r"\"name\"[ \t]*:[ \t]*\"(?:(?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey|"
+        r"x-auth-token|private-token|x-goog-api-key|x-amz-security-token|[a-z_-]*(?:token|secret|password))\""
+        r"[ \t]*,[ \t]*\"value\"[ \t]*:[ \t]*\"(?:(?:bearer|basic|token)[ \t]+)?(?P<secret>[^\"]{4,})\"",
+        ('"value"',),
+        (
+            '{"name": "Authorization", "value": "Bearer eyJhbGciOi.payload.sig9"}',
+            '{"name":"Cookie","value":"sessionid=8f7e6d5c4b3a"}',
+            '{"name": "access_token", "value": "ya29-a0AfH6SMBx"}',
+        ),
+        (
+            '{"name": "Accept", "value": "application/json"}',
+            '{"name": "Authorization", "value": "Bearer {{token}}"}',
+        ),
+        trigger=r"(?i)\"name\"[ \t]*:[ \t]*\"[a-z_-]*(?:authorization|cookie|key|token|secret|password)\"[ \t]*,",  # noqa: E501
+    ),
+    _c(
+        "env-table",
+        r"(?m)^[ \t|]*[A-Z][A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*"
+        r"(?:\|[ \t]*|\t[ \t]*|[ \t]{2,})[\"'`]?(?P<secret>[^\s|\"'`]{8,})",
+        ("key", "token", "secret", "pass", "pwd", "credential"),
+        (
+            "| OPENAI_API_KEY | 9f8e7d6c5b4a3210ffee |",
+            "DATABASE_PASSWORD     Sup3rS3cretPw",
+            "GITHUB_TOKEN\tgh0a1b2c3d4e5f6a7b8c9",
+        ),
+        ("| MAX_TOKENS | 4096 |", "| API_KEY | ${{ secrets.API_KEY }} |", "CACHE_KEY     v2"),
+        trigger=r"[A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?)[ \t]*(?:\||\t|[ \t]{2})",  # noqa: E501
+        ignore_case=False,
+        shaped=True,
+    ),
+    _c(
+        "sql-password",
+        r"\b(?:(?:with|login|user[ \t]+\S+|role[ \t]+\S+)[ \t]+(?:encrypted[ \t]+)?password"
+        r"|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by(?:[ \t]+password)?"
+        r"|set[ \t]+password(?:[ \t]+for[ \t]+\S+)?[ \t]*=(?:[ \t]*password[ \t]*\()?)[ \t]*'(?P<secret>[^'\n]+)'",  # noqa: E501
+        ("password", "identified"),
+        (
+            "CREATE USER app WITH PASSWORD 'Sql-Pa55word';",
+            "ALTER ROLE app LOGIN PASSWORD 'rolepw!';",
+            "CREATE USER 'app'@'%' IDENTIFIED BY 'mysqlPw9';",
+            "SET PASSWORD FOR 'app'@'%' = PASSWORD('oldpw77');",
+        ),
+        ("ALTER USER app WITH PASSWORD NULL;", "CREATE USER app WITH PASSWORD :'pw';"),
+        trigger=r"(?i)(?:password|identified[ \t]+(?:with[ \t]+\S+[ \t]+)?by)[ \t]*=?[ \t]*(?:password[ \t]*\()?[ \t]*'"  # noqa: E501
+        r"|password[ \t]*\([ \t]*'",
+    ),
+    _c(
+        "cli-password",
+        r"\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp)\b[^\n|;&]*?"
+        r"[ \t](?:-p|-P|--password)[ \t=]+[\"']?(?![^\s]*://)(?P<secret>[^\s\"'-][^\s\"']*)"
+        r"|\bopenssl\b[^\n|;&]*?[ \t]-(?:passin|passout|pass)[ \t]+[\"']?pass:(?P<s2>[^\s\"']+)"
+        r"|\b(?:zip|unzip|7z|7za|rar|unrar)\b[^\n|;&]*?[ \t]-[Pp][ \t]*(?P<s3>[^\s\"'-][^\s\"']*)"
+        r"|\b(?:ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s4>[^\s\"']+)",  # noqa: E501
+        ("mongo", "sqlcmd", "bcp", "openssl", "zip", "7z", "rar", "ldap"),
+        (
+            "mongosh -u admin -p M0ngoPw mongodb://db",
+            "openssl pkcs12 -export -in c.pem -passout pass:P12secret -out c.p12",
+            "zip -P zipPa55 out.zip file",
+            "ldapsearch -x -D cn=admin -w LdapPw1 -b dc=x",
+            "sqlcmd -S db -U sa -P 'Sq1Pass!'",
+        ),
+        ("mongosh -u admin -p mongodb://db", "openssl enc -pass env:PW", "zip -r out.zip dir"),
+        trigger=r"(?i)\bopenssl\b[^\n|;&]{0,200}?[ \t]-pass(?:in|out)?[ \t]"
+        r"|\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|sqlcmd|bcp|zip"
+        r"|unzip|7z|7za|rar|unrar|ldapsearch|ldapadd|ldapmodify|ldapdelete|ldappasswd)\b",
+    ),
+    _c(
+        "cli-credential-argument",
+        r"\bvault[ \t]+login[ \t]+(?:-[^\s]+[ \t]+)*(?P<secret>(?!-)[A-Za-z0-9._-]{12,})"
+        r"|\bgh[ \t]+secret[ \t]+set[ \t]+\S+[^\n|;&]*?[ \t](?:-b|--body)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|--from-literal=[^=\s]+=[\"']?(?P<s3>[^\s\"']+)"
+        r"|\baws[ \t]+configure[ \t]+set[ \t]+(?:\S+\.)?(?:aws_secret_access_key|aws_session_token)[ \t]+(?P<s4>\S+)",  # noqa: E501
+        ("vault", "gh", "from-literal", "aws"),
+        (
+            "vault login hvs-localdevroot123",
+            "gh secret set DEPLOY_KEY --body 'dk-7f6e5d4c3b2a'",
+            "kubectl create secret generic db --from-literal=password=Kub3Pass",
+            "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        (
+            "vault login -method=github",
+            "kubectl create secret generic db --from-literal=password=$DB_PASSWORD",
+        ),
+        trigger=r"(?i)vault[ \t]+login[ \t]|gh[ \t]+secret[ \t]+set|--from-literal=|configure[ \t]+set[ \t]",
+    ),
+    _c(
+        "password-stdin-echo",
+        r"\b(?:echo|printf)[ \t]+(?:-n[ \t]+)?[\"']?(?P<secret>[^\s\"'|$`]{6,})[\"']?[ \t]*\|[ \t]*"
+        r"(?:docker|podman|helm|oras|skopeo|buildah|nerdctl)[ \t]+(?:registry[ \t]+)?login\b[^\n]*--password-stdin",  # noqa: E501
+        ("password-stdin",),
+        ("echo 'dckrPa55w0rd' | docker login -u bob --password-stdin ghcr.io",),
+        ('echo "$CR_PAT" | docker login ghcr.io -u bob --password-stdin',),
+        trigger=r"(?i)--password-stdin",
+    ),
+    _c(
+        "ci-mask",
+        r"::add-mask::(?P<secret>[^\s\"'`$][^\s\"'`]*)"
+        r"|##vso\[task\.(?:setsecret|setvariable[^\]]*issecret=true[^\]]*)\](?P<s2>[^\s\"'`]+)",
+        ("::add-mask::", "##vso["),
+        ("echo ::add-mask::s3cr3t-v4lue-x", "##vso[task.setvariable variable=pw;issecret=true]AzPw1234"),
+        ('echo "::add-mask::$TOKEN"', "echo ::add-mask::${{ steps.x.outputs.token }}"),
+        trigger=r"(?i)::add-mask::[^\s\"'`$]|##vso\[task\.set",
+    ),
+    _c(
+        "telegram-bot-url",
+        r"/bot(?P<secret>[0-9]{6,12}:[A-Za-z0-9_-]{30,})",
+        ("/bot",),
+        ("https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage",),
+        ("https://example.com/bot/123",),
+        trigger=r"/bot[0-9]{6}",
+        ignore_case=False,
+    ),
+    _c(
+        "webhook-url-more",
+        r"(?P<secret>https://(?:hooks\.zapier\.com/hooks/catch/[0-9]+/[A-Za-z0-9]+"
+        r"|maker\.ifttt\.com/trigger/[^\s/]+/with/key/[A-Za-z0-9_-]+"
+        r"|events\.pagerduty\.com/integration/[a-f0-9]{32}/enqueue"
+        r"|open\.(?:feishu\.cn|larksuite\.com)/open-apis/bot/v2/hook/[0-9a-f-]{20,}"
+        r"|[a-z0-9.-]+/hooks/[a-z0-9]{26}\b"
+        r"|api\.ciscospark\.com/v1/webhooks/incoming/[A-Za-z0-9_-]{20,}))",
+        ("hooks.zapier.com", "maker.ifttt.com", "pagerduty.com", "/open-apis/bot/", "/hooks/", "ciscospark"),
+        (
+            "https://hooks.zapier.com/hooks/catch/1234567/abcdef1/",
+            "https://maker.ifttt.com/trigger/deploy/with/key/bXlrZXkxMjM0NTY3",
+            "https://mattermost.example.com/hooks/xk3nq8w1rjf7pmzy5gd2h9c4ab",
+        ),
+        ("https://example.com/hooks/", "https://github.com/org/repo/settings/hooks/12345"),
+    ),
+    _c(
+        "config-directive",
+        r"(?m)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"
+        r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=[ \t]*|[ \t]+)[\"']?(?P<secret>[^\s\"'#]+)",
+        (
+            "requirepass",
+            "masterauth",
+            "auth_pass",
+            "passphrase",
+            "psk",
+            "rpcpassword",
+            "_password",
+            "bind_pw",
+            "rootpw",
+        ),
+        ("requirepass R3disPa55", 'psk="wifiPassw0rd"', "masterauth replicaPw9", "rootpw {SSHA}abc123xyz"),
+        ("# requirepass foobared is the default example", "requirepass ${REDIS_PASSWORD}"),
+        trigger=r"(?im)^[ \t]*(?:requirepass|masterauth|auth_pass|wpa_passphrase|psk|rpcpassword|sasl_password"  # noqa: E501
+        r"|ssl_key_password|bind_pw|rootpw)(?:[ \t]*=|[ \t])",
+    ),
+    _c(
+        "header-directive",
+        r"\b(?:proxy_set_header|add_header|more_set_headers|RequestHeader[ \t]+set|Header[ \t]+set)[ \t]+[\"']?"  # noqa: E501
+        r"(?:(?:Proxy-)?Authorization[\"']?[ \t]+[\"']?(?:Bearer|Basic|token)[ \t]+(?P<secret>[^\s\"';$]+)"
+        r"|(?:x-api-key|api-key|apikey|x-auth-token|private-token|x-goog-api-key|x-access-token)[\"']?[ \t]+"
+        r"[\"']?(?P<s2>[^\s\"';$]+))",
+        ("header",),
+        (
+            'proxy_set_header Authorization "Basic dXNlcjpwYXNzd29yZA==";',
+            "proxy_set_header X-Api-Key 7f8e9d0c1b2a3f4e;",
+        ),
+        ("proxy_set_header Authorization $http_authorization;", "proxy_set_header Host $host;"),
+        trigger=r"(?i)\b(?:proxy_set_header|add_header|more_set_headers|requestheader|header)[ \t]",
+    ),
+    _c(
+        "env-list-value",
+        r"(?m)^[ \t]*-?[ \t]*name:[ \t]*[\"']?[A-Za-z0-9_]*(?:PASSWORD|PASSWD|TOKEN|SECRET|APIKEY|API_KEY|PASS|PWD"  # noqa: E501
+        r"|CREDENTIALS?|ACCESS_KEY|PRIVATE_KEY)[\"']?[ \t]*\r?\n[ \t]*value:[ \t]*[\"']?(?P<secret>[^\s\"']{6,})",  # noqa: E501
+        ("name:",),
+        (
+            "- name: DB_PASSWORD\n  value: K8sPlainPw1",
+            'env:\n  - name: GITHUB_TOKEN\n    value: "ghTok3nValue"',
+        ),
+        ("- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef:", "- name: MAX_TOKENS\n  value: 409600"),
+        trigger=r"(?i)name:[ \t]*[\"']?[a-z0-9_]*(?:password|passwd|token|secret|apikey|api_key|pass|pwd|credentials?"  # noqa: E501
+        r"|access_key|private_key)[\"']?[ \t]*\r?\n[ \t]*value:",
+        ignore_case=False,
+    ),
+    _c(
+        "k8s-secret-data",
+        r"(?m)^[ \t]+[A-Za-z0-9_.-]+:[ \t]+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})[ \t]*$"
+        r"|\"[A-Za-z0-9_.-]+\"[ \t]*:[ \t]*\"(?P<s2>[A-Za-z0-9+/]{12,}={0,2})\"",
+        ("kind: secret", '"kind": "secret"', '"kind":"secret"'),
+        ("kind: Secret\ndata:\n  DATABASE_URL: cG9zdGdyZXM6Ly9hcHA6cHdAZGIveA==",),
+        ("kind: ConfigMap\ndata:\n  DATABASE_URL: cG9zdGdyZXM6Ly9hcHA6cHdAZGIveA==",),
+        trigger=r"(?i)\"?kind\"?[ \t]*:[ \t]*\"?secret\b",
+        code_aware=True,
+        requires=r"(?m)^kind:[ \t]*Secret[ \t]*$|\"kind\":[ \t]*\"Secret\"",
+    ),
+    _c(
+        "jwk-private",
+        r"\"(?:d|p|q|dp|dq|qi|k)\"[ \t]*:[ \t]*\"(?P<secret>[A-Za-z0-9_-]{16,})\"",
+        ('"kty"',),
+        (
+            '{"kty":"RSA","n":"0vx7ago","e":"AQAB","d":"X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN5E3EaG6RJoVH-HLLKD9"}',
+        ),
+        ('{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZpt","e":"AQAB"}',),
+        trigger=r"(?i)\"kty\"",
+    ),
+    _c(
+        "basic-credentials",
+        r"\bBasic[ \t]+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})",
+        ("basic",),
+        ("-H 'X-Upstream: Basic Ym9iOmh1bnRlcjIy'",),
+        ("Basic auth is required", "Basic usage"),
+        trigger=r"Basic[ \t]+[A-Za-z0-9+/]{8}",
+        ignore_case=False,
+        code_aware=True,
+    ),
+)
+
+#: Command lines that give a password as a positional argument or a short option.
+COMMANDS: tuple[RuleSpec, ...] = (
+    _c(
+        "cli-password-more",
+        r"\bopenssl\b[^\n|;&]*?[ \t]-k[ \t]+[\"']?(?P<secret>[^\s\"'-][^\s\"']*)"
+        r"|\baz[ \t]+login\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s2>[^\s\"'-][^\s\"']*)"
+        r"|\bldap(?:whoami|compare|modrdn|exop|url)\b[^\n|;&]*?[ \t]-w[ \t]+[\"']?(?P<s3>[^\s\"']+)"
+        r"|\bsmbclient\b[^\n|;&]*?[ \t](?:-U|--user)[ \t=]+[\"']?[^\s%\"']+%(?P<s4>[^\s\"']+)",
+        ("openssl", "az", "ldap", "smbclient"),
+        (
+            "openssl enc -aes-256-cbc -k Enc0dePass -in f -out f.enc",
+            "az login -u me@corp.com -p AzurePa55",
+            "ldapwhoami -x -D cn=admin,dc=x -w Ld4pPass",
+            "smbclient //fs/share -U alice%Sh4rePass",
+        ),
+        ("openssl rand -k", "az login --use-device-code", "smbclient //fs/share -U alice"),
+        trigger=r"(?i)\bopenssl\b[^\n|;&]{0,200}?[ \t]-k[ \t]"
+        r"|\b(?:az[ \t]+login|ldap(?:whoami|compare|modrdn|exop|url)|smbclient)\b",
+    ),
+    _c(
+        "cli-positional-password",
+        r"\bhtpasswd[ \t]+(?:-[a-zA-Z]+[ \t]+)*?-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-[a-zA-Z]+[ \t]+)*"
+        r"\S+[ \t]+\S+[ \t]+[\"']?(?P<secret>[^\s\"']+)"
+        r"|\brabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|\bsqlplus[ \t]+(?:-[a-zA-Z]+[ \t]+)*[A-Za-z0-9_$#]+/(?P<s3>[^\s@/\"']+)(?:@|[ \t]|$)"
+        r"|\bnmcli\b[^\n|;&]*?[ \t](?:password|wifi-sec\.psk)[ \t]+[\"']?(?P<s4>[^\s\"']+)",
+        ("htpasswd", "rabbitmqctl", "sqlplus", "nmcli"),
+        (
+            "htpasswd -b -c /etc/nginx/.htpasswd admin Adm1nPass",
+            "rabbitmqctl add_user admin Rabb1tPass",
+            "sqlplus scott/T1gerPass@orcl",
+            "nmcli dev wifi connect MyWifi password W1f1Pass99",
+        ),
+        ("htpasswd -c /etc/nginx/.htpasswd admin", "sqlplus /nolog", "rabbitmqctl list_users"),
+        trigger=r"(?i)\b(?:htpasswd|rabbitmqctl|sqlplus|nmcli)\b",
+    ),
+    _c(
+        "sudo-stdin-password",
+        r"\b(?:echo|printf)[ \t]+(?:-[ne]+[ \t]+)?[\"']?"
+        r"(?P<secret>(?=[^\s\"'|$`]*[0-9!@#%^&*+/~._-])[^\s\"'|$`]{4,})[\"']?(?:\\n)?[\"']?"
+        r"[ \t]*\|[ \t]*"
+        r"sudo[ \t]+(?:-[a-zA-Z]+[ \t]+)*?-[a-zA-Z]*S\b",
+        ("sudo",),
+        ("echo 'Sup3rPass!' | sudo -S apt-get install -y jq",),
+        ('echo "$PW" | sudo -S true', "sudo -S true"),
+        trigger=r"(?i)\|[ \t]*sudo[ \t]",
+    ),
+    _c(
+        "prose-password",
+        r"\b(?:password|passphrase|passcode)[ \t]+(?:is|was)[ \t]+(?:[\"'`](?P<secret>[^\"'`\s]{4,})[\"'`]"
+        r"|(?P<s2>(?=[^\s\"'`]*[0-9])(?=[^\s\"'`]*[A-Za-z])[^\s\"'`.,;:!?]{6,}))",
+        ("password", "passphrase", "passcode"),
+        ("The password is Hunter2024x", 'the password is "bluefish42"'),
+        ("the password is required", "the password is 12 characters long", "password is `$DB_PASSWORD`"),
+        trigger=r"(?i)\b(?:password|passphrase|passcode)[ \t]+(?:is|was)[ \t]",
+    ),
+    _c(
+        "config-set-credential",
+        r"\b(?:npm|pnpm|yarn|composer|poetry|pip|git|conda|gcloud|firebase|bundle|gem|dotnet|nuget)[ \t]+config\b"  # noqa: E501
+        r"(?:[ \t]+--?[a-z-]+)*[ \t]+(?:set[ \t]+)?(?:--?[a-z-]+[ \t]+)*"
+        r"\S*(?:token|password|secret|oauth\.\S+|_auth|authtoken)[ \t]+[\"']?"
+        r"(?P<secret>(?=[^\s\"']*[0-9]|[^\s\"']{16})[^\s\"'-][^\s\"']*)",
+        ("config",),
+        (
+            "yarn config set npmAuthToken YarnT0ken123",
+            "composer config --global github-oauth.github.com c0mp0serT0ken",
+            "npm config set //registry.example.com/:_authToken npmT0ken99",
+        ),
+        (
+            "git config --global credential.helper store",
+            "npm config set auth-type legacy",
+            'logger.info("merge config secret for %s", entry_auth)',
+        ),
+        trigger=r"(?i)\b(?:npm|pnpm|yarn|composer|poetry|pip|git|conda|gcloud|firebase|bundle|gem|dotnet|nuget)"
+        r"[ \t]+config\b",
+    ),
+    _c(
+        "cli-login-token",
+        r"\bcargo[ \t]+login[ \t]+(?:--[a-z-]+(?:[ \t]+[^\s-]\S*)?[ \t]+)*(?P<secret>[A-Za-z0-9_-]{12,})"
+        r"|\bdoctl\b[^\n|;&]*?[ \t](?:-t|--access-token)[ \t=]+[\"']?(?P<s2>[^\s\"']+)"
+        r"|\btwine\b[^\n|;&]*?[ \t](?:-p|--password)[ \t=]+[\"']?(?P<s3>[^\s\"'-][^\s\"']*)"
+        r"|\bwandb[ \t]+login[ \t]+(?:--[a-z-]+[ \t]+)*(?P<s4>[0-9a-f]{40})",
+        ("cargo", "doctl", "twine", "wandb"),
+        (
+            "cargo login crates1oT0kenValue",
+            "doctl auth init -t d0ctlT0kenValue1",
+            "twine upload -u __token__ -p pypi-AgEIcHlwaS5vcmcCJDk4 dist/*",
+        ),
+        ("cargo login", "twine upload dist/*"),
+        trigger=r"(?i)\b(?:cargo[ \t]+login|doctl|twine|wandb[ \t]+login)\b",
+    ),
+    _c(
+        "header-call",
+        r"[\"'](?:(?:proxy-)?authorization|x-api-key|api-key|apikey|x-auth-token|private-token|x-goog-api-key"
+        r"|x-access-token)[\"'][ \t]*,[ \t]*[\"'](?:(?:bearer|basic|token)[ \t]+)?(?P<secret>[^\"'\s$`{]{8,})[\"']",  # noqa: E501
+        ("authorization", "api-key", "apikey", "auth-token", "private-token", "access-token"),
+        (
+            'req.Header.Set("Authorization", "Bearer g0T0kenValue123")',
+            "xhr.setRequestHeader('X-API-Key', 'k3yV4lue99xx')",
+        ),
+        (
+            'x.setRequestHeader("Authorization","Bearer "+t)',
+            'headers.set("Authorization", `Bearer ${token}`)',
+        ),
+        trigger=r"(?i)(?:authorization|api-?key|auth-token|private-token|access-token)[\"'][ \t]*,[ \t]*[\"']"
+        r"(?:(?:bearer|basic|token)[ \t]+)?[^\"'\s$`{]{8}",
+    ),
+    _c(
+        "protocol-auth",
+        r"(?m)^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]+(?:PLAIN|LOGIN)[ \t]+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})[ \t]*$"  # noqa: E501
+        r"|^[^\S\n]*[A-Za-z0-9]{1,8}[ \t]+LOGIN[ \t]+\S+[ \t]+(?P<s2>\S+)[ \t]*$"
+        r"|^[^\S\n]*PASS[ \t]+(?P<s3>(?=\S*[0-9!@#$%^&*])[^\s/]+)[ \t]*$"
+        r"|^[^\S\n]*(?:\S*>[ \t]*)?AUTH[ \t]+(?:\S+[ \t]+)?(?P<s4>(?=\S*[0-9!@#$%^&*])[^\s]+)[ \t]*$",
+        ("auth", "login", "pass"),
+        (
+            "AUTH PLAIN AGJvYgBodW50ZXIyMg==",
+            "a1 LOGIN bob ImapPw123",
+            "PASS Ftp0Pass",
+            "redis> AUTH R3disAuthPw",
+        ),
+        ("PASS  src/App.test.js", "--- PASS: TestParse (0.00s)", "AUTH failed", "PASS tests/test_x.py"),
+        trigger=r"AUTH[ \t]|[ \t]LOGIN[ \t]|PASS[ \t]",
+        ignore_case=False,
+    ),
+    _c(
+        "echo-credential",
+        r"\becho[ \t]+(?:-n[ \t]+)?[\"']?[^\s:\"'$]+:(?P<secret>[^\s\"'$]+)[\"']?[ \t]*\|[ \t]*base64\b",
+        ("base64",),
+        ("echo -n 'user:Bas1cPw' | base64",),
+        ('echo -n "$USER:$PASS" | base64', "echo hello | base64"),
+        trigger=r"(?i)\|[ \t]*base64\b",
+    ),
+    _c(
+        "rclone-config",
+        r"\brclone[ \t]+config[ \t]+(?:create|update)\b[^\n|;&]*?[ \t]"
+        r"(?:secret_access_key|password|pass|token|client_secret|key|account_key|sas_url)[ \t=]+"
+        r"[\"']?(?P<secret>[^\s\"']+)",
+        ("rclone",),
+        ("rclone config create s3 s3 secret_access_key Rcl0neSecretKey12",),
+        ("rclone config create s3 s3 provider AWS",),
+        trigger=r"(?i)\brclone[ \t]+config\b",
+    ),
+)
+
+ALL: tuple[RuleSpec, ...] = CONTEXTS[:2] + TOKENS + CONTEXTS[2:] + BINDINGS + COMMANDS

@@ -211,3 +211,34 @@ def test_run_totals_agree_with_what_a_sweep_reads_from_the_trace(tmp_path: Path)
                 "2 model call(s) · tokens unknown: 1 call(s) that succeeded reported no usage; "
                 "5 in / 3 out from the 1 that did"
             )
+
+
+def test_no_content_keeps_the_prompt_out_of_a_provider_error_message(tmp_path: Path) -> None:
+    """Providers quote the prompt back in errors ("maximum context length ... your messages: ...");
+    under --no-content the span's status says what failed, not what the provider quoted."""
+    prompt = "the private plan for the merger is in chapter seven"
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": prompt}]})
+    error = ResponseAccumulator(Api.CHAT)
+    error.feed_json(
+        orjson.dumps({"error": {"type": "invalid_request_error", "message": f"too long: {prompt}"}})
+    )
+
+    def record(content: bool) -> str:
+        out = tmp_path / f"trace-{content}.jsonl"
+        pipeline = build_pipeline(out, Redactor([]))
+        spans = ModelCallSpans(pipeline.tracer, content=content)
+        spans(
+            CallRecord(
+                Api.CHAT, "POST", "/v1/chat/completions", "h", 80, request_hash(body),
+                parse_request(Api.CHAT, body), start_ns=1, end_ns=2, status=400, response=error.info,
+                outcome="http_error", index=1,
+            )
+        )  # fmt: skip
+        pipeline.shutdown()
+        (span,) = read_records(out)
+        assert span.status.code == "ERROR" and "HTTP 400" in span.status.message
+        return span.status.message
+
+    assert prompt in record(content=True)  # with content, the provider's words are the useful part
+    message = record(content=False)
+    assert prompt not in message and "chapter" not in message and "not recorded" in message

@@ -166,3 +166,12 @@ def test_known_secrets_with_regex_characters_and_non_ascii() -> None:
     r = Redactor(["p@ss.w*rd+123(x)", "ünïcödé-sécret-1"])
     assert r.text("use p@ss.w*rd+123(x) now; ünïcödé-sécret-1!") == f"use {REDACTED} now; {REDACTED}!"
     assert r.text("p@ss.wXrd+123(x)") == "p@ss.wXrd+123(x)"
+
+
+def test_a_named_value_right_after_a_known_secret_is_found() -> None:
+    """The prefilter's matches do not overlap: a known secret with a secret-sounding word in it
+    ("-Secret-...") once hid the `password: x` that followed (found by the idempotence property)."""
+    r = Redactor(["opaque-Secret-without-any-shape"])
+    text = "opaque-Secret-without-any-shapeopaque-Secret-without-any-shape password: hunter22"
+    assert r.text(text) == "[REDACTED] password: [REDACTED]"
+    assert r.text(r.text(text)) == r.text(text)

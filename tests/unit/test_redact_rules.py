@@ -31,10 +31,18 @@ def test_rule_finds_its_example(rule_id: str, text: str) -> None:
     assert rule.applies(text, text.lower()), "the keyword prefilter would skip this example"
     spans = list(rule.find(text, text.lower()))
     assert spans, f"{rule_id} does not match its own example"
-    # The trigger (what the one-pass prefilter looks for) fires inside every match.
+    # The trigger (what the one-pass prefilter looks for) fires on the line of every match (the
+    # rules run over the lines around each candidate).
     trigger = Prefilter([rule.trigger], engine="re")
     for start, end, _ in spans:
-        assert any(s < end and e > start - 80 for s, e in trigger.spans(text)), "trigger misses the match"
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end == -1 else line_end
+        if rule.requires is not None:  # a document's rule (kind: Secret): the window is the document
+            line_start, line_end = 0, len(text)
+        assert any(s < line_end and e > line_start for s, e in trigger.spans(text)), (
+            "trigger misses the match"
+        )
     # And the whole redactor takes the secret out.
     out = Redactor().text(text)
     for start, end, _ in spans:
