@@ -72,11 +72,18 @@ def test_a_full_screen_agent_with_errors_retries_and_tool_steps(
     details = browser.eval(
         f"Array.from(document.querySelectorAll('{conv} details')).map(d => [d.open, d.textContent])"
     )
-    assert details[0][0] is False and details[0][1].startswith("earlier messages (3) · continues call #2")
-    browser.call("click", selector=f"{conv} details summary")
+    # Earlier: the task and call 2's answer (call 1 failed, call 2 was its retry); the system
+    # prompt is a line of its own.
+    assert details[0][0] is False and details[0][1].startswith("earlier messages (2) · continues call #2")
+    assert details[1][0] is False and details[1][1].startswith("system prompt (")
+    assert details[1][1].endswith("· as before")
     # A details element fills itself when it opens (its toggle event comes as a task of its own).
     later = "new Promise(r => setTimeout(r, 50))"
-    opened = f"{later}.then(() => document.querySelector('{conv} details').textContent)"
+    browser.call("click", selector=f"{conv} details:nth-of-type(1) summary")
+    opened = f"{later}.then(() => document.querySelectorAll('{conv} details')[0].textContent)"
+    assert "read" in browser.eval(opened) and "You are a coding agent." not in browser.eval(opened)
+    browser.call("click", selector=f"{conv} details:nth-of-type(2) summary")
+    opened = f"{later}.then(() => document.querySelectorAll('{conv} details')[1].textContent)"
     assert "You are a coding agent." in browser.eval(opened)
     # Selecting a model call's span (m: next model call) shows a way to its conversation.
     browser.press("Home")
@@ -170,7 +177,9 @@ def test_screenshots_for_the_docs(browser: Browser, tmp_path: Path) -> None:
     browser.call("screenshot", path=str(where / "cell-page.png"))
     browser.eval("window.scrollTo(0, document.getElementById('replay').offsetTop - 8)")
     browser.call("screenshot", path=str(where / "cell-page-replay.png"))
-    browser.call("click", selector="#calls-table tr[data-call='2'] button.expand")
+    conv = conversation(browser, 2)
+    # Recorded before the conventions' `response` (its tool results are under `result`): shown all the same.
+    assert "def greet(name: str) -> str:" in texts(browser, f"{conv} .msg")[0]
     browser.eval("window.scrollTo(0, document.getElementById('calls').offsetTop - 8)")
     browser.call("screenshot", path=str(where / "cell-page-calls.png"))
     for name in ("cell-page.png", "cell-page-replay.png", "cell-page-calls.png"):

@@ -90,9 +90,18 @@ def test_identity_numbers_and_the_model_calls_are_on_the_page() -> None:
     assert data["cab-terminal"]["w"] == 120 and len(data["cab-terminal"]["frames"]) > 5
     content = data["cab-content"]
     third = content["calls"][2]
-    assert third["earlier"] == 3 and third["continues"] == 2  # new this turn: the read's result only
+    # The turn as cab_trace.llm.turns reads it: the system prompt apart, the task and call 2's
+    # answer earlier, new this turn the read's result only.
+    assert third["earlier"] == 2 and third["continues"] == 2 and not third["sys_changed"]
+    [system] = [content["messages"][i] for i in third["sys"]]
+    assert "You are a coding agent." in system["parts"][0]["content"]
     [new] = [content["messages"][i] for i in third["in"][third["earlier"] :]]
-    assert new["role"] == "tool" and "def greet" in new["parts"][0]["result"]
+    # Recorded (before 0.2) under `result`: on the page under the conventions' `response`.
+    assert new["role"] == "tool" and "def greet" in new["parts"][0]["response"]
+    assert "result" not in new["parts"][0]
+    # Each message is stored once: the system prompt and the task, sent by every call, too.
+    assert len(content["messages"]) == len({json.dumps(m, sort_keys=True) for m in content["messages"]})
+    assert all(call["sys"] == third["sys"] for call in content["calls"])
     assert [s["name"] for s in content["steps"]] == ["read", "edit"]
     assert "Hello, {name}!" in content["steps"][1]["arguments"]
 

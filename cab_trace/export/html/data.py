@@ -14,6 +14,7 @@ from typing import Any
 from cab_trace.export.html.content import CONTENT_ATTRIBUTES, Conversations, conversations, is_content
 from cab_trace.export.html.frames import DEFAULT_LIMIT, Frames, render_frames
 from cab_trace.llm.summary import call_rows
+from cab_trace.llm.turns import RESPONSE_STATUS
 from cab_trace.model import SpanRecord
 from cab_trace.model.axes import CellNumbers, cell_numbers, is_model_call
 from cab_trace.model.record import AnyAttrValue, attr_to_json
@@ -206,6 +207,8 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
                 "out": row.output_tokens,
                 "latency": row.latency_ns,
                 "finish": row.finish,
+                # The Responses API's status: shown where that API gives no finish reason.
+                "status": str(a.get(RESPONSE_STATUS, "")),
                 "error": row.span.is_error,
                 "message": row.span.status.message if row.span.is_error else "",
                 "outcome": str(a.get("cab.llm.outcome", "")),
