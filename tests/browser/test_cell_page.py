@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from cab_trace.llm.turns import turns
+from cab_trace.model import read_records
+from cab_trace.model.axes import cell_numbers
 from tests.browser.checks import STATE, Replay, check_page, open_page
 from tests.browser.client import Browser
+from tests.browser.conftest import DEMO_TASK, FIX_GREETING
 from tests.conftest import ROOT, run_cli
 
 FIXTURE = Path(__file__).with_name("fixtures") / "page-run"
@@ -25,15 +30,83 @@ def export(run: Path, out: Path, *extra: str) -> Path:
     return out
 
 
-def test_the_demo_run_page(browser: Browser, demo_run: Path, tmp_path: Path) -> None:
-    page = export(demo_run, tmp_path / "demo.html")
-    check_page(browser, demo_run, page)
-    # No model proxy in the demo: the page says so rather than showing zeros.
-    assert "Model calls were not recorded" in browser.eval("document.getElementById('calls').textContent")
-    cards = browser.eval(
-        "Object.fromEntries(Array.from(document.querySelectorAll('.card'))"
-        ".map(c => [c.dataset.axis, c.querySelector('.value').textContent]))"
+CARDS = (
+    "Object.fromEntries(Array.from(document.querySelectorAll('.card'))"
+    ".map(c => [c.dataset.axis, c.querySelector('.value').textContent]))"
+)
+
+
+def conversation(browser: Browser, call: int) -> str:
+    """Open model call ``call`` (0-based) and return the selector of its conversation."""
+    browser.call("click", selector=f"#calls-table tr[data-call='{call}'] button.expand")
+    return f"#calls-table tr[data-call='{call}'] + tr.conv-row .conv"
+
+
+def texts(browser: Browser, selector: str) -> list[str]:
+    return browser.eval(
+        f"Array.from(document.querySelectorAll({json.dumps(selector)})).map(e => e.textContent)"
     )
+
+
+def test_the_demo_run_page(browser: Browser, demo_run: Path, tmp_path: Path) -> None:
+    """The demo's agent talks to a scripted model through the recording proxy: its page has the
+    model calls, their tokens and conversations, and the tool steps."""
+    page = export(demo_run, tmp_path / "demo.html")
+    replay = check_page(browser, demo_run, page)  # the rows are the run's calls; the last one opens
+    numbers = cell_numbers(replay.trace.spans)
+    assert numbers.model_calls == 4 and numbers.tool_steps == 3 and numbers.total_tokens
+    cards = browser.eval(CARDS)
+    assert cards["calls"] == "4" and cards["tokens"] == f"{numbers.total_tokens:,}"
+    assert cards["pass"] == "passed"
+    rows = browser.eval(
+        "Array.from(document.querySelectorAll('#calls-table tbody tr[data-call]'))"
+        ".map(r => r.cells[6].textContent)"
+    )
+    assert rows == ["tool_calls", "tool_calls", "tool_calls", "stop"]
+    # Call 1: the task is new; the model answers by asking to read greet.py, and the tool step
+    # that read it is there with its arguments and the file it returned.
+    first = conversation(browser, 0)
+    assert texts(browser, f"{first} h4") == [
+        "new this turn (1 message)",
+        "answer",
+        "tool steps it asked for (1)",
+    ]
+    [new, answer] = texts(browser, f"{first} .msg")
+    assert new.startswith("user") and "greet() forgets the exclamation mark" in new
+    assert answer.startswith("assistant  (finish: tool_call)") and "read_file" in answer
+    [step] = texts(browser, f"{first} .step")
+    assert "tool step read_file" in step and '"path": "greet.py"' in step
+    assert 'return f"Hello, {name}"' in step  # the tool's result: the file as it was
+    assert texts(browser, f"{first} details summary")[:2] == [
+        f"system prompt ({len(system_prompt(replay)):,} characters)",
+        "tools offered (3): read_file, edit_file, run_tests",
+    ]
+    # Call 4 (opened by check_page): the tests' output is new, the answer says what was done;
+    # the conversation so far is one line, as is the system prompt, unchanged since call 3.
+    last = "#calls-table tr[data-call='3'] + tr.conv-row .conv"
+    [new, answer] = texts(browser, f"{last} .msg")
+    assert new.startswith("tool") and "Ran 1 test" in new and new.rstrip().endswith("OK")
+    assert answer.startswith("assistant  (finish: stop)") and "Fixed greet.py" in answer
+    assert texts(browser, f"{last} details summary")[:2] == [
+        "earlier messages (6) · continues call #3",
+        f"system prompt ({len(system_prompt(replay)):,} characters) · as before",
+    ]
+    assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+def system_prompt(replay: Replay) -> str:
+    [turn, *_] = turns(replay.trace.spans)
+    return "".join(str(p.get("content", "")) for m in turn.system for p in m.parts)
+
+
+def test_a_run_without_the_model_proxy_says_its_calls_were_not_recorded(
+    browser: Browser, plain_run: Path, tmp_path: Path
+) -> None:
+    """A run made without the recording proxy: its calls and tokens are unknown, never 0."""
+    page = export(plain_run, tmp_path / "plain.html")
+    check_page(browser, plain_run, page)
+    assert "Model calls were not recorded" in browser.eval("document.getElementById('calls').textContent")
+    cards = browser.eval(CARDS)
     assert cards["tokens"] == "unknown" and cards["calls"] == "unknown" and cards["pass"] == "passed"
 
 
