@@ -189,35 +189,70 @@ def test_a_page_without_content_and_with_hostile_text(browser: Browser, tmp_path
     assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
 
 
+INDEX_ROWS = (
+    "Array.from(document.querySelectorAll('#cells tbody tr')).map(r => Object.fromEntries("
+    "Array.from(r.cells).map((c, i) => [document.querySelectorAll('#cells th')[i].textContent,"
+    " c.textContent])))"
+)
+
+
+def sort_by(browser: Browser, heading: str) -> list[str]:
+    """Click a heading of the index; the cells' names in the order shown."""
+    browser.eval(
+        "Array.from(document.querySelectorAll('#cells th'))"
+        f".find(h => h.textContent === {json.dumps(heading)}).click()"
+    )
+    return [row["cell"] for row in browser.eval(INDEX_ROWS)]
+
+
 def test_a_sweep_index_sorts_and_links_to_every_cell(
     browser: Browser, demo_run: Path, tmp_path: Path
 ) -> None:
+    """A sweep directory as `cab-trace sweep` lays it out (<adapter>/<model>/<task>/r<N>/, one
+    cells.jsonl line per cell in plan order, repeat by repeat): the index lists each cell's
+    repeats together, says each cell's place in the plan, sorts and filters, and links."""
     sweep = tmp_path / "sweep"
-    shutil.copytree(FIXTURE, sweep / "runs" / "a")
-    shutil.copytree(demo_run, sweep / "runs" / "b")
-    cells = [
-        {"cell_id": "s/command/m/demo/1", "sweep_id": "s", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 1, "state": "done", "run_dir": "runs/a"},
-        {"cell_id": "s/command/m/demo/2", "sweep_id": "s", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 2, "state": "done", "run_dir": "runs/b"},
-        {"cell_id": "s/command/m/demo/3", "sweep_id": "s", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 3, "state": "failed", "error": "could not start"},
-    ]  # fmt: skip
-    (sweep / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cells))
+    runs = {"m/1": FIXTURE, "m2/1": demo_run, "m/2": demo_run}
+    for key, run in runs.items():
+        model, repeat = key.split("/")
+        shutil.copytree(run, sweep / "command" / model / "demo" / "fix-greeting" / f"r{repeat}")
+
+    def line(model: str, repeat: int, state: str, **more: str) -> dict[str, object]:
+        return {"cell_id": f"s/command/{model}/demo/fix-greeting", "sweep_id": "s", "adapter": "command",
+                "model": model, "task_id": "demo/fix-greeting", "repeat": repeat, "plugins": [], "vars": {},
+                "state": state, **more}  # fmt: skip
+
+    def ran(model: str, repeat: int) -> dict[str, object]:
+        return line(model, repeat, "done", run_dir=f"command/{model}/demo/fix-greeting/r{repeat}")
+
+    plan = [ran("m", 1), ran("m2", 1), ran("m", 2), line("m2", 2, "pending"),
+            line("m", 3, "failed", error="could not start")]  # fmt: skip
+    (sweep / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in plan))
     site = tmp_path / "site"
     assert run_cli("export", str(sweep), "--format", "html", "-o", str(site)).returncode == 0
     browser.open(site / "index.html")
-    first_column = "Array.from(document.querySelectorAll('#cells tbody tr')).map(r => r.cells[0].textContent)"
-    assert browser.eval(first_column) == ["s/command/m/demo/1", "s/command/m/demo/2", "s/command/m/demo/3"]
-    tokens = "Array.from(document.querySelectorAll('#cells th')).findIndex(h => h.textContent === 'tokens')"
-    browser.eval(f"document.querySelectorAll('#cells th')[{tokens}].click()")
-    # Ascending by tokens: the run with tokens first; the unknowns after it, whichever way.
-    order = browser.eval(first_column)
-    assert order[0] == "s/command/m/demo/1"
-    browser.eval(f"document.querySelectorAll('#cells th')[{tokens}].click()")
-    assert browser.eval(first_column)[0] == "s/command/m/demo/1"
+    rows = browser.eval(INDEX_ROWS)
+    name = "s/command/{}/demo/fix-greeting r{}".format
+    index = [name("m", 1), name("m", 2), name("m", 3), name("m2", 1), name("m2", 2)]
+    assert [r["cell"] for r in rows] == index
+    assert [r["#"] for r in rows] == ["1", "3", "5", "2", "4"]
+    assert [r["repeat"] for r in rows] == ["1", "2", "3", "1", "2"]
+    assert [r["state"] for r in rows] == ["done", "done", "failed", "done", "pending"]
+    # The plan's order is one click away.
+    assert sort_by(browser, "#") == [name("m", 1), name("m2", 1), name("m", 2), name("m2", 2), name("m", 3)]
+    # By tokens, each way: unknowns last whichever way, ties in the index's order.
+    tokens = {name("m", 1): cell_numbers(read_records(FIXTURE)).total_tokens}
+    tokens[name("m", 2)] = tokens[name("m2", 1)] = cell_numbers(read_records(demo_run)).total_tokens
+    assert all(tokens.values())
+
+    def by_tokens(descending: bool) -> list[str]:
+        known = sorted((c for c in index if c in tokens), key=lambda c: tokens[c] * (-1 if descending else 1))
+        return known + [c for c in index if c not in tokens]
+
+    assert sort_by(browser, "tokens") == by_tokens(False)
+    assert sort_by(browser, "tokens") == by_tokens(True)
     browser.eval(
-        "(() => { const f = document.getElementById('filter'); f.value = 'demo/2';"
+        "(() => { const f = document.getElementById('filter'); f.value = 'm2/demo/fix-greeting r1';"
         " f.dispatchEvent(new Event('input')); })()"
     )
     assert (
@@ -225,10 +260,54 @@ def test_a_sweep_index_sorts_and_links_to_every_cell(
         == 1
     )
     href = browser.eval("document.querySelector('#cells tbody tr:not([hidden]) a').getAttribute('href')")
-    assert href == "cells/runs--b.html"
+    assert href == "cells/command--m2--demo--fix-greeting--r1.html"
     browser.call("click", selector="#cells tbody tr:not([hidden]) a")
     assert browser.eval("window.cabPage.ready.then(() => location.href)").endswith(href.split("/")[-1])
     assert browser.eval("document.getElementById('index-link').getAttribute('href')") == "../index.html"
+    assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
+
+
+def test_the_index_of_a_real_sweep(browser: Browser, tmp_path: Path) -> None:
+    """`cab-trace sweep` itself (2 models, 2 repeats of the demo task): every cell's page is on
+    the index, its repeats together, and each page says which repeat it is."""
+    sweep, site = tmp_path / "sweep", tmp_path / "site"
+    result = run_cli(
+        "sweep", "--adapter", "command", "--model", "vendor/m1", "--model", "m2", "--task", str(DEMO_TASK),
+        "--repeats", "2", "--workers", "2", "--sweep-id", "real", "--out", str(sweep), "-q", "--",
+        sys.executable, "-c", FIX_GREETING, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = [json.loads(line) for line in (sweep / "cells.jsonl").read_text().splitlines()]
+    assert [(c["model"], c["repeat"]) for c in plan] == [
+        ("vendor/m1", 1),
+        ("m2", 1),
+        ("vendor/m1", 2),
+        ("m2", 2),
+    ]
+    assert run_cli("export", str(sweep), "--format", "html", "-o", str(site)).returncode == 0
+    browser.open(site / "index.html")
+    rows = browser.eval(INDEX_ROWS)
+    assert [(r["model"], r["repeat"], r["#"]) for r in rows] == [
+        ("vendor/m1", "1", "1"), ("vendor/m1", "2", "3"), ("m2", "1", "2"), ("m2", "2", "4"),
+    ]  # fmt: skip
+    assert [r["cell"] for r in rows] == [
+        f"real/command/{c['model']}/demo/fix-greeting r{c['repeat']}"
+        for c in (plan[0], plan[2], plan[1], plan[3])
+    ]
+    assert all(r["state"] == "done" and r["pass"] == "passed" for r in rows)
+    hrefs = browser.eval(
+        "Array.from(document.querySelectorAll('#cells tbody a')).map(a => a.getAttribute('href'))"
+    )
+    assert hrefs[1] == "cells/command--vendor--m1--demo--fix-greeting--r2.html"
+    browser.call("click", selector="#cells tbody tr:nth-child(2) a")
+    assert browser.eval("window.cabPage.ready.then(() => document.title)").startswith(
+        "real/command/vendor/m1/demo/fix-greeting r2"
+    )
+    identity = browser.eval(
+        "Object.fromEntries(Array.from(document.querySelectorAll('table.kv tr'))"
+        ".map(r => [r.cells[0].textContent, r.cells[1].textContent.trim()]))"
+    )
+    assert identity["repeat"] == "2" and identity["cell_id"] == "real/command/vendor/m1/demo/fix-greeting"
     assert browser.call("seen") == {"console": [], "pageErrors": [], "blocked": []}
 
 

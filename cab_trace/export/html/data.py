@@ -79,9 +79,7 @@ def _clock(ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns // 1_000_000 % 1000:03d}Z"
 
 
-def _identity(spans: list[SpanRecord], numbers: CellNumbers) -> list[tuple[str, str]]:
-    run = next((s for s in spans if s.kind == "run"), None)
-    attrs: dict[str, AnyAttrValue] = dict(run.attributes) if run is not None else {}
+def _identity(numbers: CellNumbers) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("cell_id", numbers.cell_id),
         ("sweep_id", numbers.sweep_id),
@@ -93,7 +91,7 @@ def _identity(spans: list[SpanRecord], numbers: CellNumbers) -> list[tuple[str, 
         ("container_image", numbers.image),
         ("image_digest", numbers.image_digest),
         ("node", numbers.node),
-        ("repeat", attrs.get("repeat")),
+        ("repeat", numbers.repeat),
         ("trace_id", numbers.trace_id),
         ("started_at", numbers.started_at),
         ("ended_at", numbers.ended_at),
@@ -247,6 +245,8 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
             notes.append("terminal.cast ends in a cut-off line (the recording was interrupted)")
     root = tree.spans[0] if total else None
     title = numbers.cell_id or (root.name if root is not None else trace.trace_id)
+    if numbers.cell_id and numbers.repeat is not None:
+        title += f" r{numbers.repeat}"  # a cell's repeats share its id
     head = {
         "title": title,
         "duration": duration,
@@ -261,7 +261,7 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
     return CellPage(
         title=title,
         numbers=numbers,
-        identity=_identity(spans, numbers),
+        identity=_identity(numbers),
         head=head,
         details=details,
         conversations=conversations(by_call, step_spans, options.content),
