@@ -174,6 +174,10 @@ def call_attributes(  # noqa: PLR0912, PLR0915 - one statement per recorded attr
         attrs["gen_ai.response.id"] = resp.id
     if resp.finish_reasons:
         attrs["gen_ai.response.finish_reasons"] = list(resp.finish_reasons)
+    if resp.status:
+        # The Responses API has no finish reason; its status (completed, incomplete, failed) is
+        # what says how the answer ended, so readers can show it where a finish reason would be.
+        attrs["cab.llm.response.status"] = resp.status
     if req.stream and call.first_chunk_ns is not None and _answered(call):
         attrs["gen_ai.response.time_to_first_chunk"] = round((call.first_chunk_ns - call.start_ns) / 1e9, 6)
     if req.stream:

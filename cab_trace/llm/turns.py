@@ -6,13 +6,18 @@ repeats, the two messages that are new. This module finds them: for each call, t
 it sends that the conversation it continues did not already hold, then its answer.
 
 Pure (stdlib + orjson), over span records: the replay, the HTML cell page and anything else
-that shows a run's conversation read it the same way.
+that shows a run's conversation read it the same way (this is the one definition of a turn).
 
 How a call is matched to the conversation it continues: among the earlier calls, the one
 whose request plus answer is the longest prefix of this call's request (side calls an agent
 makes in parallel, a title or a summary, are other conversations and do not confuse it). The
 system prompt (``gen_ai.system_instructions`` and the leading ``system``/``developer``
-messages) is kept apart: it is shown collapsed, however long.
+messages) is kept apart: it is shown collapsed, however long. A call whose whole request was
+said before (a retry of the same request) adds nothing: it continues the call it repeats.
+
+Old traces and new read alike: a tool result is read under the conventions' ``response`` or
+the older ``result`` (:func:`cab_trace.llm.parts.part_response`), and :meth:`Message.as_json`
+gives a message in today's shape.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from cab_trace.llm.summary import is_model_call
 from cab_trace.model import SpanRecord
 
 __all__ = [
+    "RESPONSE_STATUS",
     "Message",
     "PhaseEntry",
     "ToolStepEntry",
@@ -40,6 +46,8 @@ __all__ = [
 ]
 
 SYSTEM_ROLES = ("system", "developer")
+#: The span attribute holding the Responses API's status (that API gives no finish reason).
+RESPONSE_STATUS = "cab.llm.response.status"
 #: How many earlier calls a call is compared with (a run of thousands of calls stays linear).
 LOOK_BACK = 64
 
@@ -64,6 +72,20 @@ class Message:
         re-sends its earlier answers without their empty text parts or finish reasons, and
         tool-call arguments as text or as objects."""
         return (self.role, tuple(_part_key(p) for p in self.parts if not _empty_text(p)))
+
+    def as_json(self) -> dict[str, Any]:
+        """The message in the conventions' shape as written today, whatever version recorded it
+        (a tool result under ``response``, where traces before 0.2 wrote ``result``)."""
+        out: dict[str, Any] = {"role": self.role, "parts": [_current_part(p) for p in self.parts]}
+        if self.finish_reason:
+            out["finish_reason"] = self.finish_reason
+        return out
+
+    def stored_key(self) -> bytes:
+        """A stable key of the message as recorded (canonical JSON of :meth:`as_json`): equal for
+        equal messages, for storing each message of a run once. Unlike :meth:`key`, an answer
+        and its copy in the next request differ here, so each is shown as it was sent."""
+        return orjson.dumps(self.as_json(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,21 @@ class Turn:
     @property
     def failed(self) -> bool:
         return self.span.is_error
+
+    def ending(self, message: Message | None = None) -> str:
+        """How an answer message (or, without one, the call) ended, in words for its heading:
+        its finish reason (or the span's, ``gen_ai.response.finish_reasons``); where the API
+        gave none, saying so, with the Responses API's status when it was recorded (that API
+        has a status instead)."""
+        if message is not None and message.finish_reason:
+            return f"finish: {message.finish_reason}"
+        reasons = self.span.attributes.get("gen_ai.response.finish_reasons")
+        if isinstance(reasons, list) and any(reasons):
+            return "finish: " + ", ".join(str(r) for r in reasons if r)
+        status = self.span.attributes.get(RESPONSE_STATUS)
+        if isinstance(status, str) and status:
+            return f"no finish reason given · status: {status}"
+        return "no finish reason given"
 
 
 @dataclass(frozen=True)
@@ -197,12 +234,30 @@ def _response_text(part: dict[str, Any]) -> str:
     return (value if isinstance(value, str) else orjson.dumps(value).decode()).strip()
 
 
+def _current_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") != "tool_call_response" or "response" in part:
+        return part
+    return {**{k: v for k, v in part.items() if k != "result"}, "response": part_response(part)}
+
+
+def _scalar(value: object) -> object:
+    """A value of a key as something hashable: a trace is data, and an id may be any JSON."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+
+
 def _part_key(part: dict[str, Any]) -> tuple[object, ...]:
-    kind = part.get("type")
+    kind = _scalar(part.get("type"))
     if kind == "tool_call":
-        return (kind, part.get("id"), part.get("name"), _normal_arguments(part.get("arguments")))
+        return (
+            kind,
+            _scalar(part.get("id")),
+            _scalar(part.get("name")),
+            _normal_arguments(part.get("arguments")),
+        )
     if kind == "tool_call_response":
-        return (kind, part.get("id"), _response_text(part))
+        return (kind, _scalar(part.get("id")), _response_text(part))
     if kind in ("text", "reasoning"):
         return (kind, str(part.get("content", "")).strip())
     return (kind, orjson.dumps(part, option=orjson.OPT_SORT_KEYS).decode())
@@ -232,20 +287,28 @@ def _split_system(messages: list[Message]) -> tuple[list[Message], list[Message]
     return messages[:at], messages[at:]
 
 
-def _common_prefix(a: Sequence[tuple[object, ...]], b: Sequence[tuple[object, ...]]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+def _shared_opening(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the longest common opening of ``a`` and ``b``. A binary search over slice
+    comparisons (which run in C): a long run compares every call with the last
+    :data:`LOOK_BACK` calls, each holding most of the conversation."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n - 1  # a[:lo] == b[:lo] and a[:hi + 1] != b[:hi + 1]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 @dataclass
 class _Seen:
     number: int
-    keys: list[tuple[object, ...]]  # its request and answer, without the system prompt
-    system: list[tuple[object, ...]]
+    keys: list[int]  # its request and answer, without the system prompt (as message numbers)
+    system: list[int]
 
 
 def turns(spans: Iterable[SpanRecord]) -> list[Turn]:
@@ -253,6 +316,12 @@ def turns(spans: Iterable[SpanRecord]) -> list[Turn]:
     calls = sorted((s for s in spans if is_model_call(s)), key=lambda s: s.start_time_unix_nano)
     seen: list[_Seen] = []
     out: list[Turn] = []
+    # Each distinct message (by what it says) as a number: calls are compared as lists of ints.
+    numbers: dict[tuple[object, ...], int] = {}
+
+    def number_of(message: Message) -> int:
+        return numbers.setdefault(message.key(), len(numbers))
+
     for number, span in enumerate(calls, 1):
         a = span.attributes
         answer = parse_messages(a.get("gen_ai.output.messages")) or []
@@ -268,13 +337,15 @@ def turns(spans: Iterable[SpanRecord]) -> list[Turn]:
         leading, rest = _split_system(sent or [])
         instructions = _system_parts(a.get("gen_ai.system_instructions"))
         system = ([instructions] if instructions else []) + leading
-        keys = [m.key() for m in rest]
-        system_keys = [m.key() for m in system]
+        keys = [number_of(m) for m in rest]
+        system_keys = [number_of(m) for m in system]
         best, best_len = None, 0
-        for earlier in reversed(seen[-LOOK_BACK:]):
-            n = _common_prefix(earlier.keys, keys)
+        for earlier in reversed(seen[-LOOK_BACK:]):  # the most recent first: it wins a tie
+            n = _shared_opening(earlier.keys, keys)
             if n > best_len:
                 best, best_len = earlier, n
+                if n == len(keys):
+                    break  # all of it was said before: no earlier call can match more
         out.append(
             Turn(
                 number=number,
@@ -289,7 +360,7 @@ def turns(spans: Iterable[SpanRecord]) -> list[Turn]:
             )
         )
         if sent is not None:
-            seen.append(_Seen(number, keys + [m.key() for m in answer], system_keys))
+            seen.append(_Seen(number, keys + [number_of(m) for m in answer], system_keys))
     return out
 
 

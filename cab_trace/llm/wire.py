@@ -636,7 +636,8 @@ class ResponseAccumulator:
         self._responses_document({**self._partial_response(), "output": items})
 
     def _partial_response(self) -> dict[str, Any]:
-        return {"id": self._info.id, "model": self._info.model, "status": "in_progress"}
+        # No status: the API never said one (a cut stream); none is made up.
+        return {"id": self._info.id, "model": self._info.model}
 
     def _anthropic_event(self, name: str, doc: dict[str, Any]) -> None:  # noqa: PLR0912 (one per event type)
         info = self._info

@@ -34,11 +34,12 @@ def _indent(text: str) -> str:
     return "  " + text.replace("\n", "\n  ")
 
 
-def message_lines(message: Message, show_finish: bool = False) -> list[Text]:
-    """One message: its role, then each part on its own lines (texts keep their newlines)."""
+def message_lines(message: Message, ending: str | None = None) -> list[Text]:
+    """One message: its role (and for an answer, how it ended: :meth:`Turn.ending`), then each
+    part on its own lines (texts keep their newlines)."""
     head = Text(message.role, style=ROLE_STYLE.get(message.role, "bold"))
-    if show_finish and message.finish_reason:
-        head.append(f"  (finish: {message.finish_reason})", style="dim")
+    if ending:
+        head.append(f"  ({ending})", style="dim")
     lines = [head]
     for part in message.parts:
         kind = part.get("type")
@@ -69,10 +70,10 @@ def message_lines(message: Message, show_finish: bool = False) -> list[Text]:
     return lines
 
 
-def messages_lines(messages: Sequence[Message], show_finish: bool = False) -> list[Text]:
+def messages_lines(messages: Sequence[Message]) -> list[Text]:
     out: list[Text] = []
     for message in messages:
-        out.extend(message_lines(message, show_finish))
+        out.extend(message_lines(message))
     return out
 
 
@@ -137,7 +138,10 @@ def turn_body(turn: Turn) -> list[Text]:
         out.append(Text(f"nothing new since turn {turn.continues} (sent again)", style="dim"))
     if turn.answer:
         out.append(Text("answer", style="bold underline"))
-        out.extend(messages_lines(turn.answer, show_finish=True))
+        for message in turn.answer:
+            # With or without a finish reason, the answer says how it ended (the Responses API
+            # gives a status instead), as the cell page does.
+            out.extend(message_lines(message, turn.ending(message)))
     elif turn.failed:
         out.append(Text("no answer", style="bold red"))
     if turn.content == "truncated":

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cab_trace.llm.parts import well_known_finish
+from cab_trace.llm.turns import RESPONSE_STATUS, turns
 from cab_trace.model import read_records
 from tests.agents.conftest import ROOT, agent_bin
 from tests.agents.test_real_agents import KEY, PROVEN
@@ -67,6 +69,19 @@ def test_a_real_agent_run_makes_a_cell_page_that_plays_back(
     replay = check_page(browser, run, page)
     calls = [r for r in read_records(run) if r.kind == "model_call"]
     assert len(calls) > 0 and len(replay.trace.spans) == len(list(read_records(run)))
-    # The last call's answer is on the page as the agent got it.
+    # The last call's answer is on the page as the agent got it, and says how it ended: its
+    # finish reason, or for the Responses API (codex), which gives none, the status it gave.
     text = browser.eval("document.querySelector('#calls-table tr.conv-row').textContent")
-    assert "answer" in text and "(finish:" in text
+    last = turns(replay.trace.spans)[-1]
+    assert "answer" in text and last.answer
+    for part in (p for m in last.answer for p in m.parts):
+        if part.get("type") == "text" and str(part.get("content", "")).strip():
+            assert str(part["content"]).strip()[:60] in text
+        elif part.get("type") == "tool_call":
+            assert str(part["name"]) in text
+    reasons = last.span.attributes.get("gen_ai.response.finish_reasons")
+    if PROVEN[adapter]["path"] == "/v1/responses":
+        assert not reasons and last.span.attributes[RESPONSE_STATUS] == "completed"
+        assert "assistant  (no finish reason given · status: completed)" in text
+    else:
+        assert isinstance(reasons, list) and f"assistant  (finish: {well_known_finish(reasons[0])})" in text

@@ -16,6 +16,11 @@ from tests.model_server import ScriptedModelServer
 DEMO_TASK = ROOT / "cab_trace" / "examples" / "demo-task"
 PAGE_AGENT = Path(__file__).with_name("page_agent.py")
 KEY = "sk-page-agent-KEY-7d1e9c2b4a6f8e0d3c5b"
+#: An agent that fixes the demo task without a model (python -c): for runs without the proxy.
+FIX_GREETING = (
+    "import pathlib; p = pathlib.Path('greet.py'); print('fixing greet.py');"
+    " p.write_text(p.read_text().replace('{name}\"', '{name}!\"'))"
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,5 +52,17 @@ def agent_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "run"
     result = run_cli("demo", "--pace", "0.05", "--out", str(out), "-q", timeout=120)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run made without the recording proxy (no endpoint): its model calls are not recorded."""
+    out = tmp_path_factory.mktemp("plain") / "run"
+    result = run_cli(
+        "run", "--adapter", "command", "--task", str(DEMO_TASK), "--out", str(out), "-q", "--",
+        sys.executable, "-c", FIX_GREETING, timeout=120,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out

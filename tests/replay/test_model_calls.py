@@ -92,3 +92,21 @@ def test_content_that_is_not_json_is_shown_as_recorded() -> None:
     )  # fmt: skip
     text = "\n".join(str(part) for part in describe(span, 0).renderables)
     assert 'gen_ai.input.messages = [{"role": "us' in text
+
+
+def test_an_answer_without_a_finish_reason_says_how_it_ended() -> None:
+    """The Responses API gives a status, not a finish reason: the answer says so, as the cell
+    page does (cab_trace.llm.turns.Turn.ending)."""
+    from cab_trace.model import SpanRecord
+    from replay.widgets.detail import describe
+
+    asked = '[{"role": "user", "parts": [{"type": "text", "content": "go"}]}]'
+    answer = '[{"role": "assistant", "parts": [{"type": "text", "content": "done"}], "finish_reason": ""}]'
+    span = SpanRecord(
+        "1" * 32, "2" * 16, None, "chat m", "model_call", 0, 1,
+        attributes={"gen_ai.operation.name": "chat", "cab.llm.api": "openai.responses",
+                    "gen_ai.input.messages": asked,
+                    "gen_ai.output.messages": answer, "cab.llm.response.status": "completed"},
+    )  # fmt: skip
+    text = "\n".join(str(part) for part in describe(span, 0).renderables)
+    assert "assistant  (no finish reason given · status: completed)" in text

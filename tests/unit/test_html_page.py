@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cab_trace.export.html import PageOptions, build_page, render_page
+from cab_trace.export.html.site import index_order
 from cab_trace.model import JsonlWriter, SpanRecord, Status, read_records
 from replay.load import load
 from tests.conftest import run_cli
@@ -90,9 +91,18 @@ def test_identity_numbers_and_the_model_calls_are_on_the_page() -> None:
     assert data["cab-terminal"]["w"] == 120 and len(data["cab-terminal"]["frames"]) > 5
     content = data["cab-content"]
     third = content["calls"][2]
-    assert third["earlier"] == 3 and third["continues"] == 2  # new this turn: the read's result only
+    # The turn as cab_trace.llm.turns reads it: the system prompt apart, the task and call 2's
+    # answer earlier, new this turn the read's result only.
+    assert third["earlier"] == 2 and third["continues"] == 2 and not third["sys_changed"]
+    [system] = [content["messages"][i] for i in third["sys"]]
+    assert "You are a coding agent." in system["parts"][0]["content"]
     [new] = [content["messages"][i] for i in third["in"][third["earlier"] :]]
-    assert new["role"] == "tool" and "def greet" in new["parts"][0]["result"]
+    # Recorded (before 0.2) under `result`: on the page under the conventions' `response`.
+    assert new["role"] == "tool" and "def greet" in new["parts"][0]["response"]
+    assert "result" not in new["parts"][0]
+    # Each message is stored once: the system prompt and the task, sent by every call, too.
+    assert len(content["messages"]) == len({json.dumps(m, sort_keys=True) for m in content["messages"]})
+    assert all(call["sys"] == third["sys"] for call in content["calls"])
     assert [s["name"] for s in content["steps"]] == ["read", "edit"]
     assert "Hello, {name}!" in content["steps"][1]["arguments"]
 
@@ -206,20 +216,21 @@ def test_the_command_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+CELL = "command/m/demo/fix-greeting"  # a cell's directory in a sweep: <adapter>/<model>/<task>/r<N>
+
+
 def _sweep(tmp_path: Path) -> Path:
+    """A sweep directory as `cab-trace sweep` lays it out (three repeats of one cell)."""
     sweep = tmp_path / "sweep"
-    shutil.copytree(PAGE_RUN, sweep / "runs" / "cell-a")
-    shutil.copytree(DEMO_RUN, sweep / "runs" / "cell-b")
+    shutil.copytree(PAGE_RUN, sweep / CELL / "r1")
+    shutil.copytree(DEMO_RUN, sweep / CELL / "r2")
+    same = {"cell_id": f"s1/{CELL}", "sweep_id": "s1", "adapter": "command", "model": "m",
+            "task_id": "demo/fix-greeting", "plugins": [], "vars": {}}  # fmt: skip
     cells = [
-        {"cell_id": "s1/command/m/demo/fix-greeting/1", "sweep_id": "s1", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 1, "plugins": [], "vars": {}, "state": "done",
-         "run_dir": "runs/cell-a", "passed": True, "total_tokens": 708},
-        {"cell_id": "s1/command/m/demo/fix-greeting/2", "sweep_id": "s1", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 2, "plugins": [], "vars": {}, "state": "done",
-         "run_dir": "runs/cell-b"},
-        {"cell_id": "s1/command/m/demo/fix-greeting/3", "sweep_id": "s1", "adapter": "command", "model": "m",
-         "task_id": "demo/fix-greeting", "repeat": 3, "plugins": [], "vars": {}, "state": "pending"},
-    ]  # fmt: skip
+        {**same, "repeat": 1, "state": "done", "run_dir": f"{CELL}/r1", "passed": True, "total_tokens": 708},
+        {**same, "repeat": 2, "state": "done", "run_dir": f"{CELL}/r2"},
+        {**same, "repeat": 3, "state": "pending"},
+    ]
     lines = [json.dumps(c) for c in cells]
     lines.insert(1, "{not json")
     (sweep / "cells.jsonl").write_text("\n".join(lines) + "\n")
@@ -233,32 +244,57 @@ def test_a_sweep_is_a_directory_of_pages_and_an_index(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "cells.jsonl:2: not JSON" in result.stderr
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    assert pages == ["cells/runs--cell-a.html", "cells/runs--cell-b.html", "index.html"]
+    first, second = (
+        "cells/command--m--demo--fix-greeting--r1.html",
+        "cells/command--m--demo--fix-greeting--r2.html",
+    )
+    assert pages == [first, second, "index.html"]
     index = (site / "index.html").read_text()
     body = index[index.index("<tbody>") :]
-    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    rows = re.findall(r'<tr data-order="\d+">(.*?)</tr>', body, re.S)
     assert len(rows) == 3
-    assert 'href="cells/runs--cell-a.html"' in rows[0] and 'href="cells/runs--cell-b.html"' in rows[1]
-    assert "href" not in rows[2] and "pending" in rows[2]  # no run yet: listed, not linked
+    assert f'href="{first}"' in rows[0] and f'href="{second}"' in rows[1]
+    # Every repeat of a cell has the same cell id: its row (and page) names the repeat.
+    assert f">s1/{CELL} r1</a>" in rows[0] and f">s1/{CELL} r2</a>" in rows[1]
+    assert "href" not in rows[2] and "pending" in rows[2] and f"s1/{CELL} r3" in rows[2]  # listed, not linked
     assert 'data-sort="708">708<' in rows[0]
     assert rows[1].count('class="unknown"') >= 3  # tokens, calls, call time of a run without the proxy
-    cell = (site / "cells" / "runs--cell-a.html").read_text()
+    cell = (site / first).read_text()
     assert 'href="../index.html"' in cell
-    # Any directory of run directories works too, found at any depth.
+    # Any directory of run directories works too, found at any depth (hidden ones left out: a
+    # sweep's earlier attempts), in order of their paths, numbers as numbers: r2 before r10.
     (sweep / "cells.jsonl").unlink()
+    shutil.copytree(sweep / CELL / "r2", sweep / CELL / "r10")
+    shutil.copytree(sweep / CELL / "r2", sweep / ".attempts" / CELL / "r2" / "1")
     plain = tmp_path / "plain"
     assert run_cli("export", str(sweep), "--format", "html", "-o", str(plain)).returncode == 0
-    assert sorted(p.name for p in (plain / "cells").iterdir()) == ["runs--cell-a.html", "runs--cell-b.html"]
+    shown = re.findall(r'<a href="cells/([^"]+)\.html">', (plain / "index.html").read_text())
+    assert shown == [f"command--m--demo--fix-greeting--r{n}" for n in (1, 2, 10)]
+
+
+def test_the_index_lists_each_cells_repeats_together() -> None:
+    """The plan runs repeat by repeat; the index groups a cell's repeats, in the plan's order of
+    cells, and reads any JSON in a line without failing."""
+
+    def line(model: object, repeat: object, **more: object) -> dict[str, object]:
+        return {"adapter": "a", "model": model, "task_id": "t", "repeat": repeat, **more}
+
+    plan = [line("m1", 1), line("m2", 1), line("m1", 2), line("m2", 2), line("m1", 10), line("m1", 3)]
+    assert index_order(plan) == [0, 2, 5, 4, 1, 3]
+    # Another plugin set is another cell; a line without a repeat comes after its cell's repeats.
+    plan = [line("m", 1), line("m", 1, plugins=["p"]), line("m", 2), line("m", None), line(["odd"], {"x": 1})]
+    assert index_order(plan) == [0, 2, 3, 1, 4]
 
 
 def test_a_cell_whose_page_cannot_be_made_is_said_and_the_rest_are_made(tmp_path: Path) -> None:
     sweep = _sweep(tmp_path)
-    (sweep / "runs" / "cell-b" / "trace.jsonl").write_text('{"not": "a span"}\n')
+    (sweep / CELL / "r2" / "trace.jsonl").write_text('{"not": "a span"}\n')
     site = tmp_path / "site"
     result = run_cli("export", str(sweep), "--format", "html", "-o", str(site))
     assert result.returncode == 1
-    assert "s1/command/m/demo/fix-greeting/2" in result.stderr and "Traceback" not in result.stderr
-    assert (site / "cells" / "runs--cell-a.html").is_file() and (site / "index.html").is_file()
+    assert f"s1/{CELL} r2" in result.stderr and "Traceback" not in result.stderr
+    assert (site / "cells" / "command--m--demo--fix-greeting--r1.html").is_file()
+    assert (site / "index.html").is_file()
     assert 'class="err"' in (site / "index.html").read_text()
 
 
@@ -336,5 +372,5 @@ def test_a_sweep_cannot_send_the_export_outside_its_directory(tmp_path: Path) ->
     result = run_cli("export", str(sweep), "--format", "html", "-o", str(site))
     assert result.returncode == 1  # a cell was left out: said, and not "ok"
     assert "'../elsewhere' is not inside the sweep directory" in result.stderr
-    assert sorted(p.name for p in (site / "cells").iterdir()) == ["runs--cell-b.html"]
+    assert sorted(p.name for p in (site / "cells").iterdir()) == ["command--m--demo--fix-greeting--r2.html"]
     assert "is not inside the sweep directory" in (site / "index.html").read_text()

@@ -186,6 +186,22 @@ def test_a_responses_stream_cut_mid_text_keeps_what_arrived() -> None:
     info = acc.info
     assert not info.complete and info.id == "resp_c"
     assert info.output_messages[0]["parts"] == [{"type": "text", "content": "Half an answer"}]
+    # The stream never said how it ended: no status is made up (in_progress was only its start).
+    assert info.status is None
+
+
+def test_a_responses_call_records_its_status_where_it_has_no_finish_reason() -> None:
+    body = fixture("responses_request.json")
+    whole = ResponseAccumulator(Api.RESPONSES)
+    whole.feed_json(fixture("responses_response.json"))
+    for acc in (whole, stream(Api.RESPONSES, "responses_stream.sse")):
+        attrs = call_attributes(_call(Api.RESPONSES, body, acc))
+        assert attrs["cab.llm.response.status"] == "completed"
+        assert "gen_ai.response.finish_reasons" not in attrs
+    chat = ResponseAccumulator(Api.CHAT)
+    chat.feed_json(fixture("chat_response.json"))
+    attrs = call_attributes(_call(Api.CHAT, fixture("chat_request.json"), chat))
+    assert "cab.llm.response.status" not in attrs
 
 
 # -- Anthropic -----------------------------------------------------------------------------------

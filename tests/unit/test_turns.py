@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cab_trace.llm.turns import (
+    RESPONSE_STATUS,
+    Message,
     PhaseEntry,
     ToolStepEntry,
     Turn,
@@ -198,3 +202,125 @@ def test_message_text_is_one_line_and_bounded() -> None:
     (message,) = parse_messages(orjson.dumps([text("user", "a\nb   c " + "x" * 200)]).decode()) or []
     line = message_text(message, limit=20)
     assert "\n" not in line and len(line) == 20 and line.endswith("…")
+
+
+def parsed(message: dict[str, Any]) -> Message:
+    [out] = parse_messages(orjson.dumps([message]).decode()) or []
+    return out
+
+
+# -- cases from the cell page's own turn split (tests/unit/test_html_turns.py before the two were
+# -- made one): the page now reads its turns from here.
+
+
+def test_a_growing_conversation_shows_only_what_each_call_added() -> None:
+    task = text("user", "fix greet.py")
+    answer1 = ask("read", "c1", {})
+    answer2 = text("assistant", "done")
+    one, two = turns(
+        [
+            call(1, [text("system", "be brief"), task], [answer1]),
+            call(2, [text("system", "be brief"), task, answer1, result("c1", "def greet")], [answer2]),
+        ]
+    )
+    assert (one.continues, one.earlier, [m.role for m in one.new]) == (None, (), ["user"])
+    assert two.continues == 1 and [m.role for m in two.earlier] == ["user", "assistant"]
+    assert [message_text(m) for m in two.new] == ["← def greet"]
+    assert [message_text(m) for m in two.answer] == ["done"]
+
+
+def test_an_answer_and_its_copy_in_the_next_request_are_the_same_message() -> None:
+    # As recorded, the answer has a finish reason and an empty text part, and arguments as an
+    # object; the agent's next request repeats it without them, with the arguments as text.
+    answer = {
+        "role": "assistant",
+        "parts": [
+            {"type": "text", "content": ""},
+            {"type": "tool_call", "id": "c1", "name": "read", "arguments": {"path": "a.py"}},
+        ],
+        "finish_reason": "tool_calls",
+    }
+    resent = ask("read", "c1", '{"path": "a.py"}')
+    a, b = parsed(answer), parsed(resent)
+    assert a.key() == b.key()
+    # Stored, each is kept as it was sent (the page shows the copy the next call sent).
+    assert a.stored_key() != b.stored_key()
+    assert parsed(text("user", "a")).key() != parsed(text("assistant", "a")).key()
+
+
+def test_a_retry_of_the_same_request_adds_nothing_and_continues_the_call_it_repeats() -> None:
+    sent = [text("system", "s"), text("user", "t")]
+    failed = call(1, sent, [])
+    retry = call(2, sent, [text("assistant", "ok")])
+    _, again = turns([failed, retry])
+    assert again.continues == 1 and not again.new and [m.role for m in again.earlier] == ["user"]
+    assert [message_text(m) for m in again.answer] == ["ok"] and not again.system_changed
+
+
+def test_a_rewritten_history_is_new_from_where_it_differs() -> None:
+    system, task, a1, r1 = text("system", "s"), text("user", "t"), text("assistant", "a1"), text("tool", "r1")
+    first = call(1, [system, task], [a1])
+    second = call(2, [system, task, a1, r1], [text("assistant", "a2")])
+    # An agent that keeps the task and rewrites what came after it (a summary of the work).
+    summary = call(3, [system, task, text("user", "summary so far"), text("user", "go on")], [])
+    *_, third = turns([first, second, summary])
+    assert third.continues == 2 and [message_text(m) for m in third.earlier] == ["t"]
+    assert [message_text(m) for m in third.new] == ["summary so far", "go on"]
+
+
+def test_tool_results_of_old_and_new_traces_are_the_same_message_in_todays_shape() -> None:
+    old = {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "result": "x = 1"}]}
+    new = {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "x = 1"}]}
+    a, b = parsed(old), parsed(new)
+    assert a.key() == b.key() and a.as_json() == b.as_json() == new
+    assert a.stored_key() == b.stored_key()
+    assert message_text(a) == message_text(b) == "← x = 1"
+
+
+def test_how_an_answer_ended_is_said_with_or_without_a_finish_reason() -> None:
+    chat = call(1, [text("user", "t")], [{**text("assistant", "a"), "finish_reason": "stop"}])
+    # The Responses API gives a status, no finish reason: an answer says so, with the status.
+    responses = call(2, [text("user", "t")], [{**text("assistant", "a"), "finish_reason": ""}])
+    responses.attributes[RESPONSE_STATUS] = "completed"
+    bare = call(3, [text("user", "u")], [text("assistant", "b")])
+    listed = call(4, [text("user", "v")], [text("assistant", "c")])
+    listed.attributes["gen_ai.response.finish_reasons"] = ["end_turn"]
+    a, b, c, d = turns([chat, responses, bare, listed])
+    assert a.ending(a.answer[0]) == "finish: stop"
+    assert b.answer[0].finish_reason is None
+    assert b.ending(b.answer[0]) == b.ending() == "no finish reason given · status: completed"
+    assert c.ending(c.answer[0]) == "no finish reason given"
+    assert d.ending(d.answer[0]) == "finish: end_turn"
+
+
+def test_ids_and_types_of_any_json_shape_are_read_not_a_crash() -> None:
+    odd = [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": {"x": [1]}, "name": ["n"], "arguments": 1}],
+        },
+        {"role": "tool", "parts": [{"type": ["tool_call_response"], "id": [1], "response": {"a": 1}}]},
+    ]
+    _, two = turns([call(1, [text("user", "t")], odd[:1]), call(2, [text("user", "t"), *odd], [])])
+    assert two.continues == 1 and [m.role for m in two.new] == ["tool"]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=12), st.integers(0, 2**16))
+def test_new_messages_are_exactly_what_a_call_appended(appended: list[int], seed: int) -> None:
+    """A conversation grown call by call: each call's new messages are the ones it added since
+    the previous call's request and answer, whatever the messages say (repeated texts too)."""
+    conversation = [text("system", f"s{seed}")]
+    spans, expected, counter = [], [], 0
+    for n, count in enumerate(appended, 1):
+        before = len(conversation) - 1  # the system prompt is apart
+        for _ in range(count):
+            counter += 1
+            conversation.append(text("user" if counter % 2 else "tool", f"m{counter % 3}"))
+        answer = text("assistant", f"a{counter}")
+        spans.append(call(n, list(conversation), [answer]))
+        expected.append(before if n > 1 else 0)
+        conversation.append(answer)
+    found = turns(spans)
+    assert [len(t.earlier) for t in found] == expected
+    assert [len(t.new) for t in found] == appended
+    assert all(t.continues == (t.number - 1 if t.number > 1 else None) for t in found)

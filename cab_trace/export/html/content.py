@@ -1,6 +1,7 @@
-"""The conversations of a run's model calls, as the cell page shows them: each call's new
-messages first (:mod:`cab_trace.export.html.turns`), the earlier ones collapsed, and the tool
-steps it asked for with their arguments and results.
+"""The conversations of a run's model calls, as the cell page shows them: each call read as a
+turn of its conversation (:func:`cab_trace.llm.turns.turns`, the definition the replay uses
+too): its new messages first, the answer, the earlier ones and the system prompt collapsed,
+and the tool steps it asked for with their arguments and results.
 
 Pure: span records in, JSON-ready values out. Each message is stored once and calls refer to
 it by number: an agent re-sends the whole conversation with every call, so storing each call's
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from cab_trace.export.html.turns import message_key, said_key, split_turns
+from cab_trace.llm.turns import Message, Turn, turns
 from cab_trace.model import SpanRecord
 
 #: Content attributes a model call shows as its conversation (and the span table leaves out).
@@ -66,13 +67,17 @@ class Conversations:
     """Every call's conversation, with each distinct message stored once."""
 
     messages: list[Any] = field(default_factory=list)
-    """Distinct messages (``{"role": …, "parts": [...]}`` as recorded)."""
+    """Distinct messages (``{"role": …, "parts": [...]}``, in today's shape: a tool result
+    under ``response`` whichever version recorded it)."""
     calls: list[dict[str, Any]] = field(default_factory=list)
-    """Per call (in the calls table's order): ``in`` / ``out`` (message numbers), ``earlier``
-    (how many of ``in`` an earlier call had), ``continues`` (that call's number, 1-based),
-    ``system`` (a message number), ``tools`` (names), ``tooldefs`` (a message number),
-    ``raw`` (content that is not JSON, as recorded, by attribute), ``state`` (recorded,
-    truncated or omitted)."""
+    """Per call (in the calls table's order): ``in`` (the messages it sent after the system
+    prompt) and ``out`` (its answer), as message numbers; ``earlier`` (how many of ``in`` the
+    conversation it continues already held: the rest are new), ``continues`` (that call's
+    number, 1-based), ``sys`` (the system prompt's message numbers), ``sys_changed`` (it differs
+    from the continued call's), ``end`` (how an answer without a finish reason of its own
+    ended, in words), ``tools`` (names), ``tooldefs`` (a message number), ``raw`` (content that
+    is not JSON, as recorded, by attribute), ``state`` (recorded, truncated, omitted or
+    missing)."""
     steps: list[dict[str, Any]] = field(default_factory=list)
     """Tool steps: name, id, the calls that asked for and returned it, arguments, result."""
 
@@ -92,42 +97,44 @@ class _Store:
         self._ids: dict[bytes, int] = {}
         self._into = into
 
-    def add(self, message: Any) -> int:
-        key = message_key(message)
+    def add(self, message: Message) -> int:
+        key = message.stored_key()
         found = self._ids.get(key)
         if found is None:
             found = self._ids[key] = len(self._into)
-            self._into.append(message)
+            self._into.append(message.as_json())
         return found
 
+    def add_all(self, messages: Sequence[Message]) -> list[int]:
+        return [self.add(m) for m in messages]
 
-def _call(span: SpanRecord, store: _Store, content: bool) -> tuple[dict[str, Any], list[bytes], list[bytes]]:
-    """One call's entry, and what its request and answer say (for :func:`split_turns`)."""
-    a = span.attributes
-    entry: dict[str, Any] = {"state": str(a.get("cab.llm.content", "absent")), "in": [], "out": []}
-    said: dict[str, list[bytes]] = {"in": [], "out": []}
-    if not content:
-        return entry, said["in"], said["out"]
+
+def _call(turn: Turn, store: _Store) -> dict[str, Any]:
+    """One call's entry: its turn, with each message as a number in ``store``."""
+    a = turn.span.attributes
+    entry: dict[str, Any] = {
+        "state": turn.content,
+        "in": store.add_all(turn.earlier + turn.new),
+        "earlier": len(turn.earlier),
+        "out": store.add_all(turn.answer),
+        "continues": turn.continues,
+        "sys": store.add_all(turn.system),
+        "sys_changed": turn.system_changed,
+    }
+    if any(not m.finish_reason for m in turn.answer):
+        entry["end"] = turn.ending()
     raw = {}
     for key in CALL_CONTENT:
         value = a.get(key)
         if value is not None and not isinstance(_json(value), list):
             raw[key] = str(value)  # not JSON (a redaction cut it short, say): shown as recorded
-    for key, name in (("gen_ai.input.messages", "in"), ("gen_ai.output.messages", "out")):
-        messages = _json(a.get(key))
-        if isinstance(messages, list):
-            entry[name] = [store.add(m) for m in messages]
-            said[name] = [said_key(m) for m in messages]
-    system = _json(a.get("gen_ai.system_instructions"))
-    if isinstance(system, list) and system:
-        entry["system"] = store.add({"role": "system", "parts": system})
     tools = _json(a.get("gen_ai.tool.definitions"))
     if isinstance(tools, list) and tools:
         entry["tools"] = _tool_names(tools)
-        entry["tooldefs"] = store.add({"role": "tools", "parts": tools})
+        entry["tooldefs"] = store.add(Message("tools", tuple(t for t in tools if isinstance(t, dict))))
     if raw:
         entry["raw"] = raw
-    return entry, said["in"], said["out"]
+    return entry
 
 
 def _step(span: SpanRecord, content: bool) -> dict[str, Any]:
@@ -152,14 +159,10 @@ def conversations(calls: Sequence[SpanRecord], steps: Sequence[SpanRecord], cont
     tool steps ``steps``; with ``content`` False, only what is not content (names, ids,
     which call asked for what)."""
     out = Conversations()
-    store = _Store(out.messages)
-    said: list[tuple[list[bytes], list[bytes]]] = []
-    for span in calls:
-        entry, said_in, said_out = _call(span, store, content)
-        out.calls.append(entry)
-        said.append((said_in, said_out))
-    for entry, turn in zip(out.calls, split_turns(said), strict=True):
-        entry["earlier"] = turn.earlier
-        entry["continues"] = None if turn.continues is None else turn.continues + 1
+    if content:
+        store = _Store(out.messages)
+        out.calls = [_call(turn, store) for turn in turns(calls)]
+    else:
+        out.calls = [{"state": str(s.attributes.get("cab.llm.content", "omitted"))} for s in calls]
     out.steps = [_step(span, content) for span in steps]
     return out

@@ -14,6 +14,7 @@ from typing import Any
 from cab_trace.export.html.content import CONTENT_ATTRIBUTES, Conversations, conversations, is_content
 from cab_trace.export.html.frames import DEFAULT_LIMIT, Frames, render_frames
 from cab_trace.llm.summary import call_rows
+from cab_trace.llm.turns import RESPONSE_STATUS
 from cab_trace.model import SpanRecord
 from cab_trace.model.axes import CellNumbers, cell_numbers, is_model_call
 from cab_trace.model.record import AnyAttrValue, attr_to_json
@@ -78,9 +79,7 @@ def _clock(ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9)) + f".{ns // 1_000_000 % 1000:03d}Z"
 
 
-def _identity(spans: list[SpanRecord], numbers: CellNumbers) -> list[tuple[str, str]]:
-    run = next((s for s in spans if s.kind == "run"), None)
-    attrs: dict[str, AnyAttrValue] = dict(run.attributes) if run is not None else {}
+def _identity(numbers: CellNumbers) -> list[tuple[str, str]]:
     rows: list[tuple[str, Any]] = [
         ("cell_id", numbers.cell_id),
         ("sweep_id", numbers.sweep_id),
@@ -92,7 +91,7 @@ def _identity(spans: list[SpanRecord], numbers: CellNumbers) -> list[tuple[str, 
         ("container_image", numbers.image),
         ("image_digest", numbers.image_digest),
         ("node", numbers.node),
-        ("repeat", attrs.get("repeat")),
+        ("repeat", numbers.repeat),
         ("trace_id", numbers.trace_id),
         ("started_at", numbers.started_at),
         ("ended_at", numbers.ended_at),
@@ -206,6 +205,8 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
                 "out": row.output_tokens,
                 "latency": row.latency_ns,
                 "finish": row.finish,
+                # The Responses API's status: shown where that API gives no finish reason.
+                "status": str(a.get(RESPONSE_STATUS, "")),
                 "error": row.span.is_error,
                 "message": row.span.status.message if row.span.is_error else "",
                 "outcome": str(a.get("cab.llm.outcome", "")),
@@ -244,6 +245,8 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
             notes.append("terminal.cast ends in a cut-off line (the recording was interrupted)")
     root = tree.spans[0] if total else None
     title = numbers.cell_id or (root.name if root is not None else trace.trace_id)
+    if numbers.cell_id and numbers.repeat is not None:
+        title += f" r{numbers.repeat}"  # a cell's repeats share its id
     head = {
         "title": title,
         "duration": duration,
@@ -258,7 +261,7 @@ def build_page(trace: LoadedTrace, run_dir: Path, options: PageOptions) -> CellP
     return CellPage(
         title=title,
         numbers=numbers,
-        identity=_identity(spans, numbers),
+        identity=_identity(numbers),
         head=head,
         details=details,
         conversations=conversations(by_call, step_spans, options.content),

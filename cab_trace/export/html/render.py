@@ -216,6 +216,15 @@ def _cards(n: CellNumbers) -> str:
     return '<div class="cards">' + "".join(out) + "</div>"
 
 
+def _finish(call: dict[str, Any]) -> str:
+    """The finish column: the API's finish reason; for the Responses API, which gives none, its
+    status (marked as such) when it was recorded."""
+    if call["finish"] == NONE and call["status"]:
+        why = "the Responses API gives no finish reason; this is its status"
+        return f'{NONE} <span class="dim" title="{e(why)}">status {e(call["status"])}</span>'
+    return e(call["finish"])
+
+
 def _calls(page: CellPage) -> str:
     calls = page.head["calls"]
     if not calls:
@@ -238,7 +247,7 @@ def _calls(page: CellPage) -> str:
             f'<td><code title="{e(c["hash"])}">{e(c["hash"][:12] or NONE)}</code></td>'
             f'<td class="num">{e(NONE if c["in"] is None else format(c["in"], ","))}</td>'
             f'<td class="num">{e(NONE if c["out"] is None else format(c["out"], ","))}</td>'
-            f'<td class="num">{e(duration(c["latency"] / 1e6))}</td><td>{e(c["finish"])}{marks}</td></tr>'
+            f'<td class="num">{e(duration(c["latency"] / 1e6))}</td><td>{_finish(c)}{marks}</td></tr>'
         )
     head = "".join(
         f"<th>{h}</th>"

@@ -2,8 +2,11 @@
 directory with a page per cell and a sortable index of them.
 
 A sweep directory says its cells in ``cells.jsonl`` (one JSON object per cell, in plan order;
-see docs/sweeps.md): their identity, state and run directory. A directory without one is
-searched for run directories (any directory holding a ``trace.jsonl``) at any depth.
+see docs/sweeps.md): their identity, state and run directory. The index lists each cell's
+repeats together (:func:`index_order`), and says each cell's place in the plan. A directory
+without one is searched for run directories (any directory holding a ``trace.jsonl``, outside
+hidden directories such as a sweep's ``.attempts``) at any depth, listed by path with numbers
+in order (``r2`` before ``r10``).
 
 Every page is leak-checked before it is written (:func:`check_document`), and written whole or
 not at all (a temporary file, then a rename). A cell whose page cannot be made is a row of the
@@ -35,6 +38,7 @@ from cab_trace.model.axes import CellNumbers
 from cab_trace.model.jsonl import resolve_trace_path
 from cab_trace.redact import secrets_from_env
 from cab_trace.show import safe_text
+from cab_trace.sweep.plan import identity_key
 from replay.load import LoadedTrace, load
 
 CELLS_FILE = "cells.jsonl"
@@ -57,6 +61,8 @@ class Row:
     name: str
     fields: dict[str, Any] = field(default_factory=dict)
     """Its line of ``cells.jsonl`` (identity, state), if the sweep has one."""
+    plan: int | None = None
+    """Its place in the sweep's plan (its line of ``cells.jsonl``, from 1), if the sweep has one."""
     numbers: CellNumbers | None = None
     href: str | None = None
     problem: str | None = None
@@ -151,8 +157,47 @@ def read_cells(sweep: Path, say: Say) -> list[dict[str, Any]]:
     return cells
 
 
+def _natural(text: str) -> tuple[Any, ...]:
+    """Sorts ``r2`` before ``r10``: numbers in a name compare as numbers."""
+    return tuple(int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", text))
+
+
 def _runs_below(root: Path) -> list[Path]:
-    return sorted({p.parent for p in root.rglob(TRACE_FILE_NAME) if p.is_file()})
+    runs = {
+        p.parent
+        for p in root.rglob(TRACE_FILE_NAME)
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    }
+    return sorted(runs, key=lambda run: [_natural(part) for part in run.relative_to(root).parts])
+
+
+def index_order(cells: Sequence[dict[str, Any]]) -> list[int]:
+    """The positions of a sweep's cells in the order its index lists them: each cell (adapter,
+    model, task, plugin set, var set) where the plan first names it, its repeats together by
+    number. The plan runs repeat by repeat (so a sweep stopped half way has every cell about
+    equally often); a reader compares a cell's repeats, and wants them side by side."""
+    first: dict[bytes, int] = {}
+    keys = []
+    for position, cell in enumerate(cells):
+        identity = identity_key(cell)
+        # As JSON text: a line of cells.jsonl is data, and its fields may be any JSON.
+        without_repeat = orjson.dumps(identity[:3] + identity[4:], default=str)
+        group = first.setdefault(without_repeat, position)
+        repeat = cell.get("repeat")
+        number = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else None
+        keys.append((group, number is None, number or 0, position))
+    return [key[-1] for key in sorted(keys)]
+
+
+def _cell_name(cell: dict[str, Any], position: int) -> str:
+    """A cell's name on the index: its id and repeat (``sweep/pi/model/task r2``; the id is the
+    same for every repeat of a cell), or its run directory."""
+    name = cell.get("cell_id")
+    repeat = cell.get("repeat")
+    if isinstance(name, str) and name:
+        return f"{name} r{repeat}" if isinstance(repeat, int) and not isinstance(repeat, bool) else name
+    run_dir = cell.get("run_dir")
+    return run_dir if isinstance(run_dir, str) and run_dir else f"cell {position + 1}"
 
 
 def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | None], str]:
@@ -167,15 +212,15 @@ def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | N
             cells = read_cells(path, say)
             sweep_ids = {str(c["sweep_id"]) for c in cells if isinstance(c.get("sweep_id"), str)}
             titles.append(f"sweep {', '.join(sorted(sweep_ids))}" if sweep_ids else str(path))
-            for cell in cells:
-                name = str(cell.get("cell_id") or cell.get("run_dir") or f"cell {len(rows) + 1}")
-                row = Row(name, fields=cell)
+            for position in index_order(cells):
+                cell = cells[position]
+                row = Row(_cell_name(cell, position), fields=cell, plan=position + 1)
                 run_dir = cell.get("run_dir")
                 where = path / run_dir if isinstance(run_dir, str) and run_dir else None
                 if where is not None and not where.resolve().is_relative_to(path.resolve()):
                     # A sweep's files are data: they do not send the export to read elsewhere.
                     row.problem = f"run_dir {run_dir!r} is not inside the sweep directory; left out"
-                    shown = safe_text(name, one_line=True)
+                    shown = safe_text(row.name, one_line=True)
                     say(f"cab-trace: warning: {path / CELLS_FILE}: {shown}: {row.problem}")
                     where = None
                 rows.append(row)

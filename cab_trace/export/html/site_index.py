@@ -13,12 +13,8 @@ from cab_trace.model.axes import CellNumbers
 if TYPE_CHECKING:
     from cab_trace.export.html.site import Row
 
-#: (heading, how a cell's value is read, whether it sorts as a number)
-_COLUMNS = (
-    "cell",
-    "adapter",
-    "model",
-    "task",
+_IDENTITY = ("#", "cell", "adapter", "model", "task")
+_OUTCOME = (
     "repeat",
     "state",
     "pass",
@@ -31,6 +27,19 @@ _COLUMNS = (
     "tokens / correct",
     "files changed",
 )
+_NUMERIC = {"#", *_OUTCOME} - {"state"}
+_PLAN_TITLE = "the cell's place in the sweep's plan: the order the cells run in, as cab-trace show lists them"
+
+
+def _variant(fields: dict[str, Any]) -> str:
+    """A cell's plugin set and var set, as a sweep's ``--plugin-set`` / ``--var-set`` give them."""
+    plugins, variables = fields.get("plugins"), fields.get("vars")
+    out = []
+    if isinstance(plugins, list) and plugins:
+        out.append("plugins " + ",".join(str(p) for p in plugins))
+    if isinstance(variables, dict) and variables:
+        out.append(",".join(f"{k}={v}" for k, v in variables.items()))
+    return " · ".join(out)
 
 
 def _cell(value: str, sort: Any, unknown: bool = False) -> str:
@@ -74,9 +83,12 @@ def _numbers(n: CellNumbers | None, fields: dict[str, Any]) -> list[str]:
 
 
 def render_index(rows: Sequence[Row], title: str) -> Document:
-    """The index page of ``rows``."""
+    """The index page of ``rows``, in their order (the default order sorting returns to on ties)."""
+    variants = [_variant(row.fields) for row in rows]
+    with_variant = any(variants)
+    columns = (*_IDENTITY, *(("variant",) if with_variant else ()), *_OUTCOME)
     body_rows = []
-    for row in rows:
+    for order, (row, variant) in enumerate(zip(rows, variants, strict=True)):
         f = row.fields
         n = row.numbers
         link = f'<a href="{e(row.href)}">{e(row.name)}</a>' if row.href else e(row.name)
@@ -89,29 +101,22 @@ def render_index(rows: Sequence[Row], title: str) -> Document:
             str(f.get("task_id") or (n.task_id if n else None) or NONE),
         ]
         repeat = f.get("repeat")
-        cells = [f'<td data-sort="{e(row.name)}">{link}</td>']
+        if not isinstance(repeat, int) or isinstance(repeat, bool):
+            repeat = n.repeat if n is not None else None  # a run's own: its run span says it
+        cells = [_cell(NONE if row.plan is None else str(row.plan), row.plan)]
+        cells.append(f'<td data-sort="{e(row.name)}">{link}</td>')
         cells += [_cell(v, v) for v in identity]
-        cells.append(
-            _cell(NONE if repeat is None else str(repeat), repeat if isinstance(repeat, int) else None)
-        )
+        if with_variant:
+            cells.append(_cell(variant or NONE, variant or None))
+        cells.append(_cell(NONE if repeat is None else str(repeat), repeat))
         cells.append(_cell(state, state))
         cells += _numbers(n, f)
-        body_rows.append(f"<tr>{''.join(cells)}</tr>")
-    numeric = {
-        "repeat",
-        "pass",
-        "exit",
-        "wall",
-        "container-active",
-        "tokens",
-        "model calls",
-        "model-call time",
-        "tokens / correct",
-        "files changed",
-    }
+        body_rows.append(f'<tr data-order="{order}">{"".join(cells)}</tr>')
     heads = "".join(
-        f'<th data-type="{"num" if h in numeric else "text"}" aria-sort="none" tabindex="0">{e(h)}</th>'
-        for h in _COLUMNS
+        f'<th data-type="{"num" if h in _NUMERIC else "text"}" aria-sort="none" tabindex="0"'
+        + (f' title="{e(_PLAN_TITLE)}"' if h == "#" else "")
+        + f">{e(h)}</th>"
+        for h in columns
     )
     made = sum(1 for r in rows if r.href)
     passed = sum(1 for r in rows if r.numbers is not None and r.numbers.passed)

@@ -12,12 +12,15 @@
     const numeric = th.dataset.type === "num";
     const key = (row) => row.cells[col].dataset.sort;
     const rows = Array.from(body.rows);
+    // Ties keep the index's own order (each cell's repeats together), whichever way and
+    // whatever was clicked before: the same click always gives the same table.
+    const order = (row) => Number(row.dataset.order);
     rows.sort((a, b) => {
       const x = key(a), y = key(b);
       // Unknown (empty) sorts last whichever way.
-      if (x === "" || y === "") return (x === "") - (y === "");
+      if (x === "" || y === "") return (x === "") - (y === "") || order(a) - order(b);
       const c = numeric ? Number(x) - Number(y) : x.localeCompare(y, "en", { numeric: true });
-      return dir === "ascending" ? c : -c;
+      return (dir === "ascending" ? c : -c) || order(a) - order(b);
     });
     for (const row of rows) body.appendChild(row);
   }

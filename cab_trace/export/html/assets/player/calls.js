@@ -11,12 +11,15 @@
     }
     return JSON.stringify(v, null, 2);
   }
-  function drawMessage(message, finish) {
+  // An answer says how it ended: its finish reason, or `end` (the page's words for a call whose
+  // API gave none: the Responses API's status when it was recorded).
+  function drawMessage(message, end) {
     const box = el("div", "msg");
     const role = message && typeof message === "object" ? String(message.role || "?") : "?";
     const title = el("div", `role ${ROLE_CLASS[role] || ""}`, role);
-    const reason = finish || (message && message.finish_reason);
+    const reason = message && message.finish_reason;
     if (reason) title.appendChild(el("span", "dim", `  (finish: ${reason})`));
+    else if (end) title.appendChild(el("span", "dim", `  (${end})`));
     box.appendChild(title);
     const parts = message && Array.isArray(message.parts) ? message.parts : [];
     for (const part of parts) {
@@ -35,8 +38,8 @@
         const line = el("div", "toolresult");
         line.appendChild(el("span", "arrow", "← "));
         line.appendChild(el("span", "dim", `[${part.id ?? ""}]`));
-        // The GenAI conventions name a tool's output `response`; traces before them, `result`.
-        const output = part.response ?? part.result ?? "";
+        // Under the conventions' name whatever version recorded it (the page is made so).
+        const output = part.response ?? "";
         line.appendChild(el("pre", "result", typeof output === "string" ? output : JSON.stringify(output)));
         box.appendChild(line);
       } else box.appendChild(el("pre", "other", `(${kind}) ${JSON.stringify(part)}`));
@@ -53,6 +56,13 @@
     if (step.arguments !== undefined) { box.appendChild(el("div", "dim", "arguments")); box.appendChild(el("pre", "args", argsText(step.arguments))); }
     if (step.result !== undefined) { box.appendChild(el("div", "dim", "result")); box.appendChild(el("pre", "result", step.result)); }
     return box;
+  }
+  function textLength(message) {
+    let n = 0;
+    for (const part of (message && Array.isArray(message.parts) ? message.parts : [])) {
+      if (part && typeof part.content === "string") n += part.content.length;
+    }
+    return n;
   }
   function details(summary, fill) {
     const d = el("details", "more");
@@ -85,15 +95,19 @@
     }
     const conv = content.calls[k];
     if (conv.state === "omitted") box.appendChild(el("p", "dim", "The run recorded this call without its content (--no-content)."));
+    else if (conv.state === "missing") box.appendChild(el("p", "dim", "The trace holds no conversation for this call."));
     else if (conv.state === "truncated") box.appendChild(el("p", "dim", "Parts of this conversation were over the recording's limits and are shortened (marked where)."));
     const msg = (id) => content.messages[id];
     const fresh = conv.in.slice(conv.earlier);
     box.appendChild(el("h4", null, `new this turn (${fresh.length} message${fresh.length === 1 ? "" : "s"})`));
-    if (!fresh.length) box.appendChild(el("p", "dim", "nothing new: the same messages as before"));
+    if (!fresh.length) {
+      const held = conv.continues ? `call #${conv.continues}'s conversation already held every message` : "no messages";
+      box.appendChild(el("p", "dim", `nothing new: ${held}`));
+    }
     for (const id of fresh) box.appendChild(drawMessage(msg(id)));
     box.appendChild(el("h4", null, "answer"));
     if (!conv.out.length) box.appendChild(el("p", "dim", c.error ? "no answer (the call failed)" : "no answer recorded"));
-    for (const id of conv.out) box.appendChild(drawMessage(msg(id)));
+    for (const id of conv.out) box.appendChild(drawMessage(msg(id), conv.end));
     const steps = content.steps.filter((s) => s.asked_by === c.index);
     if (steps.length) {
       box.appendChild(el("h4", null, `tool steps it asked for (${steps.length})`));
@@ -103,8 +117,11 @@
       const label = `earlier messages (${conv.earlier})` + (conv.continues ? ` · continues call #${conv.continues}` : "");
       box.appendChild(details(label, (d) => { for (const id of conv.in.slice(0, conv.earlier)) d.appendChild(drawMessage(msg(id))); }));
     }
-    if (conv.system !== undefined) {
-      box.appendChild(details("system instructions", (d) => d.appendChild(drawMessage(msg(conv.system)))));
+    if (conv.sys.length) {
+      const chars = conv.sys.reduce((n, id) => n + textLength(msg(id)), 0);
+      let label = `system prompt (${fmtInt(chars)} characters)`;
+      if (conv.continues) label += conv.sys_changed ? ` · changed since call #${conv.continues}` : " · as before";
+      box.appendChild(details(label, (d) => { for (const id of conv.sys) d.appendChild(drawMessage(msg(id))); }));
     }
     if (conv.tools) {
       box.appendChild(details(`tools offered (${conv.tools.length}): ${conv.tools.join(", ")}`, (d) => {
