@@ -43,6 +43,8 @@ def call_rows(spans: Iterable[SpanRecord]) -> list[CallRow]:
         a = span.attributes
         reasons = a.get("gen_ai.response.finish_reasons")
         finish = ",".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
+        if not finish and isinstance(status := a.get("cab.llm.response.status"), str):
+            finish = f"{NONE} status {status}"  # the Responses API gives a status, no finish reason
         if span.is_error:
             finish = f"error {a.get('error.type', '')!s}".strip()
         rows.append(
