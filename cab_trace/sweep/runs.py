@@ -26,7 +26,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
@@ -548,8 +548,12 @@ _Planned = tuple[dict[str, Any], Path | None, str | None, os.stat_result | None]
 def _plan(sweep: Path, warnings: list[str]) -> list[_Planned]:
     """Each cell of a sweep with its run directory (None: not started, or not to be read), why
     not, and its trace's stat."""
+    return _plan_of(sweep, read_cells(sweep / CELLS_FILE_NAME, warnings.append))
+
+
+def _plan_of(sweep: Path, cells: list[dict[str, Any]]) -> list[_Planned]:
     out: list[_Planned] = []
-    for cell in read_cells(sweep / CELLS_FILE_NAME, warnings.append):
+    for cell in cells:
         rel = cell.get("run_dir")
         if not (isinstance(rel, str) and rel):
             out.append((cell, None, None, None))
@@ -575,7 +579,18 @@ def _inside(sweep: Path, rel: str) -> bool:
     return True
 
 
-def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader) -> list[RunRow]:
+def sweep_listing(sweep: Path, cells: Sequence[Mapping[str, Any]]) -> RunsListing:
+    """A sweep's rows from its ``cells.jsonl`` lines as they stand, with the numbers they hold
+    (read from each cell's trace when it finished): what ``cab-trace sweep`` prints at its end,
+    without reading every trace again. ``scan_runs`` of the directory gives the same rows."""
+    plan = _plan_of(sweep, [dict(c) for c in cells])
+    listing = RunsListing(root=sweep, rows=_sweep_rows(sweep, plan, sweep, None), sweeps=[sweep])
+    _number(listing.rows, sweep)
+    return listing
+
+
+def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader | None) -> list[RunRow]:
+    """A row per cell; ``reader`` None: the numbers the cells' lines hold (no trace is read)."""
     rows = []
     for cell, run_dir, refused, st in plan:
         problem = refused
@@ -584,6 +599,7 @@ def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader) 
         fields = dict(cell)
         if run_dir is not None:
             fields["run_dir"] = _relative(run_dir, root)
+        if run_dir is not None and reader is not None:
             entry = reader.entry(str(run_dir), st) if st is not None else None
             if entry is None:
                 if state == "done":

@@ -66,7 +66,6 @@ PURE = [
     "cab_trace.sweep.state",
     "cab_trace.sweep.job",
     "cab_trace.sweep.live",
-    "cab_trace.sweep.report",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",
