@@ -304,6 +304,8 @@ def _epilogue(result: Any, sweep_id: str) -> None:
     )
     for cause, labels in result.causes.items():
         stderr(f"  {len(labels)} cell(s) failed: {safe_text(cause, one_line=True)}")
+        if hint := result.hints.get(cause):
+            stderr(f"    hint: {safe_text(hint, one_line=True)}")
     if result.interrupted_by is not None:
         stderr("  run the same command again to run what is missing (finished cells are kept)")
     elif counts[state.FAILED]:

@@ -184,19 +184,38 @@ def test_a_second_ctrl_c_kills_the_agents_at_once(setup: dict) -> None:
 
 
 def test_a_cell_that_cannot_start_is_reported_once_per_cause(setup: dict) -> None:
-    out = setup["out"]
+    out, root = setup["out"], setup["root"]
+    # Two agents: one whose CLI is not installed, one that works. `run` would refuse the first
+    # (exit 2, with an install hint); in a sweep its cells could not start, the others run.
+    (root / "missing.toml").write_text('name = "missing"\ncommand = ["no-such-agent-cab-trace-test"]\n')
+    (root / "works.toml").write_text('name = "works"\ncommand = ["sh", "-c", "echo 42 > answer.txt"]\n')
     result = run_cli(
-        "sweep", "--adapter", "command", "--model", "a", "--model", "b", "--task", str(setup["a"]),
-        "--repeats", "3", "--out", str(out), "--", "no-such-agent-cab-trace-test",
+        "sweep", "--adapter", str(root / "missing.toml"), "--adapter", str(root / "works.toml"),
+        "--model", "a", "--model", "b", "--task", str(setup["a"]), "--repeats", "3", "--out", str(out),
+        timeout=120,
     )  # fmt: skip
-    assert result.returncode == 1
-    cause = "command not found: no-such-agent-cab-trace-test (not on PATH)"
+    assert result.returncode == 1, result.stderr  # the sweep ran; some of its cells failed
+    assert "Traceback" not in result.stderr
+    cause = (
+        "no-such-agent-cab-trace-test: command not found "
+        "(the agent adapter missing runs; looked for on the PATH the agent gets)"
+    )
     assert result.stderr.count(cause) == 2  # said once as it happens, once in the closing lines
     assert "6 cell(s) cannot start" in result.stderr and "6 cell(s) failed" in result.stderr
+    assert result.stderr.count("hint: install no-such-agent-cab-trace-test") == 1
     lines = read_cells(out / "cells.jsonl")
-    assert all(line["state"] == "failed" and line["error"] == cause for line in lines)
+    missing = [line for line in lines if line["adapter"] == "missing"]
+    works = [line for line in lines if line["adapter"] == "works"]
+    assert len(missing) == len(works) == 6
+    assert all(line["state"] == "failed" and line["error"] == cause for line in missing)
+    assert all(line["state"] == "done" and line["passed"] is True for line in works)
     assert "--rerun failed" in result.stderr
-    assert not any((out / "command").glob("**/trace.jsonl"))  # none of them was run
+    assert not any((out / "missing").glob("**/trace.jsonl"))  # none of them was run
+    # The table counts them as failed, not as done, and their pass rate is unknown, not 0.
+    groups = json.loads(run_cli("show", str(out), "--only", "groups", "--format", "json").stdout)["groups"]
+    by_adapter = {g["key"]["adapter"]: g for g in groups if g["key"]["model"] == "a"}
+    assert (by_adapter["missing"]["failed"], by_adapter["missing"]["done"]) == (3, 0)
+    assert by_adapter["missing"]["pass_rate"] is None and by_adapter["works"]["pass_rate"] == 1.0
 
 
 def test_one_failing_cell_never_stops_the_sweep(setup: dict) -> None:

@@ -71,8 +71,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackCluste
 
 
 def driver_env() -> dict[str, str]:
-    # The driver has the key too (as a user's shell might): it still must not reach Ray.
-    return {**os.environ, "CAB_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    # The driver has the key too (as a user's shell might): it still must not reach Ray. It has
+    # no agent CLI on its PATH: the nodes' PATH is the one that counts.
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != AGENTS_BIN)
+    return {**os.environ, "CAB_KEY": KEY, "PYTHONPATH": str(ROOT), "PATH": path}
 
 
 def run_sweep(cluster: LoopbackCluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -298,3 +300,30 @@ def test_a_node_without_the_key_is_named(cluster: LoopbackCluster) -> None:
     assert [c["state"] for c in lines] == ["failed"] * 2
     assert all("has no $CAB_TEST_KEY_NOWHERE: set it where `ray start` runs" in c["error"] for c in lines)
     assert result.stderr.count("set it where `ray start` runs") == 2  # once as it happened, once at the end
+
+
+def test_a_node_without_the_agent_cli_is_named_once(cluster: LoopbackCluster) -> None:
+    root = cluster.root / "nocli"
+    task = make_task(root / "tasks", "demo/nocli")
+    out = root / "sweep"
+    missing = "no-such-agent-cab-trace-ray"
+    result = run_sweep(
+        cluster, "--adapter", "command", "--task", str(task), "--repeats", "4", "--out", str(out),
+        "--", missing,
+    )  # fmt: skip
+    # Not refused here (this machine's PATH says nothing of the nodes'); each cell's node refused it.
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = read_cells(out / "cells.jsonl")
+    assert [c["state"] for c in lines] == ["failed"] * 4
+    said = (
+        f"{missing}: command not found "
+        "(the agent adapter command runs; looked for on the PATH the agent gets)"
+    )
+    causes = {c["error"] for c in lines}
+    nodes = {c["node"] for c in lines}
+    assert causes == {f"on node {node}: {said}" for node in nodes}  # one cause per node, naming it
+    for cause in causes:
+        assert result.stderr.count(cause) == 2  # once as it happened, once in the closing lines
+    assert result.stderr.count("start the node (`ray start`) with a PATH that holds it") == len(causes)
+    assert not any(c.get("passed") is not None for c in lines)  # never counted as a done run
