@@ -42,6 +42,7 @@ PURE = [
     "cab_trace.sweep",
     "cab_trace.sweep.summary",
     "cab_trace.sweep.runs",
+    "cab_trace.sweep.runs_index",
     "cab_trace.sweep.runs_table",
     "cab_trace.model.compare",
     "cab_trace.compare_text",
