@@ -24,6 +24,26 @@ class UsageError(CabTraceError):
     """The command line does not make sense."""
 
 
+class AgentNotInstalled(UsageError):
+    """The agent's command is not installed where the agent would run (not on the PATH it gets).
+
+    `run` refuses the cell before anything is recorded (a usage error, exit 2); a sweep takes it
+    as a cause: every cell of that agent is failed without running, said once."""
+
+    def __init__(self, command: str, adapter: str, hint: str | None = None) -> None:
+        super().__init__(f"{command}{self.SAID} (the agent adapter {adapter} runs; {self.WHERE})", hint)
+        self.command = command
+
+    #: What the message says, so that a sweep can tell it in a cell's log (a Ray node's `run`).
+    SAID = ": command not found"
+    WHERE = "looked for on the PATH the agent gets"
+
+    @classmethod
+    def said_in(cls, message: str) -> bool:
+        """Whether ``message`` (an error line of `run`) is this error's."""
+        return cls.SAID + " (the agent adapter " in message and cls.WHERE in message
+
+
 class TraceFileError(CabTraceError):
     """A trace file cannot be read: names the file, the line (when there is one) and the problem."""
 

@@ -154,7 +154,9 @@ def add_run_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run directory")
 
 
-def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
+def add_run_behaviour_flags(run: argparse.ArgumentParser, echo: bool = True) -> None:
+    """How the agent runs and what is kept (a sweep's cells take these, but --echo: their
+    output goes to each cell's log)."""
     run.add_argument("--keep-workdir", action="store_true", help="keep the scratch workdir after the run")
     run.add_argument(
         "--tty",
@@ -162,11 +164,13 @@ def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
         help="give the agent a pseudo-terminal (120x36; full-screen agents need one); terminal.cast "
         "records exactly what it drew",
     )
-    run.add_argument(
-        "--echo",
-        action="store_true",
-        help="show the agent's (redacted) output on stderr as it runs, its escape sequences shown as text",
-    )
+    if echo:
+        run.add_argument(
+            "--echo",
+            action="store_true",
+            help="show the agent's (redacted) output on stderr as it runs, its escape sequences shown "
+            "as text",
+        )
     run.add_argument(
         "--cast-limit",
         type=byte_size,
@@ -176,15 +180,36 @@ def add_run_behaviour_flags(run: argparse.ArgumentParser) -> None:
     )
 
 
+#: How a table of runs or groups is printed (``show DIR``, and ``sweep`` at its end).
+TABLE_FORMATS = ("table", "json", "csv", "markdown")
+
+
+def add_table_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--format and --group-by (alias --by) of a table of runs: `show DIR` and `sweep`'s table."""
+    parser.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        help="table (default; aligned columns), json, csv or markdown",
+    )
+    parser.add_argument(
+        "--group-by",
+        "--by",
+        dest="group_by",
+        metavar="AXES",
+        help="add the cells up by these axes, comma-separated (default: adapter,model): adapter, model, "
+        "task, repeat, plugins, vars, node, runtime, sweep_id",
+    )
+
+
 def add_docker_flags(run: argparse.ArgumentParser, per_adapter: bool = False) -> None:
     docker_group = run.add_argument_group("docker runtime")
     if per_adapter:  # a sweep: one image for every adapter, or one per adapter
         docker_group.add_argument(
             "--image",
             action="append",
-            metavar="[ADAPTER=]IMAGE",
-            help="the container image (required with --runtime docker); ADAPTER=IMAGE for one "
-            "adapter's cells (repeatable)",
+            metavar="IMAGE",  # as run's: the same flag, which a sweep also takes per adapter
+            help="the container image (required with --runtime docker); ADAPTER=IMAGE gives one "
+            "adapter's cells theirs (repeatable)",
         )
     else:
         docker_group.add_argument(

@@ -84,6 +84,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and _size(args.path) > 5_000_000:
         stderr(f"{PROG}: reading {args.path} ({_size(args.path) / 1e6:.0f} MB) ...")
     traces = load(args.path, warn=warn)  # before the UI: a bad file is an error on stderr, exit 2
+    if trace := getattr(args, "trace", None):  # one run of a file holding several (a cell of DIR)
+        traces = [t for t in traces if t.trace_id.startswith(trace)]
     if not traces:
         raise TraceFileError(args.path, "holds no spans: nothing to replay")
     if not sys.stdout.isatty():
@@ -136,7 +138,8 @@ def _replay_pair(args: argparse.Namespace) -> int:
     from cab_trace.cli.runs import is_runs_dir, one_cell, targets
 
     if len(args.more) == 1 and is_runs_dir(args.path):
-        args.path, args.more = one_cell(args.path, args.more[0], no_index=args.no_index), []
+        cell = one_cell(args.path, args.more[0], no_index=args.no_index)
+        args.path, args.more, args.trace = cell.path, [], cell.trace
         return cmd_replay(args)
 
     a, b = targets([str(args.path), *args.more], "replay", no_index=args.no_index)

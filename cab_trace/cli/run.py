@@ -39,20 +39,7 @@ def register(sub: Any) -> None:
         "  cab-trace run --adapter command --task tasks/fix-bug -- python my_agent.py '{prompt}'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument(
-        "--task",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="task directory (holds task.toml and the agent's starting files)",
-    )
-    run.add_argument(
-        "--adapter",
-        required=True,
-        metavar="NAME|FILE",
-        help="pi, aider, opencode, codex, claude, gemini, command, or an adapter .toml file",
-    )
-    run.add_argument("--model", help="model id passed to the agent")
+    add_axis_flags(run)
     add_cell_flags(run)
     sweep_cell = run.add_argument_group("a cell of a sweep (`cab-trace sweep` sets these)")
     sweep_cell.add_argument(
@@ -63,6 +50,36 @@ def register(sub: Any) -> None:
     add_run_output_flags(run)
     add_otlp_flags(run)
     run.set_defaults(handler=cmd_run, takes_command=True)
+
+
+def add_axis_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, many: bool = False) -> None:
+    """--task, --adapter and --model: one of each for `run`; for `sweep` (``many``) each is
+    repeatable, an axis of its matrix. Spelled and shown alike in both, so that a run's command
+    line is a sweep's with one value per axis."""
+    each = " (repeatable: one value per axis of the matrix)" if many else ""
+    parser.add_argument(
+        "--task",
+        required=not many,
+        type=str if many else Path,  # a sweep expands globs itself
+        action="append" if many else "store",
+        metavar="DIR",
+        help="task directory (holds task.toml and the agent's starting files)"
+        + ("; a glob such as 'tasks/*' takes every task directory it matches" if many else "")
+        + each,
+    )
+    parser.add_argument(
+        "--adapter",
+        required=not many,
+        action="append" if many else "store",
+        metavar="NAME|FILE",
+        help="pi, aider, opencode, codex, claude, gemini, command, or an adapter .toml file" + each,
+    )
+    parser.add_argument(
+        "--model",
+        action="append" if many else "store",
+        metavar="MODEL",
+        help="model id passed to the agent" + each,
+    )
 
 
 def add_cell_flags(parser: argparse.ArgumentParser, per_adapter: bool = False) -> None:
@@ -100,9 +117,9 @@ def add_cell_flags(parser: argparse.ArgumentParser, per_adapter: bool = False) -
         parser.add_argument(
             "--endpoint",
             action="append",
-            metavar="[ADAPTER=]URL",
-            help="model endpoint for {endpoint} (default: $CAB_ENDPOINT); ADAPTER=URL for one adapter's "
-            "cells (repeatable)",
+            metavar="URL",  # as run's: the same flag, which a sweep also takes per adapter
+            help="model endpoint for {endpoint} (default: $CAB_ENDPOINT); ADAPTER=URL gives one "
+            "adapter's cells theirs (repeatable)",
         )
     else:
         parser.add_argument(

@@ -79,12 +79,13 @@ def _cell(runs: RunsListing, where: str, ref: str) -> Target:
     if row.run_dir is None or row.state == "unreadable":
         why = row.problem or f"the cell is {row.state}: it has no run directory yet"
         raise UsageError(safe_text(f"cell #{row.number} ({row.ref}) cannot be opened: {why}", one_line=True))
-    return Target(row.run_dir, None, f"#{row.number} {row.ref}")
+    return Target(row.run_dir, row.trace, f"#{row.number} {row.ref}")
 
 
-def one_cell(directory: Path, ref: str, no_index: bool = False) -> Path:
-    """The run directory of one cell of a directory of runs (``replay DIR 3``)."""
-    return _cell(listing(directory, no_index), str(directory), ref).path
+def one_cell(directory: Path, ref: str, no_index: bool = False) -> Target:
+    """One cell of a directory of runs (``replay DIR 3``): its run directory, or the log
+    holding it and which of its traces."""
+    return _cell(listing(directory, no_index), str(directory), ref)
 
 
 def _split_trace(text: str) -> tuple[Path, str | None]:

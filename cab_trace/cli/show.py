@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import add_colour_flag, use_colour, warn
+from cab_trace.cli.common import add_colour_flag, add_table_flags, use_colour, warn
 from cab_trace.errors import UsageError
 
 
@@ -53,21 +53,11 @@ def register(sub: Any) -> None:
         help="cut lines to this width (default: the terminal's; no cut when piped)",
     )
     runs = show.add_argument_group("a directory of runs")
+    add_table_flags(runs)
     runs.add_argument(
-        "--format",
-        choices=["table", "json", "csv", "markdown"],
-        default="table",
-        help="how to print the cells and groups (default: table)",
-    )
-    runs.add_argument(
-        "--only", choices=["cells", "groups"], help="print only the per-cell table, or only the groups"
-    )
-    runs.add_argument(
-        "--group-by",
-        "--by",
-        default="adapter,model",
-        metavar="AXES",
-        help="the axes the groups add up by, comma-separated (default: adapter,model; e.g. task_id)",
+        "--only",
+        choices=["cells", "groups"],
+        help="print only the per-cell table, or only the groups (what `cab-trace sweep` prints at its end)",
     )
     runs.add_argument("--no-index", action="store_true", help="read every trace; write no index")
     add_colour_flag(show)
@@ -77,7 +67,9 @@ def register(sub: Any) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from cab_trace.cli.runs import is_runs_dir
 
-    if is_runs_dir(args.path):
+    runs_dir = is_runs_dir(args.path)
+    _refuse_other_flags(args, runs_dir)
+    if runs_dir:
         return show_runs(args)
     from cab_trace.model.index import open_index
     from cab_trace.show import render_index
@@ -106,16 +98,44 @@ def show_runs(args: argparse.Namespace) -> int:
     from cab_trace.cli.runs import listing
     from cab_trace.show import cut
     from cab_trace.sweep.runs_table import render
+    from cab_trace.sweep.summary import parse_axes
 
-    # The axes as the sweep file names them (task, repeat) or as a cell's fields do (task_id).
-    aliases = {"task": "task_id"}
-    by = [aliases.get(axis.strip(), axis.strip()) for axis in args.group_by.split(",") if axis.strip()]
-    if not by:
-        raise UsageError("--group-by needs at least one axis, e.g. adapter,model")
+    by = parse_axes(args.group_by)
+    fmt = args.format or "table"
     found = listing(args.path, no_index=args.no_index)
-    text = render(found, args.format, only=args.only, by=by)
+    text = render(found, fmt, only=args.only, by=by)
     tty = sys.stdout.isatty()
-    width = args.width or (shutil.get_terminal_size().columns if tty and args.format == "table" else 10**6)
+    width = args.width or (shutil.get_terminal_size().columns if tty and fmt == "table" else 10**6)
     for line in text.split("\n"):
         print(cut(line, width))
     return 0
+
+
+#: Flags that mean something for one kind of PATH only: (dest, flag, for a directory of runs).
+_ONLY_FOR = (
+    ("format", "--format", True),
+    ("only", "--only", True),
+    ("group_by", "--group-by", True),
+    ("no_index", "--no-index", True),
+    ("full", "--full", False),
+    ("ids", "--ids", False),
+)
+
+
+def _refuse_other_flags(args: argparse.Namespace, runs_dir: bool) -> None:
+    """A flag for the other kind of PATH is an error, not silently ignored."""
+    for dest, flag, for_dir in _ONLY_FOR:
+        if getattr(args, dest) and for_dir != runs_dir:
+            if for_dir:
+                raise UsageError(
+                    f"{flag} is for a directory of runs (a sweep directory, or one holding run "
+                    f"directories); {args.path} is one run",
+                    hint=f"`cab-trace show {args.path}` prints its spans; `cab-trace export` writes it "
+                    "in other formats",
+                )
+            raise UsageError(
+                f"{flag} is for one run (a trace file or a run directory); {args.path} is a directory "
+                "of runs",
+                hint=f"`cab-trace show {args.path}` lists its cells; show one of them: "
+                f"`cab-trace show {args.path}/<cell>`",
+            )

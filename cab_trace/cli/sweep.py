@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cab_trace.cli.common import PROG, add_otlp_flags, stderr
-from cab_trace.cli.run import add_cell_flags
-from cab_trace.cli_types import byte_size, positive_int
+from cab_trace.cli.common import PROG, add_otlp_flags, add_run_behaviour_flags, add_table_flags, stderr
+from cab_trace.cli.run import add_axis_flags, add_cell_flags
+from cab_trace.cli_types import positive_int
 from cab_trace.errors import UsageError
 
 _EPILOG = """\
@@ -21,10 +21,10 @@ examples:
   cab-trace sweep --sweep-file expansion.toml              # the same, written down
   cab-trace sweep --out sweeps/expansion                   # run again: only what is missing
   cab-trace sweep --sweep-file expansion.toml --executor ray --ray-address HEAD:6379
-  cab-trace show sweeps/expansion --by adapter,model,task
+  cab-trace show sweeps/expansion --group-by adapter,model,task
 
 Every cell is a complete `cab-trace run` written to SWEEPDIR/<adapter>/<model>/<task>/r<N>/;
-cells.jsonl records each cell's state and numbers, summary.json the table. A sweep file's keys
+cells.jsonl records each cell's state and numbers, summary.json the groups. A sweep file's keys
 are the flags' names (adapter = ["pi", "opencode"], repeats = 2, [image] pi = "..."); flags
 override it. See docs/sweeps.md."""
 
@@ -42,11 +42,7 @@ def register(sub: Any) -> None:
         "--sweep-file", type=Path, metavar="FILE", help="a TOML file of the sweep (keys named as the flags)"
     )
     axes = sweep.add_argument_group("the matrix (repeatable flags: one value per cell axis)")
-    axes.add_argument("--adapter", action="append", metavar="NAME|FILE", help="an agent adapter (repeatable)")
-    axes.add_argument("--model", action="append", metavar="MODEL", help="a model id (repeatable)")
-    axes.add_argument(
-        "--task", action="append", metavar="DIR|GLOB", help="a task directory, or a glob of them (repeatable)"
-    )
+    add_axis_flags(axes, many=True)
     axes.add_argument("--repeats", type=positive_int, metavar="N", help="runs of each cell (default: 1)")
     axes.add_argument(
         "--plugin-set",
@@ -61,13 +57,11 @@ def register(sub: Any) -> None:
         help="a set of adapter variables as an axis (repeatable; '' for none); --var applies to every cell",
     )
     add_cell_flags(sweep, per_adapter=True)
-    sweep.add_argument("--keep-workdir", action="store_true", help="keep each cell's scratch workdir")
-    sweep.add_argument("--tty", action="store_true", help="give each agent a pseudo-terminal (as run --tty)")
-    sweep.add_argument("--cast-limit", type=byte_size, metavar="SIZE", help="as run --cast-limit")
+    add_run_behaviour_flags(sweep, echo=False)  # a cell's output goes to its log
     add_otlp_flags(sweep)
     where = sweep.add_argument_group("where and how")
     where.add_argument(
-        "--out", type=Path, metavar="SWEEPDIR", help="the sweep directory (default: sweeps/<sweep-id>)"
+        "--out", type=Path, metavar="DIR", help="the sweep directory, SWEEPDIR (default: sweeps/<sweep-id>)"
     )
     where.add_argument(
         "--workers",
@@ -100,17 +94,12 @@ def register(sub: Any) -> None:
         "imported the runner once) or exec (python -m cab_trace run)",
     )
     where.add_argument("--dry-run", action="store_true", help="print the cells and where they go; run none")
-    shown = sweep.add_argument_group("the table at the end (also: cab-trace show SWEEPDIR)")
-    shown.add_argument(
-        "--by",
-        metavar="AXES",
-        help="group by these axes, comma-separated (default: adapter,model; e.g. task)",
+    shown = sweep.add_argument_group(
+        "the table at the end: the cells added up (the same as `cab-trace show SWEEPDIR --only groups`)"
     )
-    shown.add_argument(
-        "--format", choices=["table", "json", "csv", "markdown"], default="table", help="(default: table)"
-    )
+    add_table_flags(shown)
     sweep.add_argument("-q", "--quiet", action="store_true", help="no live view; the table only")
-    keep_default = {"help", "format", "quiet", "dry_run", "by", "rerun", "sweep_file", "keep_workdir"}
+    keep_default = {"help", "format", "quiet", "dry_run", "group_by", "rerun", "sweep_file", "keep_workdir"}
     for action in sweep._actions:
         if action.dest not in keep_default:
             action.default = argparse.SUPPRESS  # only what was given overrides the sweep file
@@ -123,7 +112,7 @@ def register(sub: Any) -> None:
 
 #: Flag destinations that are not keys of a sweep file.
 _NOT_KEYS = {
-    "handler", "takes_command", "agent_command", "sweep_file", "rerun", "by", "format", "quiet",
+    "handler", "takes_command", "agent_command", "sweep_file", "rerun", "group_by", "format", "quiet",
     "dry_run", "command", "spawn",
 }  # fmt: skip
 
@@ -166,7 +155,7 @@ def _flag_value(key: str, value: Any) -> Any:
 def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
     from cab_trace.harness.adapters import load_adapter
     from cab_trace.harness.task import Task
-    from cab_trace.sweep import plan, report, spec
+    from cab_trace.sweep import plan, spec, summary
     from cab_trace.sweep.orchestrate import Sweep
 
     file_layer = spec.read_sweep_file(args.sweep_file) if args.sweep_file else {}
@@ -227,7 +216,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
         plugin_sets=full["plugin-set"],
         var_sets=full["var-set"],
     )
-    by = report.parse_by(args.by)
+    by = summary.parse_axes(args.group_by)
     if args.dry_run:
         for cell in cells:
             print(f"{cell.cell_id} r{cell.repeat}\t{out / cell.path}")
@@ -253,7 +242,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
         from cab_trace.harness.lifecycle import write_error
 
         raise write_error(exc.filename or out, exc) from None
-    print(report.render_lines(result.lines, by, args.format, f"sweep {sweep_id}"), flush=True)
+    from cab_trace.sweep.runs import sweep_listing
+    from cab_trace.sweep.runs_table import render
+
+    # The one rendering of a sweep's groups: `show SWEEPDIR --only groups` prints the same.
+    print(render(sweep_listing(out, result.lines), args.format or "table", only="groups", by=by), flush=True)
     _epilogue(result, sweep_id)
     return result.exit_code
 
@@ -311,6 +304,8 @@ def _epilogue(result: Any, sweep_id: str) -> None:
     )
     for cause, labels in result.causes.items():
         stderr(f"  {len(labels)} cell(s) failed: {safe_text(cause, one_line=True)}")
+        if hint := result.hints.get(cause):
+            stderr(f"    hint: {safe_text(hint, one_line=True)}")
     if result.interrupted_by is not None:
         stderr("  run the same command again to run what is missing (finished cells are kept)")
     elif counts[state.FAILED]:

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import Tracer
 from opentelemetry.trace import Span, Status, StatusCode, use_span
 
 from cab_trace.clock import RunClock
-from cab_trace.errors import CabTraceError, UsageError
+from cab_trace.errors import AgentNotInstalled, CabTraceError, UsageError
 from cab_trace.harness import hardening, lifecycle, safetree
 from cab_trace.harness.adapters import (
     Adapter,
@@ -109,6 +109,10 @@ class CellConfig:
     run_attributes: Mapping[str, AttrValue] = field(default_factory=dict)
     """More attributes of the run span, e.g. a sweep's ``repeat`` and the ``node`` that ran the cell;
     they never replace one the harness sets."""
+    check_command: bool = True
+    """Refuse a local agent whose command is not on its PATH (:class:`AgentNotInstalled`). Off
+    only where a cell is checked on one machine and runs on another (a Ray sweep's driver): the
+    PATH that counts is the node's, and the node's `run` checks it."""
 
 
 @dataclass
@@ -247,7 +251,7 @@ class CellRunner:
     def _check_command(self, executable: str, env: Mapping[str, str]) -> None:
         """A local agent whose command is not installed is a usage error now, with how to get
         it, rather than a whole recorded run that fails with "command not found"."""
-        if self.config.runtime.name != "local" or not executable:
+        if not self.config.check_command or self.config.runtime.name != "local" or not executable:
             return
         if os.sep in executable:  # a path: relative ones are the workdir's, not there yet
             missing = os.path.isabs(executable) and not os.access(executable, os.X_OK)
@@ -256,10 +260,8 @@ class CellRunner:
         if missing:
             from cab_trace.harness.install import install_hint
 
-            raise UsageError(
-                f"{self.redactor.text(executable)}: command not found "
-                f"(the agent adapter {self.adapter.name} runs; looked for on the PATH the agent gets)",
-                hint=install_hint(executable),
+            raise AgentNotInstalled(
+                self.redactor.text(executable), self.adapter.name, hint=install_hint(executable)
             )
 
     def run(self) -> RunOutcome:

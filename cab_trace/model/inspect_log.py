@@ -204,6 +204,7 @@ class _SampleTrace:
                 "task_id": task_id,
                 "adapter": "inspect_ai",
                 "run_id": f"{self.log.eval_id}/{self.sample_id}/{self.epoch}",
+                "repeat": self.epoch,  # an epoch is a repeat of the cell (the run span's repeat)
                 "inspect.sample_id": self.sample_id,
                 "inspect.epoch": self.epoch,
                 "inspect.task": self.log.task,

@@ -94,6 +94,15 @@ def cell_job(spec: SweepSpec, cell: Cell, index: int) -> CellJob:
     )
 
 
+@dataclass(frozen=True)
+class Cause:
+    """Why cells cannot start (an agent CLI that is not installed, an image that is not there),
+    and what to do about it: said once for all the cells it stops."""
+
+    text: str
+    hint: str | None = None
+
+
 @dataclass
 class Finished:
     """How a cell's process ended, as an executor saw it.
@@ -106,6 +115,7 @@ class Finished:
     exit_code: int | None
     interrupted: bool = False
     error: str | None = None  # why the cell could not run (it never started, its node was lost)
+    hint: str | None = None  # what to do about ``error``
     node: str | None = None
     wall_s: float = 0.0
 

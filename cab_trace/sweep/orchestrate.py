@@ -35,7 +35,7 @@ from cab_trace.errors import UsageError
 from cab_trace.model import read_records
 from cab_trace.model.axes import cell_numbers
 from cab_trace.sweep import state
-from cab_trace.sweep.job import CellJob, Finished, cell_job, error_from_log
+from cab_trace.sweep.job import Cause, CellJob, Finished, cell_job, error_from_log
 from cab_trace.sweep.live import LiveView
 from cab_trace.sweep.plan import (
     ATTEMPTS_DIR,
@@ -76,6 +76,7 @@ class SweepResult:
     interrupted_by: int | None = None  # the signal that stopped the sweep
     causes: dict[str, list[str]] = field(default_factory=dict)  # cause -> labels of its cells
     elapsed_s: float = 0.0
+    hints: dict[str, str] = field(default_factory=dict)  # cause -> what to do about it
 
     @property
     def exit_code(self) -> int:
@@ -134,7 +135,7 @@ class Sweep:
         rerun: str | None = None,
         view_stream: Any = None,
         quiet: bool = False,
-        preflight: Callable[[Sequence[CellJob]], Mapping[int, str]] | None = None,
+        preflight: Callable[[Sequence[CellJob]], Mapping[int, Cause]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sweep_dir = sweep_dir
@@ -153,6 +154,7 @@ class Sweep:
         self._signals: list[int] = []
         self._handled = 0
         self._causes: dict[str, list[str]] = {}
+        self._hints: dict[str, str] = {}
         self._start_error = ""
 
     # -- the record --------------------------------------------------------------------------
@@ -210,11 +212,12 @@ class Sweep:
         previous = state.read_cells(self.sweep_dir / CELLS_FILE)
         self.lines, to_run = state.merge_plan(self.plan, previous, self.rerun)
         jobs = {i: cell_job(self.spec, self.plan[i], i) for i in to_run}
-        self._write_spec()
         causes = dict(self.preflight(list(jobs.values()))) if self.preflight and jobs else {}
+        # Only now: a command line `run` refuses records nothing, so the next try is not held to it.
+        self._write_spec()
         for index, cause in causes.items():
-            self.lines[index] = state.finished_line(self.lines[index], None, None, error=cause)
-            self._cause(cause, jobs[index].label)
+            self.lines[index] = state.finished_line(self.lines[index], None, None, error=cause.text)
+            self._cause(cause.text, jobs[index].label, cause.hint)
         queue = deque(i for i in to_run if i not in causes)
         self._dirty = True
         self.flush(force=True)
@@ -229,8 +232,8 @@ class Sweep:
             clock=self.clock,
             enabled=not self.quiet,
         )
-        for cause, labels in self._causes.items():
-            view.note(_cause_text(cause, labels))
+        for text, labels in self._causes.items():
+            view.note(_cause_text(text, labels))
         if not queue:
             view.note(
                 "nothing to run: every cell is done"
@@ -250,7 +253,7 @@ class Sweep:
                 self.write_summary()
                 view.close()
         return SweepResult(
-            self.sweep_dir, self.lines, ran, interrupted_by, self._causes, self.clock() - started
+            self.sweep_dir, self.lines, ran, interrupted_by, self._causes, self.clock() - started, self._hints
         )
 
     def _loop(
@@ -352,7 +355,7 @@ class Sweep:
                 view.note(f"{job.label}: {cause}")
             else:
                 why = "(failed as above)"
-            self._cause(cause, job.label)
+            self._cause(cause, job.label, finished.hint)
         wall = new.get("wall_ms")
         view.finished(
             job.label,
@@ -372,8 +375,10 @@ class Sweep:
             return None
         return error_from_log(text)
 
-    def _cause(self, cause: str, label: str) -> None:
+    def _cause(self, cause: str, label: str, hint: str | None = None) -> None:
         self._causes.setdefault(cause, []).append(label)
+        if hint:
+            self._hints.setdefault(cause, hint)
 
     @contextlib.contextmanager
     def _signal_handling(self) -> Iterator[int | None]:

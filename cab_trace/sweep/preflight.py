@@ -2,12 +2,14 @@
 
 * A command line ``run`` would refuse (an unknown adapter variable, a missing key, an endpoint the
   adapter has no use for) stops the sweep before any cell runs, with ``run``'s own error.
-* A cell that cannot start on this machine (its agent CLI is not on PATH, its image is not
-  here, the Docker engine is not reachable) is a *cause*: every cell it stops is marked failed
-  without being run, and the cause is said once, not once per cell.
+* A cell that cannot start on this machine (its agent CLI is not on the PATH the agent gets,
+  its image is not here, the Docker engine is not reachable) is a *cause*: every cell it stops
+  is marked failed without being run, and the cause is said once, not once per cell; the
+  other cells run.
 
-On Ray, only the first kind is checked here (with a stand-in key: the key is on the nodes,
-which check their own CLIs and images when they run a cell).
+On Ray, only the first kind is checked here (with a stand-in key: the key is on the nodes, and
+so are the agent CLIs and images that count); each node's ``run`` checks its own when it runs a
+cell, and the sweep names the node when it refuses one.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cab_trace.errors import CabTraceError
-from cab_trace.sweep.job import CellJob
+from cab_trace.errors import AgentNotInstalled, CabTraceError
+from cab_trace.sweep.job import Cause, CellJob
 
 if TYPE_CHECKING:
     from cab_trace.harness.runtime import Runtime
@@ -45,15 +46,15 @@ def _group_key(job: CellJob) -> tuple[object, ...]:
 
 def check(
     jobs: Sequence[CellJob], scratch: Path, *, local: bool, environ: Mapping[str, str] | None = None
-) -> dict[int, str]:
+) -> dict[int, Cause]:
     """Check one cell of each kind; returns the causes of cells that cannot start, by cell index.
 
     Raises:
         CabTraceError: a cell whose command line ``run`` would refuse (the message names the cell).
     """
     env = dict(os.environ if environ is None else environ)
-    causes: dict[int, str] = {}
-    checked: dict[tuple[object, ...], str | None] = {}
+    causes: dict[int, Cause] = {}
+    checked: dict[tuple[object, ...], Cause | None] = {}
     for job in jobs:
         key = _group_key(job)
         if key not in checked:
@@ -63,7 +64,7 @@ def check(
     return causes
 
 
-def _check_one(job: CellJob, scratch: Path, local: bool, env: dict[str, str]) -> str | None:
+def _check_one(job: CellJob, scratch: Path, local: bool, env: dict[str, str]) -> Cause | None:
     from cab_trace.cli import build_parser
     from cab_trace.cli.run import config_from_args
     from cab_trace.harness.docker_runtime import DockerError
@@ -75,15 +76,14 @@ def _check_one(job: CellJob, scratch: Path, local: bool, env: dict[str, str]) ->
     if not local:
         env.setdefault(job.key_env, _STAND_IN_KEY)
     try:
-        # Locally, a Docker cell's engine and image are checked as `run` checks them; on Ray the
-        # nodes' engines are the ones that count.
+        # Locally, a Docker cell's engine and image are checked as `run` checks them, and a local
+        # agent's command on the PATH it gets; on Ray the nodes' engines and PATHs are the ones
+        # that count, and their `run` checks them.
         runtime = _unprepared_docker(args) if job.docker and not local else None
-        config = dataclasses.replace(config_from_args(args, runtime=runtime), environ=env)
-        runner = CellRunner(config)
-        if local and not job.docker:
-            return _missing_command(runner.adapter.command or tuple(job.command), env)
-    except DockerError as exc:
-        return exc.message
+        config = config_from_args(args, runtime=runtime)
+        CellRunner(dataclasses.replace(config, environ=env, check_command=local))
+    except (AgentNotInstalled, DockerError) as exc:
+        return Cause(exc.message, exc.hint)
     except CabTraceError as exc:
         exc.message = f"cell {job.label}: {exc.message}"
         raise
@@ -103,15 +103,3 @@ def _unprepared_docker(args: argparse.Namespace) -> Runtime:
             getattr(args, "network", None),
         )
     )
-
-
-def _missing_command(command: Sequence[str], env: Mapping[str, str]) -> str | None:
-    """``command not found: NAME`` when the agent's executable is not on PATH (else None)."""
-    if not command or "{" in command[0]:
-        return None
-    exe = command[0]
-    if os.sep in exe:
-        return None if os.access(exe, os.X_OK) else f"command not found: {exe}"
-    if shutil.which(exe, path=env.get("PATH", os.defpath)) is None:
-        return f"command not found: {exe} (not on PATH)"
-    return None

@@ -42,7 +42,7 @@ from typing import Any
 
 import ray
 
-from cab_trace.errors import UsageError
+from cab_trace.errors import AgentNotInstalled, UsageError
 from cab_trace.sweep.job import CellJob, Finished, error_from_log
 from cab_trace.sweep.plan import INCOMING_DIR
 
@@ -353,10 +353,19 @@ class RayExecutor:
         flight.log_path.parent.mkdir(parents=True, exist_ok=True)
         flight.log_path.write_text(result.get("log", ""), encoding="utf-8")
         target = self.sweep_dir / job.rel_path
-        error = result.get("error")
-        if result["exit_code"] == 2 and result.get("key_missing"):
+        error, hint = result.get("error"), None
+        refused = error_from_log(result.get("log", "")) if result["exit_code"] == 2 else None
+        if refused is not None and AgentNotInstalled.said_in(refused):
+            # The node's `run` looked on the node's PATH (the one `ray start` had there): one
+            # cause per node, whose cells are failed; the other nodes' cells are not.
+            error = f"on node {node}: {refused}"
+            hint = (
+                "install it on that node, or start the node (`ray start`) with a PATH that holds it: "
+                "a cell's agent gets its node's environment, not this machine's"
+            )
+        elif result["exit_code"] == 2 and result.get("key_missing"):
             # Most likely why `run` refused the cell there: say where the key must be.
-            refused = error_from_log(result.get("log", "")) or "cab-trace run refused the cell"
+            refused = refused or "cab-trace run refused the cell"
             host = str(node).split("/", 1)[0]
             error = f"{refused} (node {host} has no ${job.key_env}: set it where `ray start` runs)"
         try:
@@ -377,6 +386,7 @@ class RayExecutor:
             interrupted=result["exit_code"] >= 128
             and (bool(result.get("interrupted")) or self._interrupts > 0),
             error=error,
+            hint=hint,
             node=node,
             wall_s=float(result.get("wall_s", wall)),
         )

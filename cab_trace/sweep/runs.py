@@ -1,60 +1,59 @@
 """The runs in a directory, one row per cell, with an index so that the second look is fast.
 
 A directory of runs is a sweep directory (``cells.jsonl``, one line per cell, written by
-``cab-trace sweep``) or any directory holding run directories (a directory with a
-``trace.jsonl``), found recursively; a sweep directory found below is read as a sweep. Each row
-holds the cell's fields (``cells.jsonl``'s, when there is one) and its per-axis numbers, read
-from its trace by :func:`cab_trace.model.axes.cell_numbers`, so a cell reads the same here as in
-``cells.jsonl``, ``compare`` and the cell page.
+``cab-trace sweep``) or any directory holding runs, found recursively: run directories (a
+directory with a ``trace.jsonl``), and other harnesses' records that the importers read (a
+Harbor trial directory; an Inspect AI log, ``.eval`` or ``.json``, one row per sample). A sweep
+directory found below is read as a sweep. Each row holds the cell's fields (``cells.jsonl``'s,
+when there is one) and its per-axis numbers, read from its trace by
+:func:`cab_trace.model.axes.cell_numbers`, so a cell reads the same here as in ``cells.jsonl``,
+``compare`` and the cell page.
 
-Reading 10,000 traces takes a while; reading them again is not needed. The numbers of each
-trace are kept in an index, ``.cab-trace-index.jsonl`` in the directory (or, when the directory
-cannot be written, in the user's cache directory), keyed by the trace file's path, size and
-modification time: a trace that changed (a run still going) is read again, the others are not.
+Reading 10,000 traces takes a while; reading them again is not needed: see
+:mod:`cab_trace.sweep.runs_index`.
 
-No textual, no harness: stdlib, orjson and the model. A run directory that cannot be read is a
-row with the reason (:attr:`RunRow.problem`), never an exception.
+No textual, no harness: stdlib, orjson and the model. A run that cannot be read is a row with
+the reason (:attr:`RunRow.problem`), never an exception.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
-import multiprocessing
 import os
+import re
 import stat
-import sys
-import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cab_trace.errors import TraceFileError
-from cab_trace.model import HARNESS_KINDS, TRACE_FILE_NAME
-from cab_trace.model.axes import CellNumbers, cell_numbers
-from cab_trace.model.formats import read_trace
+from cab_trace.model import TRACE_FILE_NAME
+from cab_trace.model.foreign import trial_result_in
+from cab_trace.model.harbor import RESULT_FILE, TRAJECTORY_FILE
 from cab_trace.show import safe_text
+from cab_trace.sweep.runs_index import (
+    INDEX_FILE_NAME,
+    Entry,
+    ProgressFn,
+    Reader,
+    Stamp,
+    cache_index_path,
+    default_cache_dir,
+    load_index,
+    relative,
+    write_index,
+)
+
+__all__ = ["CELLS_FILE_NAME", "INDEX_FILE_NAME", "RunRow", "RunsListing", "default_cache_dir", "scan_runs"]
 
 CELLS_FILE_NAME = "cells.jsonl"
-INDEX_FILE_NAME = ".cab-trace-index.jsonl"
-#: Bump when what is stored per trace changes meaning; new CellNumbers fields bump it by themselves.
-INDEX_VERSION = 1
 _IDENTITY = ("cell_id", "sweep_id", "adapter", "model", "task_id", "repeat")
 
-ProgressFn = Callable[[int, int], None]
 WarnFn = Callable[[str], None]
-
-
-def _index_signature() -> str:
-    names = ",".join(sorted(f.name for f in fields(CellNumbers)))
-    return f"{INDEX_VERSION}:{hashlib.sha256(names.encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -68,8 +67,11 @@ class RunRow:
     number: int
     """1-based place in the listing: plan order in a sweep, path order otherwise."""
     ref: str
-    """What ``compare DIR REF REF`` takes for this row: the cell id, else the run directory."""
+    """What ``compare DIR REF REF`` takes for this row: the cell id, else the run directory
+    (``FILE#TRACE`` for one of several runs in a file)."""
     run_dir: Path | None
+    """Where the run is: its run directory (or Harbor trial directory), or the log file that
+    holds it (an Inspect log)."""
     fields: dict[str, Any]
     state: str
     """``done``, ``failed``, ``pending``, ``running``, ``interrupted`` (a sweep's states),
@@ -78,6 +80,9 @@ class RunRow:
     """Why the row's trace could not be read (the row is then marked, not dropped)."""
     sweep: Path | None = None
     """The sweep directory whose ``cells.jsonl`` holds this cell (None: a run directory)."""
+    trace: str | None = None
+    """The run's trace id, when its file holds other traces too (an Inspect log's samples):
+    ``run_dir`` is then that file, and this says which of its traces is the row's."""
 
     def get(self, name: str) -> Any:
         return self.fields.get(name)
@@ -172,123 +177,41 @@ def _names(row: RunRow, root: Path) -> set[str]:
     return names
 
 
-# -- the index ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Entry:
-    size: int
-    mtime_ns: int
-    numbers: dict[str, Any] | None
-    problem: str | None
-    incomplete: bool = False
-
-    def line(self, path: str) -> bytes:
-        return orjson.dumps(
-            {
-                "p": path,
-                "s": self.size,
-                "m": self.mtime_ns,
-                "n": self.numbers,
-                "x": self.problem,
-                "i": self.incomplete,
-            }
-        )
-
-
-def default_cache_dir() -> Path:
-    """Where an index goes when the runs' directory cannot be written: ``$XDG_CACHE_HOME``
-    (default ``~/.cache``) ``/cab-trace/runs-index``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cab-trace" / "runs-index"
-
-
-def _cache_index_path(root: Path, cache_dir: Path) -> Path:
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
-    return cache_dir / f"{key}.jsonl"
-
-
-def _load_index(path: Path, into: dict[str, list[_Entry]]) -> bool:
-    """Add the entries of one index file; False when there is none or it is not ours."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    lines = data.split(b"\n")
-    try:
-        head = orjson.loads(lines[0])
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(head, dict) or head.get("cab_trace_runs_index") != _index_signature():
-        return False  # another version's numbers: read the traces again
-    for raw in lines[1:]:
-        if not raw:
-            continue
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue  # a line cut by a crash: that trace is read again
-        entry = _entry(obj)
-        if entry is not None:
-            into.setdefault(obj["p"], []).append(entry)
-    return True
-
-
-def _entry(obj: object) -> _Entry | None:
-    """An index line, checked: the index sits in a directory that may come from anywhere."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("p"), str):
-        return None
-    size, mtime, numbers, problem = obj.get("s"), obj.get("m"), obj.get("n"), obj.get("x")
-    if not (isinstance(size, int) and isinstance(mtime, int)):
-        return None
-    if numbers is not None and not isinstance(numbers, dict):
-        return None
-    if problem is not None and not isinstance(problem, str):
-        return None
-    return _Entry(size, mtime, numbers, problem, obj.get("i") is True)
-
-
-def _write_index(path: Path, entries: Mapping[str, _Entry]) -> None:
-    """Write the whole index beside its final place, then rename: a reader never sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    head = orjson.dumps({"cab_trace_runs_index": _index_signature()})
-    body = b"\n".join([head, *(e.line(p) for p, e in sorted(entries.items()))]) + b"\n"
-    try:
-        with tmp.open("wb") as out:
-            out.write(body)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 # -- finding the runs --------------------------------------------------------------------------
+
+#: One run's source: where it is (a run or trial directory, or a log file), the file whose
+#: numbers the index keeps, and what says it changed.
+_Source = tuple[str, str, Stamp]
 
 
 @dataclass
 class _Found:
-    run_dirs: list[tuple[str, os.stat_result]] = field(default_factory=list)
-    """Run directories as strings (a Path each costs more than the rest of a look at 10,000)."""
+    sources: list[_Source] = field(default_factory=list)
+    """Runs as strings (a Path each costs more than the rest of a look at 10,000)."""
     sweeps: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
 def _walk(root: Path) -> _Found:
-    """Run directories (with their trace's stat) and sweep directories under ``root``.
+    """The runs (with what says they changed) and sweep directories under ``root``.
 
-    A run directory is not searched further (its kept workdir is not a run); symbolic links to
-    directories are not followed (no loops, nothing outside the tree); hidden directories are
-    skipped.
+    A run directory or Harbor trial is not searched further (a kept workdir is not a run, nor
+    is a trial's agent directory); symbolic links are not followed (no loops, nothing outside
+    the tree); hidden directories and files are skipped. An Inspect log is a file in any other
+    directory: ``*.eval`` (a zip archive) or ``*.json`` that starts as Inspect's logs do.
     """
     found = _Found()
     pending = [os.fspath(root)]
     while pending:
         here = pending.pop()
-        trace_stat = _trace_stat(here)
-        if trace_stat is not None:
-            found.run_dirs.append((here, trace_stat))
+        trace = f"{here}/{TRACE_FILE_NAME}"
+        stamp = _stamp(trace)
+        if stamp is not None:
+            found.sources.append((here, trace, stamp))
+            continue
+        trial = _trial(here)
+        if trial is not None:
+            found.sources.append(trial)
             continue
         try:
             with os.scandir(here) as listing:
@@ -305,17 +228,59 @@ def _walk(root: Path) -> _Found:
             with contextlib.suppress(OSError):
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
-    found.run_dirs.sort()
+                elif (
+                    _is_log_name(entry.name)
+                    and entry.is_file(follow_symlinks=False)
+                    and _is_inspect_log(entry.path)
+                ):
+                    st = entry.stat(follow_symlinks=False)
+                    found.sources.append((entry.path, entry.path, (st.st_size, st.st_mtime_ns)))
+    found.sources.sort()
     found.sweeps.sort()
     return found
 
 
-def _trace_stat(directory: str | Path) -> os.stat_result | None:
+def _stamp(path: str) -> Stamp | None:
+    """A regular file's size and modification time (None: no such file)."""
     try:
-        st = os.stat(f"{directory}/{TRACE_FILE_NAME}")
+        st = os.stat(path)
     except OSError:
         return None
-    return st if stat.S_ISREG(st.st_mode) else None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+#: The files of a Harbor trial whose numbers its row shows: a change to any is a change to it.
+_TRIAL_FILES = (RESULT_FILE, TRAJECTORY_FILE, "verifier/reward.txt")
+
+
+def _trial(directory: str) -> _Source | None:
+    """A Harbor trial directory as a source (None: it is not one)."""
+    if _stamp(f"{directory}/{RESULT_FILE}") is None or trial_result_in(Path(directory)) is None:
+        return None  # most directories have no result.json: one stat, no Path
+    stamps = [s for name in _TRIAL_FILES if (s := _stamp(f"{directory}/{name}")) is not None]
+    return directory, f"{directory}/{RESULT_FILE}", (sum(s[0] for s in stamps), max(s[1] for s in stamps))
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+#: How Inspect AI starts a ``.json`` log (``EvalLog``'s fields in order: version, status, eval).
+_INSPECT_JSON = re.compile(rb'\A\s*\{\s*"version"\s*:\s*\d+\s*,[^{]*"eval"\s*:\s*\{')
+
+
+def _is_log_name(name: str) -> bool:
+    return name.endswith((".eval", ".json"))
+
+
+def _is_inspect_log(path: str) -> bool:
+    """Whether a file is, by its first bytes, an Inspect AI log: what the walk takes for a
+    run's log without reading it whole (reading it says the rest)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    if path.endswith(".eval"):
+        return head.startswith(_ZIP_MAGIC)
+    return _INSPECT_JSON.match(head) is not None
 
 
 def read_cells(path: Path, warn: WarnFn | None = None) -> list[dict[str, Any]]:
@@ -343,123 +308,6 @@ def read_cells(path: Path, warn: WarnFn | None = None) -> list[dict[str, Any]]:
             continue
         cells.append(obj)
     return cells
-
-
-# -- reading one trace -------------------------------------------------------------------------
-
-
-def _read_entry(trace: Path, size: int, mtime_ns: int) -> tuple[_Entry, bool]:
-    """The numbers of one trace file, and whether to keep them in the index (an error the
-    system gave, like a permission refused, is not: it may be gone next time)."""
-    try:
-        records = list(read_trace(trace, structure=False))
-    except TraceFileError as exc:
-        where = f"line {exc.line}: " if exc.line is not None else ""
-        return _Entry(size, mtime_ns, None, where + exc.problem), True
-    except OSError as exc:
-        return _Entry(size, mtime_ns, None, f"cannot be read: {exc.strerror or exc}"), False
-    if not records:
-        return _Entry(size, mtime_ns, None, "the trace holds no spans"), True
-    run = next((r for r in records if r.kind == "run"), None)
-    ours = run is not None or any(r.kind in HARNESS_KINDS for r in records)
-    trace_id = run.trace_id if run is not None else records[0].trace_id
-    one = [r for r in records if r.trace_id == trace_id]
-    numbers = cell_numbers(one).to_dict()
-    extra = len({r.trace_id for r in records}) - 1
-    if extra:
-        numbers.setdefault("warnings", []).append(f"the file holds {extra} more trace(s); the first is shown")
-    return _Entry(size, mtime_ns, numbers, None, incomplete=ours and run is None), True
-
-
-def _relative(path: str | Path, root: Path) -> str:
-    # String work, not Path.relative_to: this runs for every run of a 10,000-run directory.
-    text, base = os.fspath(path), os.fspath(root).rstrip("/") + "/"
-    return text[len(base) :] if text.startswith(base) else text
-
-
-def _read_job(job: tuple[str, int, int]) -> tuple[_Entry, bool]:
-    return _read_entry(Path(job[0]), job[1], job[2])
-
-
-#: Below this many traces to read, one process reads them (starting others costs more).
-PARALLEL_FROM = 400
-
-
-class _Reader:
-    """Looks each trace up in the index, reads the ones not in it, remembers what to write."""
-
-    def __init__(self, root: Path, known: dict[str, list[_Entry]], progress: ProgressFn | None) -> None:
-        self.root = root
-        self.known = known
-        self.fresh: dict[str, _Entry] = {}
-        self.changed = False
-        self.read = 0
-        self.progress = progress
-        self.todo = 0
-        self._ready: dict[str, tuple[_Entry, bool]] = {}
-        self.workers = 1
-
-    def _known(self, key: str, st: os.stat_result) -> _Entry | None:
-        for candidate in self.known.get(key, ()):
-            if candidate.size == st.st_size and candidate.mtime_ns == st.st_mtime_ns:
-                return candidate
-        return None
-
-    def prefetch(self, run_dirs: list[tuple[str, os.stat_result]]) -> None:
-        """Read the traces the index does not have, several at a time when there are many: a
-        first look at 10,000 runs is bound by parsing, which one process does on one core."""
-        jobs = []
-        for run_dir, st in run_dirs:
-            key = _relative(run_dir, self.root) + "/" + TRACE_FILE_NAME
-            if self._known(key, st) is None:
-                jobs.append((key, (os.path.join(run_dir, TRACE_FILE_NAME), st.st_size, st.st_mtime_ns)))
-        self.todo = len(jobs)
-        workers = min(os.cpu_count() or 1, 8)
-        # Forked workers start at once with everything imported; a process with other threads
-        # is not forked (a lock held at the fork would stay held), and "spawn" would import
-        # the program's main module again in each worker, which not every program can take.
-        if (
-            len(jobs) < PARALLEL_FROM
-            or workers < 2
-            or sys.platform != "linux"
-            or threading.active_count() > 1
-        ):
-            return  # read one by one as the rows are made
-        try:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                results = pool.map(_read_job, [job for _, job in jobs], chunksize=32)
-                for (key, _), result in zip(jobs, results, strict=True):
-                    self._ready[key] = result
-                    self._count()
-            self.workers = workers
-        except (OSError, BrokenProcessPool):
-            return  # no processes to be had: the rest is read here, one by one
-
-    def _count(self) -> None:
-        self.read += 1
-        if self.progress is not None:
-            self.progress(self.read, self.todo)
-
-    def entry(self, run_dir: str, st: os.stat_result | None) -> _Entry | None:
-        if st is None:
-            st = _trace_stat(run_dir)
-            if st is None:
-                return None
-        key = _relative(run_dir, self.root) + "/" + TRACE_FILE_NAME
-        known = self._known(key, st)
-        if known is not None:
-            self.fresh[key] = known
-            return known
-        ready = self._ready.pop(key, None)
-        if ready is None:
-            ready = _read_entry(Path(run_dir, TRACE_FILE_NAME), st.st_size, st.st_mtime_ns)
-            self._count()
-        entry, keep = ready
-        if keep:
-            self.fresh[key] = entry
-            self.changed = True
-        return entry
 
 
 def scan_runs(
@@ -490,22 +338,22 @@ def scan_runs(
 
 
 def _scan(root: Path, cache_dir: Path, progress: ProgressFn | None, write_index: bool) -> RunsListing:
-    in_root, in_cache = root / INDEX_FILE_NAME, _cache_index_path(root, cache_dir)
-    known: dict[str, list[_Entry]] = {}
-    had_root = _load_index(in_root, known)
-    _load_index(in_cache, known)
+    in_root, in_cache = root / INDEX_FILE_NAME, cache_index_path(root, cache_dir)
+    known: dict[str, list[Entry]] = {}
+    had_root = load_index(in_root, known)
+    load_index(in_cache, known)
     found = _walk(root)
     listing = RunsListing(root=root, rows=[], sweeps=found.sweeps, warnings=list(found.warnings))
-    reader = _Reader(root, known, progress)
+    reader = Reader(root, known, progress)
     cells = [(sweep, _plan(sweep, listing.warnings)) for sweep in found.sweeps]
     in_sweeps = [
-        (str(d), st) for _, plan in cells for _, d, _, st in plan if d is not None and st is not None
+        (f"{d}/{TRACE_FILE_NAME}", st) for _, plan in cells for _, d, _, st in plan if d is not None and st
     ]
-    reader.prefetch(in_sweeps + found.run_dirs)
+    reader.prefetch(in_sweeps + [(file, stamp) for _, file, stamp in found.sources])
     for sweep, plan in cells:
         listing.rows.extend(_sweep_rows(sweep, plan, root, reader))
-    for run_dir, st in found.run_dirs:
-        listing.rows.append(_run_row(run_dir, root, reader.entry(run_dir, st)))
+    for where, file, stamp in found.sources:
+        listing.rows.extend(_run_rows(where, root, reader.entry(file, stamp)))
     _number(listing.rows, root)
     listing.traces_read, listing.workers = reader.read, reader.workers
     if set(reader.fresh) != set(known):
@@ -515,41 +363,49 @@ def _scan(root: Path, cache_dir: Path, progress: ProgressFn | None, write_index:
     return listing
 
 
-def _keep_index(reader: _Reader, in_root: Path, in_cache: Path, had_root: bool) -> Path | None:
+def _keep_index(reader: Reader, in_root: Path, in_cache: Path, had_root: bool) -> Path | None:
     if not reader.changed:
         return in_root if had_root else in_cache
     for path in (in_root, in_cache):
         try:
-            _write_index(path, reader.fresh)
+            write_index(path, reader.fresh)
         except OSError:
             continue  # a read-only runs directory: the user's cache then
         return path
     return None
 
 
-def _run_row(run_dir: str, root: Path, entry: _Entry | None) -> RunRow:
-    rel = _relative(run_dir, root)
+def _run_rows(where: str, root: Path, entry: Entry) -> list[RunRow]:
+    """The row of a run directory or trial, or the rows of a log holding several runs."""
+    rel = relative(where, root)
+    path = Path(where)
+    if entry.runs is not None:  # one row per run in the file, each naming its trace
+        return [
+            RunRow(0, rel, path, {"run_dir": rel, **numbers}, "done", trace=str(numbers.get("trace_id")))
+            for numbers in entry.runs
+        ]
     fields: dict[str, Any] = {"run_dir": rel}
-    path = Path(run_dir)
-    if entry is None:
-        return RunRow(0, rel, path, fields, "unreadable", f"no {TRACE_FILE_NAME}")
     if entry.numbers is not None:
         fields.update(entry.numbers)
     if entry.problem is not None:
-        return RunRow(0, rel, path, fields, "unreadable", entry.problem)
+        return [RunRow(0, rel, path, fields, "unreadable", entry.problem)]
     state = "incomplete" if entry.incomplete else "done"
     problem = "no run span: the run is still going, or was killed" if entry.incomplete else None
-    return RunRow(0, rel, path, fields, state, problem)
+    return [RunRow(0, rel, path, fields, state, problem)]
 
 
-_Planned = tuple[dict[str, Any], Path | None, str | None, os.stat_result | None]
+_Planned = tuple[dict[str, Any], Path | None, str | None, Stamp | None]
 
 
 def _plan(sweep: Path, warnings: list[str]) -> list[_Planned]:
     """Each cell of a sweep with its run directory (None: not started, or not to be read), why
-    not, and its trace's stat."""
+    not, and what says its trace changed."""
+    return _plan_of(sweep, read_cells(sweep / CELLS_FILE_NAME, warnings.append))
+
+
+def _plan_of(sweep: Path, cells: list[dict[str, Any]]) -> list[_Planned]:
     out: list[_Planned] = []
-    for cell in read_cells(sweep / CELLS_FILE_NAME, warnings.append):
+    for cell in cells:
         rel = cell.get("run_dir")
         if not (isinstance(rel, str) and rel):
             out.append((cell, None, None, None))
@@ -557,7 +413,7 @@ def _plan(sweep: Path, warnings: list[str]) -> list[_Planned]:
             out.append((cell, None, f"run_dir {rel!r} is outside the sweep directory: not read", None))
         else:
             run_dir = sweep / rel
-            out.append((cell, run_dir, None, _trace_stat(run_dir)))
+            out.append((cell, run_dir, None, _stamp(f"{run_dir}/{TRACE_FILE_NAME}")))
     return out
 
 
@@ -575,7 +431,18 @@ def _inside(sweep: Path, rel: str) -> bool:
     return True
 
 
-def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader) -> list[RunRow]:
+def sweep_listing(sweep: Path, cells: Sequence[Mapping[str, Any]]) -> RunsListing:
+    """A sweep's rows from its ``cells.jsonl`` lines as they stand, with the numbers they hold
+    (read from each cell's trace when it finished): what ``cab-trace sweep`` prints at its end,
+    without reading every trace again. ``scan_runs`` of the directory gives the same rows."""
+    plan = _plan_of(sweep, [dict(c) for c in cells])
+    listing = RunsListing(root=sweep, rows=_sweep_rows(sweep, plan, sweep, None), sweeps=[sweep])
+    _number(listing.rows, sweep)
+    return listing
+
+
+def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: Reader | None) -> list[RunRow]:
+    """A row per cell; ``reader`` None: the numbers the cells' lines hold (no trace is read)."""
     rows = []
     for cell, run_dir, refused, st in plan:
         problem = refused
@@ -583,8 +450,9 @@ def _sweep_rows(sweep: Path, plan: list[_Planned], root: Path, reader: _Reader) 
         state = state if isinstance(state, str) and state else "pending"
         fields = dict(cell)
         if run_dir is not None:
-            fields["run_dir"] = _relative(run_dir, root)
-            entry = reader.entry(str(run_dir), st) if st is not None else None
+            fields["run_dir"] = relative(run_dir, root)
+        if run_dir is not None and reader is not None:
+            entry = reader.entry(f"{run_dir}/{TRACE_FILE_NAME}", st) if st is not None else None
             if entry is None:
                 if state == "done":
                     problem = f"no {TRACE_FILE_NAME} in {fields['run_dir']}"
@@ -606,6 +474,10 @@ def _number(rows: list[RunRow], root: Path) -> None:
         cell_id = row.fields.get("cell_id")
         if isinstance(cell_id, str) and cell_id:
             ids[cell_id] = ids.get(cell_id, 0) + 1
+    in_one_file: dict[Path, int] = {}
+    for row in rows:
+        if row.trace is not None and row.run_dir is not None:
+            in_one_file[row.run_dir] = in_one_file.get(row.run_dir, 0) + 1
     for n, row in enumerate(rows, 1):
         row.number = n
         cell_id = row.fields.get("cell_id")
@@ -614,6 +486,8 @@ def _number(rows: list[RunRow], root: Path) -> None:
         elif isinstance(row.fields.get("run_dir"), str):
             row.ref = row.fields["run_dir"]
         elif row.run_dir is not None:
-            row.ref = _relative(row.run_dir, root)
+            row.ref = relative(row.run_dir, root)
         else:
             row.ref = f"#{n}"
+        if row.trace is not None and row.run_dir is not None and in_one_file[row.run_dir] > 1:
+            row.ref += f"#{row.trace[:12]}"  # as `compare FILE#TRACE` names one run of a file

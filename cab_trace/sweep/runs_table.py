@@ -11,12 +11,13 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cab_trace.show import safe_text
-from cab_trace.sweep import summary
+from cab_trace.sweep import state, summary
 from cab_trace.sweep.runs import RunRow, RunsListing
 
 NONE = "\u2013"  # an en dash: not observed
@@ -208,6 +209,21 @@ def groups(found: RunsListing, by: Sequence[str] = summary.DEFAULT_GROUP) -> lis
     return summary.summarize([r.summary_fields() for r in found.rows], by)
 
 
+def sweep_headlines(found: RunsListing) -> list[str]:
+    """``sweep exp-1: 8 cells (6 done, 2 failed)``: one line per sweep in the listing, its cells
+    by the state its ``cells.jsonl`` records (the states the groups' done and failed columns count)."""
+    lines = []
+    for sweep in found.sweeps:
+        cells = [r.fields for r in found.rows if r.sweep == sweep]
+        ids = sorted({c["sweep_id"] for c in cells if isinstance(c.get("sweep_id"), str) and c["sweep_id"]})
+        title = f"sweep {', '.join(ids)}" if ids else f"sweep in {sweep}"
+        said = ", ".join(f"{n} {name}" for name, n in state.counts(cells).items() if n)
+        noun = "cell" if len(cells) == 1 else "cells"
+        text = f"{title}: {len(cells)} {noun}" + (f" ({said})" if said else "")
+        lines.append(safe_text(text, one_line=True))
+    return lines
+
+
 # -- show DIR ----------------------------------------------------------------------------------
 
 
@@ -241,13 +257,19 @@ def render(
     found: RunsListing, fmt: str = "table", only: str | None = None, by: Sequence[str] = summary.DEFAULT_GROUP
 ) -> str:
     """The cells, then the groups (``only``: one of them), as ``table``, ``json``, ``csv`` or
-    ``markdown``. CSV holds one table: both are two CSV blocks with a blank line between."""
+    ``markdown``. CSV holds one table: both are two CSV blocks with a blank line between.
+
+    The groups are headed by a line per sweep in the listing (:func:`sweep_headlines`), in the
+    table and Markdown; JSON has them as ``sweeps``. ``cab-trace sweep`` prints the groups of
+    its sweep with this function too, so its table and ``show SWEEPDIR --only groups`` agree.
+    """
     grouped = groups(found, by) if only != "cells" else []
     if fmt == "json":
         doc: dict[str, Any] = {"root": str(found.root)}
         if only != "groups":
             doc["cells"] = [cell_dict(r) for r in found.rows]
         if only != "cells":
+            doc["sweeps"] = [_sweep_dict(found, sweep) for sweep in found.sweeps]
             doc["groups"] = [g.to_dict() for g in grouped]
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     parts = []
@@ -256,12 +278,24 @@ def render(
     if only != "cells":
         text = summary.render(grouped, fmt)
         text = "\n".join(safe_text(line) for line in text.split("\n"))
+        heads = sweep_headlines(found)
         if fmt == "table":
-            text = "by " + " \u00d7 ".join(by) + "\n" + text
+            text = "\n".join([*heads, "by " + " \u00d7 ".join(by), text])
         elif fmt == "markdown":
-            text = "By " + " \u00d7 ".join(by) + "\n\n" + text
+            text = "\n\n".join([*heads, "By " + " \u00d7 ".join(by), text])
         parts.append(text)
     return "\n\n".join(parts)
+
+
+def _sweep_dict(found: RunsListing, sweep: Path) -> dict[str, Any]:
+    cells = [r.fields for r in found.rows if r.sweep == sweep]
+    ids = sorted({c["sweep_id"] for c in cells if isinstance(c.get("sweep_id"), str) and c["sweep_id"]})
+    return {
+        "dir": str(sweep),
+        "sweep_id": ", ".join(ids) or None,
+        "cells": len(cells),
+        "states": state.counts(cells),
+    }
 
 
 def _cells(found: RunsListing, fmt: str) -> str:

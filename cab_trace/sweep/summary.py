@@ -19,8 +19,13 @@ from typing import Any
 
 import orjson
 
+from cab_trace.errors import UsageError
+
 #: The axes a summary groups by unless told otherwise.
 DEFAULT_GROUP = ("adapter", "model")
+#: The axes cells can be grouped by (a cell's fields); ``task`` is short for ``task_id``.
+AXES = ("adapter", "model", "task_id", "repeat", "plugins", "vars", "node", "runtime", "sweep_id")
+AXIS_ALIASES = {"task": "task_id"}
 #: Formats :func:`render` knows.
 FORMATS = ("table", "json", "csv", "markdown")
 _Z95 = 1.959963984540054  # the standard normal quantile for a two-sided 95% interval
@@ -89,6 +94,33 @@ def _int(value: object) -> int | None:
 
 def _num(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_axes(text: str | None, flag: str = "--group-by") -> list[str]:
+    """``adapter,model,task`` as axes (``None`` or only commas: :data:`DEFAULT_GROUP`).
+
+    Raises:
+        UsageError: an axis cells do not have (with the one it is closest to).
+    """
+    import difflib
+
+    axes: list[str] = []
+    for part in (text or "").split(","):
+        word = part.strip()
+        name = AXIS_ALIASES.get(word, word)
+        if not name:
+            continue
+        if name not in AXES:
+            names = ["task", *AXES]
+            close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"{flag} {word!r}: not an axis of a cell{suggestion}",
+                hint=f"one or more of {', '.join(names)}, comma-separated",
+            )
+        if name not in axes:
+            axes.append(name)
+    return axes or list(DEFAULT_GROUP)
 
 
 def _group_key(cell: Mapping[str, Any], by: Sequence[str]) -> tuple[str, ...]:

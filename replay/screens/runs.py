@@ -32,12 +32,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
-from cab_trace.errors import CabTraceError
+from cab_trace.errors import CabTraceError, TraceFileError
 from cab_trace.show import safe_text
 from cab_trace.sweep import summary
 from cab_trace.sweep.runs import RunRow, RunsListing
 from cab_trace.sweep.runs_table import COLUMNS, NONE, headline, row_texts, sorted_rows
-from replay.load import settled_objects
+from replay.load import LoadedTrace, settled_objects
 from replay.screens.keys import KeysScreen, key_table
 from replay.timeline import Clock
 from replay.widgets.rows import RowTable, TableColumn
@@ -390,7 +390,7 @@ class RunsScreen(Screen[None]):
         from replay.screens.compare import ComparePair, CompareScreen
 
         try:
-            traces = [load(r.run_dir)[0] for r in rows if r.run_dir is not None]
+            traces = [_trace_of(load(r.run_dir), r) for r in rows if r.run_dir is not None]
             pair = (
                 ComparePair.of(traces[0], traces[1], *(f"#{r.number} {r.ref}" for r in rows))
                 if len(rows) == 2
@@ -408,6 +408,19 @@ class RunsScreen(Screen[None]):
             screen = TraceScreen(traces[0], self.clock, self.idle_limit_s)
         if not get_current_worker().is_cancelled:  # enter again meanwhile: the later one opens
             self.app.call_from_thread(self.app.push_screen, screen)
+
+
+def _trace_of(traces: list[LoadedTrace], row: RunRow) -> LoadedTrace:
+    """The row's trace: its file's only (or first) one, or the one it names (a log holding
+    several runs, such as an Inspect log's samples)."""
+    if row.trace is not None:
+        for trace in traces:
+            if trace.trace_id == row.trace:
+                return trace
+        raise TraceFileError(row.run_dir or "?", f"no trace {row.trace} in it any more")
+    if not traces:
+        raise TraceFileError(row.run_dir or "?", "holds no spans")
+    return traces[0]
 
 
 def _axis(row: RunRow, axis: str) -> str:

@@ -141,6 +141,27 @@ def test_compare_names_one_trace_of_a_file_with_several(tmp_path: Path) -> None:
     assert json.loads(ok.stdout)["a"]["numbers"]["model_calls"] == 3
 
 
+def test_a_directory_of_imported_logs_is_a_table_and_its_samples_compare(tmp_path: Path) -> None:
+    from tests.unit.test_runs_index import imported_runs
+
+    root = imported_runs(tmp_path / "imported")
+    result = run_cli("show", str(root))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "6 cells: 3 pass, 3 FAIL"
+    assert [line.split()[1] for line in lines[2:8]] == ["terminus-2"] * 2 + ["inspect_ai"] * 4
+    at = lines.index("by adapter × model")
+    assert lines[at + 2].split()[:6] == ["terminus-2", "scripted-model", "2", "2", "0", "1/2"]
+    assert lines[at + 3].split()[:6] == ["inspect_ai", "scripted-model", "4", "4", "0", "2/4"]
+    # Two samples of one Inspect log, named by row as the table shows them.
+    both = run_cli("compare", str(root), "3", "4", "--format", "json")
+    assert both.returncode == 0, both.stderr
+    doc = json.loads(both.stdout)
+    assert doc["a"]["numbers"]["task_id"] == "fix_greeting/greet-1"
+    assert doc["b"]["numbers"]["task_id"] == "fix_greeting/greet-2"
+    assert run_cli("replay", str(root), "4").stderr.count("replay needs a terminal") == 1
+
+
 def test_replay_of_a_directory_without_a_terminal_says_so(sweep: Path) -> None:
     result = run_cli("replay", str(sweep))
     assert result.returncode == 2 and "replay needs a terminal" in result.stderr

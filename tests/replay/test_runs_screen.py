@@ -154,6 +154,22 @@ async def test_enter_opens_a_cell_and_escape_comes_back_where_we_were(listing: R
         assert (table.cursor, list(table.order), screen.reverse, screen.filter_text) == before
 
 
+async def test_a_sample_of_an_inspect_log_opens_as_its_own_run(tmp_path: Path) -> None:
+    from tests.unit.test_runs_index import imported_runs
+
+    found = scan_runs(imported_runs(tmp_path / "imported"), cache_dir=tmp_path / "cache")
+    row = found.rows[3]  # the second sample of the .eval log
+    assert row.trace is not None and row.fields["task_id"] == "fix_greeting/greet-2"
+    app = runs_app(found)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "down", "enter")
+        trace_screen = await wait_for_screen(pilot, TraceScreen)
+        assert isinstance(trace_screen, TraceScreen)
+        assert trace_screen.trace.trace_id == row.trace
+        assert trace_screen.trace.root.attributes["task_id"] == "fix_greeting/greet-2"
+
+
 async def test_a_cell_that_cannot_be_opened_says_why(listing: RunsListing) -> None:
     app = runs_app(listing)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cab_trace.model import read_records
+from cab_trace.sweep import summary as sweep_summary
 from cab_trace.sweep.state import read_cells
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +181,32 @@ def assert_summary_matches_traces(
             assert (g["model_calls"], g["model_calls_failed"]) == (want["calls"], want["failed_calls"]), key
         if want["total_tokens"] and want["passed"]:
             assert abs(g["tokens_per_correct_task"] - want["total_tokens"] / want["passed"]) < 1e-6
+
+
+def assert_printed_table_is_the_traces(
+    sweep_dir: Path, printed: str, headline: str, by: Sequence[str] = ("adapter", "model")
+) -> None:
+    """What `cab-trace sweep` printed at its end is `show SWEEPDIR --only groups`: the sweep's
+    headline, then the groups, whose numbers are what the cells' traces say (recomputed here)."""
+    from tests.conftest import run_cli
+
+    axes = ",".join(by)
+    shown = run_cli("show", str(sweep_dir), "--only", "groups", "--group-by", axes)
+    assert shown.returncode == 0, shown.stderr
+    assert printed.strip() == shown.stdout.strip()
+    as_json = run_cli("show", str(sweep_dir), "--only", "groups", "--format", "json", "--group-by", axes)
+    doc = json.loads(as_json.stdout)
+    assert_summary_matches_traces(sweep_dir, doc, by)
+    groups = [sweep_summary.GroupSummary(**g) for g in doc["groups"]]
+    assert printed.strip().split("\n") == [
+        headline,
+        "by " + " \u00d7 ".join(by),
+        *sweep_summary.render(groups, "table").split("\n"),
+    ]
+    # `show SWEEPDIR` prints the cells first, then the very same groups.
+    full = run_cli("show", str(sweep_dir), "--group-by", axes).stdout
+    assert full.rstrip().endswith("\n\n" + printed.strip())
+    assert len(doc["sweeps"]) == 1 and doc["sweeps"][0]["cells"] == len(read_cells(sweep_dir / "cells.jsonl"))
 
 
 # -- real agents against the scripted model server ---------------------------------------------

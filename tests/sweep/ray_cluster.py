@@ -190,11 +190,28 @@ class LoopbackCluster:
             if "Ray runtime started" in text:
                 return node
             if proc.poll() is not None:
-                raise ClusterError(f"ray start ({name}) exited {proc.returncode}:\n{text[-3000:]}")
+                raise ClusterError(
+                    f"ray start ({name}) exited {proc.returncode}:\n{text[-3000:]}{self._head_said()}"
+                )
             time.sleep(0.2)
         raise ClusterError(
             f"ray start ({name}) did not start within {timeout:g} s:\n{log.read_text()[-3000:]}"
+            + self._head_said()
         )
+
+    def _head_said(self) -> str:
+        """A node that cannot join waits for the head: what the head (and its GCS) said, for the
+        failure's message (the cluster's directory is removed after the tests)."""
+        if len(self.nodes) < 2:
+            return ""
+        head = self.nodes[0]
+        parts = [
+            f"\n-- the head ({'running' if head.proc.poll() is None else f'exited {head.proc.returncode}'}):"
+        ]
+        for path in [head.log, *sorted(head.temp_dir.glob("session_*/logs/gcs_server.*"))]:
+            with contextlib.suppress(OSError):
+                parts.append(f"{path.name}: {path.read_text(errors='replace')[-1500:]}")
+        return "\n".join(parts)
 
     @property
     def address(self) -> str:

@@ -92,3 +92,14 @@ def test_renderings_agree() -> None:
     table = render(groups).splitlines()
     assert table[0].split()[:2] == ["adapter", "model"] and len(table) == 3
     assert math.isclose(as_json[0]["pass_rate"], 1.0)
+
+
+def test_axes_are_read_once_for_show_and_sweep() -> None:
+    from cab_trace.errors import UsageError
+    from cab_trace.sweep.summary import parse_axes
+
+    assert parse_axes(None) == ["adapter", "model"] == parse_axes(" , ")
+    assert parse_axes("adapter, task,task_id,node") == ["adapter", "task_id", "node"]
+    said = r"--group-by 'modle': not an axis of a cell; did you mean 'model'\?"
+    with pytest.raises(UsageError, match=said):
+        parse_axes("adapter,modle")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from cab_trace.model import read_records
-from cab_trace.sweep.report import render_lines
 from cab_trace.sweep.state import read_cells
 from tests.conftest import run_cli
 from tests.sweep.helpers import (
+    assert_printed_table_is_the_traces,
     assert_summary_matches_traces,
     interrupt,
     make_task,
@@ -74,15 +74,21 @@ def test_a_sweep_runs_every_cell_with_workers_and_says_what_its_traces_say(setup
     assert_summary_matches_traces(out, summary)
     g = summary["groups"][0]
     assert g["passed"] == 2 and g["checked"] == 4 and g["total_tokens"] is None and g["tokens_unknown"] == 4
-    # The table printed at the end is the one `show` prints, and the one the lines give.
-    table = render_lines(lines, ["adapter", "model"], "table", "sweep exp-1")
-    assert result.stdout.strip() == table.strip()
-    shown = run_cli("show", str(out))
-    assert shown.returncode == 0 and shown.stdout.strip() == table.strip()
+    # The table printed at the end is `show SWEEPDIR --only groups`, and what the traces say.
+    assert_printed_table_is_the_traces(out, result.stdout, "sweep exp-1: 8 cells (8 done)")
+    # Any grouping, any format: the sweep prints what `show` prints.
     for fmt in ("json", "csv", "markdown"):
-        shown = run_cli("show", str(out), "--format", fmt, "--by", "task")
-        assert shown.returncode == 0 and shown.stdout.strip() == render_lines(lines, ["task_id"], fmt).strip()
-    assert json.loads(run_cli("show", str(out), "--format", "json").stdout)[0]["cells"] == 4
+        again = run_cli("sweep", "--out", str(out), "-q", "--format", fmt, "--by", "task", *_agent(setup))
+        shown = run_cli("show", str(out), "--only", "groups", "--format", fmt, "--group-by", "task")
+        assert again.returncode == shown.returncode == 0, again.stderr + shown.stderr
+        assert again.stdout.strip() == shown.stdout.strip()
+    by_task = json.loads(
+        run_cli("show", str(out), "--only", "groups", "--format", "json", "--by", "task").stdout
+    )
+    assert [(g["key"], g["cells"], g["passed"]) for g in by_task["groups"]] == [
+        ({"task_id": "demo/a"}, 4, 4),
+        ({"task_id": "demo/b"}, 4, 0),
+    ]
     # Running it again runs nothing; --rerun all runs everything, keeping the earlier runs.
     again = run_cli("sweep", "--out", str(out), "-q", *_agent(setup))
     assert again.returncode == 0 and "ran 0 cell(s)" in again.stderr
@@ -178,19 +184,38 @@ def test_a_second_ctrl_c_kills_the_agents_at_once(setup: dict) -> None:
 
 
 def test_a_cell_that_cannot_start_is_reported_once_per_cause(setup: dict) -> None:
-    out = setup["out"]
+    out, root = setup["out"], setup["root"]
+    # Two agents: one whose CLI is not installed, one that works. `run` would refuse the first
+    # (exit 2, with an install hint); in a sweep its cells could not start, the others run.
+    (root / "missing.toml").write_text('name = "missing"\ncommand = ["no-such-agent-cab-trace-test"]\n')
+    (root / "works.toml").write_text('name = "works"\ncommand = ["sh", "-c", "echo 42 > answer.txt"]\n')
     result = run_cli(
-        "sweep", "--adapter", "command", "--model", "a", "--model", "b", "--task", str(setup["a"]),
-        "--repeats", "3", "--out", str(out), "--", "no-such-agent-cab-trace-test",
+        "sweep", "--adapter", str(root / "missing.toml"), "--adapter", str(root / "works.toml"),
+        "--model", "a", "--model", "b", "--task", str(setup["a"]), "--repeats", "3", "--out", str(out),
+        timeout=120,
     )  # fmt: skip
-    assert result.returncode == 1
-    cause = "command not found: no-such-agent-cab-trace-test (not on PATH)"
+    assert result.returncode == 1, result.stderr  # the sweep ran; some of its cells failed
+    assert "Traceback" not in result.stderr
+    cause = (
+        "no-such-agent-cab-trace-test: command not found "
+        "(the agent adapter missing runs; looked for on the PATH the agent gets)"
+    )
     assert result.stderr.count(cause) == 2  # said once as it happens, once in the closing lines
     assert "6 cell(s) cannot start" in result.stderr and "6 cell(s) failed" in result.stderr
+    assert result.stderr.count("hint: install no-such-agent-cab-trace-test") == 1
     lines = read_cells(out / "cells.jsonl")
-    assert all(line["state"] == "failed" and line["error"] == cause for line in lines)
+    missing = [line for line in lines if line["adapter"] == "missing"]
+    works = [line for line in lines if line["adapter"] == "works"]
+    assert len(missing) == len(works) == 6
+    assert all(line["state"] == "failed" and line["error"] == cause for line in missing)
+    assert all(line["state"] == "done" and line["passed"] is True for line in works)
     assert "--rerun failed" in result.stderr
-    assert not any((out / "command").glob("**/trace.jsonl"))  # none of them was run
+    assert not any((out / "missing").glob("**/trace.jsonl"))  # none of them was run
+    # The table counts them as failed, not as done, and their pass rate is unknown, not 0.
+    groups = json.loads(run_cli("show", str(out), "--only", "groups", "--format", "json").stdout)["groups"]
+    by_adapter = {g["key"]["adapter"]: g for g in groups if g["key"]["model"] == "a"}
+    assert (by_adapter["missing"]["failed"], by_adapter["missing"]["done"]) == (3, 0)
+    assert by_adapter["missing"]["pass_rate"] is None and by_adapter["works"]["pass_rate"] == 1.0
 
 
 def test_one_failing_cell_never_stops_the_sweep(setup: dict) -> None:
@@ -311,9 +336,20 @@ def test_the_exec_spawn_runs_python_m_cab_trace(setup: dict) -> None:
     assert states(out) == ["done", "done"]
 
 
-def test_show_of_a_run_directory_refuses_sweep_flags(setup: dict) -> None:
-    bad = run_cli("show", str(setup["a"]), "--format", "json")
-    assert bad.returncode == 2 and "for a sweep directory" in bad.stderr
+def test_show_refuses_flags_for_the_other_kind_of_path(setup: dict) -> None:
+    out = setup["out"]
+    made = run_cli("sweep", "--adapter", "command", "--task", str(setup["a"]), "--out", str(out), "-q",
+                   *_agent(setup), timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    run_dir = out / read_cells(out / "cells.jsonl")[0]["run_dir"]
+    for flag in (["--format", "json"], ["--only", "groups"], ["--by", "task"], ["--no-index"]):
+        bad = run_cli("show", str(run_dir), *flag)
+        said = flag[0].replace("--by", "--group-by")
+        assert bad.returncode == 2 and f"{said} is for a directory of runs" in bad.stderr
+        assert "Traceback" not in bad.stderr
+    bad = run_cli("show", str(out), "--full")
+    assert bad.returncode == 2 and "--full is for one run" in bad.stderr
+    assert run_cli("show", str(run_dir)).returncode == 0
 
 
 def test_every_cell_streams_its_spans_to_one_collector(setup: dict) -> None:

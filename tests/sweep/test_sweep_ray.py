@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from cab_trace.model import read_records
-from cab_trace.sweep.report import render_lines
 from cab_trace.sweep.state import read_cells
 from tests.agents.conftest import AGENTS_BIN, agent_bin
 from tests.sweep.helpers import (
@@ -29,6 +28,7 @@ from tests.sweep.helpers import (
     ROOT,
     agent_env,
     assert_no_key_in,
+    assert_printed_table_is_the_traces,
     assert_summary_matches_traces,
     make_task,
     processes_mentioning,
@@ -71,8 +71,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackCluste
 
 
 def driver_env() -> dict[str, str]:
-    # The driver has the key too (as a user's shell might): it still must not reach Ray.
-    return {**os.environ, "CAB_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    # The driver has the key too (as a user's shell might): it still must not reach Ray. It has
+    # no agent CLI on its PATH: the nodes' PATH is the one that counts.
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != AGENTS_BIN)
+    return {**os.environ, "CAB_KEY": KEY, "PYTHONPATH": str(ROOT), "PATH": path}
 
 
 def run_sweep(cluster: LoopbackCluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -131,7 +133,7 @@ def test_real_agents_on_two_nodes_add_up_and_the_key_never_reaches_ray(cluster: 
         assert c["passed"] is (c["task_id"] == "demo/fix-greeting") and c["total_tokens"] > 0
     summary = json.loads((out / "summary.json").read_text())
     assert_summary_matches_traces(out, summary)
-    assert result.stdout.strip() == render_lines(lines, ["adapter", "model"], "table", "sweep sweep").strip()
+    assert_printed_table_is_the_traces(out, result.stdout, "sweep sweep: 24 cells (24 done)")
     # The key is in no file of Ray's: logs, GCS state, spilled objects, sockets' neighbours.
     assert cluster.session_files()
     assert_no_key_in(cluster.root / "head")
@@ -298,3 +300,30 @@ def test_a_node_without_the_key_is_named(cluster: LoopbackCluster) -> None:
     assert [c["state"] for c in lines] == ["failed"] * 2
     assert all("has no $CAB_TEST_KEY_NOWHERE: set it where `ray start` runs" in c["error"] for c in lines)
     assert result.stderr.count("set it where `ray start` runs") == 2  # once as it happened, once at the end
+
+
+def test_a_node_without_the_agent_cli_is_named_once(cluster: LoopbackCluster) -> None:
+    root = cluster.root / "nocli"
+    task = make_task(root / "tasks", "demo/nocli")
+    out = root / "sweep"
+    missing = "no-such-agent-cab-trace-ray"
+    result = run_sweep(
+        cluster, "--adapter", "command", "--task", str(task), "--repeats", "4", "--out", str(out),
+        "--", missing,
+    )  # fmt: skip
+    # Not refused here (this machine's PATH says nothing of the nodes'); each cell's node refused it.
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = read_cells(out / "cells.jsonl")
+    assert [c["state"] for c in lines] == ["failed"] * 4
+    said = (
+        f"{missing}: command not found "
+        "(the agent adapter command runs; looked for on the PATH the agent gets)"
+    )
+    causes = {c["error"] for c in lines}
+    nodes = {c["node"] for c in lines}
+    assert causes == {f"on node {node}: {said}" for node in nodes}  # one cause per node, naming it
+    for cause in causes:
+        assert result.stderr.count(cause) == 2  # once as it happened, once in the closing lines
+    assert result.stderr.count("start the node (`ray start`) with a PATH that holds it") == len(causes)
+    assert not any(c.get("passed") is not None for c in lines)  # never counted as a done run

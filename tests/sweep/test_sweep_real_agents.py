@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from cab_trace.sweep.report import render_lines
 from cab_trace.sweep.state import read_cells
 from tests.agents.conftest import agent_bin
 from tests.conftest import run_cli
@@ -19,6 +18,7 @@ from tests.sweep.helpers import (
     REAL_AGENTS,
     agent_env,
     assert_no_key_in,
+    assert_printed_table_is_the_traces,
     assert_summary_matches_traces,
     interrupt,
     real_agent_args,
@@ -67,12 +67,12 @@ def test_a_sweep_of_real_agents_resumes_after_ctrl_c_and_adds_up(tmp_path: Path)
     assert {c["run_dir"].split("/")[1:3][0] for c in lines} == {"scripted-model", "vendor"}
     summary = json.loads((out / "summary.json").read_text())
     assert_summary_matches_traces(out, summary)
-    assert_summary_matches_traces(out, {"groups": json.loads(
-        run_cli("show", str(out), "--format", "json", "--by", "adapter,model,task").stdout
-    )}, by=("adapter", "model", "task_id"))  # fmt: skip
-    table = render_lines(lines, ["adapter", "model"], "table", f"sweep {out.name}")
-    assert resumed.stdout.strip() == table.strip()
-    assert run_cli("show", str(out)).stdout.strip() == table.strip()
+    # `show DIR --format json` holds the cells and the groups (and the sweep): the same numbers.
+    by_task = run_cli("show", str(out), "--format", "json", "--group-by", "adapter,model,task")
+    shown = json.loads(by_task.stdout)
+    assert_summary_matches_traces(out, shown, by=("adapter", "model", "task_id"))
+    assert [c["cell_id"] for c in shown["cells"]] == [c["cell_id"] for c in lines]
+    assert_printed_table_is_the_traces(out, resumed.stdout, f"sweep {out.name}: 24 cells (24 done)")
     for group in summary["groups"]:
         assert group["cells"] == 4 and group["passed"] == 2 and group["pass_rate"] == 0.5
         assert group["tokens_per_correct_task"] == group["total_tokens"] / 2

@@ -46,6 +46,7 @@ PURE = [
     "cab_trace.sweep",
     "cab_trace.sweep.summary",
     "cab_trace.sweep.runs",
+    "cab_trace.sweep.runs_index",
     "cab_trace.sweep.runs_table",
     "cab_trace.model.compare",
     "cab_trace.compare_text",
@@ -70,7 +71,6 @@ PURE = [
     "cab_trace.sweep.state",
     "cab_trace.sweep.job",
     "cab_trace.sweep.live",
-    "cab_trace.sweep.report",
     # the replay's logic: no widget toolkit, so it is tested (and reusable) without a terminal
     "replay.timeline",
     "replay.tree",

@@ -204,10 +204,11 @@ _BOTH_WAYS = """
 import sys
 from pathlib import Path
 import cab_trace.sweep.runs as runs
+import cab_trace.sweep.runs_index as runs_index
 root, cache = Path(sys.argv[1]), Path(sys.argv[2])
-runs.PARALLEL_FROM = 2
+runs_index.PARALLEL_FROM = 2
 many = runs.scan_runs(root, cache_dir=cache, write_index=False)
-runs.PARALLEL_FROM = 10**9
+runs_index.PARALLEL_FROM = 10**9
 one = runs.scan_runs(root, cache_dir=cache, write_index=False)
 assert many.workers > 1 and one.workers == 1, (many.workers, one.workers)
 assert [(r.ref, r.state, r.problem, r.fields) for r in many.rows] == [
@@ -250,3 +251,66 @@ def test_the_table_texts_in_one_call_are_the_columns_own(tmp_path: Path, cache: 
         full, compact = row_texts(row)
         assert full == tuple(c.text(row) for c in COLUMNS)
         assert compact == tuple((c.compact or c.text)(row) for c in COLUMNS)
+
+
+# -- other harnesses' records: Harbor trials and Inspect AI logs --------------------------------
+
+FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
+
+
+def imported_runs(root: Path) -> Path:
+    """A directory as another harness leaves it: a Harbor job (its own result.json and config,
+    its trials below), Inspect logs in both formats, and files that are neither."""
+    import shutil
+
+    job = root / "harbor-job"
+    shutil.copytree(FOREIGN / "harbor", job)
+    (job / "result.json").write_text('{"id": "job", "n_total_trials": 2}')  # a job's, not a trial's
+    (job / "config.json").write_text('{"job_name": "job"}')
+    shutil.copytree(FOREIGN / "inspect", root / "logs")
+    (root / "logs" / "notes.json").write_text('{"version": 1, "about": "not an eval log"}')
+    (root / "logs" / "other.eval").write_text("not a zip archive")
+    return root
+
+
+def test_harbor_trials_and_inspect_logs_are_rows_one_per_sample(tmp_path: Path, cache: Path) -> None:
+    from cab_trace.model.formats import read_trace
+
+    root = imported_runs(tmp_path / "imported")
+    # This trial's verdict comes from verifier/reward.txt (Harbor's result without rewards).
+    trial = root / "harbor-job" / "fix-greeting__Zq81LmC"
+    result = json.loads((trial / "result.json").read_text())
+    result["verifier_result"]["rewards"] = None
+    (trial / "result.json").write_text(json.dumps(result, indent=4))
+    found = scan_runs(root, cache_dir=cache)
+    refs = [r.ref for r in found.rows]
+    assert refs[:2] == ["harbor-job/fix-greeting__Ab3dE9x", "harbor-job/fix-greeting__Zq81LmC"]
+    assert len(refs) == 6 and refs[2].startswith("logs/fix-greeting.eval#")
+    assert refs[4].startswith("logs/fix-greeting.json#")
+    # Each row is one run, its numbers what that run's trace says; an Inspect log's own trace
+    # (the eval, no sample) is no row.
+    for row in found.rows:
+        assert row.run_dir is not None and row.state == "done" and row.problem is None
+        records = list(read_trace(row.run_dir))
+        trace = row.trace or records[0].trace_id
+        spans = [r for r in records if r.trace_id == trace]
+        assert any(r.kind == "run" for r in spans)
+        rel = row.run_dir.relative_to(root).as_posix()
+        assert row.fields == {"run_dir": rel, **cell_numbers(spans).to_dict()}
+    samples = [r for r in found.rows if r.fields["adapter"] == "inspect_ai"]
+    assert [(r.fields["task_id"], r.fields["repeat"], r.outcome) for r in samples] == [
+        ("fix_greeting/greet-1", 1, "pass"), ("fix_greeting/greet-2", 1, "FAIL")
+    ] * 2  # fmt: skip
+    assert len({r.trace for r in samples}) == 4
+    assert [r.outcome for r in found.rows[:2]] == ["pass", "FAIL"]  # reward 1, reward 0
+    assert [r.fields["adapter"] for r in found.rows[:2]] == ["terminus-2"] * 2
+    # Named as the table names them, or as `compare FILE#TRACE` does.
+    assert found.find(refs[3]) is found.rows[3]
+    # The second look reads nothing; a trial's reward that changes is read again, alone.
+    again = scan_runs(root, cache_dir=cache)
+    assert again.traces_read == 0 and [r.fields for r in again.rows] == [r.fields for r in found.rows]
+    reward = trial / "verifier" / "reward.txt"
+    reward.write_text("1\n")
+    os.utime(reward, ns=(reward.stat().st_atime_ns, reward.stat().st_mtime_ns + 10**9))
+    third = scan_runs(root, cache_dir=cache)
+    assert third.traces_read == 1 and third.rows[1].outcome == "pass"
