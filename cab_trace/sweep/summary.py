@@ -221,7 +221,7 @@ def _tpc(g: GroupSummary) -> str:
     if g.tokens_per_correct_task is not None:
         return f"{g.tokens_per_correct_task:,.0f}"
     if g.tokens_unknown:
-        return f"unknown ({g.tokens_unknown} without usage)"
+        return f"unknown ({g.tokens_unknown} cell(s) without token counts)"
     return _NONE
 
 

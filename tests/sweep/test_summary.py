@@ -75,7 +75,7 @@ def test_groups_by_adapter_and_model() -> None:
 def test_unknown_tokens_make_the_group_unknown_not_smaller() -> None:
     (g,) = summarize([cell("pi", "a", True, 1000, 100), cell("pi", "a", True, 1000, None)])
     assert g.total_tokens is None and g.tokens_per_correct_task is None and g.tokens_unknown == 1
-    assert "unknown (1 without usage)" in render([g])
+    assert "unknown (1 cell(s) without token counts)" in render([g])
 
 
 def test_renderings_agree() -> None:
