@@ -66,21 +66,34 @@ def cmd_scan(args: argparse.Namespace) -> int:
     redactor = Redactor(known_secrets(args.known_secret_env))
     hits = 0
     files_with_hits = 0
-    files = files_under(args.path)
-    for file in files:
+    files = 0
+    skipped = 0
+
+    def unlisted(directory: Path, exc: OSError) -> None:
+        nonlocal skipped
+        skipped += 1
+        warn(f"{directory}: cannot be listed ({exc.strerror or exc}); skipped")
+
+    for file in files_under(args.path, unlisted):
+        files += 1
         found = 0
         try:
             for hit in scan_file(file, redactor):
                 stdout(str(hit))
                 found += 1
         except OSError as exc:
+            skipped += 1
             warn(f"{file}: cannot be read ({exc.strerror or exc}); skipped")
         hits += found
         files_with_hits += bool(found)
     if hits:
-        stderr(f"{PROG}: {hits} suspected secret(s) in {files_with_hits} of {len(files)} file(s)")
+        stderr(f"{PROG}: {hits} suspected secret(s) in {files_with_hits} of {files} file(s)")
         return 1
-    stderr(f"{PROG}: no suspected secrets in {len(files)} file(s)")
+    if skipped:
+        # Nothing found is not "no secrets" when something could not be read.
+        stderr(f"{PROG}: no suspected secrets in {files} file(s), but {skipped} could not be read")
+        return 2
+    stderr(f"{PROG}: no suspected secrets in {files} file(s)")
     return 0
 
 
