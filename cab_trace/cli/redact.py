@@ -46,14 +46,14 @@ def cmd_redact(args: argparse.Namespace) -> int:
         # into a pipe or a file it goes unchanged (it is the data the user asked for).
         out = _EscapingSink(out)
     if args.path is None:
-        redact_stream(sys.stdin.buffer, out, redactor)
+        redact_stream(sys.stdin.buffer, out, redactor, path="<stdin>")
         return 0
     try:
         handle = args.path.open("rb")
     except OSError as exc:
         raise UsageError(f"{args.path}: cannot be read ({exc.strerror or exc})") from None
     with handle:
-        redact_stream(handle, out, redactor)
+        redact_stream(handle, out, redactor, path=args.path)
     return 0
 
 

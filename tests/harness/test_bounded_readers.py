@@ -235,3 +235,48 @@ def test_scan_reads_a_gigabyte_line_in_bounded_memory_and_finds_the_secret_at_it
     assert "Traceback" not in err
     assert out.decode().splitlines() == [f"{tmp_path / 'big.txt'}:1: secret-option: …(20 chars)"]
     assert used - base_peak < STREAM_ALLOWANCE, f"scan took {(used - base_peak) >> 20} MB more"
+
+
+@pytest.mark.slow
+def test_redact_filters_a_gigabyte_line_in_bounded_memory(tmp_path: Path, small: Path) -> None:
+    _, base_peak, _ = peak("redact", str(small))
+    code, used, err, size, tail = _fed_peak(["redact"], tmp_path, stdin=True)
+    assert code == 0, err[-2000:]
+    assert err == ""
+    piece = len(_text_piece())
+    sent = len(b"start ") + (BIG // piece) * piece + len(b" --api-key " + KEY.encode() + b" end\n")
+    assert tail.endswith(b" --api-key [REDACTED] end\n"), tail[-200:]
+    assert size == sent - len(KEY) + len("[REDACTED]")  # every other byte went through
+    assert used - base_peak < STREAM_ALLOWANCE, f"redact took {(used - base_peak) >> 20} MB more"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["jsonl-first-line", "jsonl-second-line"])
+def test_redact_refuses_a_gigabyte_record_in_bounded_memory_and_writes_only_whole_records(
+    tmp_path: Path, small: Path, shape: str
+) -> None:
+    prefix, before, line = SHAPES[shape]
+    big = sparse(tmp_path / "big.jsonl", prefix, before=before)
+    _, base_peak, _ = peak("redact", str(small))
+    out = tmp_path / "redacted.jsonl"
+    with out.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURED, "redact", str(big)],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PEAK_OUT": str(tmp_path / "peak")},
+            check=False,
+        )
+    err = done.stderr.decode("utf-8", "replace")
+    used = int((tmp_path / "peak").read_text()) * 1024
+    assert done.returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    errors = [x for x in err.splitlines() if x.startswith("cab-trace: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"cab-trace: error: {big}:{line}: line is longer than")
+    assert "CAB_TRACE_MAX_LINE" in err
+    # Nothing half-written: the records before the long one, whole, and nothing of it.
+    whole = subprocess.run(
+        [sys.executable, "-m", "cab_trace", "redact", str(small)], capture_output=True, check=True
+    )
+    assert out.read_bytes() == (whole.stdout if before else b"")
+    assert used - base_peak < ALLOWANCE, f"redact took {(used - base_peak) >> 20} MB more"

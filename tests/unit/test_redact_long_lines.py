@@ -8,13 +8,17 @@ tests/harness/test_bounded_readers.py."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
 import orjson
 import pytest
 
+from cab_trace.errors import TraceFileError
+from cab_trace.model import SpanRecord, encode_record
 from cab_trace.redact import Redactor, scan
+from cab_trace.redact.records import redact_stream
 from cab_trace.redact.scan import event_lines, files_under, leak_check, scan_file
 
 KEY = "qwertyuiopasdf1234zz"  # no provider shape: found by its option's name
@@ -152,3 +156,49 @@ def test_a_cast_event_line_longer_than_the_limit_is_passed_over(tmp_path: Path) 
     lines = list(event_lines(io.BytesIO(data), 1000))
     assert [n for n, _ in lines] == [1, 3, 4]
     assert lines[-1][1] == b"last"
+
+
+def _record(name: str) -> bytes:
+    record = SpanRecord(
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", None, name, "container", 1, 2,
+        attributes={"argv": ["pi", "--api-key", KEY]},
+    )  # fmt: skip
+    return encode_record(record)
+
+
+def test_redact_refuses_a_record_over_the_limit_having_written_only_whole_records() -> None:
+    long = _record("x" * 5000)
+    sink = io.BytesIO()
+    with pytest.raises(TraceFileError) as caught:
+        redact_stream(
+            io.BytesIO(_record("a") + _record("b") + long + _record("c")), sink, Redactor(), limit=4096
+        )
+    assert caught.value.line == 3 and "longer than 4096 bytes" in caught.value.message
+    written = sink.getvalue().splitlines(keepends=True)
+    assert len(written) == 2 and all(KEY.encode() not in w for w in written)
+    assert [orjson.loads(w)["name"] for w in written] == ["a", "b"]
+
+
+def test_redact_refuses_a_first_record_over_the_limit_and_writes_nothing() -> None:
+    sink = io.BytesIO()
+    with pytest.raises(TraceFileError) as caught:
+        redact_stream(io.BytesIO(_record("x" * 5000)), sink, Redactor(), limit=4096, path="t.jsonl")
+    assert str(caught.value.path) == "t.jsonl" and caught.value.line == 1
+    assert sink.getvalue() == b""
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"plain text " * 2000 + PHRASE.encode(),  # text
+        json.dumps({"messages": ["word " * 4000, PHRASE]}).encode(),  # JSON, but not a record
+    ],
+    ids=["text", "json-document"],
+)
+def test_redact_streams_a_long_line_that_is_not_a_record(first: bytes) -> None:
+    data = first + b"\nsecond " + PHRASE.encode() + b"\n"
+    sink = io.BytesIO()
+    redact_stream(io.BytesIO(data), sink, Redactor(), chunk_size=1024, limit=4096)
+    out = sink.getvalue()
+    assert KEY.encode() not in out
+    assert out == data.replace(KEY.encode(), b"[REDACTED]")
