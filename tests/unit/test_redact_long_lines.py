@@ -127,12 +127,20 @@ def test_files_under_lists_as_sorted_paths_do_without_links_or_fifos(tmp_path: P
 
 def test_files_under_a_very_deep_tree(tmp_path: Path) -> None:
     # Deeper than Python's recursion limit: the walk keeps its own stack.
-    deep = tmp_path
-    for _ in range(1200):
-        deep /= "d"
-        deep.mkdir()
-    (deep / "f.txt").write_text(PHRASE)
-    assert list(files_under(tmp_path)) == [deep / "f.txt"]
+    top = tmp_path / "deep"
+    deep = top
+    try:
+        for _ in range(1200):
+            deep.mkdir()
+            deep /= "d"
+        (deep.parent / "f.txt").write_text(PHRASE)
+        assert list(files_under(top)) == [deep.parent / "f.txt"]
+    finally:
+        # Taken down from the bottom here: pytest's own clean-up recurses, and would fail on it.
+        (deep.parent / "f.txt").unlink(missing_ok=True)
+        while deep != top:
+            deep = deep.parent
+            deep.rmdir()
 
 
 def test_a_cast_is_read_as_what_it_showed_in_windows(tmp_path: Path, small_pieces: None) -> None:
