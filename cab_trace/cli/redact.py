@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
         description="Write FILE (or stdin) to stdout with every secret replaced by [REDACTED]: credential "
         "shapes, secret-named options and variables, auth headers, URL passwords, private keys, and the "
         "values of --secret-env variables. A cab-trace trace file is redacted record by record and "
-        "stays valid.",
+        "stays valid. Lines of any length are read in bounded memory; a trace record longer than "
+        "CAB_TRACE_MAX_LINE (64 MiB) is an error (exit 2) after the records before it.",
     )
     redact.add_argument("path", nargs="?", type=Path, metavar="FILE", help="the file (default: stdin)")
     add_known_secret_flag(redact, "also replace the value of $NAME wherever it appears (repeatable)")
@@ -28,7 +29,9 @@ def register(sub: Any) -> None:
         "scan",
         help="report suspected secrets in a trace file or run directory",
         description="Report every suspected secret in a file, or in every file below a directory, as "
-        "FILE:LINE: RULE: PREVIEW. The preview never shows the secret. Exits 1 if anything is found.",
+        "FILE:LINE: RULE: PREVIEW. The preview never shows the secret. A line of any length is read in "
+        "overlapping pieces, in bounded memory. Exits 1 if anything is found, 2 if nothing was found "
+        "but a file or directory could not be read.",
     )
     scan.add_argument("path", type=Path, metavar="PATH", help="a file or a directory (e.g. a run directory)")
     add_known_secret_flag(scan, "also look for the value of $NAME (repeatable)")

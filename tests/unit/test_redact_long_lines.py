@@ -11,6 +11,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -210,3 +211,25 @@ def test_redact_streams_a_long_line_that_is_not_a_record(first: bytes) -> None:
     out = sink.getvalue()
     assert KEY.encode() not in out
     assert out == data.replace(KEY.encode(), b"[REDACTED]")
+
+
+def test_scan_does_not_say_nothing_found_when_it_could_not_read_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cab_trace.cli import main
+
+    (tmp_path / "ok.txt").write_text("nothing here\n")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "inside.txt").write_text(PHRASE)
+    real = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    assert main(["scan", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'locked'}: cannot be listed (Permission denied); skipped" in err
+    assert "no suspected secrets in 1 file(s), but 1 could not be read" in err
