@@ -256,10 +256,10 @@ class ModelProxy:
         size = f"{digest.size:,} bytes"
         if item.body_length is not None and digest.size < item.body_length:
             size = f"{digest.size:,} of its {item.body_length:,} bytes, all that came"
+        usage = " (without asking for usage)" if call.api is Api.CHAT and self.ask_usage else ""
         call.notes.append(
-            f"the request body ({size}) is {item.relayed_why}: it was sent on as it "
-            f"came{' (without asking for usage)' if call.api is Api.CHAT else ''}, and only its first "
-            f"and last {KEEP:,} bytes were read for the record"
+            f"the request body ({size}) is {item.relayed_why}: it was sent on as it came{usage}, "
+            f"and only its first and last {KEEP:,} bytes were read for the record"
         )
 
     def _deliver(self, call: CallRecord, sse: bool = False) -> None:
