@@ -32,6 +32,10 @@ Three deliberate differences, all in model-API calls:
   deflate).
 - ``Expect: 100-continue`` is answered by the proxy, which needs the body to forward it.
 
+A request body over the limit (:mod:`cab_trace.harness.request_body`) is none of these: it goes
+on as it comes, exactly as the agent sent it, and is recorded from its hash, its size and its
+two ends.
+
 Nothing about request headers is recorded (so no ``Authorization``, ``api-key`` or ``x-api-key``).
 """
 
@@ -55,8 +59,10 @@ from cab_trace.harness.answer_reader import AnswerReader, Budget, ReadResult
 from cab_trace.harness.http11 import Head
 from cab_trace.harness.proxy_io import Side, connect
 from cab_trace.harness.proxy_link import Active, Exchange, Link
+from cab_trace.harness.request_body import MAX_BODY, SHARED_BYTES
 from cab_trace.llm import Api, CallRecord, parse_request
 from cab_trace.llm.call import request_hash
+from cab_trace.llm.partial import KEEP, parse_cut_request
 from cab_trace.llm.wire import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
@@ -78,6 +84,8 @@ class ModelProxy:
             in a container).
         ask_usage: ask streamed chat calls for usage when the agent did not.
         clock: the run's clock, for every time recorded (a fresh one by default).
+        max_request_body: a model call's body larger than this is relayed as it comes
+            instead of read whole (:mod:`cab_trace.harness.request_body`).
     """
 
     def __init__(
@@ -87,6 +95,8 @@ class ModelProxy:
         host: str = "127.0.0.1",
         ask_usage: bool = True,
         clock: RunClock | None = None,
+        *,
+        max_request_body: int = MAX_BODY,
     ):
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -112,6 +122,10 @@ class ModelProxy:
         self._recorder: threading.Thread | None = None
         self._ssl: ssl.SSLContext | None = None
         self.budget = Budget()
+        self.max_request_body = max_request_body
+        #: Request bodies read whole and not yet recorded, for all calls together.
+        self.held = Budget(max(SHARED_BYTES, max_request_body))
+        self._held: dict[int, int] = {}  # call index -> bytes it holds of `held`
         self.stopping = False
         self.calls = 0
         self.failed_callbacks = 0
@@ -174,6 +188,7 @@ class ModelProxy:
                 item.done = True
         for item in active:
             call = dataclasses.replace(item.call, end_ns=now, notes=list(item.call.notes))
+            self._seal(item, call)
             call.outcome = "unanswered" if call.status is None else "stream_cut"
             call.detail = "still waiting when the agent finished"
             reader = item.reader
@@ -185,11 +200,13 @@ class ModelProxy:
             self._recorder.join()
 
     def _settle_stopped(self, call: CallRecord, reader: AnswerReader | None) -> None:
+        sse = False
         if reader is not None:
             result = reader.result()
             call.response = result.info
             call.notes.extend(result.notes)
-        self._deliver(call)
+            sse = result.sse
+        self._deliver(call, sse)
 
     def _record_loop(self) -> None:
         while (job := self._queue.get()) is not None:
@@ -204,7 +221,7 @@ class ModelProxy:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def _begin(self, api: Api, link: Link, head: Head, body: bytes, started: int) -> Active:
+    def _begin(self, api: Api, link: Link, head: Head, body: bytes, started: int, *, held: int = 0) -> Active:
         # The request is parsed and hashed by the recorder (see _deliver), not on the way upstream.
         with self._lock:
             index = next(self._counter)
@@ -224,14 +241,48 @@ class ModelProxy:
                 link,
             )
             self._active[index] = item
+            if held:
+                self._held[index] = held
             self.calls += 1
         return item
 
-    def _deliver(self, call: CallRecord) -> None:
-        """In the recorder thread: read the request, then hand the call on."""
-        body, call.request_body = call.request_body, b""
-        call.request = parse_request(call.api, body, call.path)
-        call.request_body_sha256 = request_hash(body)
+    def _seal(self, item: Active, call: CallRecord) -> None:
+        """A relayed body's hash and ends, into ``call``: what passed by is all there is of it."""
+        digest = item.digest
+        if digest is None:
+            return
+        call.request_body_sha256 = digest.hexdigest()
+        call.request_cut = digest.cut()
+        size = f"{digest.size:,} bytes"
+        if item.body_length is not None and digest.size < item.body_length:
+            size = f"{digest.size:,} of its {item.body_length:,} bytes, all that came"
+        usage = " (without asking for usage)" if call.api is Api.CHAT and self.ask_usage else ""
+        call.notes.append(
+            f"the request body ({size}) is {item.relayed_why}: it was sent on as it came{usage}, "
+            f"and only its first and last {KEEP:,} bytes were read for the record"
+        )
+
+    def _deliver(self, call: CallRecord, sse: bool = False) -> None:
+        """In the recorder thread: read the request, then hand the call on (``sse``: the answer
+        was an event stream, which says whether a cut request asked for one)."""
+        cut, call.request_cut = call.request_cut, None
+        if cut is not None and not cut.left_out:
+            call.request_body = cut.head + cut.tail  # all of it was kept after all (a small body)
+            cut = None
+        if cut is not None:
+            read = parse_cut_request(call.api, cut, call.path, self.max_request_body)
+            call.request = read.info
+            if "stream" not in read.members and call.api is not Api.GEMINI:
+                call.request.stream = sse  # its ends do not say: the answer does
+            call.request_unread_bytes = cut.left_out
+        else:
+            body, call.request_body = call.request_body, b""
+            call.request = parse_request(call.api, body, call.path)
+            call.request_body_sha256 = call.request_body_sha256 or request_hash(body)
+            del body
+        with self._lock:
+            held = self._held.pop(call.index, 0)
+        self.held.give(held)
         first = self._seen.setdefault(call.request_body_sha256, call.index)
         call.repeat_of = first if first != call.index else None
         self._on_call(call)
@@ -248,15 +299,18 @@ class ModelProxy:
         call = item.call
         if not call.end_ns:
             call.end_ns = self.clock.now_ns()
+        self._seal(item, call)
         reader = item.reader
         if reader is not None:
             reader.close()
 
         def record() -> None:
+            sse = False
             if reader is not None or exchange is not None:
                 result = reader.result() if reader is not None else ReadResult(call.response)
                 _judge(call, result, exchange)
-            self._deliver(call)
+                sse = result.sse
+            self._deliver(call, sse)
 
         self._queue.put(record)
 

@@ -23,6 +23,7 @@ from cab_trace.harness import http11
 from cab_trace.harness.answer_reader import AnswerReader
 from cab_trace.harness.http11 import BodyFraming, Framing, Head, HttpError
 from cab_trace.harness.proxy_io import READ, AgentGone, Side, UpstreamGone, reason, watch_agent
+from cab_trace.harness.request_body import BodyDigest, Oversize, read_body, relay_rest
 from cab_trace.llm import Api, CallRecord, detect_api
 from cab_trace.llm.stream_usage import UsageStripper, ask_for_usage, stream_choices
 
@@ -40,6 +41,10 @@ class Active:
     link: Link
     done: bool = False
     reader: AnswerReader | None = None
+    digest: BodyDigest | None = None
+    """A body over the limit, relayed as it came: what the record gets of it."""
+    relayed_why: str = ""
+    body_length: int | None = None  # ... and its Content-Length, when it had one
 
 
 @dataclass
@@ -57,6 +62,9 @@ class Exchange:
     problem: str | None = None
     """The answer is not what HTTP or its API sends (the connection ends after it)."""
     informational: list[int] = field(default_factory=list)
+    body_unsent: bool = False
+    """The endpoint stopped taking the request's body before its end (the connection ends after
+    its answer)."""
 
 
 class Link:
@@ -144,43 +152,12 @@ class Link:
             raise AgentGone
         return data
 
-    def _read_body(self, framing: BodyFraming) -> bytes:
-        """A request's whole body, unchunked."""
-        if framing.kind is Framing.LENGTH:
-            parts, left = [], framing.length
-            while left:
-                data = self._agent_bytes(min(left, READ))
-                parts.append(data)
-                left -= len(data)
-            return b"".join(parts)
-        if framing.kind is Framing.CHUNKED:
-            reader, payload = http11.ChunkedReader(), []
-            while not reader.done:
-                data = self._agent_bytes(READ)
-                used, pieces = reader.feed(data)
-                payload.extend(pieces)
-                if used < len(data):
-                    self.agent.unread(data[used:])
-            return b"".join(payload)
-        return b""
-
-    def _relay_body(self, framing: BodyFraming) -> None:
-        """A request's body, from the agent to the endpoint as it comes, in its own framing."""
-        assert self.up is not None
-        if framing.kind is Framing.LENGTH:
-            left = framing.length
-            while left:
-                data = self._agent_bytes(min(left, READ))
-                self.up.send(data)
-                left -= len(data)
-        elif framing.kind is Framing.CHUNKED:
-            reader = http11.ChunkedReader()
-            while not reader.done:
-                data = self._agent_bytes(READ)
-                used, _ = reader.feed(data)
-                self.up.send(data[:used])
-                if used < len(data):
-                    self.agent.unread(data[used:])
+    def _relay_body(self, framing: BodyFraming, oversize: Oversize | None = None) -> None:
+        """A request's body, from the agent to the endpoint as it comes, in its own framing
+        (the rest of it after what ``oversize`` read)."""
+        up = self.up
+        assert up is not None
+        relay_rest(oversize, framing, self._agent_bytes, self.agent.unread, up.send)
 
     def _up_bytes(self, exchange: Exchange, n: int = READ, timeout: float | None = None) -> bytes | None:
         """The endpoint's next bytes (b"" at end of file; None when ``timeout`` passed first),
@@ -243,21 +220,37 @@ class Link:
             self._to_agent(b"HTTP/1.1 100 Continue\r\n\r\n")
         api = detect_api(head.method, head.target)
         item: Active | None = None
-        body = send_body = b""
+        body = b""
+        send_body: bytes | None = None  # None: the body is relayed as it comes
+        oversize: Oversize | None = None
         if api is not None:
-            body = self._read_body(framing)
-            item = proxy._begin(api, self, head, body, started)
-            send_body = body
-            if api is Api.CHAT and proxy.ask_usage:
-                added = ask_for_usage(body)  # None when the agent asked (or said no) itself
-                if added is not None:
-                    send_body, item.call.usage_added = added, True
-            out = self._model_call_head(head, send_body)
+            got = read_body(framing, self._agent_bytes, self.agent.unread, proxy.max_request_body, proxy.held)
+            if isinstance(got, Oversize):
+                # Too big to hold: relayed exactly as sent (its own framing, no usage asked for).
+                oversize = got
+                item = proxy._begin(api, self, head, b"", started)
+                item.digest, item.relayed_why = got.digest, got.why
+                if framing.kind is Framing.LENGTH:
+                    item.body_length = framing.length
+                out = http11.rewrite_head(
+                    head,
+                    set_headers=[("Host", proxy.netloc), ("Accept-Encoding", "identity")],
+                    drop=["expect"],
+                )
+            else:
+                body, held = got
+                item = proxy._begin(api, self, head, body, started, held=held)
+                send_body = body
+                if api is Api.CHAT and proxy.ask_usage:
+                    added = ask_for_usage(body)  # None when the agent asked (or said no) itself
+                    if added is not None:
+                        send_body, item.call.usage_added = added, True
+                out = self._model_call_head(head, send_body)
         else:
             out = http11.rewrite_head(head, set_headers=[("Host", proxy.netloc)], drop=["expect"])
         exchange = Exchange(item, head.method, head.request_version)
         try:
-            self._send_request(out, send_body if item is not None else None, framing, exchange)
+            self._send_request(out, send_body, framing, exchange, oversize)
             response = self._response_head(exchange)
             if (
                 response is not None
@@ -304,23 +297,43 @@ class Link:
             drop=_MODEL_CALL_DROP,
         )
 
-    def _send_request(self, out: bytes, body: bytes | None, framing: BodyFraming, exchange: Exchange) -> None:
+    def _send_request(
+        self,
+        out: bytes,
+        body: bytes | None,
+        framing: BodyFraming,
+        exchange: Exchange,
+        oversize: Oversize | None = None,
+    ) -> None:
         """Send the head (and the body: a model call's whole, else relayed as it comes) on the
         paired connection, a new one if need be; a kept connection that turns out closed before
-        anything was answered is replaced once."""
+        anything was answered is replaced once, while what was sent is still at hand."""
         for attempt in range(2):
             reused = self.up is not None
             if self.up is None:
                 self.up = Side(self.proxy.connect(self.agent))
             try:
-                self.up.send(out + (body or b""))
-                if body is None:
-                    self._relay_body(framing)
-                return
+                if body is not None and len(body) > READ:
+                    self.up.send(out)  # not joined first: that would copy a big body once more
+                    self.up.send(body)
+                else:
+                    self.up.send(out + (body or b""))
+                for data in oversize.raw if oversize is not None else ():
+                    self.up.send(data)  # what was read of a body before it proved too big
+                break
             except (BrokenPipeError, ConnectionResetError) as exc:
                 self._close_up()
-                if not reused or attempt or body is None:
+                if not reused or attempt or (body is None and oversize is None):
                     raise UpstreamGone(reason(exc)) from None
+        if oversize is not None:
+            oversize.raw = []  # sent: not held while the rest goes by
+        if body is None:
+            try:
+                self._relay_body(framing, oversize)
+            except (BrokenPipeError, ConnectionResetError):
+                # The endpoint stopped taking the body (an early 413, say): what it answered, if
+                # anything, goes to the agent; the body's rest is left unread, so the connection ends.
+                exchange.body_unsent = True
 
     def _ask_again(self, head: Head, body: bytes, refused: Head, exchange: Exchange) -> Head | None:
         assert exchange.item is not None
@@ -478,6 +491,8 @@ class Link:
             keep = False  # the agent was told the body ends with the connection
         if self.up is not None and self.up.buf:
             keep = False  # the endpoint sent more than the answer: nobody's, and no next call's
+        if exchange.body_unsent:
+            keep = False  # the rest of the agent's body is still on its way: no next request there
         return keep
 
     def _rewritten_head(self, response: Head, framing: BodyFraming, exchange: Exchange) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from cab_trace.llm.partial import CutBody
 from cab_trace.llm.wire import Api, RequestInfo, ResponseInfo, Usage
 
 #: ``cab.kind`` of a model-call span and of a tool-step span.
@@ -71,6 +72,10 @@ class CallRecord:
     repeat_of: int | None = None  # an earlier call with the same request body (a retry)
     #: The body as the agent sent it, until the recorder has read it (never recorded as such).
     request_body: bytes = field(default=b"", repr=False)
+    #: ... or, for a body over the proxy's limit (relayed as it came), its two ends, likewise.
+    request_cut: CutBody | None = field(default=None, repr=False)
+    #: Bytes of the request the record does not hold (the middle of a body over the limit).
+    request_unread_bytes: int = 0
     content_type: str | None = None  # the answer's Content-Type, as the endpoint labelled it
     content_encoding: str | None = None  # ... and its Content-Encoding, when it had one
     #: What else happened that the record should say (a mislabelled or compressed answer,
@@ -184,6 +189,8 @@ def call_attributes(  # noqa: PLR0912, PLR0915 - one statement per recorded attr
         attrs["cab.llm.stream_events"] = resp.chunks
     if resp.unread_bytes:
         attrs["cab.llm.response.unread_bytes"] = resp.unread_bytes
+    if call.request_unread_bytes:
+        attrs["cab.llm.request.unread_bytes"] = call.request_unread_bytes
     attrs.update(usage_attributes(resp.usage))
     if call.usage_added:
         attrs["cab.llm.usage_requested_by_proxy"] = True
@@ -205,7 +212,7 @@ def call_attributes(  # noqa: PLR0912, PLR0915 - one statement per recorded attr
                 text, cut = bounded_json(redact_strings(value, redact) if redact else value)
                 attrs[key] = text
                 truncated = truncated or cut
-        truncated = truncated or resp.content_cut or resp.unread_bytes > 0
+        truncated = truncated or resp.content_cut or resp.unread_bytes > 0 or call.request_unread_bytes > 0
         attrs["cab.llm.content"] = "truncated" if truncated else "recorded"
     else:
         attrs["cab.llm.content"] = "omitted"

@@ -71,10 +71,11 @@ def _bigger(size: int) -> str:
 
 
 def bounded_lines(
-    handle: IO[bytes], path: Path | str, limit: int | None = None
+    handle: IO[bytes], path: Path | str, limit: int | None = None, first_number: int = 1
 ) -> Iterator[tuple[int, bytes]]:
     """(line number, the line with its newline) for each line of ``handle``; the last line may
-    lack its newline.
+    lack its newline. Lines are numbered from ``first_number`` (a reader that read the first
+    line itself passes 2).
 
     Raises:
         TraceFileError: a line is longer than ``limit`` bytes (default :func:`max_line_bytes`),
@@ -83,7 +84,7 @@ def bounded_lines(
     limit = max_line_bytes() if limit is None else limit
     first = min(limit + 1, PIECE)
     readline = handle.readline
-    number = 0
+    number = first_number - 1
     while True:
         raw = readline(first)
         if not raw:

@@ -1,7 +1,8 @@
 """A line longer than the limit is a one-line error naming the file and the line, read in
-bounded memory, by every command that reads a trace or a recording. Measured on real
-`cab-trace` processes: the peak resident memory (``ru_maxrss`` from ``wait4``) of a command
-given a 1 GB single-line file, against the same command on a small valid file."""
+bounded memory, by every command that reads a trace or a recording; `scan` and `redact` read a
+line of any length in bounded pieces (and `redact` of a trace refuses a record over the limit).
+Measured on real `cab-trace` processes: the peak resident memory (VmHWM) of a command given a
+1 GB single-line file, against the same command on a small valid file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -141,3 +144,139 @@ def test_a_long_event_in_a_terminal_recording(tmp_path: Path, small: Path) -> No
     (run_dir / "terminal.cast").write_bytes(header.encode() + event)
     code, _, err = peak("replay", str(run_dir), env={"CAB_TRACE_MAX_LINE": "1m"})
     assert code == 2 and f"{run_dir / 'terminal.cast'}:2: line is longer than" in err, err
+
+
+# -- scan and redact -------------------------------------------------------------------------------
+#
+# They read every kind of file, not only traces. A long line of text is read in pieces with an
+# overlap (a line they refused would be a place to hide a secret); a trace redacted record by
+# record refuses a record over the limit, as the trace readers do. The gigabyte of text is
+# generated as it is read (a fifo, or stdin), so neither the disk nor the test holds it; it is
+# words, not NUL bytes, as a minified bundle or a JSON message would be.
+
+KEY = "qwertyuiopasdf1234zz"  # no provider shape: found by its option's name
+#: What scan or redact of a gigabyte line may take beyond the same command on a small file.
+STREAM_ALLOWANCE = 40 << 20
+
+
+def _text_piece() -> bytes:
+    words = [b"alpha", b"beta", b"gamma", b"the", b"quick", b"fox", b'{"role":"user","content":"', b'"},']
+    piece = b" ".join(words[(i * 7 + i // 3) % len(words)] for i in range(250_000))
+    return piece[: 1 << 20]
+
+
+def _gigabyte_line(sink: IO[bytes]) -> None:
+    """A gigabyte of text with no newline, then a secret at the end of that same line."""
+    piece = _text_piece()
+    sink.write(b"start ")
+    for _ in range(BIG // len(piece)):
+        sink.write(piece)
+    sink.write(b" --api-key " + KEY.encode() + b" end\n")
+
+
+def _fed_peak(args: list[str], tmp_path: Path, *, stdin: bool) -> tuple[int, int, str, int, bytes]:
+    """(exit code, peak resident bytes, stderr, stdout size, stdout's last 4 KB) of `cab-trace
+    ARGS` fed :func:`_gigabyte_line`: on stdin, or through the fifo ``tmp_path/big.txt``."""
+    fifo = tmp_path / "big.txt"
+    if not stdin:
+        os.mkfifo(fifo)
+    out = tmp_path / "peak"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MEASURED, *args],
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PEAK_OUT": str(out)},
+    )
+    got = {"size": 0, "tail": b"", "err": b""}
+
+    def write() -> None:
+        try:
+            if stdin:
+                assert proc.stdin is not None
+                with proc.stdin:
+                    _gigabyte_line(proc.stdin)
+            else:
+                with fifo.open("wb") as sink:
+                    _gigabyte_line(sink)
+        except (BrokenPipeError, ValueError):
+            pass  # the command stopped reading
+
+    def read() -> None:
+        assert proc.stdout is not None
+        while data := proc.stdout.read(1 << 20):
+            got["size"] += len(data)
+            got["tail"] = (got["tail"] + data)[-4096:]
+
+    def read_err() -> None:
+        assert proc.stderr is not None
+        got["err"] = proc.stderr.read()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (write, read, read_err)]
+    for thread in threads:
+        thread.start()
+    code = proc.wait(timeout=600)
+    if not stdin and threads[0].is_alive():
+        # The command never opened the fifo: open it here so that the writer's open returns.
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    for thread in threads:
+        thread.join(timeout=60)
+    used = int(out.read_text()) * 1024
+    return code, used, got["err"].decode("utf-8", "replace"), int(got["size"]), bytes(got["tail"])
+
+
+@pytest.mark.slow
+def test_scan_reads_a_gigabyte_line_in_bounded_memory_and_finds_the_secret_at_its_end(
+    tmp_path: Path, small: Path
+) -> None:
+    _, base_peak, _ = peak("scan", str(small))
+    code, used, err, _, out = _fed_peak(["scan", str(tmp_path / "big.txt")], tmp_path, stdin=False)
+    assert code == 1, err[-2000:]
+    assert "Traceback" not in err
+    assert out.decode().splitlines() == [f"{tmp_path / 'big.txt'}:1: secret-option: …(20 chars)"]
+    assert used - base_peak < STREAM_ALLOWANCE, f"scan took {(used - base_peak) >> 20} MB more"
+
+
+@pytest.mark.slow
+def test_redact_filters_a_gigabyte_line_in_bounded_memory(tmp_path: Path, small: Path) -> None:
+    _, base_peak, _ = peak("redact", str(small))
+    code, used, err, size, tail = _fed_peak(["redact"], tmp_path, stdin=True)
+    assert code == 0, err[-2000:]
+    assert err == ""
+    piece = len(_text_piece())
+    sent = len(b"start ") + (BIG // piece) * piece + len(b" --api-key " + KEY.encode() + b" end\n")
+    assert tail.endswith(b" --api-key [REDACTED] end\n"), tail[-200:]
+    assert size == sent - len(KEY) + len("[REDACTED]")  # every other byte went through
+    assert used - base_peak < STREAM_ALLOWANCE, f"redact took {(used - base_peak) >> 20} MB more"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["jsonl-first-line", "jsonl-second-line"])
+def test_redact_refuses_a_gigabyte_record_in_bounded_memory_and_writes_only_whole_records(
+    tmp_path: Path, small: Path, shape: str
+) -> None:
+    prefix, before, line = SHAPES[shape]
+    big = sparse(tmp_path / "big.jsonl", prefix, before=before)
+    _, base_peak, _ = peak("redact", str(small))
+    out = tmp_path / "redacted.jsonl"
+    with out.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURED, "redact", str(big)],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PEAK_OUT": str(tmp_path / "peak")},
+            check=False,
+        )
+    err = done.stderr.decode("utf-8", "replace")
+    used = int((tmp_path / "peak").read_text()) * 1024
+    assert done.returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    errors = [x for x in err.splitlines() if x.startswith("cab-trace: error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"cab-trace: error: {big}:{line}: line is longer than")
+    assert "CAB_TRACE_MAX_LINE" in err
+    # Nothing half-written: the records before the long one, whole, and nothing of it.
+    whole = subprocess.run(
+        [sys.executable, "-m", "cab_trace", "redact", str(small)], capture_output=True, check=True
+    )
+    assert out.read_bytes() == (whole.stdout if before else b"")
+    assert used - base_peak < ALLOWANCE, f"redact took {(used - base_peak) >> 20} MB more"

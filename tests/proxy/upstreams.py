@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import socket
 import ssl
 import threading
@@ -318,3 +319,121 @@ def echo(delay_s: float = 0.0) -> Behaviour:
         )
 
     return run
+
+
+@dataclass
+class Received:
+    """What an endpoint got of one request whose body it did not keep: its head, and the sha256
+    and size of the body's bytes as they came (chunked framing included) and of its payload."""
+
+    head: bytes
+    raw_size: int
+    raw_sha256: str
+    size: int
+    sha256: str
+
+
+class HashingUpstream:
+    """An endpoint on 127.0.0.1 that reads each request's body as it comes (a length or chunks)
+    without keeping it, hashes it, and then writes ``answer``; one request per connection. With
+    ``refuse_after_head``, it answers ``413`` and closes as soon as the head has come, without
+    reading the body (as a gateway with a size limit does)."""
+
+    def __init__(self, answer: bytes, refuse_after_head: bool = False) -> None:
+        self.answer = answer
+        self.refuse_after_head = refuse_after_head
+        self.received: list[Received] = []
+        self.cut_short = 0
+        self.done = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+
+    def __enter__(self) -> HashingUpstream:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        try:
+            self._read_and_answer(conn)
+        except OSError:
+            self.cut_short += 1  # the request ended (or the connection did) before its body's end
+            self.done.set()
+
+    def _read_and_answer(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, _, rest = data.partition(b"\r\n\r\n")
+            if self.refuse_after_head:
+                conn.sendall(
+                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                self.received.append(Received(head, 0, "", 0, ""))
+                self.done.set()
+                return
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:])
+            }
+            raw, payload = hashlib.sha256(), hashlib.sha256()
+            sizes = [0, 0]
+
+            def take(n: int) -> bytes:
+                nonlocal rest
+                if not rest:
+                    rest = conn.recv(max(n, 1 << 16))
+                    if not rest:
+                        raise ConnectionError("the request's body ended early")
+                piece, rest = rest[:n], rest[n:]
+                raw.update(piece)
+                sizes[0] += len(piece)
+                return piece
+
+            def body(piece: bytes) -> None:
+                payload.update(piece)
+                sizes[1] += len(piece)
+
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    line = b""
+                    while not line.endswith(b"\r\n"):
+                        line += take(1)
+                    size = int(line.split(b";")[0], 16)
+                    while size:
+                        piece = take(min(size, 1 << 20))
+                        body(piece)
+                        size -= len(piece)
+                    if int(line.split(b";")[0], 16) == 0:
+                        while not line.endswith(b"\r\n\r\n"):  # trailers, then the end
+                            line += take(1)
+                        break
+                    take(2)
+            else:
+                left = int(headers.get("content-length", "0"))
+                while left:
+                    piece = take(min(left, 1 << 20))
+                    body(piece)
+                    left -= len(piece)
+            self.received.append(Received(head, sizes[0], raw.hexdigest(), sizes[1], payload.hexdigest()))
+            conn.sendall(self.answer)
+            self.done.set()

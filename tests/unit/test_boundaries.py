@@ -54,12 +54,14 @@ PURE = [
     "cab_trace.clock",
     "cab_trace.llm.bounded",
     "cab_trace.llm.stream_usage",
+    "cab_trace.llm.partial",
     # HTTP/1.1 framing and the answers read on the side, for the model proxy
     "cab_trace.harness.http11",
     "cab_trace.harness.answer_reader",
     "cab_trace.harness.model_proxy",
     "cab_trace.harness.proxy_link",
     "cab_trace.harness.proxy_io",
+    "cab_trace.harness.request_body",
     "cab_trace.textsafe",
     "cab_trace.model.lines",
     # what checks untrusted input on its way in: stdlib only, so every command can afford it
