@@ -109,6 +109,27 @@ _NON_ASCII_MARK = re.compile(
 
 
 _ASCII_MARK = re.compile(ASCII_MARKS)
+#: The simple JSON escapes and what each decodes to (see decode.ESCAPE_MARK)...
+_SIMPLE_ESCAPES = [(c, d) for c, d in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True)]
+#: ...those whose character the screen view acts on (a \r only when it is not part of \r\n)...
+_SCREEN_ESCAPES = frozenset("\b\f")
+_LONE_CR = re.compile(r"\\r(?!\\n)")
+#: ...and the escapes that decode to any character.
+_CODED_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-3][0-7]{2})")
+
+
+def _escape_gate(chars: frozenset[str], engine: str) -> tuple[frozenset[str] | None, Prefilter | None]:
+    """For a redactor of known secrets alone whose anchors are made of ``chars``: the characters
+    (None if an anchor holds a line break: then the escape view is always built), and one pass
+    for every escape that could matter: a simple one whose character is in an anchor or acts on
+    the screen, a ``\\r`` not followed by ``\\n``, and those that decode to any character."""
+    if chars & {"\n", "\r"}:
+        return None, None
+    telling = "".join(re.escape(c) for c, d in _SIMPLE_ESCAPES if d in chars or d in _SCREEN_ESCAPES)
+    patterns = [r"\\r(?:[^\\]|\\[^n]|$)", _CODED_ESCAPE.pattern]
+    if telling:
+        patterns.append(f"\\\\[{telling}]")
+    return chars, Prefilter(patterns, engine)
 
 
 def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -219,6 +240,14 @@ class Redactor:
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
+        # A redactor of known secrets alone (the leak check's) finds nothing in a view that holds
+        # none of their anchors: the characters its anchors are made of tell when the escape
+        # view can be left out (see _escapes_add_nothing).
+        self._anchor_chars, self._telling_escapes = (
+            _escape_gate(frozenset("".join(self._anchor_map)), engine)
+            if not self._rules and not named_values and self._anchor_map
+            else (None, None)
+        )
 
     @property
     def known_secrets(self) -> tuple[str, ...]:
@@ -259,7 +288,7 @@ class Redactor:
         found = [Finding(*span) for span in self._at(text, rule_hits)]
         if "fragment" in marks:
             found.extend(self._folded(text, marks["fragment"]))
-        for view in self._views(text, data, marks):
+        for view in self._views(text, data, marks, hits):
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
@@ -304,7 +333,9 @@ class Redactor:
             del marks["fragment"]
         return marks
 
-    def _views(self, text: str, data: bytes, marks: dict[str, list[int]]) -> list[screen.Mapped]:
+    def _views(
+        self, text: str, data: bytes, marks: dict[str, list[int]], hits: list[tuple[int, int]]
+    ) -> list[screen.Mapped]:
         """What a person would see of ``text`` where that differs from it: the screen (control
         sequences, invisible characters, cursor moves), and the lines that hold an encoding
         decoded (JSON and C escapes, percent-encoding, HTML references, compatibility
@@ -312,9 +343,10 @@ class Redactor:
         if not self._views_on:
             return []
         out: list[screen.Mapped] = []
-        if screen.has_controls(data) or "special" in marks or "bidi" in marks:
+        controls = screen.has_controls(data)
+        if controls or "special" in marks or "bidi" in marks:
             out.extend(screen.display_views(text))
-        if "\\" in text:
+        if "\\" in text and not self._escapes_add_nothing(text, data, hits, controls):
             ranges = decode.lines_with(text, "\\")
             escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
             if escaped.changed:
@@ -326,6 +358,45 @@ class Redactor:
                 ranges = decode.line_ranges(text, marks[name])
                 out.append(decode.Lines(text, ranges, decoder, decode.FAST.get(name)))
         return out
+
+    def _escapes_add_nothing(
+        self, text: str, data: bytes, hits: list[tuple[int, int]], controls: bool
+    ) -> bool:
+        """For a redactor of known secrets alone (the leak check's): whether the escape view of
+        ``text`` would find nothing, told without building it (in a cast, every line is escaped).
+
+        A finding there needs one of the secrets' anchors in the decoded lines (nothing else is
+        looked for). Decoding puts one character in place of each escape and copies the rest, so
+        an anchor made only of copied characters stands in ``text`` too, and the one pass met it
+        (a candidate starts at it or runs over its start); an anchor holds no line break here, so
+        the lines the view joins cannot make one. What is left is an anchor holding a decoded
+        character, and a screen view of the decoded lines (a control could move characters next
+        to each other): neither can be when ``text`` holds no control or invisible character and
+        no escape in it decodes to a character of the anchors or to one the screen view acts on.
+        Every escape's decoded character is counted (the ``u0041`` after a ``\\`` pair too: more
+        than the decoder takes, never less). ``tests/unit/test_redact_leak_fast.py`` holds this
+        to the escape view built."""
+        anchor_chars = self._anchor_chars
+        if anchor_chars is None or controls:
+            return False
+        for start, end in hits:
+            for anchor in self._anchor_map:
+                if text.find(anchor, start, end + len(anchor) - 1) != -1:
+                    return False
+        if len(data) != len(text) and screen.has_special(text, data):
+            return False  # an invisible or C1 control character, copied into the escape view
+        if self._telling_escapes is None or not self._telling_escapes.found_in(data):
+            return True
+        for escape, char in _SIMPLE_ESCAPES:
+            if "\\" + escape in text and (char in anchor_chars or char in _SCREEN_ESCAPES):
+                return False
+        if "\\r" in text and _LONE_CR.search(text):
+            return False  # a \r not followed by \n: a carriage return the screen view applies
+        for escape in set(_CODED_ESCAPE.findall(text)):
+            char = decode.unescape(escape)[0]
+            if char in anchor_chars or screen.SPECIAL_CHAR.match(char) or char in "\r\n":
+                return False
+        return True
 
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules

@@ -116,10 +116,12 @@ _ASCII_BYTES = bytes(range(128))
 _NON_ASCII_SPECIAL = re.compile(NON_ASCII_SPECIAL)
 
 
-def has_special(text: str) -> bool:
+def has_special(text: str, data: bytes | None = None) -> bool:
     """Whether ``text`` holds anything the stripped view takes out: a control (``\r\n`` aside)
-    or an invisible character, among the few distinct characters that are not ASCII."""
-    data = text.encode("utf-8", "surrogatepass")
+    or an invisible character, among the few distinct characters that are not ASCII. ``data``
+    is ``text`` in UTF-8 if the caller has it."""
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
     if has_controls(data):
         return True
     if len(data) == len(text):

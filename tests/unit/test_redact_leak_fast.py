@@ -1,0 +1,134 @@
+"""The leak check's fast path: a redactor of known secrets alone leaves out the escape view of a
+text when that view could hold none of the secrets' anchors (``Redactor._escapes_add_nothing``).
+Held here to the reference, the escape view always built, on generated text made of the
+pieces that could make it differ: the secret and its pieces, every kind of escape of their
+characters (JSON, ``\\x``, octal, ``\\\\`` pairs), lone and paired carriage returns, controls,
+invisible characters, line breaks, and ordinary words; and on generated casts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.agent_output import corpus
+from cab_trace.redact import Redactor
+from cab_trace.redact.scan import leak_check
+
+SECRET = "opaque-Key/With+No_Shape-0451"
+#: A short one (12 characters: found whole only), drawn in two halves with no anchor in either.
+SHORT = "Zq81xWlPA0cR"
+
+
+def _escaped(text: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
+def _forms(segment: str) -> list[str]:
+    """A piece of a secret as text can carry it: as it is, escaped every way the escape view
+    decodes, and followed by an escaped or a real line break (a secret split over lines)."""
+    forms = [segment, _escaped(segment), "".join(f"\\x{ord(c):02x}" for c in segment)]
+    forms += [
+        "".join(f"\\{ord(c):03o}" for c in segment),
+        segment + "\\n",
+        segment + "\\r\\n",
+        segment + "\n",
+    ]
+    forms += [segment.replace("/", "\\/"), "\\\\" + segment]
+    return forms
+
+
+#: The secret in five pieces (cut inside its anchors and at its "/"), each in any of its forms.
+_CUTS = [0, 3, 10, 11, 20, len(SECRET)]
+_SPELLED = st.tuples(*(st.sampled_from(_forms(SECRET[a:b])) for a, b in itertools.pairwise(_CUTS))).map(
+    "".join
+)
+_DRAWN = st.sampled_from(
+    ["      lPA0cR\\rZq81xW", "      lPA0cR\rZq81xW", "Zq81xW\\u200blPA0cR", "Zq81xW\\blPA0cR"]
+)
+_PIECES = [
+    SECRET[:10],
+    SECRET[::-1],
+    SECRET.encode().hex(),
+    "\\/",
+    "\\\\",
+    '\\"',
+    "\\n",
+    "\\r\\n",
+    "\\r",
+    "\\t",
+    "\\u001b[31m",
+    "\\u00e9",
+    "\x1b[0m",
+    "\r",
+    "\r\n",
+    "\n",
+    "\u200b",
+    "é",
+    "%6f",
+    " ",
+    "word",
+    "0451",
+]
+_TEXT = st.lists(st.one_of(_SPELLED, _DRAWN, st.sampled_from(_PIECES)), max_size=10).map("".join)
+
+
+def _reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Redactor, "_escapes_add_nothing", lambda self, *args: False)
+
+
+@given(_TEXT)
+@settings(max_examples=2000, deadline=None)
+def test_the_escape_view_is_left_out_only_where_it_finds_nothing(text: str) -> None:
+    redactor = Redactor([SECRET, SHORT], rules=(), named_values=False)
+    fast = redactor.findings(text)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _reference(monkeypatch)
+        assert redactor.findings(text) == fast
+
+
+def test_the_fast_path_is_taken_on_ordinary_escaped_output() -> None:
+    # Not a test that cannot fail: the fast path must really be taken where it is meant to be.
+    redactor = Redactor([SECRET], rules=(), named_values=False)
+    text = json.dumps(corpus(200_000, seed=5))
+    data = text.encode()
+    hits = redactor._prefilter.spans(text, data)
+    assert redactor._escapes_add_nothing(text, data, hits, False)
+    assert not redactor._escapes_add_nothing(text + _escaped(SECRET[:4]), data, hits, False)
+
+
+def _cast(path: Path, outputs: list[str]) -> None:
+    events = [{"version": 2, "width": 80, "height": 24}, *([0.1 * i, "o", o] for i, o in enumerate(outputs))]
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_leak_check_finds_the_same_in_generated_casts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    text = corpus(300_000, seed=seed)
+    lines = text.split("\n")
+    # The secret whole, split over events, escaped in tool traffic, behind a colour code, none.
+    hidden = [
+        f"key {SECRET} here",
+        f"{SECRET[:12]}",
+        json.dumps({"k": SECRET}).replace("o", "\\u006f"),
+        "\x1b[31m".join(SECRET[:12]) + SECRET[12:],
+        "nothing",
+        json.dumps({"k": SECRET[:15]}),
+    ]
+    outputs = ["\r\n".join(lines[i : i + 40]) for i in range(0, len(lines), 40)]
+    outputs.insert(len(outputs) // 2, hidden[seed])
+    if seed == 1:
+        outputs.insert(len(outputs) // 2 + 1, SECRET[12:])
+    _cast(tmp_path / "terminal.cast", outputs)
+    (tmp_path / "tool.json").write_text(json.dumps({"out": "\n".join(outputs[:20])}))
+    fast = [str(h) for h in leak_check(tmp_path, [SECRET])]
+    _reference(monkeypatch)
+    assert [str(h) for h in leak_check(tmp_path, [SECRET])] == fast
+    assert bool(fast) == (seed not in (4, 5))
