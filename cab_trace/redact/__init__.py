@@ -98,7 +98,6 @@ _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
 
 
-_ASCII_BYTES = bytes(range(128))
 #: The decoders' marks that are ASCII: candidates of the one pass (see Redactor._marks).
 ASCII_MARKS = r"%[0-9A-Fa-f]{2}|&#[0-9xX]|&(?:amp|lt|gt|quot|apos);"
 _NON_ASCII_MARK = re.compile(
@@ -137,13 +136,10 @@ def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [h for h in hits if text[h[0]] not in "%&" or not _ASCII_MARK.fullmatch(text, *h)]
 
 
-def _may_have_marks(text: str, data: bytes) -> bool:
-    """Whether ``text`` can hold a decoder's mark that is not ASCII: among the few distinct
-    characters that are not ASCII (``bytes.translate`` takes the rest out at GB/s)."""
-    if len(data) == len(text):
-        return False
-    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
-    return any(_NON_ASCII_MARK.match(c) for c in others)
+def _may_have_marks(found: screen.Unusual) -> bool:
+    """Whether a text can hold a decoder's mark that is not ASCII: among the few distinct
+    characters that are not ASCII (see screen.unusual)."""
+    return any(_NON_ASCII_MARK.match(c) for c in found.others)
 
 
 class Redactor:
@@ -282,19 +278,22 @@ class Redactor:
         data = text.encode("utf-8", "surrogatepass")
         hits = self._prefilter.spans(text, data)
         rule_hits = _rule_hits(text, hits)
-        marks = self._marks(text, data, hits)
+        unusual = screen.unusual(data) if self._views_on else screen.Unusual(False, frozenset())
+        marks = self._marks(text, data, hits, unusual)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
         # then as it is shown or decoded, where that differs: each view is built once.
         found = [Finding(*span) for span in self._at(text, rule_hits)]
         if "fragment" in marks:
             found.extend(self._folded(text, marks["fragment"]))
-        for view in self._views(text, data, marks, hits):
+        for view in self._views(text, data, marks, hits, unusual):
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
         return merge_findings(found)
 
-    def _marks(self, text: str, data: bytes, hits: list[tuple[int, int]]) -> dict[str, list[int]]:
+    def _marks(
+        self, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
+    ) -> dict[str, list[int]]:
         """Where each decoder's marks are (a second, small pass, only over text that can hold one:
         not ASCII, or with ``%`` or ``&``), and pieces of known secrets (``fragment``) among the
         rules' candidates."""
@@ -305,7 +304,7 @@ class Redactor:
             # ASCII marks (%41, &#115;) came with the rules' candidates; the others from a pass of
             # their own, over text that holds a character of theirs.
             starts = [s for s, _ in hits if text[s] in "%&"]
-            if _may_have_marks(text, data):
+            if _may_have_marks(unusual):
                 starts += [s for s, _ in self._marker.spans(text, data)]
             for start in starts:
                 mark = _VIEW_MARK.match(text, start)
@@ -334,7 +333,12 @@ class Redactor:
         return marks
 
     def _views(
-        self, text: str, data: bytes, marks: dict[str, list[int]], hits: list[tuple[int, int]]
+        self,
+        text: str,
+        data: bytes,
+        marks: dict[str, list[int]],
+        hits: list[tuple[int, int]],
+        unusual: screen.Unusual,
     ) -> list[screen.Mapped]:
         """What a person would see of ``text`` where that differs from it: the screen (control
         sequences, invisible characters, cursor moves), and the lines that hold an encoding
@@ -343,10 +347,9 @@ class Redactor:
         if not self._views_on:
             return []
         out: list[screen.Mapped] = []
-        controls = screen.has_controls(data)
-        if controls or "special" in marks or "bidi" in marks:
+        if unusual.controls or "special" in marks or "bidi" in marks:
             out.extend(screen.display_views(text))
-        if "\\" in text and not self._escapes_add_nothing(text, data, hits, controls):
+        if "\\" in text and not self._escapes_add_nothing(text, data, hits, unusual):
             ranges = decode.lines_with(text, "\\")
             escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
             if escaped.changed:
@@ -360,7 +363,7 @@ class Redactor:
         return out
 
     def _escapes_add_nothing(
-        self, text: str, data: bytes, hits: list[tuple[int, int]], controls: bool
+        self, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
     ) -> bool:
         """For a redactor of known secrets alone (the leak check's): whether the escape view of
         ``text`` would find nothing, told without building it (in a cast, every line is escaped).
@@ -377,13 +380,13 @@ class Redactor:
         than the decoder takes, never less). ``tests/unit/test_redact_leak_fast.py`` holds this
         to the escape view built."""
         anchor_chars = self._anchor_chars
-        if anchor_chars is None or controls:
+        if anchor_chars is None or unusual.controls:
             return False
         for start, end in hits:
             for anchor in self._anchor_map:
                 if text.find(anchor, start, end + len(anchor) - 1) != -1:
                     return False
-        if len(data) != len(text) and screen.has_special(text, data):
+        if screen.special_in(unusual):
             return False  # an invisible or C1 control character, copied into the escape view
         if self._telling_escapes is None or not self._telling_escapes.found_in(data):
             return True

@@ -1,9 +1,10 @@
-"""The leak check's fast path: a redactor of known secrets alone leaves out the escape view of a
-text when that view could hold none of the secrets' anchors (``Redactor._escapes_add_nothing``).
-Held here to the reference, the escape view always built, on generated text made of the
-pieces that could make it differ: the secret and its pieces, every kind of escape of their
-characters (JSON, ``\\x``, octal, ``\\\\`` pairs), lone and paired carriage returns, controls,
-invisible characters, line breaks, and ordinary words; and on generated casts."""
+"""Fast paths held to the exact ways they stand in for. A redactor of known secrets alone (the
+leak check's) leaves out the escape view of a text when that view could hold none of the
+secrets' anchors (``Redactor._escapes_add_nothing``): held to the escape view always built, on
+generated text made of the pieces that could make them differ (the secret and its pieces,
+every kind of escape of their characters, ``\\\\`` pairs, lone and paired carriage returns,
+controls, invisible characters, line breaks, ordinary words) and on generated casts. And one
+``bytes.translate`` (``screen.unusual``) tells what ``has_controls`` and ``has_special`` tell."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.agent_output import corpus
-from cab_trace.redact import Redactor
+from cab_trace.redact import Redactor, screen
 from cab_trace.redact.scan import leak_check
 
 SECRET = "opaque-Key/With+No_Shape-0451"
@@ -98,8 +99,9 @@ def test_the_fast_path_is_taken_on_ordinary_escaped_output() -> None:
     text = json.dumps(corpus(200_000, seed=5))
     data = text.encode()
     hits = redactor._prefilter.spans(text, data)
-    assert redactor._escapes_add_nothing(text, data, hits, False)
-    assert not redactor._escapes_add_nothing(text + _escaped(SECRET[:4]), data, hits, False)
+    assert redactor._escapes_add_nothing(text, data, hits, screen.unusual(data))
+    more = text + _escaped(SECRET[:4])
+    assert not redactor._escapes_add_nothing(more, more.encode(), hits, screen.unusual(more.encode()))
 
 
 def _cast(path: Path, outputs: list[str]) -> None:
@@ -132,3 +134,34 @@ def test_the_leak_check_finds_the_same_in_generated_casts(
     _reference(monkeypatch)
     assert [str(h) for h in leak_check(tmp_path, [SECRET])] == fast
     assert bool(fast) == (seed not in (4, 5))
+
+
+_BYTES_ALPHABET = st.sampled_from(
+    [
+        "a",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\x00",
+        "\x08",
+        "\x1b[0m",
+        "\x7f",
+        "\x85",
+        "é",
+        "│",
+        "\u200b",
+        "\u202e",
+    ]
+)
+
+
+@given(st.lists(_BYTES_ALPHABET, max_size=12).map("".join))
+@settings(max_examples=1000, deadline=None)
+def test_one_translate_tells_what_the_screen_checks_tell(text: str) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    found = screen.unusual(data)
+    assert found.controls == screen.has_controls(data)
+    assert screen.special_in(found) == screen.has_special(text)
+    assert found.others == {c for c in text if not c.isascii()}
