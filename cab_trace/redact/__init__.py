@@ -231,7 +231,7 @@ class Redactor:
                 self._named_finder = Prefilter(NAMED_REGION_TRIGGERS)
             if self._anchor_map:
                 triggers.append("|".join(re.escape(a) for a in self._anchor_map))
-            selector = Selector(triggers)
+            selector = Selector(triggers, split=len(self._rules))
             self._selector = selector if selector.ready else None
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
@@ -377,7 +377,7 @@ class Redactor:
         to each other): neither can be when ``text`` holds no control or invisible character and
         no escape in it decodes to a character of the anchors or to one the screen view acts on.
         Every escape's decoded character is counted (the ``u0041`` after a ``\\`` pair too: more
-        than the decoder takes, never less). ``tests/unit/test_redact_leak_fast.py`` holds this
+        than the decoder takes, never less). ``tests/unit/test_redact_fast_paths.py`` holds this
         to the escape view built."""
         anchor_chars = self._anchor_chars
         if anchor_chars is None or unusual.controls:

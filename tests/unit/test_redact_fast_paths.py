@@ -4,7 +4,8 @@ secrets' anchors (``Redactor._escapes_add_nothing``): held to the escape view al
 generated text made of the pieces that could make them differ (the secret and its pieces,
 every kind of escape of their characters, ``\\\\`` pairs, lone and paired carriage returns,
 controls, invisible characters, line breaks, ordinary words) and on generated casts. And one
-``bytes.translate`` (``screen.unusual``) tells what ``has_controls`` and ``has_special`` tell."""
+``bytes.translate`` (``screen.unusual``) tells what ``has_controls`` and ``has_special`` tell,
+and two RE2 sets select the rules one set selects."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.agent_output import corpus
+from bench.agent_output import corpus, with_secrets
 from cab_trace.redact import Redactor, screen
+from cab_trace.redact.prefilter import Selector
+from cab_trace.redact.rules import NAMED_TRIGGERS
 from cab_trace.redact.scan import leak_check
 
 SECRET = "opaque-Key/With+No_Shape-0451"
@@ -165,3 +168,19 @@ def test_one_translate_tells_what_the_screen_checks_tell(text: str) -> None:
     assert found.controls == screen.has_controls(data)
     assert screen.special_in(found) == screen.has_special(text)
     assert found.others == {c for c in text if not c.isascii()}
+
+
+def test_two_sets_select_what_one_selects() -> None:
+    redactor = Redactor([SECRET])
+    triggers = [rule.trigger for rule in redactor._rules] + ["|".join(f"(?:{t})" for t in NAMED_TRIGGERS)]
+    one, two = Selector(triggers), Selector(triggers, split=len(redactor._rules))
+    assert one.ready and two.ready
+    text = with_secrets(corpus(400_000, seed=9), 2_000)[0]
+    lines = text.split("\n")
+    windows = ["\n".join(lines[i : i + 3]) for i in range(0, len(lines), 3)]
+    selected = 0
+    for window in windows:
+        data = window.encode()
+        assert sorted(two(data)) == sorted(one(data))
+        selected += bool(one(data))
+    assert selected > 100
