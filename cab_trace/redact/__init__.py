@@ -13,6 +13,7 @@ the text as it is and as a person would see it (``screen.py``); the rules are da
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -112,23 +113,43 @@ _ASCII_MARK = re.compile(ASCII_MARKS)
 _SIMPLE_ESCAPES = [(c, d) for c, d in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True)]
 #: ...those whose character the screen view acts on (a \r only when it is not part of \r\n)...
 _SCREEN_ESCAPES = frozenset("\b\f")
+#: What the XML entities decode to (see decode.HTML_MARK).
+_HTML_NAMED = "&<>\"'"
 _LONE_CR = re.compile(r"\\r(?!\\n)")
 #: ...and the escapes that decode to any character.
 _CODED_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-3][0-7]{2})")
 
 
-def _escape_gate(chars: frozenset[str], engine: str) -> tuple[frozenset[str] | None, Prefilter | None]:
-    """For a redactor of known secrets alone whose anchors are made of ``chars``: the characters
-    (None if an anchor holds a line break: then the escape view is always built), and one pass
-    for every escape that could matter: a simple one whose character is in an anchor or acts on
-    the screen, a ``\\r`` not followed by ``\\n``, and those that decode to any character."""
+def _view_gates(chars: frozenset[str], engine: str) -> tuple[frozenset[str], Prefilter, Prefilter] | None:
+    """For a redactor of known secrets alone whose anchors are made of ``chars``: the characters,
+    one pass for the escapes that could matter (a simple one whose character is in an anchor or
+    acts on the screen, a ``\\r`` not followed by ``\\n``, those that decode to any character)
+    and one for the ``%HH`` of an anchor's character (of any character that is not ASCII, if an
+    anchor has one). None if an anchor holds a line break: then every view is built."""
     if chars & {"\n", "\r"}:
-        return None, None
+        return None
     telling = "".join(re.escape(c) for c, d in _SIMPLE_ESCAPES if d in chars or d in _SCREEN_ESCAPES)
-    patterns = [r"\\r(?:[^\\]|\\[^n]|$)", _CODED_ESCAPE.pattern]
-    if telling:
-        patterns.append(f"\\\\[{telling}]")
-    return chars, Prefilter(patterns, engine)
+    escapes = [r"\\r(?:[^\\]|\\[^n]|$)", _CODED_ESCAPE.pattern, *([f"\\\\[{telling}]"] if telling else [])]
+    octets = sorted({f"{ord(c):02x}" for c in chars if c.isascii()})
+    percents = [f"(?i)%(?:{'|'.join(octets)})" if octets else r"[^\s\S]"]
+    if not all(c.isascii() for c in chars):
+        percents.append("%[89a-fA-F][0-9a-fA-F]")
+    return chars, Prefilter(escapes, engine), Prefilter(percents, engine)
+
+
+def _escapes_tell(text: str, anchor_chars: frozenset[str]) -> bool:
+    """Whether an escape in ``text`` decodes to a character of the anchors or to one the screen
+    view acts on (see Redactor._view_adds_nothing)."""
+    for escape, char in _SIMPLE_ESCAPES:
+        if "\\" + escape in text and (char in anchor_chars or char in _SCREEN_ESCAPES):
+            return True
+    if "\\r" in text and _LONE_CR.search(text):
+        return True  # a \r not followed by \n: a carriage return the screen view applies
+    for escape in set(_CODED_ESCAPE.findall(text)):
+        char = decode.unescape(escape)[0]
+        if char in anchor_chars or screen.SPECIAL_CHAR.match(char) or char in "\r\n":
+            return True
+    return False
 
 
 def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -238,11 +259,11 @@ class Redactor:
         self._cache: dict[str, str] = {}
         # A redactor of known secrets alone (the leak check's) finds nothing in a view that holds
         # none of their anchors: the characters its anchors are made of tell when the escape
-        # view can be left out (see _escapes_add_nothing).
-        self._anchor_chars, self._telling_escapes = (
-            _escape_gate(frozenset("".join(self._anchor_map)), engine)
+        # and decoder views can be left out (see _view_adds_nothing).
+        self._gates = (
+            _view_gates(frozenset("".join(self._anchor_map)), engine)
             if not self._rules and not named_values and self._anchor_map
-            else (None, None)
+            else None
         )
 
     @property
@@ -349,7 +370,7 @@ class Redactor:
         out: list[screen.Mapped] = []
         if unusual.controls or "special" in marks or "bidi" in marks:
             out.extend(screen.display_views(text))
-        if "\\" in text and not self._escapes_add_nothing(text, data, hits, unusual):
+        if "\\" in text and not self._view_adds_nothing("escape", text, data, hits, unusual):
             ranges = decode.lines_with(text, "\\")
             escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
             if escaped.changed:
@@ -357,49 +378,49 @@ class Redactor:
                 if screen.has_special(escaped.text):
                     out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
         for name, (_, decoder) in decode.DECODERS.items():
-            if name in marks:
+            if name in marks and not self._view_adds_nothing(name, text, data, hits, unusual):
                 ranges = decode.line_ranges(text, marks[name])
                 out.append(decode.Lines(text, ranges, decoder, decode.FAST.get(name)))
         return out
 
-    def _escapes_add_nothing(
-        self, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
+    def _view_adds_nothing(
+        self, kind: str, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
     ) -> bool:
-        """For a redactor of known secrets alone (the leak check's): whether the escape view of
-        ``text`` would find nothing, told without building it (in a cast, every line is escaped).
+        """For a redactor of known secrets alone (the leak check's): whether the ``kind`` view of
+        ``text`` (``escape`` or a decoder's) would find nothing, told without building it (in a
+        cast, every line is escaped).
 
         A finding there needs one of the secrets' anchors in the decoded lines (nothing else is
-        looked for). Decoding puts one character in place of each escape and copies the rest, so
-        an anchor made only of copied characters stands in ``text`` too, and the one pass met it
-        (a candidate starts at it or runs over its start); an anchor holds no line break here, so
-        the lines the view joins cannot make one. What is left is an anchor holding a decoded
-        character, and a screen view of the decoded lines (a control could move characters next
-        to each other): neither can be when ``text`` holds no control or invisible character and
-        no escape in it decodes to a character of the anchors or to one the screen view acts on.
-        Every escape's decoded character is counted (the ``u0041`` after a ``\\`` pair too: more
-        than the decoder takes, never less). ``tests/unit/test_redact_fast_paths.py`` holds this
-        to the escape view built."""
-        anchor_chars = self._anchor_chars
-        if anchor_chars is None or unusual.controls:
+        looked for). Decoding puts one or more characters in place of each encoded run and copies
+        the rest, so an anchor made only of copied characters stands in ``text`` too, and the one
+        pass met it (a candidate starts at it or runs over its start); an anchor holds no line
+        break here, so the lines a view joins cannot make one. What is left is an anchor holding
+        a decoded character, and a screen view of the decoded lines (a control could move
+        characters next to each other; the unicode view drops invisible ones): neither can be
+        when ``text`` holds no control or invisible character and nothing in it decodes to a
+        character of the anchors or to one the screen view acts on. Every escape's decoded
+        character is counted (the ``u0041`` after a ``\\`` pair too: more than the decoder
+        takes, never less). ``tests/unit/test_redact_fast_paths.py`` holds this to the views
+        built."""
+        if self._gates is None or kind == "bidi":
             return False
+        anchor_chars, escapes, percents = self._gates
         for start, end in hits:
             for anchor in self._anchor_map:
                 if text.find(anchor, start, end + len(anchor) - 1) != -1:
                     return False
+        if kind == "percent":
+            return not percents.found_in(data)
+        if kind == "html":
+            return "&#" not in text and not anchor_chars & set(_HTML_NAMED)
         if screen.special_in(unusual):
-            return False  # an invisible or C1 control character, copied into the escape view
-        if self._telling_escapes is None or not self._telling_escapes.found_in(data):
-            return True
-        for escape, char in _SIMPLE_ESCAPES:
-            if "\\" + escape in text and (char in anchor_chars or char in _SCREEN_ESCAPES):
-                return False
-        if "\\r" in text and _LONE_CR.search(text):
-            return False  # a \r not followed by \n: a carriage return the screen view applies
-        for escape in set(_CODED_ESCAPE.findall(text)):
-            char = decode.unescape(escape)[0]
-            if char in anchor_chars or screen.SPECIAL_CHAR.match(char) or char in "\r\n":
-                return False
-        return True
+            return False  # a control, or an invisible character the views take out
+        if kind == "unicode":
+            return not any(
+                decode.COMPAT.match(c) and anchor_chars & set(unicodedata.normalize("NFKC", c))
+                for c in unusual.others
+            )
+        return not escapes.found_in(data) or not _escapes_tell(text, anchor_chars)
 
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules

@@ -1,11 +1,12 @@
 """Fast paths held to the exact ways they stand in for. A redactor of known secrets alone (the
-leak check's) leaves out the escape view of a text when that view could hold none of the
-secrets' anchors (``Redactor._escapes_add_nothing``): held to the escape view always built, on
+leak check's) leaves out a view (the escape view, a decoder's) when it could hold none of the
+secrets' anchors (``Redactor._view_adds_nothing``): held to the views always built, on
 generated text made of the pieces that could make them differ (the secret and its pieces,
-every kind of escape of their characters, ``\\\\`` pairs, lone and paired carriage returns,
-controls, invisible characters, line breaks, ordinary words) and on generated casts. And one
-``bytes.translate`` (``screen.unusual``) tells what ``has_controls`` and ``has_special`` tell,
-and two RE2 sets select the rules one set selects."""
+every kind of escape, percent-encoding, HTML reference and fullwidth form of their characters,
+``\\\\`` pairs, lone and paired carriage returns, controls, invisible characters, line
+breaks, ordinary words) and on generated casts. One ``bytes.translate`` (``screen.unusual``)
+tells what ``has_controls`` and ``has_special`` tell, and two RE2 sets select the rules one
+set selects."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def _escaped(text: str) -> str:
 
 
 def _forms(segment: str) -> list[str]:
-    """A piece of a secret as text can carry it: as it is, escaped every way the escape view
-    decodes, and followed by an escaped or a real line break (a secret split over lines)."""
+    """A piece of a secret as text can carry it: as it is, encoded every way a view decodes, and
+    followed by an escaped or a real line break (a secret split over lines)."""
     forms = [segment, _escaped(segment), "".join(f"\\x{ord(c):02x}" for c in segment)]
     forms += [
         "".join(f"\\{ord(c):03o}" for c in segment),
@@ -44,6 +45,10 @@ def _forms(segment: str) -> list[str]:
         segment + "\n",
     ]
     forms += [segment.replace("/", "\\/"), "\\\\" + segment]
+    # percent-encoded (whole, special characters only), HTML references, fullwidth
+    forms += ["".join(f"%{ord(c):02X}" for c in segment), segment.replace("/", "%2F").replace("+", "%2b")]
+    forms += ["".join(f"&#{ord(c)};" for c in segment), "".join(f"&#x{ord(c):x}" for c in segment)]
+    forms += ["".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in segment)]
     return forms
 
 
@@ -53,7 +58,14 @@ _SPELLED = st.tuples(*(st.sampled_from(_forms(SECRET[a:b])) for a, b in itertool
     "".join
 )
 _DRAWN = st.sampled_from(
-    ["      lPA0cR\\rZq81xW", "      lPA0cR\rZq81xW", "Zq81xW\\u200blPA0cR", "Zq81xW\\blPA0cR"]
+    [
+        "      lPA0cR\\rZq81xW",
+        "      lPA0cR\rZq81xW",
+        "Zq81xW\\u200blPA0cR",
+        "Zq81xW\u200blPA0cR",
+        "Zq81xW\U000e0041lPA0cR",
+        "Zq81xW\\blPA0cR",
+    ]
 )
 _PIECES = [
     SECRET[:10],
@@ -75,6 +87,11 @@ _PIECES = [
     "\u200b",
     "é",
     "%6f",
+    "%20",
+    "&amp;",
+    "&#32;",
+    "\uff21",
+    "\u2460",
     " ",
     "word",
     "0451",
@@ -83,7 +100,7 @@ _TEXT = st.lists(st.one_of(_SPELLED, _DRAWN, st.sampled_from(_PIECES)), max_size
 
 
 def _reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Redactor, "_escapes_add_nothing", lambda self, *args: False)
+    monkeypatch.setattr(Redactor, "_view_adds_nothing", lambda self, *args: False)
 
 
 @given(_TEXT)
@@ -102,9 +119,12 @@ def test_the_fast_path_is_taken_on_ordinary_escaped_output() -> None:
     text = json.dumps(corpus(200_000, seed=5))
     data = text.encode()
     hits = redactor._prefilter.spans(text, data)
-    assert redactor._escapes_add_nothing(text, data, hits, screen.unusual(data))
+    assert redactor._view_adds_nothing("escape", text, data, hits, screen.unusual(data))
     more = text + _escaped(SECRET[:4])
-    assert not redactor._escapes_add_nothing(more, more.encode(), hits, screen.unusual(more.encode()))
+    assert not redactor._view_adds_nothing("escape", more, more.encode(), hits, screen.unusual(more.encode()))
+    percent = text + "%41"
+    assert redactor._view_adds_nothing("percent", text, data, hits, screen.unusual(data))
+    assert not redactor._view_adds_nothing("percent", percent, percent.encode(), hits, screen.unusual(data))
 
 
 def _cast(path: Path, outputs: list[str]) -> None:
