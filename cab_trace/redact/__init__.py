@@ -13,6 +13,7 @@ the text as it is and as a person would see it (``screen.py``); the rules are da
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -98,7 +99,6 @@ _CACHE_ENTRIES = 8192
 """... up to this many of them (then the memory starts over)."""
 
 
-_ASCII_BYTES = bytes(range(128))
 #: The decoders' marks that are ASCII: candidates of the one pass (see Redactor._marks).
 ASCII_MARKS = r"%[0-9A-Fa-f]{2}|&#[0-9xX]|&(?:amp|lt|gt|quot|apos);"
 _NON_ASCII_MARK = re.compile(
@@ -109,6 +109,47 @@ _NON_ASCII_MARK = re.compile(
 
 
 _ASCII_MARK = re.compile(ASCII_MARKS)
+#: The simple JSON escapes and what each decodes to (see decode.ESCAPE_MARK)...
+_SIMPLE_ESCAPES = [(c, d) for c, d in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True)]
+#: ...those whose character the screen view acts on (a \r only when it is not part of \r\n)...
+_SCREEN_ESCAPES = frozenset("\b\f")
+#: What the XML entities decode to (see decode.HTML_MARK).
+_HTML_NAMED = "&<>\"'"
+_LONE_CR = re.compile(r"\\r(?!\\n)")
+#: ...and the escapes that decode to any character.
+_CODED_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-3][0-7]{2})")
+
+
+def _view_gates(chars: frozenset[str], engine: str) -> tuple[frozenset[str], Prefilter, Prefilter] | None:
+    """For a redactor of known secrets alone whose anchors are made of ``chars``: the characters,
+    one pass for the escapes that could matter (a simple one whose character is in an anchor or
+    acts on the screen, a ``\\r`` not followed by ``\\n``, those that decode to any character)
+    and one for the ``%HH`` of an anchor's character (of any character that is not ASCII, if an
+    anchor has one). None if an anchor holds a line break: then every view is built."""
+    if chars & {"\n", "\r"}:
+        return None
+    telling = "".join(re.escape(c) for c, d in _SIMPLE_ESCAPES if d in chars or d in _SCREEN_ESCAPES)
+    escapes = [r"\\r(?:[^\\]|\\[^n]|$)", _CODED_ESCAPE.pattern, *([f"\\\\[{telling}]"] if telling else [])]
+    octets = sorted({f"{ord(c):02x}" for c in chars if c.isascii()})
+    percents = [f"(?i)%(?:{'|'.join(octets)})" if octets else r"[^\s\S]"]
+    if not all(c.isascii() for c in chars):
+        percents.append("%[89a-fA-F][0-9a-fA-F]")
+    return chars, Prefilter(escapes, engine), Prefilter(percents, engine)
+
+
+def _escapes_tell(text: str, anchor_chars: frozenset[str]) -> bool:
+    """Whether an escape in ``text`` decodes to a character of the anchors or to one the screen
+    view acts on (see Redactor._view_adds_nothing)."""
+    for escape, char in _SIMPLE_ESCAPES:
+        if "\\" + escape in text and (char in anchor_chars or char in _SCREEN_ESCAPES):
+            return True
+    if "\\r" in text and _LONE_CR.search(text):
+        return True  # a \r not followed by \n: a carriage return the screen view applies
+    for escape in set(_CODED_ESCAPE.findall(text)):
+        char = decode.unescape(escape)[0]
+        if char in anchor_chars or screen.SPECIAL_CHAR.match(char) or char in "\r\n":
+            return True
+    return False
 
 
 def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -116,13 +157,10 @@ def _rule_hits(text: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [h for h in hits if text[h[0]] not in "%&" or not _ASCII_MARK.fullmatch(text, *h)]
 
 
-def _may_have_marks(text: str, data: bytes) -> bool:
-    """Whether ``text`` can hold a decoder's mark that is not ASCII: among the few distinct
-    characters that are not ASCII (``bytes.translate`` takes the rest out at GB/s)."""
-    if len(data) == len(text):
-        return False
-    others = set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
-    return any(_NON_ASCII_MARK.match(c) for c in others)
+def _may_have_marks(found: screen.Unusual) -> bool:
+    """Whether a text can hold a decoder's mark that is not ASCII: among the few distinct
+    characters that are not ASCII (see screen.unusual)."""
+    return any(_NON_ASCII_MARK.match(c) for c in found.others)
 
 
 class Redactor:
@@ -214,11 +252,19 @@ class Redactor:
                 self._named_finder = Prefilter(NAMED_REGION_TRIGGERS)
             if self._anchor_map:
                 triggers.append("|".join(re.escape(a) for a in self._anchor_map))
-            selector = Selector(triggers)
+            selector = Selector(triggers, split=len(self._rules))
             self._selector = selector if selector.ready else None
         # Spans repeat their short values (names, argv elements, flags) run after run; a
         # redactor never changes what it knows (with_secrets makes a new one), so its answers keep.
         self._cache: dict[str, str] = {}
+        # A redactor of known secrets alone (the leak check's) finds nothing in a view that holds
+        # none of their anchors: the characters its anchors are made of tell when the escape
+        # and decoder views can be left out (see _view_adds_nothing).
+        self._gates = (
+            _view_gates(frozenset("".join(self._anchor_map)), engine)
+            if not self._rules and not named_values and self._anchor_map
+            else None
+        )
 
     @property
     def known_secrets(self) -> tuple[str, ...]:
@@ -253,19 +299,22 @@ class Redactor:
         data = text.encode("utf-8", "surrogatepass")
         hits = self._prefilter.spans(text, data)
         rule_hits = _rule_hits(text, hits)
-        marks = self._marks(text, data, hits)
+        unusual = screen.unusual(data) if self._views_on else screen.Unusual(False, frozenset())
+        marks = self._marks(text, data, hits, unusual)
         # The text as it is (a key inside an unterminated OSC is invisible, yet in the file),
         # then as it is shown or decoded, where that differs: each view is built once.
         found = [Finding(*span) for span in self._at(text, rule_hits)]
         if "fragment" in marks:
             found.extend(self._folded(text, marks["fragment"]))
-        for view in self._views(text, data, marks):
+        for view in self._views(text, data, marks, hits, unusual):
             for a, b, rule in self._find_in(view.text):
                 s, e = view.origin(a, b)
                 found.append(Finding(s, e, rule))
         return merge_findings(found)
 
-    def _marks(self, text: str, data: bytes, hits: list[tuple[int, int]]) -> dict[str, list[int]]:
+    def _marks(
+        self, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
+    ) -> dict[str, list[int]]:
         """Where each decoder's marks are (a second, small pass, only over text that can hold one:
         not ASCII, or with ``%`` or ``&``), and pieces of known secrets (``fragment``) among the
         rules' candidates."""
@@ -276,7 +325,7 @@ class Redactor:
             # ASCII marks (%41, &#115;) came with the rules' candidates; the others from a pass of
             # their own, over text that holds a character of theirs.
             starts = [s for s, _ in hits if text[s] in "%&"]
-            if _may_have_marks(text, data):
+            if _may_have_marks(unusual):
                 starts += [s for s, _ in self._marker.spans(text, data)]
             for start in starts:
                 mark = _VIEW_MARK.match(text, start)
@@ -304,7 +353,14 @@ class Redactor:
             del marks["fragment"]
         return marks
 
-    def _views(self, text: str, data: bytes, marks: dict[str, list[int]]) -> list[screen.Mapped]:
+    def _views(
+        self,
+        text: str,
+        data: bytes,
+        marks: dict[str, list[int]],
+        hits: list[tuple[int, int]],
+        unusual: screen.Unusual,
+    ) -> list[screen.Mapped]:
         """What a person would see of ``text`` where that differs from it: the screen (control
         sequences, invisible characters, cursor moves), and the lines that hold an encoding
         decoded (JSON and C escapes, percent-encoding, HTML references, compatibility
@@ -312,9 +368,9 @@ class Redactor:
         if not self._views_on:
             return []
         out: list[screen.Mapped] = []
-        if screen.has_controls(data) or "special" in marks or "bidi" in marks:
+        if unusual.controls or "special" in marks or "bidi" in marks:
             out.extend(screen.display_views(text))
-        if "\\" in text:
+        if "\\" in text and not self._view_adds_nothing("escape", text, data, hits, unusual):
             ranges = decode.lines_with(text, "\\")
             escaped = decode.Lines(text, ranges, decode.unescape, decode.unescape_fast)
             if escaped.changed:
@@ -322,10 +378,49 @@ class Redactor:
                 if screen.has_special(escaped.text):
                     out.extend(screen.Composed(v, escaped) for v in screen.display_views(escaped.text))
         for name, (_, decoder) in decode.DECODERS.items():
-            if name in marks:
+            if name in marks and not self._view_adds_nothing(name, text, data, hits, unusual):
                 ranges = decode.line_ranges(text, marks[name])
                 out.append(decode.Lines(text, ranges, decoder, decode.FAST.get(name)))
         return out
+
+    def _view_adds_nothing(
+        self, kind: str, text: str, data: bytes, hits: list[tuple[int, int]], unusual: screen.Unusual
+    ) -> bool:
+        """For a redactor of known secrets alone (the leak check's): whether the ``kind`` view of
+        ``text`` (``escape`` or a decoder's) would find nothing, told without building it (in a
+        cast, every line is escaped).
+
+        A finding there needs one of the secrets' anchors in the decoded lines (nothing else is
+        looked for). Decoding puts one or more characters in place of each encoded run and copies
+        the rest, so an anchor made only of copied characters stands in ``text`` too, and the one
+        pass met it (a candidate starts at it or runs over its start); an anchor holds no line
+        break here, so the lines a view joins cannot make one. What is left is an anchor holding
+        a decoded character, and a screen view of the decoded lines (a control could move
+        characters next to each other; the unicode view drops invisible ones): neither can be
+        when ``text`` holds no control or invisible character and nothing in it decodes to a
+        character of the anchors or to one the screen view acts on. Every escape's decoded
+        character is counted (the ``u0041`` after a ``\\`` pair too: more than the decoder
+        takes, never less). ``tests/unit/test_redact_fast_paths.py`` holds this to the views
+        built."""
+        if self._gates is None or kind == "bidi":
+            return False
+        anchor_chars, escapes, percents = self._gates
+        for start, end in hits:
+            for anchor in self._anchor_map:
+                if text.find(anchor, start, end + len(anchor) - 1) != -1:
+                    return False
+        if kind == "percent":
+            return not percents.found_in(data)
+        if kind == "html":
+            return "&#" not in text and not anchor_chars & set(_HTML_NAMED)
+        if screen.special_in(unusual):
+            return False  # a control, or an invisible character the views take out
+        if kind == "unicode":
+            return not any(
+                decode.COMPAT.match(c) and anchor_chars & set(unicodedata.normalize("NFKC", c))
+                for c in unusual.others
+            )
+        return not escapes.found_in(data) or not _escapes_tell(text, anchor_chars)
 
     def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         """The secrets in ``text`` as it is (a view's text): the prefilter's candidates, the rules

@@ -56,7 +56,7 @@ _JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _HTML = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?|&(amp|lt|gt|quot|apos);")
 _HTML_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_COMPAT = re.compile(f"[{COMPAT_CHARS}]")
+COMPAT = re.compile(f"[{COMPAT_CHARS}]")
 _BIDI_RUN = re.compile("[\u202e\u2067]([^\u202c\u2069\n]*)[\u202c\u2069]?")
 
 Decoded = tuple[str, list[int], list[int]]
@@ -149,7 +149,7 @@ def _fold(m: re.Match[str]) -> str:
 
 def unicode_fold(line: str) -> Decoded:
     """Compatibility characters folded (NFKC), default-ignorable code points left out."""
-    text, starts, ends = _by_matches(line, _COMPAT, _fold)
+    text, starts, ends = _by_matches(line, COMPAT, _fold)
     if not _IGNORABLE.search(text):
         return text, starts, ends
     keep = [i for i, c in enumerate(text) if not _IGNORABLE.match(c)]
@@ -188,7 +188,7 @@ DECODERS: dict[str, tuple[str, Callable[[str], Decoded]]] = {
 FAST: dict[str, Callable[[str], str]] = {
     "percent": lambda line: _PERCENT_RUN.sub(_percent, line),
     "html": lambda line: _HTML.sub(_html, line),
-    "unicode": lambda line: _IGNORABLE.sub("", _COMPAT.sub(_fold, line)),
+    "unicode": lambda line: _IGNORABLE.sub("", COMPAT.sub(_fold, line)),
 }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cab_trace.redact.decode import DEFAULT_IGNORABLE
 
@@ -114,12 +114,49 @@ def has_controls(data: bytes) -> bool:
 
 _ASCII_BYTES = bytes(range(128))
 _NON_ASCII_SPECIAL = re.compile(NON_ASCII_SPECIAL)
+#: Every byte but C0 controls and DEL (tab and newline included: kept apart below).
+_NOT_C0 = bytes(b for b in range(256) if b not in _C0)
 
 
-def has_special(text: str) -> bool:
+class Unusual(NamedTuple):
+    """What a text holds besides printable ASCII, tab and newline."""
+
+    #: A control :func:`has_controls` counts.
+    controls: bool
+    #: The distinct characters that are not ASCII.
+    others: frozenset[str]
+
+
+_NOTHING_UNUSUAL = Unusual(False, frozenset())
+
+
+def unusual(data: bytes) -> Unusual:
+    """:func:`has_controls` and the characters that are not ASCII of UTF-8 ``data``, from one
+    ``bytes.translate`` (what a redactor asks of every text: controls call for the screen view,
+    some characters for a decoder's; in ordinary output nothing is left after the translate)."""
+    rest = data.translate(None, _PLAIN_ASCII)
+    if not rest:
+        return _NOTHING_UNUSUAL
+    c0 = rest.translate(None, _NOT_C0)
+    controls = bool(c0)
+    if controls and not c0.strip(b"\r"):
+        # Carriage returns alone: they hide nothing as \r\n, nor as the text's last character.
+        controls = len(c0) - data.endswith(b"\r") != data.count(b"\r\n")
+    others = rest.translate(None, _ASCII_BYTES) if c0 else rest
+    return Unusual(controls, frozenset(others.decode("utf-8", "surrogatepass")) if others else frozenset())
+
+
+def special_in(found: Unusual) -> bool:
+    """:func:`has_special`, from what :func:`unusual` found."""
+    return found.controls or any(_NON_ASCII_SPECIAL.match(c) for c in found.others)
+
+
+def has_special(text: str, data: bytes | None = None) -> bool:
     """Whether ``text`` holds anything the stripped view takes out: a control (``\r\n`` aside)
-    or an invisible character, among the few distinct characters that are not ASCII."""
-    data = text.encode("utf-8", "surrogatepass")
+    or an invisible character, among the few distinct characters that are not ASCII. ``data``
+    is ``text`` in UTF-8 if the caller has it."""
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
     if has_controls(data):
         return True
     if len(data) == len(text):
