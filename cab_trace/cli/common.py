@@ -271,13 +271,9 @@ def parse_vars(items: Sequence[str]) -> dict[str, str]:
 
 
 def known_secrets(names: Sequence[str]) -> list[str]:
-    values = []
-    for name in names:
-        value = os.environ.get(name)
-        if not value:
-            raise UsageError(f"--secret-env {name}: ${name} is not set")
-        values.append(value)
-    return values
+    from cab_trace.redact.known import named_secrets
+
+    return named_secrets(names, os.environ)
 
 
 def silence_broken_pipe() -> None:

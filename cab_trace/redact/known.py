@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from cab_trace.errors import UsageError
 
 #: A known secret shorter than this cannot be replaced without destroying ordinary text
 #: (a key "ab" would blank every "ab"); the harness warns about such values instead.
@@ -118,3 +120,18 @@ def extend(text: str, at: int, secret: str, offset: int, length: int) -> tuple[i
     if matched == len(secret) or matched >= PIECE:
         return lo, hi
     return None
+
+
+def named_secrets(names: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """The values of the variables ``--secret-env`` names, each of which must be set.
+
+    Raises:
+        UsageError: a named variable is unset or empty (a secret that cannot be looked for).
+    """
+    values = []
+    for name in names:
+        value = environ.get(name)
+        if not value:
+            raise UsageError(f"--secret-env {name}: ${name} is not set")
+        values.append(value)
+    return values

@@ -37,6 +37,7 @@ from cab_trace.model import TRACE_FILE_NAME
 from cab_trace.model.axes import CellNumbers
 from cab_trace.model.jsonl import resolve_trace_path
 from cab_trace.redact import secrets_from_env
+from cab_trace.redact.known import named_secrets
 from cab_trace.show import safe_text
 from cab_trace.sweep.plan import identity_key
 from replay.load import LoadedTrace, load
@@ -307,13 +308,7 @@ def export_site(
 def _known_secrets(names: Sequence[str]) -> list[str]:
     """The values the leak check looks for: of ``--secret-env`` names, and of every
     secret-named variable in the environment (as a run's redactor takes them)."""
-    values = []
-    for name in names:
-        value = os.environ.get(name)
-        if not value:
-            raise UsageError(f"--secret-env {name}: ${name} is not set")
-        values.append(value)
-    return values + secrets_from_env(os.environ)
+    return named_secrets(names, os.environ) + secrets_from_env(os.environ)
 
 
 def _is_directory_target(output: Path) -> bool:
