@@ -65,6 +65,10 @@ class Exchange:
     body_unsent: bool = False
     """The endpoint stopped taking the request's body before its end (the connection ends after
     its answer)."""
+    end_ns: int = 0
+    """When the answer ended: stamped just *before* its last bytes go to the agent (or when the
+    endpoint closed a body that ends with the connection), so that nothing the agent does in
+    answer can be stamped earlier, however late this thread gets to run afterwards."""
 
 
 class Link:
@@ -469,6 +473,8 @@ class Link:
                 exchange.stripper = UsageStripper(stream_choices(call.request_body))
                 head = self._rewritten_head(response, framing, exchange)
         try:
+            if framing.kind is Framing.NONE or (framing.kind is Framing.LENGTH and framing.length == 0):
+                exchange.end_ns = proxy.clock.now_ns()
             self._to_agent(head)
             self._copy(framing, exchange)
         except AgentGone:
@@ -477,7 +483,7 @@ class Link:
             exchange.cut, exchange.reset = gone.reason, gone.reset
         ended = exchange.cut is not None or exchange.hung_up or exchange.problem is not None
         if item is not None:
-            item.call.end_ns = proxy.clock.now_ns()
+            item.call.end_ns = exchange.end_ns or proxy.clock.now_ns()
             proxy._finish(item, exchange)
         if ended:
             self.close(reset=exchange.reset)
@@ -529,6 +535,7 @@ class Link:
                 self._forward_stripped(stripper.release(time.monotonic()) if stripper else b"", exchange)
                 continue
             if not data:
+                exchange.end_ns = self.proxy.clock.now_ns()
                 if chunks is not None:
                     exchange.cut = "the connection closed inside the chunked body"
                 elif left > 0:
@@ -549,6 +556,8 @@ class Link:
                 payload = [data]
                 if left > 0:
                     left -= len(data)
+            if left == 0 or (chunks is not None and chunks.done):
+                exchange.end_ns = self.proxy.clock.now_ns()  # before the agent can have it all
             self._forward(data, payload, exchange)
         if stripper is not None:
             self._forward_stripped(stripper.finish(), exchange)

@@ -52,12 +52,22 @@ def _latest_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages[last + 1 :]
 
 
+#: Results seen for calls not asked yet, kept for this many ids (see ``ToolStepTracker._early``).
+EARLY_RESULTS = 64
+
+
 class ToolStepTracker:
-    """Feed every finished call in the order calls finished; collect the steps it completes."""
+    """Feed every finished call in the order calls finished; collect the steps it completes.
+
+    Calls are fed as their recording finishes, which on a loaded machine is not always the
+    order they ended in: a request carrying a result can be fed before the answer that asked
+    for it. Results with an id are then held (a bounded few) until the asking call comes.
+    """
 
     def __init__(self) -> None:
         self._pending: dict[str, list[ToolStep]] = {}
         self._done: set[str] = set()
+        self._early: dict[str, tuple[dict[str, Any], CallRecord]] = {}
 
     def on_call(self, call: CallRecord) -> list[ToolStep]:
         """The steps whose results this call's request carries; then remember what it asks for."""
@@ -65,7 +75,7 @@ class ToolStepTracker:
         messages = call.request.input_messages
         latest = _parts(_latest_turn(messages), "tool_call_response")
         for part in _parts(messages, "tool_call_response"):
-            key = str(_key(part))
+            key = own = str(_key(part))
             this_turn = any(part is p for p in latest)
             if key not in self._pending and part.get("name") and this_turn:
                 # A call that came without an id, answered with one the agent gave it (gemini-cli
@@ -75,17 +85,15 @@ class ToolStepTracker:
                 continue
             waiting = self._pending.get(key)
             if not waiting:
+                if this_turn and not own.startswith("name:") and own not in self._done:
+                    self._early.setdefault(own, (part, call))
+                    while len(self._early) > EARLY_RESULTS:
+                        del self._early[next(iter(self._early))]
                 continue
             step = waiting.pop(0)
             if not waiting:
                 del self._pending[key]
-            step.end_ns = max(call.start_ns, step.start_ns)
-            response = part_response(part)
-            step.result = response if isinstance(response, str) else content_json(response)
-            step.returned_by = call.index
-            if step.call_id:
-                self._done.add(step.call_id)
-            finished.append(step)
+            finished.append(self._returned(step, part, call))
         if not call.failed:
             described = descriptions(call.request.tool_definitions)
             for part in _parts(call.response.output_messages, "tool_call"):
@@ -100,8 +108,22 @@ class ToolStepTracker:
                     call.index,
                     description=described.get(str(part.get("name") or "")),
                 )
-                self._pending.setdefault(key, []).append(step)
+                early = self._early.pop(key, None)
+                if early is not None and early[1].index > call.index:
+                    finished.append(self._returned(step, *early))
+                else:
+                    self._pending.setdefault(key, []).append(step)
         return finished
+
+    def _returned(self, step: ToolStep, part: dict[str, Any], call: CallRecord) -> ToolStep:
+        """``step`` with its result, which ``call``'s request carried back to the model."""
+        step.end_ns = max(call.start_ns, step.start_ns)
+        response = part_response(part)
+        step.result = response if isinstance(response, str) else content_json(response)
+        step.returned_by = call.index
+        if step.call_id:
+            self._done.add(step.call_id)
+        return step
 
     def unanswered(self) -> list[ToolStep]:
         """Steps whose result never went back to the model (the run ended first)."""

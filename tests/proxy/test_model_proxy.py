@@ -193,6 +193,33 @@ def test_concurrent_calls_are_each_recorded_once() -> None:
     assert all(c.outcome == "ok" and c.response.usage is not None for c in calls)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_call_ends_no_later_than_the_agent_had_its_answer(
+    monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """The proxy's thread can run late after the last bytes go out (a loaded machine, or slow
+    bookkeeping, made slow here): the call's end is still stamped before the agent could act on
+    the answer, so the next call, or a tool step, is never placed before the call that caused it."""
+    from cab_trace.harness import answer_reader
+
+    feed = answer_reader.AnswerReader.feed
+
+    def slow_feed(self: answer_reader.AnswerReader, piece: bytes) -> None:
+        feed(self, piece)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(answer_reader.AnswerReader, "feed", slow_feed)
+    with ScriptedModelServer(chunk_size=4096) as server, proxied(server.url) as (proxy, calls):
+        seen = fetch(proxy.url, "/chat/completions", {**CHAT, "stream": stream})
+        had_it = proxy.clock.now_ns()
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert seen.status == 200 and seen.error is None
+    (call,) = calls
+    assert call.outcome == "ok" and call.start_ns < call.end_ns <= had_it
+
+
 # -- failures: the agent sees what it would have seen; the span says what happened -------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import orjson
@@ -434,3 +435,42 @@ def test_tool_steps_from_a_response_and_the_request_returning_results() -> None:
     assert orjson.loads(attrs["gen_ai.tool.call.arguments"]) == {"command": "ls"}
     assert "gen_ai.tool.call.result" not in tool_step_attributes(step, content=False)
     assert [s.call_id for s in tracker.unanswered()] == ["call_2"]  # asked by the second, never returned
+
+
+def test_a_result_recorded_before_the_answer_that_asked_for_it_still_makes_its_step() -> None:
+    """On a loaded machine the second call's recording can finish before the first's: the
+    result it carries waits for the asking answer instead of being lost as unanswered."""
+    second_body = orjson.dumps(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "go"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "call_7", "function": {"name": "bash", "arguments": "{}"}}],
+                },
+                {"role": "tool", "tool_call_id": "call_7", "content": "greet.py"},
+            ],
+        }
+    )
+    acc = ResponseAccumulator(Api.CHAT)
+    acc.feed_json(fixture("chat_response.json"))
+    second = _call(Api.CHAT, second_body, acc, start_ns=1_400_000_000, end_ns=1_600_000_000, index=2)
+    first = _call(
+        Api.CHAT,
+        b'{"model":"m","messages":[{"role":"user","content":"go"}]}',
+        stream(Api.CHAT, "chat_stream_usage.sse"),
+    )
+    in_order, reversed_order = ToolStepTracker(), ToolStepTracker()
+    assert in_order.on_call(first) == []
+    (expected,) = in_order.on_call(second)
+    assert reversed_order.on_call(second) == []
+    (step,) = reversed_order.on_call(first)
+    assert step == expected and step.returned_by == 2 and step.result == "greet.py"
+    assert [s.call_id for s in reversed_order.unanswered()] == ["call_2"]
+    # A result whose asking call started *after* it is history, not this step's result.
+    late = ToolStepTracker()
+    late.on_call(second)
+    (later_first,) = [dataclasses.replace(first, index=3)]
+    assert late.on_call(later_first) == []
+    assert {s.call_id for s in late.unanswered()} == {"call_7", "call_2"}
