@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from cab_trace.errors import UsageError
-from cab_trace.model import TRACE_FILE_NAME
-from cab_trace.model.foreign import trial_result_in
+from cab_trace.model import TRACE_FILE_NAME, harbor
+from cab_trace.model.foreign import looks_like_inspect_log, trial_result_in
 
 
 def traces_below(path: Path) -> list[Path]:
     """Every run's trace below a directory: ``trace.jsonl`` files, Harbor trials' ``result.json``
-    and Inspect AI ``.eval`` logs (imported logs read as runs too)."""
-    found = set(path.rglob(TRACE_FILE_NAME)) | set(path.rglob("*.eval"))
-    found |= {r for d in path.rglob("result.json") if (r := trial_result_in(d.parent)) is not None}
+    and Inspect AI logs (``.eval``, and ``.json`` that starts as Inspect's logs do; imported logs
+    read as runs too). Hidden directories are not searched: a sweep keeps the attempts a rerun
+    superseded in ``.attempts/``, and those are not its cells; nor is a run directory or a
+    trial (as ``cab-trace show DIR`` reads them)."""
+    found: set[Path] = set()
+    for here, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        directory = Path(here)
+        if TRACE_FILE_NAME in names:
+            found.add(directory / TRACE_FILE_NAME)
+            dirs.clear()  # a run's kept workdir is not a run
+            continue
+        if harbor.RESULT_FILE in names and (trial := trial_result_in(directory)) is not None:
+            found.add(trial)
+            dirs.clear()  # nor is a trial's agent directory
+            continue
+        found.update(directory / n for n in names if looks_like_inspect_log(os.path.join(here, n)))
     return sorted(found)
 
 

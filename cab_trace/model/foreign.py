@@ -7,6 +7,7 @@ Stdlib and orjson only; :mod:`cab_trace.model.formats` tells the formats apart a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,27 @@ def trial_result_in(directory: Path) -> Path | None:
     if result.is_file() and any((directory / n).is_dir() for n in ("agent", "verifier")):
         return result
     return None
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+#: How Inspect AI starts a ``.json`` log (``EvalLog``'s fields in order: version, status, eval).
+_INSPECT_JSON = re.compile(rb'\A\s*\{\s*"version"\s*:\s*\d+\s*,[^{]*"eval"\s*:\s*\{')
+
+
+def looks_like_inspect_log(path: str) -> bool:
+    """Whether a file is, by its name and first bytes, an Inspect AI log (``.eval``: a zip
+    archive; ``.json``: starting as Inspect writes its logs): what a directory walk takes for
+    a run without reading it whole (reading it says the rest)."""
+    if not path.endswith((".eval", ".json")):
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    if path.endswith(".eval"):
+        return head.startswith(_ZIP_MAGIC)
+    return _INSPECT_JSON.match(head) is not None
 
 
 def _warn_read(path: Path, warn: WarnFn | None, what: str, exc: Exception) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 import orjson
 
 from cab_trace.model import TRACE_FILE_NAME
-from cab_trace.model.foreign import trial_result_in
+from cab_trace.model.foreign import looks_like_inspect_log, trial_result_in
 from cab_trace.model.harbor import RESULT_FILE, TRAJECTORY_FILE
 from cab_trace.show import safe_text
 from cab_trace.sweep.runs_index import (
@@ -231,7 +230,7 @@ def _walk(root: Path) -> _Found:
                 elif (
                     _is_log_name(entry.name)
                     and entry.is_file(follow_symlinks=False)
-                    and _is_inspect_log(entry.path)
+                    and looks_like_inspect_log(entry.path)
                 ):
                     st = entry.stat(follow_symlinks=False)
                     found.sources.append((entry.path, entry.path, (st.st_size, st.st_mtime_ns)))
@@ -261,26 +260,8 @@ def _trial(directory: str) -> _Source | None:
     return directory, f"{directory}/{RESULT_FILE}", (sum(s[0] for s in stamps), max(s[1] for s in stamps))
 
 
-_ZIP_MAGIC = b"PK\x03\x04"
-#: How Inspect AI starts a ``.json`` log (``EvalLog``'s fields in order: version, status, eval).
-_INSPECT_JSON = re.compile(rb'\A\s*\{\s*"version"\s*:\s*\d+\s*,[^{]*"eval"\s*:\s*\{')
-
-
 def _is_log_name(name: str) -> bool:
     return name.endswith((".eval", ".json"))
-
-
-def _is_inspect_log(path: str) -> bool:
-    """Whether a file is, by its first bytes, an Inspect AI log: what the walk takes for a
-    run's log without reading it whole (reading it says the rest)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    if path.endswith(".eval"):
-        return head.startswith(_ZIP_MAGIC)
-    return _INSPECT_JSON.match(head) is not None
 
 
 def read_cells(path: Path, warn: WarnFn | None = None) -> list[dict[str, Any]]:

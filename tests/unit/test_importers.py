@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cab_trace.errors import TraceFileError
+from cab_trace.export.sources import traces_below
 from cab_trace.model import SpanRecord
 from cab_trace.model.asciicast import convert, read, records_from_cast
 from cab_trace.model.axes import cell_numbers
@@ -25,6 +26,7 @@ from cab_trace.model.formats import detect_format, jaeger_document, read_trace, 
 from cab_trace.model.harbor import records_from_atif, records_from_trial
 from cab_trace.model.inspect_log import records_from_inspect_json
 from cab_trace.model.inspect_messages import passed_of
+from cab_trace.model.jsonl import encode_record
 from cab_trace.model.record import RecordError
 from tests.conftest import run_cli
 from tests.strategies import traces
@@ -319,6 +321,32 @@ def test_a_directory_of_trials_exports_as_a_sweep(tmp_path: Path) -> None:
     (job / "config.json").write_text("{}")
     again = run_cli("export", str(tmp_path / "jobs"), "--format", "otlp-json", "-o", str(out))
     assert again.returncode == 0 and "of 2 trace(s)" in again.stderr, again.stderr
+
+
+def test_a_directory_export_finds_inspect_json_logs_and_leaves_superseded_attempts(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(EVAL_JSON, logs / "run-1.json")
+    (logs / "notes.json").write_text('{"version": 2, "not": "an inspect log"}')
+    # A run directory, its kept workdir (whose own files are not runs), and the attempt a
+    # rerun superseded (kept in .attempts/, not a cell of the sweep).
+    run = tmp_path / "sweep" / "cell"
+    shutil.copytree(TRIAL, tmp_path / "trial")
+    records = list(read_trace(tmp_path / "trial" / "result.json"))
+    run.mkdir(parents=True)
+    (run / "trace.jsonl").write_bytes(b"".join(encode_record(r) for r in records))
+    (run / "workdir").mkdir()
+    shutil.copy(EVAL_JSON, run / "workdir" / "inspect.json")
+    attempt = tmp_path / "sweep" / ".attempts" / "cell" / "1"
+    attempt.mkdir(parents=True)
+    shutil.copy(run / "trace.jsonl", attempt / "trace.jsonl")
+    assert traces_below(tmp_path) == sorted(
+        [logs / "run-1.json", run / "trace.jsonl", tmp_path / "trial" / "result.json"]
+    )
+    out = tmp_path / "all.jsonl"
+    result = run_cli("export", str(logs), "--format", "otlp-json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "of 3 trace(s)" in result.stderr  # the .json log: its two samples and the eval
 
 
 # -- asciicast -------------------------------------------------------------------------------------
