@@ -3,13 +3,7 @@ and asciinema recording; an Inspect AI log's samples in the picker, each with it
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 from replay.app import PickerScreen, ReplayApp
@@ -17,6 +11,7 @@ from replay.load import load
 from replay.widgets.waterfall import Waterfall
 from tests.replay.conftest import FakeClock, terminal_settled
 from tests.replay.test_app import SIZE, detail_text, shown, trace_screen
+from tests.tmux import Tmux
 
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
 TRIAL = FOREIGN / "harbor" / "fix-greeting__Ab3dE9x"
@@ -70,34 +65,15 @@ async def test_an_inspect_log_opens_the_picker_with_its_samples() -> None:
 def test_a_harbor_trial_in_a_real_terminal() -> None:
     """`cab-trace replay TRIAL_DIR` in tmux (a server of its own): the phases, the model calls
     and, at the end, the agent's screen from the trial's asciinema recording."""
-    assert shutil.which("tmux"), "tmux is needed for the real-terminal replay test (apt-get install tmux)"
-    server = f"cab-trace-i24-{uuid.uuid4().hex[:8]}"
-    tmux = ["tmux", "-L", server]
-    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "cab_trace", "replay", str(TRIAL)])
-    env = {**os.environ, "TERM": "xterm-256color"}
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-x", "150", "-y", "42", command + "; sleep 30"], check=True, env=env
-    )
-
-    def wait_for(text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = subprocess.run(
-                [*tmux, "capture-pane", "-p"], capture_output=True, text=True, check=True
-            ).stdout
-            if text in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {text!r}; the screen was:\n{screen}")
-            time.sleep(0.1)
-
+    session = Tmux([sys.executable, "-m", "cab_trace", "replay", str(TRIAL)], size=(150, 42))
     try:
-        screen = wait_for("agent_execution")
-        assert "environment_setup" in screen and "chat scripted-model" in screen and "verifier" in screen
-        subprocess.run([*tmux, "send-keys", "End"], check=True)
-        wait_for("Hello, x!")  # the recording's last screen, at the end of the trial
+        phases = ("agent_execution", "environment_setup", "chat scripted-model", "verifier")
+        session.wait_for(lambda s: all(p in s for p in phases), "the trial's phases and calls")
+        session.keys("End")
+        # the recording's last screen, at the end of the trial
+        session.wait_for(lambda s: "Hello, x!" in s, "the agent's last screen")
     finally:
-        subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
+        session.close()
 
 
 def test_a_recording_on_its_own_replays_as_its_own_terminal() -> None:

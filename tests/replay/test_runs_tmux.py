@@ -4,58 +4,17 @@ both terminals at the same playhead. A missing tmux fails here rather than skipp
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import shutil
-import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.replay.conftest import DEMO_RUN, FIXTURES
 from tests.replay.test_runs_screen import sweep_specs
 from tests.runs_factory import write_sweep
-
-
-class Tmux:
-    """One tmux server of our own (``-L``), one session running ``command``."""
-
-    def __init__(self, command: list[str], size: tuple[int, int]) -> None:
-        assert shutil.which("tmux"), "tmux is needed for the real-terminal tests (apt-get install tmux)"
-        self.server = f"cab-trace-i19-{uuid.uuid4().hex[:8]}"
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-        shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
-        self._tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), shell, env=env)
-
-    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.server, *args], capture_output=True, text=True, check=True, env=env, cwd=ROOT
-        ).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "t")
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "t", *keys)
-
-    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if ok(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.server, "kill-server"], check=False, capture_output=True)
+from tests.tmux import Tmux
 
 
 @pytest.fixture

@@ -4,83 +4,14 @@ missing tmux fails here rather than skipping."""
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import shutil
-import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.replay.conftest import AGENT_RUN, DEMO_RUN
-
-
-class Tmux:
-    """A command in a tmux session on a tmux server of its own (``tmux -L``): tests running side
-    by side, or a user's own tmux, never share one."""
-
-    def __init__(
-        self, command: list[str], size: tuple[int, int] = (150, 42), env: dict[str, str] | None = None
-    ) -> None:
-        assert shutil.which("tmux"), "tmux is needed for the real-terminal replay test (apt-get install tmux)"
-        self.session = f"cab-trace-test-{uuid.uuid4().hex[:8]}"
-        self.tmux = ["tmux", "-L", self.session]
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})}
-        env.pop("TMUX", None)  # started from inside tmux: still a server of its own
-        shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 30"
-        subprocess.run(
-            [
-                *self.tmux,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                self.session,
-                "-x",
-                str(size[0]),
-                "-y",
-                str(size[1]),
-                shell,
-            ],
-            check=True,
-            env=env,
-            cwd=ROOT,
-        )
-
-    def screen(self, joined: bool = False, escapes: bool = False) -> str:
-        """The screen as text; ``joined``: lines the terminal wrapped put back together;
-        ``escapes``: with the colour sequences the terminal shows them with."""
-        flags = [*(["-J"] if joined else []), *(["-e"] if escapes else [])]
-        return subprocess.run(
-            [*self.tmux, "capture-pane", "-p", *flags, "-t", self.session],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.tmux, "send-keys", "-t", self.session, *keys], check=True)
-
-    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 30) -> str:
-        """The first screen for which ``ok`` holds (polled until ``timeout``, generous for a busy
-        machine): assert on what this returns, never on a screen read before it settled."""
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if ok(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        subprocess.run([*self.tmux, "kill-server"], check=False, capture_output=True)
+from tests.tmux import Tmux
 
 
 @pytest.fixture

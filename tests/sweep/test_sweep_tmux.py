@@ -4,58 +4,20 @@ which stops its cells."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cab_trace.sweep.state import read_cells
 from tests.sweep.helpers import ROOT, make_task
+from tests.tmux import Tmux
 
 
-class Terminal:
-    def __init__(self, command: list[str], cwd: Path, size: tuple[int, int] = (110, 30)) -> None:
-        if not shutil.which("tmux"):
-            if os.environ.get("CI"):
-                pytest.fail("tmux is needed (.ci/run installs it)")
-            pytest.skip("tmux is not installed")
-        self.server = f"cab-trace-sweep-{uuid.uuid4().hex[:8]}"
-        shell = " ".join(shlex.quote(a) for a in command) + "; echo EXITED=$?; sleep 60"
-        env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
-        width, height = size
-        new = ["tmux", "-L", self.server, "new-session", "-d", "-s", "s", "-x", str(width), "-y", str(height)]
-        subprocess.run([*new, shell], check=True, env=env, cwd=cwd)
-
-    def screen(self) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.server, "capture-pane", "-p", "-t", "s"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.server, "send-keys", "-t", "s", *keys], check=True)
-
-    def wait_for(self, ok: Callable[[str], bool], what: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if ok(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.server, "kill-server"], check=False, capture_output=True)
+def Terminal(command: list[str], cwd: Path, size: tuple[int, int] = (110, 30)) -> Tmux:
+    """The sweep in a terminal, run from ``cwd`` with this checkout importable."""
+    return Tmux(command, size, env={"PYTHONPATH": str(ROOT)}, cwd=cwd, hold=60)
 
 
 @pytest.fixture
@@ -77,7 +39,7 @@ def sweep(tmp_path: Path, task: Path, *agent: str, repeats: int = 6) -> Iterator
 
 def test_the_live_view_is_redrawn_in_place_with_names_escaped(tmp_path: Path, task: Path) -> None:
     for term in sweep(tmp_path, task, "sleep", "0.5"):
-        running = term.wait_for(lambda s: "running" in s and "ETA" in s, "the live view")
+        running = term.wait_for(lambda s: "running" in s and "ETA" in s, "the live view", timeout=60)
         assert running.count("sweep sweep:") == 1
         screen = term.wait_for(lambda s: "EXITED=0" in s, "the sweep to end", timeout=120)
         status = [
@@ -92,7 +54,7 @@ def test_the_live_view_is_redrawn_in_place_with_names_escaped(tmp_path: Path, ta
 
 def test_ctrl_c_typed_in_the_terminal_stops_the_sweep(tmp_path: Path, task: Path) -> None:
     for term in sweep(tmp_path, task, "sleep", "60", repeats=3):
-        term.wait_for(lambda s: "2 running" in s, "two running cells")
+        term.wait_for(lambda s: "2 running" in s, "two running cells", timeout=60)
         term.keys("C-c")
         screen = term.wait_for(lambda s: "EXITED=" in s, "the sweep to stop", timeout=60)
         assert "EXITED=130" in screen and "interrupted: stopping 2 running cell(s)" in screen
