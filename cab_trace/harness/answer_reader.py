@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from cab_trace.llm import Api, ResponseAccumulator
-from cab_trace.llm.wire import ResponseInfo
+from cab_trace.llm.wire_types import ResponseInfo
 
 #: Bytes one call's reader may have waiting.
 QUEUE_BYTES = 4 * 1024 * 1024

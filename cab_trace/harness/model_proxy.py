@@ -63,7 +63,7 @@ from cab_trace.harness.request_body import MAX_BODY, SHARED_BYTES
 from cab_trace.llm import Api, CallRecord, parse_request
 from cab_trace.llm.call import request_hash
 from cab_trace.llm.partial import KEEP, parse_cut_request
-from cab_trace.llm.wire import RequestInfo
+from cab_trace.llm.wire_types import RequestInfo
 
 CallFn = Callable[[CallRecord], None]
 

@@ -8,10 +8,12 @@ parsers the bytes it forwards; everything that can be tested on a recorded body 
 
 from __future__ import annotations
 
+from cab_trace.llm.accumulator import ResponseAccumulator
 from cab_trace.llm.call import CallRecord, call_attributes, span_name
+from cab_trace.llm.request import parse_request
 from cab_trace.llm.sse import SseEvent, SseParser
 from cab_trace.llm.tools import ToolStep, ToolStepTracker, tool_step_attributes
-from cab_trace.llm.wire import Api, ResponseAccumulator, Usage, detect_api, parse_request
+from cab_trace.llm.wire_types import Api, Usage, detect_api
 
 __all__ = [
     "Api",

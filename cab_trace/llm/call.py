@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from cab_trace.llm.partial import CutBody
-from cab_trace.llm.wire import Api, RequestInfo, ResponseInfo, Usage
+from cab_trace.llm.wire_types import Api, RequestInfo, ResponseInfo, Usage
 
 #: ``cab.kind`` of a model-call span and of a tool-step span.
 MODEL_CALL_KIND = "model_call"

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from cab_trace.llm.wire import Api, Message, RequestInfo, parse_request
+from cab_trace.llm.request import parse_request
+from cab_trace.llm.wire_types import Api, Message, RequestInfo
 
 #: Bytes kept of each end of a body over the limit: room for many whole messages, well past
 #: what a span records of them (``cab_trace.llm.call.ATTRIBUTE_LIMIT``).

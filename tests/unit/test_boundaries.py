@@ -55,6 +55,12 @@ PURE = [
     "cab_trace.llm.bounded",
     "cab_trace.llm.stream_usage",
     "cab_trace.llm.partial",
+    "cab_trace.llm.wire",
+    "cab_trace.llm.wire_types",
+    "cab_trace.llm.values",
+    "cab_trace.llm.messages",
+    "cab_trace.llm.request",
+    "cab_trace.llm.accumulator",
     # HTTP/1.1 framing and the answers read on the side, for the model proxy
     "cab_trace.harness.http11",
     "cab_trace.harness.answer_reader",
