@@ -22,9 +22,9 @@ import orjson
 
 from cab_trace.llm.summary import call_rows, is_model_call, render_table
 from cab_trace.model import SpanRecord
+from cab_trace.model.attr_values import AnyAttrValue, attr_to_json, attrs_to_json
 from cab_trace.model.axes import cell_numbers
 from cab_trace.model.index import SpanIndex
-from cab_trace.model.record import AnyAttrValue, attr_to_json, attrs_to_json
 from cab_trace.model.tree import shape_warnings, tree_order, tree_rows
 from cab_trace.textsafe import safe_text
 

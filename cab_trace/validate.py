@@ -24,7 +24,7 @@ from cab_trace.model import RecordError, SpanRecord
 from cab_trace.model.formats import detect_format, read_trace, resolve_source
 from cab_trace.model.jsonl import looks_truncated
 from cab_trace.model.lines import bounded_lines
-from cab_trace.model.record import fast_check
+from cab_trace.model.record_fast import fast_check
 from cab_trace.model.structure import StructureCheck
 
 SCHEMA_NAME = "span-record.v1.schema.json"

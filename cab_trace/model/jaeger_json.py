@@ -32,6 +32,7 @@ from typing import IO, Any, cast
 
 import orjson
 
+from cab_trace.model.attr_values import attr_to_json, attrs_to_json
 from cab_trace.model.otlp_json import KIND_ATTRIBUTE, UNSPECIFIED, json_kind
 from cab_trace.model.record import (
     INT64_MAX,
@@ -48,8 +49,6 @@ from cab_trace.model.record import (
     SpanRecord,
     Status,
     StatusCode,
-    attr_to_json,
-    attrs_to_json,
 )
 
 #: Tags that carry span fields, not attributes, in Jaeger's OTLP translation.

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from cab_trace.model.attr_values import attrs_to_json, from_any_value, otlp_any_value
 from cab_trace.model.record import (
     SPAN_KINDS,
     UINT64_MAX,
@@ -29,9 +30,6 @@ from cab_trace.model.record import (
     SpanRecord,
     Status,
     StatusCode,
-    attrs_to_json,
-    from_any_value,
-    otlp_any_value,
 )
 
 KIND_ATTRIBUTE = "cab.kind"

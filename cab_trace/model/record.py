@@ -2,47 +2,102 @@
 
 Pure: stdlib only. The field names and rules here are the ones in
 ``schemas/span-record.v1.schema.json``; ``tests/unit/test_schema.py`` keeps the two in step.
+
+This module holds the model (:class:`SpanRecord` and its parts), its JSON form and the strict
+parser. Three neighbours hold what it is built from, and it re-exports their public names so that
+``from cab_trace.model.record import ...`` keeps working for all of them:
+
+- :mod:`.record_fields`: the kinds, codes, limits, :class:`RecordError` and the field readers;
+- :mod:`.attr_values`: attribute value types, their validation and the OTLP ``AnyValue`` codec;
+- :mod:`.record_fast`: the bulk checks of the fast path (:func:`fast_check`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import math
-import re
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, cast
 
-Scalar: TypeAlias = str | bool | int | float
-AttrValue: TypeAlias = Scalar | list[str] | list[bool] | list[int] | list[float] | list[int | float]
-"""What the recorder writes: JSON's own values."""
-AnyAttrValue: TypeAlias = AttrValue | bytes | dict[str, Any] | list[Any] | None
-"""Any OpenTelemetry ``AnyValue`` a foreign trace may hold: besides :data:`AttrValue`, bytes, a
-key-value list (a dict), a list mixing types or nesting, NaN or infinity, and the empty value
-(None). JSON cannot hold these plainly: see :func:`attr_to_json`."""
-Attributes: TypeAlias = dict[str, AnyAttrValue]
+from cab_trace.model.attr_values import (
+    AnyAttrValue,
+    Attributes,
+    AttrValue,
+    Scalar,
+    attr_to_json,
+    attrs_to_json,
+    check_attr_value,
+    from_any_value,
+    otlp_any_value,
+    parse_attributes,
+)
+from cab_trace.model.record_fast import (
+    _EVENT_KEYS,
+    _LINK_KEYS,
+    _SCOPE_KEYS,
+    _STATUS_KEYS,
+    _ZERO_SPAN,
+    _ZERO_TRACE,
+    _ok_attrs,
+    _ok_id,
+    _ok_time,
+    fast_check,
+)
+from cab_trace.model.record_fields import (
+    _RECORD_KEY_SET,
+    _SPAN_ID,
+    _TRACE_ID,
+    INT64_MAX,
+    INT64_MIN,
+    SPAN_KINDS,
+    STATUS_CODES,
+    UINT32_MAX,
+    UINT64_MAX,
+    RecordError,
+    SpanKind,
+    StatusCode,
+    _array,
+    _hex_id,
+    _no_extra,
+    _object,
+    _optional_string,
+    _required,
+    _string,
+    _uint32,
+    _uint64,
+)
 
-SpanKind = Literal["INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
-StatusCode = Literal["UNSET", "OK", "ERROR"]
-SPAN_KINDS: tuple[SpanKind, ...] = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
-STATUS_CODES: tuple[StatusCode, ...] = ("UNSET", "OK", "ERROR")
+__all__ = [
+    "HARNESS_KINDS",
+    "INT64_MAX",
+    "INT64_MIN",
+    "SPAN_KINDS",
+    "STATUS_CODES",
+    "UINT32_MAX",
+    "UINT64_MAX",
+    "AnyAttrValue",
+    "AttrValue",
+    "Attributes",
+    "Event",
+    "Link",
+    "RecordError",
+    "Scalar",
+    "Scope",
+    "SpanKind",
+    "SpanRecord",
+    "Status",
+    "StatusCode",
+    "attr_to_json",
+    "attrs_to_json",
+    "check_attr_value",
+    "fast_check",
+    "from_any_value",
+    "otlp_any_value",
+    "parse_attributes",
+]
 
 #: The harness phases. ``kind`` may hold any other string for spans recorded by other programs.
 HARNESS_KINDS = (
     "run", "task_setup", "adapter_run", "tool_call", "container", "blast_radius", "verify", "cleanup",
 )  # fmt: skip
-
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID = re.compile(r"[0-9a-f]{16}")
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-UINT64_MAX = 2**64 - 1
-
-
-class RecordError(ValueError):
-    """A JSON object is not a valid span record. ``str()`` says which field and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,171 +268,14 @@ _EXTRA_DEFAULTS: dict[str, object] = {
     "resource_schema_url": "",
     "resource_dropped_attributes_count": 0,
 }
-UINT32_MAX = 2**32 - 1
-
-
-#: The keys in the writer's order (a line in another order is compared as a set).
-_RECORD_KEY_LIST = [
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "span_kind",
-    "start_time_unix_nano",
-    "end_time_unix_nano",
-    "status",
-    "attributes",
-    "events",
-    "links",
-    "resource",
-    "scope",
-]
-_RECORD_KEY_SET = frozenset(_RECORD_KEY_LIST)
-_STATUS_KEYS = frozenset({"code", "message"})
-_EVENT_KEYS = frozenset({"name", "time_unix_nano", "attributes"})
-_LINK_KEYS = frozenset({"trace_id", "span_id", "attributes"})
-_SCOPE_KEYS = frozenset({"name", "version"})
-_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
-
-
-def _ok_id(value: object, pattern: re.Pattern[str], zero: str) -> bool:
-    # ``pattern`` is what this checks (lowercase hex of zero's length); stripping the hex digits
-    # off in C is several times faster than the regular expression, on every id of every line.
-    return type(value) is str and len(value) == len(zero) and value != zero and not value.strip(_HEX)
-
-
-_HEX = "0123456789abcdef"
-
-
-def _ok_time(value: object) -> bool:
-    return type(value) is int and 0 <= value <= UINT64_MAX
-
-
-def _ok_attrs(value: object) -> bool:
-    if type(value) is not dict:
-        return False
-    # Inlined: this loop runs for every attribute of every span read.
-    for v in value.values():
-        t = type(v)
-        if t is str or t is bool:
-            continue
-        if t is int:
-            if not INT64_MIN <= v <= INT64_MAX:
-                return False
-        elif t is float:
-            if not math.isfinite(v):
-                return False
-        elif not _plain_ok(v):
-            return False
-    return True
-
-
-def fast_check(o: object) -> bool:
-    """Whether ``o`` is a valid record line of the common shape (no optional field, plain
-    attribute values), by the same rules as :meth:`SpanRecord._checked` checked in bulk, without
-    building anything: `validate` needs only the verdict. False is "ask the thorough path",
-    not "invalid".
-
-    :func:`_ok_id` and :func:`_ok_time` are inlined here (this runs once per line of a file, and
-    a call costs as much as the check): the three ids are checked for hex digits in one strip of
-    their concatenation; both attribute maps' values are checked in one call."""
-    if type(o) is not dict or ([*o] != _RECORD_KEY_LIST and o.keys() != _RECORD_KEY_SET):
-        return False
-    trace_id, span_id, parent = o["trace_id"], o["span_id"], o["parent_span_id"]
-    if parent is None:
-        parent = _ONE_SPAN  # a valid id, so that one test covers both cases
-    start, end = o["start_time_unix_nano"], o["end_time_unix_nano"]
-    status, scope = o["status"], o["scope"]
-    if not (
-        type(trace_id) is str
-        and type(span_id) is str
-        and type(parent) is str
-        and len(trace_id) == 32
-        and len(span_id) == 16
-        and len(parent) == 16
-        and trace_id != _ZERO_TRACE
-        and _ZERO_SPAN not in (span_id, parent)
-        and not (trace_id + span_id + parent).strip(_HEX)
-        and type(o["name"]) is str
-        and type(o["kind"]) is str
-        and o["span_kind"] in SPAN_KINDS
-        and type(start) is int
-        and type(end) is int
-        and 0 <= start <= end <= UINT64_MAX
-        and type(status) is dict
-        and len(status) == 2  # and both keys: exactly these two
-        and status.get("code") in STATUS_CODES
-        and type(status.get("message")) is str
-        and type(scope) is dict
-        and len(scope) == 2
-        and type(scope.get("name")) is str
-        and "version" in scope
-        and (scope["version"] is None or type(scope["version"]) is str)
-    ):
-        return False
-    attributes, resource, events, links = o["attributes"], o["resource"], o["events"], o["links"]
-    if type(attributes) is not dict or type(resource) is not dict:
-        return False
-    if not _ok_values((*attributes.values(), *resource.values())):
-        return False
-    return (
-        type(events) is list
-        and type(links) is list
-        and (not events or all(map(_ok_event, events)))
-        and (not links or all(map(_ok_link, links)))
-    )
-
-
-_ONE_SPAN = "0" * 15 + "1"
-
-
-def _ok_values(values: tuple[object, ...]) -> bool:
-    """:func:`_ok_attrs` of a map's values (of several maps' at once)."""
-    for v in values:
-        t = type(v)
-        if t is str or t is bool:
-            continue
-        if t is int:
-            if not INT64_MIN <= v <= INT64_MAX:  # type: ignore[operator]
-                return False
-        elif t is float:
-            if not math.isfinite(v):  # type: ignore[arg-type]
-                return False
-        elif t is list:
-            try:
-                "".join(v)  # type: ignore[arg-type]  # a list of strings (the common list): one C call
-            except TypeError:
-                if not _plain_ok(v):
-                    return False
-        elif not _plain_ok(v):
-            return False
-    return True
-
-
-def _ok_event(e: object) -> bool:
-    return (
-        type(e) is dict
-        and e.keys() == _EVENT_KEYS
-        and type(e["name"]) is str
-        and _ok_time(e["time_unix_nano"])
-        and _ok_attrs(e["attributes"])
-    )
-
-
-def _ok_link(lk: object) -> bool:
-    return (
-        type(lk) is dict
-        and lk.keys() == _LINK_KEYS
-        and _ok_id(lk["trace_id"], _TRACE_ID, _ZERO_TRACE)
-        and _ok_id(lk["span_id"], _SPAN_ID, _ZERO_SPAN)
-        and _ok_attrs(lk["attributes"])
-    )
 
 
 def _fast_record(o: object) -> SpanRecord | None:
     """The same rules as :meth:`SpanRecord._checked`, checked in bulk: a valid line (nearly
-    every line) is built here; anything else returns None for the thorough path to explain."""
+    every line) is built here; anything else returns None for the thorough path to explain.
+
+    The builder half of the fast path stays beside the classes it builds (its checks are in
+    :mod:`.record_fast`), so that :meth:`SpanRecord.from_json_obj` needs no import cycle."""
     if type(o) is not dict or o.keys() != _RECORD_KEY_SET:
         return None
     status, scope, parent = o["status"], o["scope"], o["parent_span_id"]
@@ -444,245 +342,6 @@ def _fast_record(o: object) -> SpanRecord | None:
         o["resource"],
         Scope(scope["name"], scope["version"]),
     )
-
-
-def check_attr_value(value: object, where: str) -> AttrValue:
-    """Return ``value`` if it is a valid attribute value, else raise RecordError naming ``where``."""
-    if isinstance(value, str | bool):
-        return value
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise RecordError(f"{where}: integer {value} does not fit in 64 bits")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise RecordError(f"{where}: {value} is not a finite number")
-        return value
-    if isinstance(value, list):
-        family: str | None = None
-        for i, item in enumerate(value):
-            if isinstance(item, list | dict) or item is None:
-                raise RecordError(f"{where}[{i}]: lists may hold only strings, numbers or booleans")
-            check_attr_value(item, f"{where}[{i}]")
-            item_family = "bool" if isinstance(item, bool) else "str" if isinstance(item, str) else "number"
-            if family is None:
-                family = item_family
-            elif item_family != family:
-                raise RecordError(f"{where}: list mixes {family} and {item_family} values")
-        return cast(AttrValue, value)
-    kind = "null" if value is None else type(value).__name__
-    raise RecordError(f"{where}: {kind} is not an attribute value (string, number, bool or list of one)")
-
-
-def _plain_ok(value: object) -> bool:
-    """Fast check for the common valid values; False sends the value to check_attr_value for
-    a precise verdict and message."""
-    t = type(value)
-    if t is str or t is bool:
-        return True
-    if t is int:
-        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
-    if t is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    if t is list:
-        if not value:
-            return True
-        first = type(value[0])  # type: ignore[index]
-        # One C-level pass (the set of the items' types), not a generator per item.
-        return (first is str or first is bool) and set(map(type, value)) == {first}  # type: ignore[call-overload]
-    return False
-
-
-def parse_attributes(obj: object, where: str) -> Attributes:
-    """Validate an attribute map (string keys, plain values, or OTLP ``AnyValue`` objects for
-    what JSON cannot hold plainly) and return it with those objects decoded."""
-    mapping = _object(obj, where)
-    decoded: dict[str, AnyAttrValue] | None = None
-    for key, value in mapping.items():
-        if type(value) is dict:
-            if decoded is None:
-                decoded = dict(mapping)
-            decoded[key] = from_any_value(value, f'{where}["{key}"]')
-        elif not _plain_ok(value):
-            check_attr_value(value, f'{where}["{key}"]')
-    return decoded if decoded is not None else cast(Attributes, mapping)
-
-
-# -- attribute values beyond JSON's own --------------------------------------------------------
-#
-# A value JSON cannot hold plainly (bytes, a key-value list, a list mixing types, NaN, the empty
-# value) is written as the OTLP/JSON ``AnyValue`` object it would be in an OTLP file, e.g.
-# ``{"bytesValue": "aGk="}``; every other value stays the plain JSON it always was.
-
-_NON_FINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _plain_value(value: object) -> bool:
-    t = type(value)
-    if t is str or t is bool:
-        return True
-    if t is int:
-        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
-    if t is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    if t is list:
-        try:
-            check_attr_value(value, "")
-        except RecordError:
-            return False
-        return True
-    return False
-
-
-def attrs_to_json(attributes: Attributes) -> dict[str, Any]:
-    """An attribute map as JSON values (the same dict when every value is plain, nearly always)."""
-    for value in attributes.values():
-        if not _plain_value(value):
-            return {k: attr_to_json(v) for k, v in attributes.items()}
-    return attributes
-
-
-def attr_to_json(value: AnyAttrValue) -> Any:
-    """One attribute value as JSON: itself when plain, else its OTLP/JSON ``AnyValue``."""
-    return value if _plain_value(value) else otlp_any_value(value)
-
-
-def otlp_any_value(value: AnyAttrValue) -> dict[str, Any]:
-    """The OTLP/JSON ``AnyValue`` of a value (the protobuf JSON mapping: 64-bit integers as
-    decimal strings, bytes as base64, NaN and infinities as the strings "NaN", "Infinity")."""
-    if value is None:
-        return {}
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return {"doubleValue": value}
-        return {"doubleValue": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
-    if isinstance(value, str):
-        return {"stringValue": value}
-    if isinstance(value, bytes):
-        return {"bytesValue": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, dict):
-        return {"kvlistValue": {"values": [{"key": k, "value": otlp_any_value(v)} for k, v in value.items()]}}
-    return {"arrayValue": {"values": [otlp_any_value(v) for v in value]}}
-
-
-def from_any_value(obj: object, where: str) -> AnyAttrValue:
-    """Decode an OTLP/JSON ``AnyValue`` (the empty object is the empty value, None).
-
-    Raises:
-        RecordError: naming ``where`` and the problem, in OTLP's field names.
-    """
-    if not isinstance(obj, dict):
-        raise RecordError(f"{where}: an AnyValue must be an object, not {_json_type(obj)}")
-    if not obj:
-        return None
-    if len(obj) != 1:
-        raise RecordError(f"{where}: an AnyValue holds one of its fields, not {', '.join(sorted(obj))}")
-    ((kind, v),) = obj.items()
-    name = str(kind)
-    decode = _ANY_VALUE_DECODERS.get(_CAMEL.get(name, name))
-    if decode is None:
-        raise RecordError(f"{where}: unknown AnyValue field {kind!r}")
-    return decode(v, where)
-
-
-def _string_value(v: object, where: str) -> AnyAttrValue:
-    if not isinstance(v, str):
-        raise RecordError(f"{where}: stringValue must be a string, not {_json_type(v)}")
-    return v
-
-
-def _bool_value(v: object, where: str) -> AnyAttrValue:
-    if not isinstance(v, bool):
-        raise RecordError(f"{where}: boolValue must be true or false, not {v!r}")
-    return v
-
-
-def _int_value(v: object, where: str) -> AnyAttrValue:
-    number = _json_int(v)
-    if number is None or not INT64_MIN <= number <= INT64_MAX:
-        raise RecordError(f"{where}: intValue {v!r} is not a 64-bit integer")
-    return number
-
-
-def _double_value(v: object, where: str) -> AnyAttrValue:
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    if isinstance(v, str):
-        if v in _NON_FINITE_TEXT:
-            return _NON_FINITE_TEXT[v]
-        with contextlib.suppress(ValueError):
-            return float(v)
-    raise RecordError(f"{where}: doubleValue {v!r} is not a number")
-
-
-def _bytes_value(v: object, where: str) -> AnyAttrValue:
-    if not isinstance(v, str):
-        raise RecordError(f"{where}: bytesValue must be a base64 string, not {_json_type(v)}")
-    try:  # the protobuf JSON mapping accepts standard and URL-safe base64, padded or not
-        return base64.b64decode(v.replace("-", "+").replace("_", "/") + "=" * (-len(v) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise RecordError(f"{where}: bytesValue {v[:40]!r} is not base64") from None
-
-
-def _array_value(v: object, where: str) -> AnyAttrValue:
-    items = _values_list(v, f"{where}.arrayValue")
-    return [from_any_value(x, f"{where}.arrayValue.values[{i}]") for i, x in enumerate(items)]
-
-
-def _kvlist_value(v: object, where: str) -> AnyAttrValue:
-    out: dict[str, AnyAttrValue] = {}
-    for i, kv in enumerate(_values_list(v, f"{where}.kvlistValue")):
-        inner = f"{where}.kvlistValue.values[{i}]"
-        if not isinstance(kv, dict) or not isinstance(kv.get("key", ""), str):
-            raise RecordError(f"{inner}: must be an object with a string key")
-        out[kv.get("key", "")] = from_any_value(kv.get("value", {}), f"{inner}.value")
-    return out
-
-
-_ANY_VALUE_DECODERS: dict[str, Callable[[object, str], AnyAttrValue]] = {
-    "stringValue": _string_value,
-    "boolValue": _bool_value,
-    "intValue": _int_value,
-    "doubleValue": _double_value,
-    "bytesValue": _bytes_value,
-    "arrayValue": _array_value,
-    "kvlistValue": _kvlist_value,
-}
-#: The protobuf JSON mapping accepts the proto's own field names too.
-_CAMEL = {re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), k): k for k in _ANY_VALUE_DECODERS}
-
-
-def _values_list(v: object, where: str) -> list[Any]:
-    if v is None:
-        return []
-    if not isinstance(v, dict):
-        raise RecordError(f"{where} must be an object with a values list, not {_json_type(v)}")
-    items = v.get("values", [])
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise RecordError(f"{where}.values must be an array, not {_json_type(items)}")
-    return items
-
-
-def _json_int(v: object) -> int | None:
-    """A protobuf JSON integer: a number without a fraction, or a decimal string."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str):
-        try:
-            return int(v)
-        except ValueError:
-            return None
-    return None
 
 
 def _event_json(e: Event) -> dict[str, Any]:
@@ -759,81 +418,3 @@ def _scope(obj: object) -> Scope:
         _uint32(o, "dropped_attributes_count", "scope."),
         _optional_string(o, "schema_url", "scope."),
     )
-
-
-def _optional_string(o: Mapping[str, Any], key: str, prefix: str = "") -> str:
-    value = o.get(key, "")
-    if not isinstance(value, str):
-        raise RecordError(f"{prefix}{key} must be a string, not {_json_type(value)}")
-    return value
-
-
-def _uint32(o: Mapping[str, Any], key: str, prefix: str = "") -> int:
-    value = o.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
-        raise RecordError(f"{prefix}{key} must be an integer from 0 to {UINT32_MAX}, not {value!r}")
-    return value
-
-
-def _object(obj: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(obj, dict):
-        raise RecordError(f"{where} must be a JSON object, not {_json_type(obj)}")
-    return obj
-
-
-def _array(o: Mapping[str, Any], key: str) -> Sequence[Any]:
-    value = _required(o, key)
-    if not isinstance(value, list):
-        raise RecordError(f"{key} must be an array, not {_json_type(value)}")
-    return value
-
-
-def _required(o: Mapping[str, Any], key: str, prefix: str = "") -> Any:
-    if key not in o:
-        raise RecordError(f"missing field '{prefix}{key}'")
-    return o[key]
-
-
-def _no_extra(o: Mapping[str, Any], allowed: AbstractSet[str], prefix: str) -> None:
-    extra = sorted(set(o) - allowed)
-    if extra:
-        raise RecordError(f"unknown field '{prefix}{extra[0]}'")
-
-
-def _string(o: Mapping[str, Any], key: str, prefix: str = "") -> str:
-    value = _required(o, key, prefix)
-    if not isinstance(value, str):
-        raise RecordError(f"{prefix}{key} must be a string, not {_json_type(value)}")
-    return value
-
-
-def _uint64(o: Mapping[str, Any], key: str, prefix: str = "") -> int:
-    value = _required(o, key, prefix)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT64_MAX:
-        raise RecordError(f"{prefix}{key} must be a non-negative integer (nanoseconds), not {value!r}")
-    return value
-
-
-def _hex_id(o: Mapping[str, Any], key: str, pattern: re.Pattern[str], digits: int, prefix: str = "") -> str:
-    value = _string(o, key, prefix)
-    if not pattern.fullmatch(value):
-        raise RecordError(f"{prefix}{key} must be {digits} lowercase hex digits, not {value!r}")
-    if value == "0" * digits:
-        raise RecordError(f"{prefix}{key} must not be all zeros (that is OpenTelemetry's invalid id)")
-    return value
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace import Status as SdkStatus
 
 from cab_trace.model import Attributes, AttrValue, Event, Link, Scope, SpanRecord, Status
-from cab_trace.model.record import attrs_to_json
+from cab_trace.model.attr_values import attrs_to_json
 
 #: The attribute through which the harness tells a span's phase (``kind`` in the record).
 KIND_ATTRIBUTE = "cab.kind"

@@ -16,8 +16,8 @@ from cab_trace.export.html.frames import DEFAULT_LIMIT, Frames, render_frames
 from cab_trace.llm.summary import call_rows
 from cab_trace.llm.turns import RESPONSE_STATUS
 from cab_trace.model import SpanRecord
+from cab_trace.model.attr_values import AnyAttrValue, attr_to_json
 from cab_trace.model.axes import CellNumbers, cell_numbers, is_model_call
-from cab_trace.model.record import AnyAttrValue, attr_to_json
 from cab_trace.show import format_value
 from replay.load import LoadedTrace
 from replay.tree import SpanTree
