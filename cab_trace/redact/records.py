@@ -14,7 +14,7 @@ import orjson
 
 from cab_trace.model import Attributes, RecordError, SpanRecord, Status, encode_record
 from cab_trace.model.lines import PIECE, bounded_lines, max_line_bytes, too_long
-from cab_trace.redact import Redactor
+from cab_trace.redact.redactor import Redactor
 
 
 def redact_attributes(attributes: Attributes, redactor: Redactor) -> Attributes:

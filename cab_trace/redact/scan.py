@@ -31,7 +31,7 @@ from typing import IO
 import orjson
 
 from cab_trace.model.lines import PIECE, max_line_bytes
-from cab_trace.redact import Redactor
+from cab_trace.redact.redactor import Redactor
 from cab_trace.redact.rules import TOKEN_RULES
 
 _PUBLIC_PREFIX_RULES = frozenset(rule.name for rule in TOKEN_RULES)

@@ -14,7 +14,7 @@ from cab_trace.redact.known import MIN_SECRET_LENGTH
 from cab_trace.redact.spans import Finding, apply
 
 if TYPE_CHECKING:
-    from cab_trace.redact import Redactor
+    from cab_trace.redact.redactor import Redactor
 
 _KEY_BLOCK_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 
