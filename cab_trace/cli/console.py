@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
-    from cab_trace.harness.runner import RunOutcome
+    from cab_trace.harness.cell_config import RunOutcome
     from cab_trace.harness.status import LiveStatus, Snapshot
 
 #: How often the status line is redrawn on a terminal.

@@ -40,7 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from cab_trace.examples.scripted_model import MODEL, ScriptedModel
-    from cab_trace.harness.runner import CellConfig
+    from cab_trace.harness.cell_config import CellConfig
     from cab_trace.harness.runtime import LocalRuntime
 
     examples = resources.files("cab_trace.examples")

@@ -12,7 +12,7 @@ from cab_trace.cli.console import Console, run_hints, summary_lines
 from cab_trace.textsafe import safe_text
 
 if TYPE_CHECKING:
-    from cab_trace.harness.runner import CellConfig, RunOutcome
+    from cab_trace.harness.cell_config import CellConfig, RunOutcome
     from cab_trace.harness.status import Snapshot
 
 

@@ -22,7 +22,7 @@ from cab_trace.cli_types import positive_int, seconds
 from cab_trace.errors import UsageError
 
 if TYPE_CHECKING:
-    from cab_trace.harness.runner import CellConfig
+    from cab_trace.harness.cell_config import CellConfig
     from cab_trace.harness.runtime import Runtime
 
 
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def config_from_args(args: argparse.Namespace, runtime: Runtime | None = None) -> CellConfig:
     """The cell `run`'s flags describe (`sweep` checks its cells with it before running any)."""
     from cab_trace.harness.adapters import load_adapter
-    from cab_trace.harness.runner import CellConfig
+    from cab_trace.harness.cell_config import CellConfig
 
     # With the recording proxy, the container talks to the proxy and this machine to the endpoint.
     if load_adapter(args.adapter).uses("endpoint") and args.no_model_proxy:

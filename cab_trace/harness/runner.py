@@ -10,32 +10,33 @@
 Every secret the harness knows of (the key, secret-named variables of the agent's
 environment, ``--secret-env`` values, OTLP header values) is given to the redactor before
 the first span ends, so no span, tail or file carries one.
+
+The runner is split by job: :mod:`~cab_trace.harness.cell_config` (what a run is given and gives
+back), :mod:`~cab_trace.harness.cell_helpers` (standalone helpers),
+:mod:`~cab_trace.harness.cell_base` (the run's state and the phase span),
+:mod:`~cab_trace.harness.cell_launch` (the agent's launch and its recording) and
+:mod:`~cab_trace.harness.cell_finish` (verify and cleanup). This module keeps the run itself
+(checks up front, the run span, the phases in order, the end-of-run leak check) and re-exports
+the public names of the others, so their old import paths still work.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import re
 import secrets
 import shutil
 import threading
-import time
-import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer
-from opentelemetry.trace import Span, Status, StatusCode, use_span
+from opentelemetry.trace import Span, Status, StatusCode
 
 from cab_trace.clock import RunClock
 from cab_trace.errors import AgentNotInstalled, CabTraceError, UsageError
-from cab_trace.harness import hardening, lifecycle, safetree
+from cab_trace.harness import hardening, lifecycle
 from cab_trace.harness.adapters import (
     Adapter,
     build_argv,
@@ -44,117 +45,59 @@ from cab_trace.harness.adapters import (
     choose_plugins,
     load_adapter,
 )
+from cab_trace.harness.cell_base import ProgressFn
+from cab_trace.harness.cell_config import DEFAULT_TIMEOUT_S, CellConfig, RunOutcome
+from cab_trace.harness.cell_finish import FinishPhases
+from cab_trace.harness.cell_helpers import (
+    CONTAINER_CONFIG_DIR,
+    MAX_SLUG,
+    _failure_message,
+    _os_failure,
+    _scratch_dirs,
+    _slug,
+    _value_source,
+    display_path,
+    header_secrets,
+    write_adapter_files,
+)
+from cab_trace.harness.cell_launch import LaunchPhase
 from cab_trace.harness.changes import DIFF_FILE_NAME, record_changes
 from cab_trace.harness.crossing import check_launch, check_option_injection, check_text
-from cab_trace.harness.output import (
-    CAST_FILE_NAME,
-    CastWriter,
-    EchoFn,
-    OutputCapture,
-)
-from cab_trace.harness.ownership import Owner, Scratch, collect_scratch
-from cab_trace.harness.runtime import CAST_TERM, LaunchResult, LaunchSpec, Runtime
+from cab_trace.harness.output import EchoFn
+from cab_trace.harness.ownership import Scratch, collect_scratch
+from cab_trace.harness.runtime import LaunchResult
 from cab_trace.harness.status import LiveStatus
 from cab_trace.harness.task import TASK_FILE, Task
 from cab_trace.model import TRACE_FILE_NAME, AttrValue
-from cab_trace.otel.agent_receiver import AgentSpanReceiver, agent_otlp_env
 from cab_trace.otel.convert import KIND_ATTRIBUTE
-from cab_trace.otel.setup import OtlpSettings, Pipeline, build_pipeline
+from cab_trace.otel.setup import Pipeline, build_pipeline
 from cab_trace.redact import Redactor, secrets_from_env
 from cab_trace.redact.scan import leak_check
 
 if TYPE_CHECKING:
     from cab_trace.harness.model_proxy import ModelProxy
-    from cab_trace.llm.call import CallRecord
     from cab_trace.otel.model_calls import ModelCallSpans
 
-ProgressFn = Callable[[str], None]
-DEFAULT_TIMEOUT_S = 600.0
+# What other code imports from here (the names that moved keep their old import path).
+__all__ = [
+    "CONTAINER_CONFIG_DIR",
+    "DEFAULT_TIMEOUT_S",
+    "INTERRUPTED_OTLP_WAIT_S",
+    "MAX_SLUG",
+    "CellConfig",
+    "CellRunner",
+    "ProgressFn",
+    "RunOutcome",
+    "display_path",
+    "header_secrets",
+    "write_adapter_files",
+]
+
 #: After an interrupt, how long a collector may take to accept the spans still queued for it.
 INTERRUPTED_OTLP_WAIT_S = 1.0
 
 
-@dataclass
-class CellConfig:
-    """Everything one run needs. Paths are taken as given (relative to the current directory)."""
-
-    task_dir: Path
-    adapter: str
-    runtime: Runtime
-    model: str | None = None
-    plugins: Sequence[str] = ()
-    command: Sequence[str] = ()
-    timeout_s: float | None = DEFAULT_TIMEOUT_S
-    out: Path | None = None
-    runs_root: Path = Path("runs")
-    sweep_id: str = "local"
-    behavior_mode: str = "factory"
-    key_env: str = "CAB_KEY"
-    secret_envs: Sequence[str] = ()
-    endpoint: str | None = None
-    model_proxy: bool = True
-    """Put the recording proxy between the agent and ``endpoint`` (model-call spans)."""
-    record_content: bool = True
-    """Record model calls' messages, tool definitions, arguments and results (redacted)."""
-    variables: Mapping[str, str] = field(default_factory=dict)
-    keep_workdir: bool = False
-    tty: bool = False
-    """Give the agent a pseudo-terminal (full-screen agents need one)."""
-    user_home: bool = False
-    """Let a local agent use the user's own home and config directories (default: the run's own)."""
-    otlp: OtlpSettings | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    cast_limit: int | None = None
-    """Stop recording terminal.cast at about this many bytes (a marker says where); None: no bound."""
-    run_attributes: Mapping[str, AttrValue] = field(default_factory=dict)
-    """More attributes of the run span, e.g. a sweep's ``repeat`` and the ``node`` that ran the cell;
-    they never replace one the harness sets."""
-    check_command: bool = True
-    """Refuse a local agent whose command is not on its PATH (:class:`AgentNotInstalled`). Off
-    only where a cell is checked on one machine and runs on another (a Ray sweep's driver): the
-    PATH that counts is the node's, and the node's `run` checks it."""
-
-
-@dataclass
-class RunOutcome:
-    run_dir: Path
-    trace_path: Path
-    trace_id: str
-    exit_code: int  # what `cab-trace run` exits with: 0 success, 1 the agent or a phase failed
-    message: str
-    agent_exit_code: int | None = None
-    timed_out: bool = False
-    warnings: list[str] = field(default_factory=list)
-    #: Where the end-of-run leak check found a known secret (file:line: rule: masked preview).
-    leaks: list[str] = field(default_factory=list)
-    #: The task's check: None when the task has none (or it did not run), else whether it passed.
-    check_passed: bool | None = None
-    check_message: str = ""  # why it failed ("exit code 1", "timed out after 600 s")
-    hint: str | None = None
-
-
-def display_path(path: Path | str) -> str:
-    """A path as recorded in a trace: the user's home directory shown as ``~``, never by name."""
-    text = str(path)
-    home = str(Path.home())
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home) :]
-    return text
-
-
-#: A slug names directories beside a timestamp and a random suffix: well under a file name's 255 bytes.
-MAX_SLUG = 64
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "task"
-    if len(slug) > MAX_SLUG:
-        # Cut, with a digest of the whole so that two long ids that share a start stay apart.
-        slug = f"{slug[: MAX_SLUG - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-    return slug
-
-
-class CellRunner:
+class CellRunner(LaunchPhase, FinishPhases):
     """Prepares, runs and records one cell. Construct, then call :meth:`run` once."""
 
     def __init__(self, config: CellConfig, echo: EchoFn | None = None, progress: ProgressFn | None = None):
@@ -488,370 +431,9 @@ class CellRunner:
                 pipeline.add_secrets(missing)
         return argv, env
 
-    def _agent_config_dir(self, config_dir: Path) -> str:
-        """The config directory as the agent sees it (mounted at a fixed path in a container)."""
-        return CONTAINER_CONFIG_DIR if self.config.runtime.name == "docker" else str(config_dir)
-
-    def _launch(
-        self,
-        pipeline: Pipeline,
-        argv: list[str],
-        env: dict[str, str],
-        workdir: Path,
-        *,
-        config_dir: Path | None = None,
-        home: Path | None = None,
-    ) -> LaunchResult:
-        cfg = self.config
-        redacted_argv = self.redactor.argv(argv)
-        mounts = ((config_dir, CONTAINER_CONFIG_DIR),) if config_dir is not None else ()
-        if cfg.tty:
-            env = {**env, "TERM": CAST_TERM}  # the TERM the recording's header names, whatever ours is
-        with self._span(
-            pipeline.tracer,
-            f"{self.adapter.name}:launch",
-            {
-                KIND_ATTRIBUTE: "container",
-                "runtime": cfg.runtime.name,
-                "argv": redacted_argv,
-                "timeout_s": cfg.timeout_s or 0,
-                "process.command_args": redacted_argv,
-                "process.executable.name": os.path.basename(argv[0]),
-                "process.working_directory": display_path(workdir),
-                "tty": cfg.tty,
-                "home": "container" if cfg.runtime.name == "docker" else "user" if cfg.user_home else "run",
-                "config_files": sorted(self.adapter.files),
-            },
-        ) as span:
-            # The agent's own OpenTelemetry spans become children of this span, in this trace.
-            context = span.get_span_context()
-            env = {**env, "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-01"}
-            if self._model_calls is not None:
-                self._model_calls.parent = span  # model calls and tool steps are children of this span
-            host = cfg.runtime.agent_host()
-            parent = (context.trace_id, context.span_id)
-            receiver = (
-                AgentSpanReceiver(pipeline.redaction, host, parent=parent, clock=self.clock) if host else None
-            )
-            if receiver is not None:
-                env.update(agent_otlp_env(receiver.start()))
-            # The recording's time 0 is the container span's start: replay lines them up by it.
-            cast = self._open_cast(getattr(span, "start_time", None))
-            capture = OutputCapture(self.redactor, self._echo, cast=cast, on_error=self._abort.set)
-            spec = LaunchSpec(
-                argv,
-                env,
-                workdir,
-                cfg.timeout_s,
-                self.run_id,
-                tty=cfg.tty,
-                home=home,
-                mounts=mounts,
-                abort=self._abort,
-                owner=self._owner(),
-            )
-            try:
-                result = cfg.runtime.launch(spec, capture)
-                capture.finish()
-            except KeyboardInterrupt as exc:
-                # The runtime stopped the agent: its exit code and output still belong on the span.
-                capture.finish()
-                if isinstance(stopped := lifecycle.attached_result(exc), LaunchResult):
-                    self._set_launch_attributes(span, stopped, capture)
-                raise
-            finally:
-                cast.close()
-                if receiver is not None:
-                    receiver.stop()
-                    span.set_attributes(receiver.counts())
-                if self._model_calls is not None:
-                    self._stop_model_proxy()
-                    span.set_attribute("model_calls", self._model_calls.calls)
-            self._set_launch_attributes(span, result, capture)
-            self._check_recording(span, cast, capture)
-            if failure := _failure_message(result, cfg.timeout_s):
-                span.set_status(Status(StatusCode.ERROR, failure))
-        return result
-
-    def _start_model_proxy(self, pipeline: Pipeline) -> None:
-        """When the agent gets an endpoint, start the recording proxy and give it the proxy's
-        URL instead (see :mod:`cab_trace.harness.model_proxy`)."""
-        endpoint = self.values.get("endpoint")
-        host = self.config.runtime.agent_host()
-        if not self.config.model_proxy or not endpoint or host is None:
-            return
-        # Loaded only for a run that has an endpoint.
-        from cab_trace.harness.model_proxy import ModelProxy
-        from cab_trace.otel.model_calls import ModelCallSpans
-
-        spans = ModelCallSpans(
-            pipeline.tracer,
-            content=self.config.record_content,
-            # Late-bound: the run learns secrets as it goes, and its redactor is replaced then.
-            redact=lambda text: pipeline.redaction.redactor.text(text),  # noqa: PLW0108
-        )
-        status = self.status
-
-        def on_call(call: CallRecord) -> None:
-            spans(call)
-            status.on_call(call)
-
-        try:
-            proxy = ModelProxy(endpoint, on_call, host, clock=self.clock)
-        except ValueError:
-            self.warnings.append(f"endpoint {endpoint!r} is not an http(s) URL; model calls are not recorded")
-            return
-        self._proxy, self._model_calls = proxy, spans
-        self.values["endpoint"] = proxy.start()
-
-    def _model_call_totals(self, run_span: Span, passed: bool | None) -> None:
-        if self._model_calls is not None:
-            run_span.set_attributes(self._model_calls.totals(passed))
-
-    def _stop_model_proxy(self) -> None:
-        if self._proxy is not None:
-            self._proxy.stop()
-            self._proxy = None
-            if self._model_calls is not None:
-                self._model_calls.finish(self.clock.now_ns())
-
-    def _open_cast(self, origin_ns: int | None) -> CastWriter:
-        path = self.run_dir / CAST_FILE_NAME
-        try:
-            return CastWriter(
-                path,
-                raw=self.config.tty,
-                limit_bytes=self.config.cast_limit,
-                clock=self.clock,
-                origin_ns=origin_ns,
-            )
-        except OSError as exc:
-            raise lifecycle.write_error(path, exc) from None
-
-    def _check_recording(self, span: Span, cast: CastWriter, capture: OutputCapture) -> None:
-        """Raise if the agent was stopped because what it did could not be written; note a cast
-        that stopped at ``--cast-limit``."""
-        if cast.stopped_at is not None:
-            span.set_attribute("terminal_cast_stopped_at_s", cast.stopped_at)
-            self.warnings.append(
-                f"terminal.cast stops {cast.stopped_at:g} s in "
-                f"(--cast-limit {self.config.cast_limit} bytes); "
-                "the rest of the agent's output is only in the container span's tails"
-            )
-        if capture.error is not None:
-            raise capture.error  # the agent was stopped: its output could not be recorded
-        if self._abort.is_set():
-            raise lifecycle.RunWriteError(
-                f"could not write spans to {self.run_dir / TRACE_FILE_NAME}; the agent was stopped",
-                hint=lifecycle.WRITE_HINT,
-            )
-
-    def _set_launch_attributes(self, span: Span, result: LaunchResult, capture: OutputCapture) -> None:
-        span.set_attributes(
-            {
-                **result.attributes,
-                "exit_code": result.exit_code,
-                "process.exit.code": result.exit_code,
-                "duration_s": round(result.duration_s, 3),
-                "timed_out": result.timed_out,
-                "stdout_tail": capture.tail("stdout"),
-                "stderr_tail": capture.tail("stderr"),
-                "terminal_cast": CAST_FILE_NAME,
-            }
-        )
-        if "process.executable.path" in result.attributes:
-            span.set_attribute(
-                "process.executable.path", display_path(str(result.attributes["process.executable.path"]))
-            )
-
     def _trace_lost(self, pipeline: Pipeline, trace_path: Path) -> str | None:
         """What the trace file is missing, if a write to it failed (one line), else None."""
         jsonl = pipeline.jsonl_exporter
         if jsonl is None or not jsonl.failed:
             return None
         return f"could not write {jsonl.failed} span(s) to {trace_path}: {jsonl.first_error}"
-
-    def _verify(self, tracer: Tracer, check: str, workdir: Path, home: Path | None = None) -> bool:
-        """Run the task's check command in the runtime, as a ``verify`` span; True if it passed."""
-        cfg = self.config
-        with self._span(
-            tracer,
-            f"verify:{self.task.id}",
-            {KIND_ATTRIBUTE: "verify", "command": self.redactor.text(check), "timeout_s": cfg.timeout_s or 0},
-        ) as span:
-            capture = OutputCapture(self.redactor)
-            result = cfg.runtime.launch(
-                LaunchSpec(
-                    ["sh", "-c", check],
-                    {},
-                    workdir,
-                    cfg.timeout_s,
-                    self.run_id,
-                    home=home,
-                    owner=self._owner(),
-                ),
-                capture,
-            )
-            capture.finish()
-            passed = result.exit_code == 0 and not result.timed_out
-            span.set_attributes(
-                {
-                    "passed": passed,
-                    "exit_code": result.exit_code,
-                    "timed_out": result.timed_out,
-                    "duration_s": round(result.duration_s, 3),
-                    "stdout_tail": capture.tail("stdout"),
-                    "stderr_tail": capture.tail("stderr"),
-                }
-            )
-            if not passed:
-                why = (
-                    result.error
-                    or (f"timed out after {cfg.timeout_s:g} s" if result.timed_out else None)
-                    or f"exit code {result.exit_code}"
-                )
-                self._check_failure = why
-                span.set_status(Status(StatusCode.ERROR, f"check failed: {why}"))
-        return passed
-
-    def _owner(self) -> Owner | None:
-        """What binds a container to this run's proof of life (see ownership.py)."""
-        return self._scratch.owner() if self._scratch is not None else None
-
-    def _cleanup(self, tracer: Tracer, scratch_dir: Scratch | None) -> None:
-        removed: list[str] = []
-        kept: list[str] = []
-        self._stop_model_proxy()  # stopped after the agent already, unless the launch never happened
-        # A Ctrl-C now waits for the cleanup to finish (then ends the run as interrupted).
-        with (
-            lifecycle.shielded(),
-            self._span(tracer, f"cleanup:{self.adapter.name}", {KIND_ATTRIBUTE: "cleanup"}) as span,
-        ):
-            removed.extend(self.config.runtime.cleanup())
-            # Containers the engine could not be asked to remove (it went away) may still run
-            # in the workdir: it stays, for `cab-trace gc` to remove with them.
-            left = list(getattr(self.config.runtime, "left_behind", []))
-            if left:
-                span.set_attribute("left_for_gc", left)
-                self.warnings.append(
-                    f"container(s) {', '.join(left)} could not be removed (the Docker engine went away); "
-                    "`cab-trace gc` removes them, and the run's workdir, once the engine is back"
-                )
-            if scratch_dir is not None:
-                scratch = scratch_dir.path
-                # The run's config directory and home go even when the workdir stays: they may hold
-                # what the agent keeps of its credentials, and they are not the agent's work.
-                for own in (scratch / "config", scratch / "home"):
-                    if own.exists():
-                        shutil.rmtree(own, ignore_errors=True)
-                        removed.append(display_path(own))
-                if left:
-                    kept.append(display_path(scratch / "workdir"))  # for gc, with the containers
-                elif self.config.keep_workdir:
-                    scratch_dir.keep()  # the user's now, not a leftover for gc
-                    kept.append(display_path(scratch / "workdir"))
-                else:
-                    scratch_dir.remove()  # the lock is let go only once the directory is gone
-                    removed.append(display_path(scratch / "workdir"))
-            span.set_attributes({"removed": removed, "kept": kept})
-
-    @contextlib.contextmanager
-    def _span(self, tracer: Tracer, name: str, attributes: Mapping[str, AttrValue]) -> Iterator[Span]:
-        """A phase span: ERROR with the exception's message if the phase raises (or is interrupted).
-        Its start and end come from the run's clock, not the SDK's wall-clock default."""
-        started = time.monotonic()
-        kind = str(attributes.get(KIND_ATTRIBUTE, ""))
-        if kind not in ("run", "tool_call"):
-            self.status.enter(kind)
-        span = tracer.start_span(name, attributes=dict(attributes), start_time=self.clock.now_ns())
-        try:
-            with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                try:
-                    yield span
-                except KeyboardInterrupt:
-                    span.set_status(Status(StatusCode.ERROR, "interrupted"))
-                    raise
-                except CabTraceError as exc:
-                    span.set_status(Status(StatusCode.ERROR, exc.message))
-                    raise
-                except OSError as exc:
-                    span.set_status(Status(StatusCode.ERROR, f"{exc.strerror or exc}"))
-                    raise
-                if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.UNSET:
-                    span.set_status(Status(StatusCode.OK))
-        finally:
-            span.end(end_time=self.clock.now_ns())
-        if kind != "run":
-            failed = ""
-            if isinstance(span, SdkSpan) and span.status.status_code is StatusCode.ERROR:
-                failed = f"  FAILED: {span.status.description or 'error'}"
-            self._progress(
-                self.redactor.text(f"{kind:<12} {name}  {_ms(time.monotonic() - started)}{failed}")
-            )
-
-
-def _scratch_dirs(scratch: Path, own_home: bool) -> tuple[Path, Path, Path | None]:
-    """The workdir, and beside it (so nothing there counts as the agent's change) the run's
-    config directory and, for a hermetic run, the agent's home."""
-    workdir = scratch / "workdir"
-    workdir.mkdir()
-    config_dir = scratch / "config"
-    config_dir.mkdir(mode=0o700)
-    home = scratch / "home" if own_home else None
-    if home is not None:
-        home.mkdir(mode=0o700)
-    return workdir, config_dir, home
-
-
-#: Where a container sees the run's config directory (the adapter's [files]).
-CONTAINER_CONFIG_DIR = "/cab-agent-config"
-
-
-def write_adapter_files(config_dir: Path, files: Mapping[str, str]) -> None:
-    """Write the adapter's filled-in files into the run's config directory, readable by the user
-    only, never through a link (safetree.write_files)."""
-    safetree.write_files(config_dir, files)
-
-
-def _value_source(name: str) -> str:
-    """Where a placeholder's value came from, for an error about it."""
-    if name in ("model", "endpoint"):
-        return f"--{name}"
-    if name == "key":
-        return "the API key"
-    return f"--var {name} (or the adapter's [vars])"
-
-
-def header_secrets(environ: Mapping[str, str]) -> list[str]:
-    """The values of every OTLP header variable (``OTEL_EXPORTER_OTLP_HEADERS`` and the per-signal
-    ones): ``key=value`` lists whose values are usually collectors' tokens."""
-    found: list[str] = []
-    for name, text in environ.items():
-        if name.startswith("OTEL_EXPORTER_") and name.endswith("HEADERS"):
-            for item in text.split(","):
-                _, sep, value = item.partition("=")
-                value = urllib.parse.unquote(value.strip())
-                if sep and len(value) >= 8:
-                    found.append(value)
-    return found
-
-
-def _os_failure(exc: OSError) -> tuple[str, str | None]:
-    """The run's failure message for an OSError, and what to do about it if there is something."""
-    if exc.errno in lifecycle.DISK_FULL and exc.filename:
-        return lifecycle.write_error(exc.filename, exc).message, lifecycle.WRITE_HINT
-    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), None
-
-
-def _failure_message(result: LaunchResult, timeout_s: float | None) -> str | None:
-    if result.error:
-        return result.error
-    if result.timed_out:
-        return f"timed out after {timeout_s:g} s; the agent was killed"
-    if result.exit_code != 0:
-        return f"agent exited with code {result.exit_code}"
-    return None
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"

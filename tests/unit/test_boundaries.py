@@ -81,6 +81,10 @@ PURE = [
     "cab_trace.harness.crossing",
     "cab_trace.harness.safetree",
     "cab_trace.harness.ownership",
+    # what a cell run is given and gives back, and the runner's plain helpers: the CLI names them
+    # without loading the recorder
+    "cab_trace.harness.cell_config",
+    "cab_trace.harness.cell_helpers",
     "cab_trace.sweep.spec",
     "cab_trace.sweep.plan",
     "cab_trace.sweep.state",
@@ -102,7 +106,15 @@ PURE = [
     "replay.moments",
     "replay.outcome",
 ]
-NO_TEXTUAL = ["cab_trace.cli", "cab_trace.harness.runner", "cab_trace.otel.setup", "cab_trace.validate"]
+NO_TEXTUAL = [
+    "cab_trace.cli",
+    "cab_trace.harness.runner",
+    "cab_trace.harness.cell_base",
+    "cab_trace.harness.cell_launch",
+    "cab_trace.harness.cell_finish",
+    "cab_trace.otel.setup",
+    "cab_trace.validate",
+]
 
 
 def _loaded_after_import(module: str) -> set[str]:
