@@ -23,8 +23,8 @@ from cab_trace.llm.bounded import Pieces
 from cab_trace.llm.messages import _anthropic_blocks, _chat_messages, _reasoning_text
 from cab_trace.llm.parts import tool_call_part, well_known_finish
 from cab_trace.llm.sse import SseEvent, SseParser
-from cab_trace.llm.values import _arguments, _dict, _get, _int, _list, _loads, _str, _text_of
-from cab_trace.llm.wire_types import Api, Json, ResponseInfo, Usage
+from cab_trace.llm.values import Json, _arguments, _dict, _get, _int, _list, _loads, _str, _text_of
+from cab_trace.llm.wire_types import Api, ResponseInfo, Usage
 
 
 class ResponseAccumulator:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from cab_trace.llm.parts import tool_call_part, tool_response_part
-from cab_trace.llm.values import _arguments, _dict, _list, _text_of
-from cab_trace.llm.wire_types import Json, Message
+from cab_trace.llm.values import Json, _arguments, _dict, _list, _text_of
+from cab_trace.llm.wire_types import Message
 
 
 def _chat_messages(messages: object) -> list[Message]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cab_trace.llm.values import _int, _num
+
 Json = Any
 
 
@@ -45,16 +47,6 @@ class Params:
         if self.choice_count is not None and self.choice_count != 1:
             attrs["gen_ai.request.choice.count"] = self.choice_count
         return attrs
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _stops(value: object) -> list[str] | None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from cab_trace.llm.wire_types import Json
+#: A decoded JSON value, as the wire formats hand it over.
+Json = Any
 
 
 def _loads(body: bytes | str) -> Json:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from cab_trace.llm.accumulator import ResponseAccumulator
 from cab_trace.llm.request import parse_request
-from cab_trace.llm.wire_types import Api, Json, Message, RequestInfo, ResponseInfo, Usage, detect_api
+from cab_trace.llm.values import Json
+from cab_trace.llm.wire_types import Api, Message, RequestInfo, ResponseInfo, Usage, detect_api
 
 __all__ = [
     "Api",

@@ -14,8 +14,8 @@ from typing import Any
 
 from cab_trace.llm import gemini
 from cab_trace.llm.params import Params
+from cab_trace.llm.values import Json
 
-Json = Any
 Message = dict[str, Any]
 
 

@@ -396,15 +396,10 @@ def test_asking_for_usage_only_when_the_agent_did_not() -> None:
 # -- tool steps ----------------------------------------------------------------------------------
 
 
-def test_tool_steps_from_a_response_and_the_request_returning_results() -> None:
-    tracker = ToolStepTracker()
-    first = _call(
-        Api.CHAT,
-        b'{"model":"m","messages":[{"role":"user","content":"go"}]}',
-        stream(Api.CHAT, "chat_stream_usage.sse"),
-    )
-    assert tracker.on_call(first) == []
-    second_body = orjson.dumps(
+def _returns_bash_result() -> CallRecord:
+    """The second call of a chat: its request returns the result of the first's ``bash`` call
+    (``call_7``), and its answer asks for ``call_2``."""
+    body = orjson.dumps(
         {
             "model": "m",
             "messages": [
@@ -419,7 +414,18 @@ def test_tool_steps_from_a_response_and_the_request_returning_results() -> None:
     )
     acc = ResponseAccumulator(Api.CHAT)
     acc.feed_json(fixture("chat_response.json"))
-    second = _call(Api.CHAT, second_body, acc, start_ns=1_400_000_000, end_ns=1_600_000_000, index=2)
+    return _call(Api.CHAT, body, acc, start_ns=1_400_000_000, end_ns=1_600_000_000, index=2)
+
+
+def test_tool_steps_from_a_response_and_the_request_returning_results() -> None:
+    tracker = ToolStepTracker()
+    first = _call(
+        Api.CHAT,
+        b'{"model":"m","messages":[{"role":"user","content":"go"}]}',
+        stream(Api.CHAT, "chat_stream_usage.sse"),
+    )
+    assert tracker.on_call(first) == []
+    second = _returns_bash_result()
     steps = tracker.on_call(second)
     assert len(steps) == 1
     step = steps[0]
@@ -440,22 +446,7 @@ def test_tool_steps_from_a_response_and_the_request_returning_results() -> None:
 def test_a_result_recorded_before_the_answer_that_asked_for_it_still_makes_its_step() -> None:
     """On a loaded machine the second call's recording can finish before the first's: the
     result it carries waits for the asking answer instead of being lost as unanswered."""
-    second_body = orjson.dumps(
-        {
-            "model": "m",
-            "messages": [
-                {"role": "user", "content": "go"},
-                {
-                    "role": "assistant",
-                    "tool_calls": [{"id": "call_7", "function": {"name": "bash", "arguments": "{}"}}],
-                },
-                {"role": "tool", "tool_call_id": "call_7", "content": "greet.py"},
-            ],
-        }
-    )
-    acc = ResponseAccumulator(Api.CHAT)
-    acc.feed_json(fixture("chat_response.json"))
-    second = _call(Api.CHAT, second_body, acc, start_ns=1_400_000_000, end_ns=1_600_000_000, index=2)
+    second = _returns_bash_result()
     first = _call(
         Api.CHAT,
         b'{"model":"m","messages":[{"role":"user","content":"go"}]}',
