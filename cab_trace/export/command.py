@@ -99,7 +99,13 @@ def _traces(records: list[SpanRecord]) -> int:
 
 def _push(records: list[SpanRecord], settings: object, args: argparse.Namespace, say: Say) -> int:
     from cab_trace.export.otlp_push import push, rebase_to_now
-    from cab_trace.otel.setup import OtlpSettings, captured_otel_logs, export_failure_reason, otlp_exporter
+    from cab_trace.otel.setup import (
+        NO_ANSWER_IN_TIME,
+        OtlpSettings,
+        captured_otel_logs,
+        export_failure_reason,
+        otlp_exporter,
+    )
 
     assert isinstance(settings, OtlpSettings)
     notes: list[str] = []
@@ -134,7 +140,13 @@ def _push(records: list[SpanRecord], settings: object, args: argparse.Namespace,
             f"the receiver did not take {result.refused} span(s)"
             + (" (gave up after repeated failures)" if result.gave_up else "")
             + (f": {reason}" if reason else ""),
-            hint="check the endpoint and protocol (gRPC is usually :4317, HTTP :4318)",
+            hint=(
+                f"the timeout is {settings.timeout_s:g} s; a receiver slow to start (a cold MLflow can"
+                " take over 10 s for its first request) needs more: OTEL_EXPORTER_OTLP_TIMEOUT=60000"
+                " (milliseconds)"
+                if reason == NO_ANSWER_IN_TIME
+                else "check the endpoint and protocol (gRPC is usually :4317, HTTP :4318)"
+            ),
         )
     return 0
 

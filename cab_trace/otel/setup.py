@@ -260,6 +260,10 @@ def without_userinfo(url: str) -> str:
     return urllib.parse.urlunsplit(parsed._replace(netloc=f"[REDACTED]@{host}"))
 
 
+#: What :func:`export_failure_reason` says of a receiver that took longer than the export timeout.
+NO_ANSWER_IN_TIME = "no answer within the export timeout"
+
+
 def export_failure_reason(messages: Sequence[str]) -> str:
     """What the exporters' log messages say went wrong, in a few words."""
     text = "\n".join(messages)
@@ -267,10 +271,14 @@ def export_failure_reason(messages: Sequence[str]) -> str:
         return "connection refused (is the collector running, and on that port?)"
     if "Name or service not known" in text or "DNS resolution failed" in text:
         return "host not found"
+    if "DEADLINE_EXCEEDED" in text:
+        return NO_ANSWER_IN_TIME
     if m := re.search(r"error code: StatusCode\.(\w+), error details: ([^\n]+)", text):
         return f"the receiver answered {m[1]}: {m[2]}"
     if m := re.search(r"code: (\d+), reason: ([^\n]+)", text):
         return f"the receiver answered HTTP {m[1]} {m[2]}"
+    if "due to timeout" in text or "timed out" in text.lower():
+        return NO_ANSWER_IN_TIME
     last = messages[-1].strip() if messages else ""
     return last.splitlines()[0][:300] if last else ""
 

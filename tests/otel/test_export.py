@@ -4,6 +4,7 @@ the target format can carry; the files follow their specs; `cab-trace export` as
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -300,6 +301,21 @@ def test_a_receiver_that_is_down_or_refuses_fails_clearly_and_soon(sweep: Path, 
     assert "error: the receiver did not take 30 span(s)" in result.stderr
     assert ("HTTP 400" if refuse else "connection refused") in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_a_receiver_that_never_answers_is_named_with_the_timeout_to_raise(sweep: Path, protocol: str) -> None:
+    """A receiver that takes the connection and never answers (a cold MLflow's first request):
+    the error says it did not answer in time, and how to give it longer."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        result = run_cli(
+            "export", str(sweep), "--otlp-endpoint", f"http://127.0.0.1:{port}", "--otlp-protocol", protocol,
+            env={"OTEL_EXPORTER_OTLP_TIMEOUT": "500"},
+        )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: the receiver did not take 30 span(s): no answer within the export timeout" in result.stderr
+    assert "the timeout is 0.5 s" in result.stderr and "OTEL_EXPORTER_OTLP_TIMEOUT=60000" in result.stderr
 
 
 def test_export_files_that_jaeger_and_the_collector_open(
