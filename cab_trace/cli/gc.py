@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from cab_trace.harness.docker_runtime import DockerError, collect_garbage, connect, container_missing
+    from cab_trace.harness.docker_engine import DockerError, connect, container_missing
+    from cab_trace.harness.docker_gc import collect_garbage
     from cab_trace.harness.ownership import Collected, collect_scratch
 
     # Containers first: their proof is in their run's scratch directory, which goes after them.

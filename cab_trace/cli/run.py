@@ -221,7 +221,8 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
         return LocalRuntime()
     if not args.image:
         raise UsageError("--runtime docker needs --image IMAGE")
-    from cab_trace.harness.docker_runtime import DockerOptions, DockerRuntime, collect_garbage
+    from cab_trace.harness.docker_gc import collect_garbage
+    from cab_trace.harness.docker_runtime import DockerOptions, DockerRuntime
 
     runtime = DockerRuntime(
         DockerOptions(args.image, args.pull, args.memory, args.cpus, args.pids_limit, args.network)

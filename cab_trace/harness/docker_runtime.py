@@ -6,6 +6,13 @@ reach the agent, labels that bind it to its run's proof of life (its scratch dir
 file and the token in it, see :mod:`cab_trace.harness.ownership` and :func:`collect_garbage`),
 optional memory, CPU and pids limits and a network mode, and never privileges. Nothing is
 pulled unless asked.
+
+This module decides what container to make and what its run means (the launch result, the
+engine going away, cleanup). The connection to the engine is in
+:mod:`~cab_trace.harness.docker_engine`, the threads and processes that watch one running
+container in :mod:`~cab_trace.harness.docker_container`, and the labels and the garbage
+collection that reads them in :mod:`~cab_trace.harness.docker_gc`; their public names are
+re-exported here, so imports from this module keep working.
 """
 
 from __future__ import annotations
@@ -13,20 +20,59 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from cab_trace.errors import CabTraceError
-from cab_trace.harness import lifecycle, ownership
+from cab_trace.harness import lifecycle
+from cab_trace.harness.docker_container import (
+    STOP_GRACE_S,
+    WATCHDOG,
+    _oom_killed,
+    _pump,
+    _stop,
+    _Waiter,
+    _Watchdog,
+)
+from cab_trace.harness.docker_engine import (
+    DockerError,
+    _engine_errors,
+    _is_not_found,
+    connect,
+    container_missing,
+)
+from cab_trace.harness.docker_gc import (
+    LABEL_LOCK,
+    LABEL_OWNER,
+    LABEL_RUN,
+    LABEL_TOKEN,
+    collect_garbage,
+    owner_label,
+)
 from cab_trace.harness.lifecycle import attach_result, exit_code_and_signal
 from cab_trace.harness.runtime import LaunchResult, LaunchSpec, OutputFn
 from cab_trace.model import AttrValue
+
+__all__ = [
+    "ENGINE_ERROR_EXIT",
+    "ENGINE_WAIT_S",
+    "LABEL_LOCK",
+    "LABEL_OWNER",
+    "LABEL_RUN",
+    "LABEL_TOKEN",
+    "STOP_GRACE_S",
+    "WATCHDOG",
+    "WORKDIR",
+    "DockerError",
+    "DockerOptions",
+    "DockerRuntime",
+    "collect_garbage",
+    "connect",
+    "container_missing",
+    "owner_label",
+]
 
 WORKDIR = "/workspace"
 #: How long a run waits for a Docker engine that went away to come back, to stop its container
@@ -35,21 +81,6 @@ ENGINE_WAIT_S = 15.0
 #: What the container span's exit code is when the engine never said (``docker run``'s own code
 #: for an error of the engine).
 ENGINE_ERROR_EXIT = 125
-LABEL_RUN = "cab-trace.run-id"
-LABEL_OWNER = "cab-trace.owner"
-"""``<hostname>:<pid>:<start ticks>`` of the `cab-trace run` that made the container: for people
-reading labels. Anyone can write a label: it proves nothing and gc never acts on it."""
-LABEL_LOCK = "cab-trace.lock"
-"""The lock file of the run's scratch directory: held while the run lives (ownership.py)."""
-LABEL_TOKEN = "cab-trace.token"  # noqa: S105 - a label's name, not a secret
-"""The random token written in that lock file (or, without one, this runtime's own)."""
-STOP_GRACE_S = 2
-#: How long one question to an engine that went away may take before it counts as unanswered.
-_PROBE_TIMEOUT_S = 3
-
-
-class DockerError(CabTraceError):
-    """The Docker engine cannot be used for this run."""
 
 
 @dataclass(frozen=True)
@@ -64,34 +95,6 @@ class DockerOptions:
     """A Docker network mode (``none``, ``bridge``, ``host``, a network name); None: Docker's default."""
     user: str | None = None
     """``uid:gid`` in the container; None: this process's, so files the agent writes stay yours."""
-
-
-def owner_label() -> str:
-    return lifecycle.owner_mark()
-
-
-def connect() -> Any:
-    """A docker SDK client, or a DockerError that says what to do."""
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as exc:
-        text = str(exc)
-        if "Permission denied" in text or "PermissionError" in text:
-            raise DockerError(
-                "permission denied on the Docker engine's socket",
-                hint="add yourself to the docker group (and log in again), run as root, "
-                "or use --runtime local",
-            ) from None
-        raise DockerError(
-            "cannot reach the Docker engine",
-            hint="start Docker (e.g. `sudo systemctl start docker` or `sudo dockerd &`), "
-            "check DOCKER_HOST, or use --runtime local",
-        ) from None
-    return client
 
 
 class DockerRuntime:
@@ -367,243 +370,8 @@ def _digests(image: Any) -> list[str]:
     return list(image.attrs.get("RepoDigests") or []) or [image.id]
 
 
-def _engine_errors() -> tuple[type[BaseException], ...]:
-    """What talking to the engine can raise: its API errors, and the HTTP client's (OSError)."""
-    from docker.errors import DockerException
-
-    return (DockerException, OSError)
-
-
-def _is_not_found(exc: BaseException) -> bool:
-    from docker.errors import NotFound
-
-    return isinstance(exc, NotFound)
-
-
 def _engine_wait_s() -> float:
     try:
         return max(float(os.environ.get("CAB_TRACE_ENGINE_WAIT_S", ENGINE_WAIT_S)), 0.0)
     except ValueError:
         return ENGINE_WAIT_S
-
-
-def _oom_killed(container: Any) -> bool:
-    """Whether the engine says the container's process was killed for lack of memory."""
-    try:
-        container.reload()
-    except _engine_errors():
-        return False
-    return bool(container.attrs.get("State", {}).get("OOMKilled"))
-
-
-def _pump(stream: Any, on_output: OutputFn) -> None:
-    # The engine closes the stream when the container goes; a broken connection ends it too.
-    with contextlib.suppress(*_engine_errors()):
-        for item in stream:
-            out, err = (item, None) if isinstance(item, bytes) else item
-            if out:
-                on_output("stdout", out)
-            if err:
-                on_output("stderr", err)
-
-
-#: The watchdog script (stdlib only), run by this Python without site packages.
-WATCHDOG = Path(__file__).with_name("watchdog.py")
-
-
-class _Watchdog:
-    """`watchdog.py` watching one container: see that module for why."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], control: int) -> None:
-        self._proc = proc
-        self._control = control
-
-    @classmethod
-    def start(cls, container_id: str) -> _Watchdog | None:
-        """None where it cannot reach the engine the way the SDK does (TLS, ssh): `gc` remains."""
-        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        if os.environ.get("DOCKER_TLS_VERIFY") or not host.startswith(("unix://", "tcp://")):
-            return None
-        read, write = os.pipe()
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(WATCHDOG), str(read), host, container_id],
-                pass_fds=(read,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={"PATH": os.defpath},
-            )
-        except OSError:
-            os.close(write)
-            return None
-        finally:
-            os.close(read)
-        return cls(proc, write)
-
-    def disarm(self) -> None:
-        """We are done with the container: the watchdog leaves it alone and exits."""
-        with contextlib.suppress(OSError):
-            os.write(self._control, b"x")
-        with contextlib.suppress(OSError):
-            os.close(self._control)
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-
-
-class _Waiter:
-    """Waits for the container in a thread, so the launch can watch its deadline, an abort
-    (output that cannot be written), a second interrupt and the engine going away at once."""
-
-    def __init__(self, container: Any) -> None:
-        self._container = container
-        self._done = threading.Event()
-        self._cancelled = threading.Event()
-        self.status: int | None = None
-        self.ended_at: float | None = None
-        #: When the engine stopped answering (None: it did not), and whether it is back since.
-        self.lost_at: float | None = None
-        self._back = threading.Event()
-        self._prober: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-
-    def cancel(self) -> None:
-        """Stop asking an engine that does not answer (the launch is over)."""
-        self._cancelled.set()
-
-    def _run(self) -> None:
-        while not self._done.is_set() and not self._cancelled.is_set():
-            if self.lost_at is not None and not self._back.is_set():
-                if self._probe() is None:
-                    continue  # still away
-                self._back.set()
-            try:
-                self.status = int(self._container.wait()["StatusCode"])
-                self.ended_at = time.monotonic()
-            except Exception:  # noqa: BLE001 - a dropped connection: ask again, unless it is gone
-                state = self._probe()
-                if state is None:
-                    if self.lost_at is None:
-                        self.lost_at = time.monotonic()  # the engine does not answer
-                    continue
-                if self.lost_at is not None:
-                    self._back.set()
-                if state.get("Status") in ("exited", "dead"):
-                    self.status = int(state.get("ExitCode", 137))
-                    self.ended_at = time.monotonic()
-                else:
-                    time.sleep(0.1)
-                    continue
-            self._done.set()
-
-    def _probe(self) -> dict[str, Any] | None:
-        """The container's state, asked of the engine with a short timeout (None: it does not
-        answer; the container gone: the wait is over). A restarting engine can take a request
-        and not answer it for as long as the main client would wait (a minute)."""
-        try:
-            if self._prober is None:
-                import docker
-
-                # The same engine as the runtime's client (connect(): the environment's).
-                version = self._container.client.api.api_version
-                self._prober = docker.from_env(timeout=_PROBE_TIMEOUT_S, version=version).api
-            state = self._prober.inspect_container(self._container.id).get("State") or {}
-        except Exception as exc:  # noqa: BLE001 - away (or the container is gone)
-            if _is_not_found(exc):
-                self._done.set()
-                return {}
-            self._cancelled.wait(0.25)
-            return None
-        return dict(state)
-
-    def wait(self, deadline: float | None, abort: threading.Event | None = None, hurry: bool = False) -> bool:
-        """True once the container has ended; False at the deadline, on ``abort``, (with
-        ``hurry``) on a second interrupt, or when the engine went away."""
-        while not self._done.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            if (abort is not None and abort.is_set()) or (hurry and lifecycle.hurried()):
-                return False
-            if self.lost_at is not None and not self._back.is_set():
-                return False
-            self._done.wait(0.05)
-        return self.status is not None
-
-    def wait_back(self, deadline: float) -> bool:
-        """Wait for the engine to answer again (or the container's end to be known); False if
-        the deadline passed first."""
-        while not (self._back.is_set() or self._done.is_set()):
-            if time.monotonic() >= deadline or lifecycle.hurried():
-                return False
-            self._back.wait(0.05)
-        return True
-
-
-def _stop(container: Any, waiter: _Waiter) -> None:
-    """SIGTERM (the init process passes it on), a grace period, then SIGKILL; a second
-    interrupt skips the grace."""
-    if waiter.status is not None:
-        return
-    waiter.start()
-    with contextlib.suppress(*_engine_errors()):
-        container.kill(signal="SIGTERM")
-    if not waiter.wait(time.monotonic() + STOP_GRACE_S, hurry=True):
-        with contextlib.suppress(*_engine_errors()):
-            container.kill()
-        waiter.wait(time.monotonic() + 10)
-
-
-def container_missing(client: Any, name: str) -> bool:
-    """Whether the engine says it has no container of that name (False when it cannot say)."""
-    from docker.errors import NotFound
-
-    try:
-        client.containers.get(name)
-    except NotFound:
-        return True
-    except _engine_errors():
-        return False
-    return False
-
-
-def collect_garbage(client: Any = None, report: ownership.Collected | None = None) -> list[str]:
-    """Remove the containers of `cab-trace run`s proven dead (killed with -9, a crashed machine);
-    returns their names.
-
-    The proof (ownership.py): the container's lock label names a scratch directory whose lock is
-    free, the token in it is the container's, and the run wrote the container's name there
-    before asking for it. Anything else is left: live runs', other hosts' (a shared engine: the
-    lock file is not on this machine), older versions' (an owner label alone), and containers
-    cab-trace never made, whatever labels they carry. ``report`` gets what was left, and why.
-    """
-    client = client or connect()
-    removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_LOCK}):
-        labels = container.labels or {}
-        proven, why = ownership.container_proven_dead(
-            labels.get(LABEL_LOCK, ""), labels.get(LABEL_TOKEN, ""), container.name
-        )
-        if not proven:
-            if report is not None and why != "its run is alive":
-                report.left.append((f"container {container.name}", why))
-            elif report is not None:
-                report.in_use += 1
-            continue
-        with contextlib.suppress(*_engine_errors()):
-            container.remove(force=True)
-            removed.append(container.name)
-    if report is not None:
-        older = client.containers.list(all=True, filters={"label": LABEL_OWNER})
-        for container in older:
-            if LABEL_LOCK not in (container.labels or {}):
-                why = "no lock label (an older cab-trace's, or made outside a run): no proof its run is dead"
-                report.left.append((f"container {container.name}", why))
-    return removed

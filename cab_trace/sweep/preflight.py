@@ -67,7 +67,7 @@ def check(
 def _check_one(job: CellJob, scratch: Path, local: bool, env: dict[str, str]) -> Cause | None:
     from cab_trace.cli import build_parser
     from cab_trace.cli.run import config_from_args
-    from cab_trace.harness.docker_runtime import DockerError
+    from cab_trace.harness.docker_engine import DockerError
     from cab_trace.harness.runner import CellRunner
 
     argv = job.run_argv(str(scratch / "preflight-run"))
