@@ -57,8 +57,9 @@ from collections.abc import Callable
 from cab_trace.clock import RunClock
 from cab_trace.harness.answer_reader import AnswerReader, Budget, ReadResult
 from cab_trace.harness.http11 import Head
+from cab_trace.harness.proxy_exchange import Active, Exchange
 from cab_trace.harness.proxy_io import Side, connect
-from cab_trace.harness.proxy_link import Active, Exchange, Link
+from cab_trace.harness.proxy_link import Link
 from cab_trace.harness.request_body import MAX_BODY, SHARED_BYTES
 from cab_trace.llm import Api, CallRecord, parse_request
 from cab_trace.llm.call import request_hash
