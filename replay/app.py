@@ -19,9 +19,9 @@ from cab_trace.show import format_duration
 from replay.load import LoadedTrace
 from replay.probe import LatencyProbe
 from replay.screens.help import HelpScreen
-from replay.screens.trace import TraceScreen, key_table, warnings_text
+from replay.screens.trace import TraceScreen, key_table
 from replay.timeline import Clock
-from replay.widgets.text import data
+from replay.widgets.text import data, warnings_text
 
 __all__ = ["HelpScreen", "PickerScreen", "ReplayApp", "TraceScreen", "key_table", "warnings_text"]
 

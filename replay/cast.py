@@ -16,16 +16,15 @@ The formats (https://docs.asciinema.org/manual/asciicast/v2/, …/v3/):
 Codes: ``o`` output, ``i`` input, ``r`` resize (``"COLSxROWS"``), ``m`` marker, ``x`` exit
 (v3: the exit status). Only ``o`` and ``r`` change the screen; markers and the exit status are
 kept; any other code is skipped, as asciinema's player does.
+
+This module reads the format and builds the index; the index itself (:class:`Cast`) is
+:mod:`replay.cast_index`'s and what is noted from an event's escape sequences is
+:mod:`replay.cast_escapes`'s. Both are re-exported here, so imports from this module keep working.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import weakref
-from array import array
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,292 +32,30 @@ import orjson
 
 from cab_trace.errors import TraceFileError
 from cab_trace.model.lines import max_line_bytes, too_long
-
-MAX_COLS = 1000
-MAX_ROWS = 500
-"""A size beyond this is taken as this: an emulated screen is drawn cell by cell."""
-
-OUTPUT = ord("o")
-
-# What the index notes about an output event, found in its JSON text (escape is \u001b there).
-_ESC = rb"\\u001[bB]"
-_SGR = re.compile(_ESC + rb"\[[0-9;:]*+m")
-_CLEAR = re.compile(
-    _ESC + rb"\[(?:1?;?1?)?H(?:" + _ESC + rb"\[[0-9;]*m)*" + _ESC + rb"\[[023]?J"
-    rb"|" + _ESC + rb"\[2J(?:" + _ESC + rb"\[3J)?" + _ESC + rb"\[(?:1?;?1?)?H"
-    rb"|" + _ESC + rb"c"
+from replay.cast_escapes import (
+    _CLEAR,
+    HAS_SGR,
+    LAYOUT_DEFAULT_AFTER,
+    SGR_DEFAULT_AFTER,
+    TOUCHES_LAYOUT,
+    LayoutTracker,
 )
-"""A whole-screen clear with the cursor sent home (or a full reset): the screen after it does not
-depend on what was drawn before."""
-_LAYOUT = re.compile(
-    _ESC + rb"\[(\??)([0-9;]*+)([hlr])"  # modes, scrolling region
-    rb"|" + _ESC + rb"([()])(.)"  # character set designation
-    rb"|" + _ESC + rb"([78cH])"  # save / restore cursor, reset, tab stop
-    rb"|" + _ESC + rb"\[[0-9]*+(g)"  # tab stops cleared
-    rb"|\\u000([eEfF])"  # shift out / in
-    rb"|\\u009([bBdD])"  # 8-bit CSI, OSC: anything may follow
-)
-_NOT_SGR = re.compile(rb"\\u00(?!1[bB]\[[0-9;:]*+m)")
-_PARTIAL = re.compile(rb"(\\u001[bB](?:\[[0-9;?]*|[()])?)(?:\"\s*\]\s*)?$")
-"""An escape sequence cut off at the end of an event's text (the next event finishes it)."""
-_LAYOUT_MODES = {"?3", "?6", "?7", "4", "20"}
-"""Column mode, origin mode, autowrap, insert, newline: modes that change where text lands."""
-_DEFAULT_MODES = frozenset({"?7"})
-_RESET_SGR = {b"\\u001b[m", b"\\u001b[0m", b"\\u001B[m", b"\\u001B[0m"}
+from replay.cast_index import MAX_COLS, MAX_ROWS, OUTPUT, Cast
 
-# Bits of Cast.flags, per event.
-LAYOUT_DEFAULT_AFTER = 1
-"""After this event, modes, scrolling region, character sets, tab stops and the saved-cursor
-stack are as a fresh terminal has them (so emulating from a blank screen there is faithful)."""
-TOUCHES_LAYOUT = 2
-SGR_DEFAULT_AFTER = 4
-"""After this event, colours and attributes are the defaults."""
-HAS_SGR = 8
-
-
-class LayoutTracker:
-    """Follows, without emulating, the terminal state that outlives the screen's content: the
-    modes that move text, the scrolling region, character sets and shifts, tab stops, pyte's
-    saved-cursor stack (which keeps some of these), and the current colours. It reads the
-    JSON text of each output event, in order, as the index is built."""
-
-    def __init__(self) -> None:
-        self.modes: set[str] = set(_DEFAULT_MODES)
-        self.region = False
-        self.charsets = ("B", "0")
-        self.shifted = False
-        self.tabs_default = True
-        self.saved: list[tuple[frozenset[str], tuple[str, str], bool]] = []
-        self.unknown = False  # an 8-bit control: we no longer know
-        self.sgr_default = True
-        self.pending = b""
-        self.restored_at = -1
-        self.shift = 0
-
-    @property
-    def default(self) -> bool:
-        return (
-            not self.unknown
-            and self.modes == _DEFAULT_MODES
-            and not self.region
-            and self.charsets == ("B", "0")
-            and not self.shifted
-            and self.tabs_default
-            and not self.saved
-        )
-
-    def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
-
-    def feed(self, line: bytes) -> int:  # noqa: PLR0912 (one branch per kind of sequence)
-        """Follow one event (the JSON text of its output, from just inside the opening quote);
-        returns its flags."""
-        flags = 0
-        self.restored_at = -1
-        self.shift = len(self.pending)  # feed_sgr sees the event without it
-        if self.pending:  # an escape the previous event began: read it whole
-            line, self.pending = self.pending + line, b""
-        if b"\\u00" not in line:
-            return self._flags(flags)
-        partial = _PARTIAL.search(line, max(0, len(line) - 48))
-        if partial:
-            self.pending = partial.group(1)
-        if not _NOT_SGR.search(line):  # colours only, as in most output: nothing to follow here
-            return self._flags(flags)
-        for match in _LAYOUT.finditer(line):
-            flags |= TOUCHES_LAYOUT
-            private, params, final, which, charset, esc, tbc, shift, c1 = match.groups()
-            if final == b"r":
-                self.region = bool(params.strip(b";"))
-            elif final:
-                prefix = private.decode()
-                for number in params.decode().split(";"):
-                    mode = prefix + number
-                    if mode in _LAYOUT_MODES:
-                        (self.modes.add if final == b"h" else self.modes.discard)(mode)
-            elif which:
-                pair = (
-                    (charset.decode(), self.charsets[1])
-                    if which == b"("
-                    else (self.charsets[0], charset.decode())
-                )
-                self.charsets = pair
-            elif esc == b"7":
-                self.saved.append((frozenset(self.modes & {"?6", "?7"}), self.charsets, self.shifted))
-            elif esc == b"8":
-                if self.saved:
-                    kept, self.charsets, self.shifted = self.saved.pop()
-                    self.modes = (self.modes - {"?6", "?7"}) | kept
-                else:
-                    self.modes.discard("?6")
-                self.restored_at = match.end()  # the attributes come back too
-            elif esc == b"c":
-                self.reset()
-            elif esc == b"H" or tbc:
-                self.tabs_default = False
-            elif shift:
-                self.shifted = shift in b"eE"
-            elif c1:
-                self.unknown = True
-        return self._flags(flags)
-
-    def _flags(self, flags: int) -> int:
-        return flags | (LAYOUT_DEFAULT_AFTER if self.default else 0)
-
-    def feed_sgr(self, line: bytes) -> int:
-        """Follow the colours of one event; returns its flags."""
-        # Only the last SGR counts: look for it from the end (a log line has hundreds).
-        at, last = len(line), None
-        upper = b"\\u001B[" in line
-        while last is None:
-            at = line.rfind(b"\\u001b[", 0, at)
-            if upper:
-                at = max(at, line.rfind(b"\\u001B[", 0, at))
-            if at < 0:
-                break
-            last = _SGR.match(line, at)
-        if last is None:
-            if self.restored_at >= 0:
-                self.sgr_default = False  # a restored cursor brought its attributes back
-            return SGR_DEFAULT_AFTER if self.sgr_default else 0
-        self.sgr_default = last.group(0) in _RESET_SGR and last.start() + self.shift >= self.restored_at
-        return HAS_SGR | (SGR_DEFAULT_AFTER if self.sgr_default else 0)
-
-
-@dataclass
-class Cast:
-    """An asciicast recording's header and an index of its screen events (output and resize)."""
-
-    path: Path
-    version: int
-    width: int
-    height: int
-    """The size at the start (a resize event changes it)."""
-    timestamp: float | None
-    term_type: str | None = None
-    times_ns: array[int] = field(default_factory=lambda: array("q"))
-    """Time of each screen event, relative to the recording's start."""
-    offsets: array[int] = field(default_factory=lambda: array("q"))
-    """Where each event's line starts in the file."""
-    lengths: array[int] = field(default_factory=lambda: array("q"))
-    codes: bytearray = field(default_factory=bytearray)
-    """``o`` or ``r`` per event."""
-    resizes: dict[int, tuple[int, int]] = field(default_factory=dict)
-    """Event index -> (cols, rows) of each resize event."""
-    cumulative: array[int] = field(default_factory=lambda: array("q", [0]))
-    """Output bytes (as written in the file) before each event; one more entry than events."""
-    clears: array[int] = field(default_factory=lambda: array("q"))
-    """Indexes of the output events that clear the whole screen and send the cursor home."""
-    flags: bytearray = field(default_factory=bytearray)
-    """Per event: LAYOUT_DEFAULT_AFTER, TOUCHES_LAYOUT, SGR_DEFAULT_AFTER, HAS_SGR."""
-    markers: list[tuple[int, str]] = field(default_factory=list)
-    exit_status: str | None = None
-    cut_off: bool = False
-    """The last line was incomplete (a recording that was cut off): what came before is kept."""
-
-    def __post_init__(self) -> None:
-        self._fd: int | None = None
-        self._closer: Callable[[], object] | None = None
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    @property
-    def output_bytes(self) -> int:
-        return self.cumulative[-1]
-
-    def _file(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-            self._closer = weakref.finalize(self, os.close, self._fd)
-        return self._fd
-
-    def _read(self, index: int) -> bytes:
-        # pread: no shared file position, so the UI and the emulator's thread can both read.
-        return os.pread(self._file(), self.lengths[index], self.offsets[index])
-
-    def text(self, index: int) -> str:
-        """The output of event ``index`` (an empty string for a resize event)."""
-        if self.codes[index] != OUTPUT:
-            return ""
-        try:
-            event = orjson.loads(self._read(index))
-            return event[2] if isinstance(event, list) and isinstance(event[2], str) else ""
-        except (orjson.JSONDecodeError, IndexError, OSError):
-            return ""  # checked when indexed; only a file changed since then gets here
-
-    def add(self, time_ns: int, offset: int, length: int, code: int, total: int) -> None:
-        self.times_ns.append(time_ns)
-        self.offsets.append(offset)
-        self.lengths.append(length)
-        self.codes.append(code)
-        self.cumulative.append(total)
-
-    def text_tail(self, index: int, nbytes: int) -> str:
-        """About the last ``nbytes`` of event ``index``'s output, without reading all of it."""
-        length = self.lengths[index]
-        if self.codes[index] != OUTPUT or length <= nbytes + 64:
-            return self.text(index)
-        raw = os.pread(self._file(), nbytes + 16, self.offsets[index] + length - nbytes - 16).rstrip()
-        body = raw.removesuffix(b"]").rstrip().removesuffix(b'"')
-        # Start where no escape (at most 6 bytes, \uXXXX) or UTF-8 sequence can be cut in two.
-        start = 8
-        while start < len(body) and (b"\\" in body[start - 6 : start] or body[start] & 0xC0 == 0x80):
-            start += 1
-        try:
-            return str(orjson.loads(b'"' + body[start:] + b'"'))
-        except orjson.JSONDecodeError:
-            return self.text(index)
-
-    def state_default_at(self, index: int, mid_event: bool) -> tuple[bool, bool]:
-        """Whether (layout, colours) are a fresh terminal's at the start of event ``index`` or,
-        ``mid_event``, anywhere inside it."""
-        before = self.flags[index - 1] if index > 0 else LAYOUT_DEFAULT_AFTER | SGR_DEFAULT_AFTER
-        inside = self.flags[index] if mid_event and index < len(self.flags) else 0
-        return (
-            bool(before & LAYOUT_DEFAULT_AFTER) and not inside & TOUCHES_LAYOUT,
-            bool(before & SGR_DEFAULT_AFTER) and not inside & HAS_SGR,
-        )
-
-    def size_before(self, index: int) -> tuple[int, int]:
-        """(cols, rows) in effect just before event ``index``."""
-        size = (self.width, self.height)
-        for at in sorted(self.resizes):
-            if at >= index:
-                break
-            size = self.resizes[at]
-        return size
-
-    def events_before(self, t_ns: float) -> int:
-        """How many screen events happened at or before ``t_ns`` (relative to the start)."""
-        lo, hi = 0, len(self.times_ns)
-        times = self.times_ns
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if times[mid] <= t_ns:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-
-    def activity_ns(self, resolution_ns: int = 50_000_000) -> list[int]:
-        """Event times thinned to one per ``resolution_ns``: enough for idle compression to see
-        every gap longer than that, without a list of millions."""
-        out: list[int] = []
-        last = -resolution_ns
-        for t in self.times_ns:
-            if t - last >= resolution_ns:
-                out.append(t)
-                last = t
-        if self.times_ns and (not out or out[-1] != self.times_ns[-1]):
-            out.append(self.times_ns[-1])
-        return out
-
-    def close(self) -> None:
-        if self._fd is not None:
-            if self._closer is not None:
-                self._closer()
-            self._fd = None
+__all__ = [  # the index and the escape tracking live in their own modules; imported from here too
+    "HAS_SGR",
+    "LAYOUT_DEFAULT_AFTER",
+    "LINE_LIMIT",
+    "MAX_COLS",
+    "MAX_ROWS",
+    "OUTPUT",
+    "SGR_DEFAULT_AFTER",
+    "TOUCHES_LAYOUT",
+    "Cast",
+    "LayoutTracker",
+    "parse_header",
+    "read_cast",
+]
 
 
 def _size(value: object) -> int | None:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from replay.cast import TOUCHES_LAYOUT, Cast
+from replay.cast_escapes import TOUCHES_LAYOUT
+from replay.cast_index import Cast
 
 #: Escape sequences: CSI (colours, erases, cursor moves), OSC (titles, links), and two-byte ones.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]")

@@ -1,7 +1,7 @@
 """The thread that owns the replay's terminal emulator, so that the UI never waits for it.
 
 The UI asks for a moment (:meth:`TerminalWorker.request`, latest request wins) and gets a
-:class:`~replay.terminal.Screen` back through ``deliver`` (which must be safe to call from
+:class:`~replay.emulator.Screen` back through ``deliver`` (which must be safe to call from
 another thread: Textual's ``post_message`` is). Between requests the thread runs the
 background pass that lays down keyframes, and when a screen it delivered was approximate it
 delivers the exact one as soon as the pass gets there. No Textual here.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from replay.terminal import FEED_SLICE, MIN_BUDGET, Screen, Terminal, error_screen, throughput
+from replay.emulator import Screen, error_screen, throughput
+from replay.terminal import FEED_SLICE, MIN_BUDGET, Terminal
 
 SEEK_SECONDS = 0.06
 """Work allowed to answer one request (the goal is a screen within 200 ms of a key)."""

@@ -143,7 +143,8 @@ def _replay_pair(args: argparse.Namespace) -> int:
         return cmd_replay(args)
 
     a, b = targets([str(args.path), *args.more], "replay", no_index=args.no_index)
-    from replay.screens.compare import CompareScreen, open_pair
+    from replay.compare_pair import open_pair
+    from replay.screens.compare import CompareScreen
 
     pair = open_pair((str(a.path), a.trace, a.title), (str(b.path), b.trace, b.title), warn)
     _need_terminal()

@@ -1,6 +1,9 @@
 """Two runs on one clock: both waterfalls lined up, one playhead, both terminals side by side,
 the model calls of both as lanes, and in one line where the difference in wall time went.
 
+Loading and comparing the two runs is :mod:`replay.compare_pair`'s; the comparison as text is
+:class:`~replay.screens.diff.DiffScreen`. Both are re-exported here.
+
 Keys (the one-run replay's, for both runs at once; ids in brackets let users remap them):
 
 | key | action |
@@ -29,7 +32,6 @@ Keys (the one-run replay's, for both runs at once; ids in brackets let users rem
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -40,15 +42,16 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from cab_trace.compare_text import brief, render
-from cab_trace.errors import TraceFileError
+from cab_trace.compare_text import brief
 from cab_trace.llm.summary import CallRow, call_rows, is_model_call, tokens_until
-from cab_trace.model.compare import Comparison, compare
 from cab_trace.show import format_duration, safe_text
-from replay.load import LoadedTrace, load, settled_objects
+from replay.compare_pair import ComparePair, open_pair, pick_trace
+from replay.emulator import Screen as TerminalScreen
+from replay.load import LoadedTrace, settled_objects
 from replay.pair import ANCHORS, PairClock, RunTimes
+from replay.screen_math import next_row, step_selection
+from replay.screens.diff import DiffScreen
 from replay.screens.keys import KeysScreen, key_table
-from replay.terminal import Screen as TerminalScreen
 from replay.terminal import Terminal
 from replay.terminal_worker import TerminalWorker
 from replay.timeline import Clock
@@ -58,59 +61,13 @@ from replay.widgets.terminal_pane import TerminalPane
 from replay.widgets.transport import Transport
 from replay.widgets.waterfall import Waterfall
 
+# The pair and the diff screen live in their own modules; imported from here too.
+__all__ = ["ComparePair", "CompareScreen", "DiffScreen", "LabelledTerminalPane", "open_pair", "pick_trace"]
+
 TICK_S = 1 / 30
 DEFAULT_IDLE_LIMIT_S = 2.0
 SIDES = ("a", "b")
 LANE_COLOURS = ("#af87ff", "#5fafd7")
-
-
-@dataclass
-class ComparePair:
-    """Two loaded runs, what to call them, and their comparison."""
-
-    a: LoadedTrace
-    b: LoadedTrace
-    title_a: str
-    title_b: str
-    comparison: Comparison
-
-    @classmethod
-    def of(cls, a: LoadedTrace, b: LoadedTrace, title_a: str = "A", title_b: str = "B") -> ComparePair:
-        return cls(a, b, title_a, title_b, compare(list(a.spans), list(b.spans), title_a, title_b))
-
-
-def pick_trace(traces: list[LoadedTrace], where: str, trace_id: str | None) -> LoadedTrace:
-    """The one trace of a file (or the one whose id starts with ``trace_id``).
-
-    Raises:
-        TraceFileError: none, or several, and no id says which.
-    """
-    if trace_id is not None:
-        traces = [t for t in traces if t.trace_id.startswith(trace_id)]
-        if len(traces) != 1:
-            raise TraceFileError(
-                where, f"{'no' if not traces else len(traces)} trace(s) with an id starting {trace_id}"
-            )
-    if len(traces) != 1:
-        listed = ", ".join(t.trace_id[:12] for t in traces[:5])
-        raise TraceFileError(
-            where,
-            f"holds {len(traces)} traces ({listed}); name one",
-            hint=f"{where}#{traces[0].trace_id[:12]}",
-        )
-    return traces[0]
-
-
-def open_pair(
-    a: tuple[str, str | None, str], b: tuple[str, str | None, str], warn: object = None
-) -> ComparePair:
-    """Load two runs given as (path, trace id prefix or None, title) and compare them."""
-    from pathlib import Path
-
-    loaded = []
-    for path, trace_id, _title in (a, b):
-        loaded.append(pick_trace(load(Path(path), warn=warn if callable(warn) else None), path, trace_id))
-    return ComparePair.of(loaded[0], loaded[1], a[2], b[2])
 
 
 class _Run:
@@ -348,11 +305,7 @@ class CompareScreen(Screen[None]):
         rows, timeline = waterfall.rows, self.clock.timelines[k]
         if not rows:
             return
-        try:
-            at = rows.index(timeline.selected)
-        except ValueError:
-            at, delta = (0 if delta > 0 else len(rows) - 1), 0
-        timeline.selected = rows[max(0, min(len(rows) - 1, at + delta))]
+        timeline.selected = step_selection(rows, timeline.selected, delta)
         self.redraw()
 
     def action_seek_span(self) -> None:
@@ -389,11 +342,7 @@ class CompareScreen(Screen[None]):
         if not rows:
             self.notify(f"run {'AB'[k]} has no model calls (tab: the other run)", timeout=2)
             return
-        if direction > 0:
-            found = next((i for i in rows if i > at), rows[0])
-        else:
-            found = next((i for i in reversed(rows) if i < at), rows[-1])
-        self._go_to(k, found)
+        self._go_to(k, next_row(rows, at, direction))
 
     def action_align(self) -> None:
         anchor = ANCHORS[(ANCHORS.index(self.clock.anchor) + 1) % len(ANCHORS)]
@@ -479,34 +428,3 @@ class CompareScreen(Screen[None]):
     def _seek(self, event: Transport.SeekRequested) -> None:
         self.clock.seek_fraction(event.fraction)
         self.redraw()
-
-
-class DiffScreen(Screen[None]):
-    """The comparison as text: what ``cab-trace compare`` prints. Escape comes back."""
-
-    CSS_PATH = "screens.tcss"
-    BINDINGS = [
-        Binding("escape,d", "back", "Back", id="diff.back"),
-        Binding("question_mark", "help", "Help", show=False, id="diff.help"),
-    ]
-
-    def __init__(self, comparison: Comparison) -> None:
-        super().__init__()
-        self.comparison = comparison
-
-    def compose(self) -> ComposeResult:
-        lines = list(render(self.comparison))
-        # The runs and the one line wrap; the tables scroll sideways on a narrow screen.
-        yield Static(Text("\n".join(lines[:3])), id="diff-head")
-        with ScrollableContainer(id="diff-scroll"):
-            yield Static(Text("\n".join(lines[4:]), no_wrap=True), id="diff")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#diff-scroll").focus()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_help(self) -> None:
-        self.notify("↑ ↓ page up / down scroll · escape: back to the two runs", timeout=3)

@@ -386,8 +386,9 @@ class RunsScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _open(self, rows: list[RunRow]) -> None:
         """Read the cell(s) off the UI thread, then push the replay (or the comparison)."""
+        from replay.compare_pair import ComparePair
         from replay.load import load
-        from replay.screens.compare import ComparePair, CompareScreen
+        from replay.screens.compare import CompareScreen
 
         try:
             traces = [_trace_of(load(r.run_dir), r) for r in rows if r.run_dir is not None]

@@ -2,6 +2,10 @@
 waterfall, the transport line, then the selected span (or the transcript) beside the agent's
 terminal, and the keys people need first.
 
+The lower half's containers are :mod:`replay.widgets.panes`, the reader's warnings line is
+:func:`replay.widgets.text.warnings_text`, and the arithmetic of the layout and of moving the
+selection is :mod:`replay.screen_math` (pure). They are re-exported here.
+
 Keys (ids in brackets let users remap them):
 
 | key | action |
@@ -30,11 +34,10 @@ Keys (ids in brackets let users remap them):
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -47,6 +50,13 @@ from cab_trace.outcome import NUMBER_KINDS, identity_facts, outcome_facts, so_fa
 from replay.load import LoadedTrace, settled_objects
 from replay.moments import moments
 from replay.outcome import run_numbers
+from replay.screen_math import (
+    EMPTY_TERMINAL_WIDTH,
+    next_row,
+    step_selection,
+    terminal_box_width,
+    waterfall_max_height,
+)
 from replay.screens.help import HelpScreen, table_rows
 from replay.terminal import Terminal
 from replay.terminal_worker import TerminalWorker
@@ -57,18 +67,20 @@ from replay.widgets.axis import TimeAxis
 from replay.widgets.detail import SpanDetail
 from replay.widgets.header import RunHeader
 from replay.widgets.keybar import Key, KeyBar
+from replay.widgets.panes import Pane, TerminalBox
 from replay.widgets.terminal_pane import TerminalPane
-from replay.widgets.text import data
+from replay.widgets.text import warnings_text
 from replay.widgets.transcript import Block, Transcript, blocks
 from replay.widgets.transport import Transport
 from replay.widgets.waterfall import Waterfall
+
+# The panes, the warnings line and the layout's numbers live elsewhere; imported from here too.
+__all__ = ["EMPTY_TERMINAL_WIDTH", "Pane", "TerminalBox", "TraceScreen", "key_table", "warnings_text"]
 
 TICK_S = 1 / 30
 DEFAULT_IDLE_LIMIT_S = 2.0
 #: The panes z maximizes: the one holding the focus.
 PANES = ("waterfall", "detail-scroll", "transcript", "terminal-box")
-#: An empty terminal pane keeps only this much width (its title), giving the rest to the detail.
-EMPTY_TERMINAL_WIDTH = 22
 
 #: The footer, most needed first; help and quit always stay at its right edge.
 FOOTER = (
@@ -88,35 +100,6 @@ FOOTER_ALWAYS = (Key("?", "Help", "help"), Key("q", "Quit", "app.quit"))
 def key_table() -> list[tuple[str, str]]:
     """(keys, what they do) from this module's docstring table, the one place keys are listed."""
     return table_rows(__doc__ or "")
-
-
-def warnings_text(warnings: list[str]) -> Text:
-    """What the reader warned about (duplicate ids, cycles, a cut last line), one line each."""
-    text = Text()
-    for i, message in enumerate(warnings[:3]):
-        text.append("\n" if i else "")
-        text.append("⚠ ", style="bold #ffd700")
-        text.append_text(data(message))
-    if len(warnings) > 3:
-        text.append(f"\n⚠ … and {len(warnings) - 3} more", style="bold #ffd700")
-    return text
-
-
-class Pane(VerticalScroll):
-    """A pane of the lower half: scrolls, takes the focus (tab), and z maximizes it."""
-
-    ALLOW_MAXIMIZE = True
-
-
-class TerminalBox(ScrollableContainer):
-    """The terminal pane's box: scrolls both ways over a screen larger than it."""
-
-    ALLOW_MAXIMIZE = True
-
-    def on_resize(self) -> None:
-        # Grown to what the agent drew, or maximized: the cursor's row is to stay in view.
-        for pane in self.query(TerminalPane):
-            pane.call_after_refresh(pane.follow_cursor)
 
 
 class TraceScreen(Screen[None]):
@@ -236,9 +219,8 @@ class TraceScreen(Screen[None]):
             if w.display
         )
         room = self.size.height - fixed
-        lower = max(10, round(room * 0.45))
         waterfall = self.query_one(Waterfall)
-        waterfall.styles.max_height = None if self.maximized is waterfall else max(3, room - lower)
+        waterfall.styles.max_height = None if self.maximized is waterfall else waterfall_max_height(room)
         if self.terminal is not None:
             self._terminal_width(self.query_one(TerminalPane).content_width or 0)
 
@@ -315,14 +297,10 @@ class TraceScreen(Screen[None]):
             box.styles.overflow_x = "auto"
             self.call_after_refresh(self.query_one(TerminalPane).follow_cursor)
             return
-        # The detail keeps 60% of a narrow window, and up to 90 columns of a wide one.
-        window = self.size.width
-        limit = window * 2 // 5 if window < 100 else max(window // 2, window - 90)
-        cols = min(used, self.terminal.cast.width)
-        width = EMPTY_TERMINAL_WIDTH if used == 0 else min(limit, max(EMPTY_TERMINAL_WIDTH, cols + 3))
+        width, fits = terminal_box_width(self.size.width, used, self.terminal.cast.width)
         box.set_class(used == 0, "-empty")
         # What is drawn fits: no sideways scrollbar for the blank columns to its right.
-        box.styles.overflow_x = "hidden" if cols + 3 <= width else "auto"
+        box.styles.overflow_x = "hidden" if fits else "auto"
         if box.styles.width is None or box.styles.width.value != width:
             box.styles.width = width  # borders and the vertical scrollbar
             self.call_after_refresh(self.query_one(TerminalPane).follow_cursor)
@@ -353,12 +331,7 @@ class TraceScreen(Screen[None]):
         rows = self.query_one(Waterfall).rows
         if not rows:
             return
-        try:
-            at = rows.index(self.timeline.selected)
-        except ValueError:
-            at = 0 if delta > 0 else len(rows) - 1
-            delta = 0
-        self.timeline.selected = rows[max(0, min(len(rows) - 1, at + delta))]
+        self.timeline.selected = step_selection(rows, self.timeline.selected, delta)
         self.redraw()
 
     def action_seek_span(self) -> None:
@@ -391,11 +364,7 @@ class TraceScreen(Screen[None]):
         if not rows:
             self.notify("this trace has no model calls", timeout=2)
             return
-        at = self.timeline.selected
-        if direction > 0:
-            found = next((i for i in rows if i > at), rows[0])
-        else:
-            found = next((i for i in reversed(rows) if i < at), rows[-1])
+        found = next_row(rows, self.timeline.selected, direction)
         self.span_tree.reveal(found)
         self.query_one(Waterfall).rows_changed()
         self.timeline.seek_span(found)

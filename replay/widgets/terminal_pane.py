@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from replay.terminal import Cell, Screen
+from replay.emulator import Cell, Screen
 from replay.terminal_worker import TerminalWorker
 
 # pyte names colours by name or by 6-digit hex without '#'.

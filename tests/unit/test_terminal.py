@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay import terminal as terminal_module
+from replay import emulator as terminal_module
 from replay.cast import Cast, read_cast
 from replay.terminal import Emulator, SafeStream, Screen, Terminal, window_is_self_contained
 

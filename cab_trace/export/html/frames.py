@@ -35,8 +35,8 @@ from operator import itemgetter
 
 import orjson
 
-from replay.cast import OUTPUT, Cast
-from replay.terminal import Emulator
+from replay.cast_index import OUTPUT, Cast
+from replay.emulator import Emulator
 
 #: The default of ``--terminal-limit``: recording bytes (and frame bytes) one page holds.
 DEFAULT_LIMIT = 64 * 1024 * 1024
