@@ -1,7 +1,7 @@
 """The agent's terminal, rendered ahead of time for the cell page: keyframes and the changes
 between them, so that the page's player only shows screens and never emulates a terminal.
 
-The screens come from the replay's own emulator (:class:`replay.terminal.Emulator`, pyte), fed
+The screens come from the replay's own emulator (:class:`replay.emulator.Emulator`, pyte), fed
 the recording event by event from the start, so the page shows at time *t* exactly what
 ``cab-trace replay`` shows at *t* (the screen after every event at or before *t*; colours,
 cursor moves and full-screen agents included).
