@@ -4,15 +4,19 @@ on a Ray cluster, and print its numbers by adapter x model."""
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cab_trace.cli.common import PROG, add_otlp_flags, add_run_behaviour_flags, add_table_flags, stderr
 from cab_trace.cli.run import add_axis_flags, add_cell_flags
 from cab_trace.cli_types import positive_int
 from cab_trace.errors import UsageError
+
+if TYPE_CHECKING:
+    from cab_trace.redact import Redactor
 
 _EPILOG = """\
 examples:
@@ -199,6 +203,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
         )
     if full["command"] and not any(load_adapter(a).takes_command for a in full["adapter"]):
         raise UsageError("arguments after -- are only for the command adapter (--adapter command)")
+    if withheld := spec.withheld(full):
+        name = withheld[0]
+        raise UsageError(
+            f"{out / plan.SPEC_FILE}: its {name} held a secret, which a sweep directory does not keep",
+            hint="give the agent's command after -- again"
+            if name == "command"
+            else f"give --{name} again, with the secret, as when the sweep began",
+        )
+    redactor = _sweep_redactor(full)
 
     tasks = []
     for path in spec.expand_tasks(full["task"]):
@@ -215,6 +228,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
         variables=full["var"],
         plugin_sets=full["plugin-set"],
         var_sets=full["var-set"],
+        hide=redactor.env,
     )
     by = summary.parse_axes(args.group_by)
     if args.dry_run:
@@ -234,7 +248,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
             return checks.check(jobs, Path(scratch), local=local)
 
     sweep = Sweep(
-        out, sweep_id, full, cells, executor, rerun=args.rerun, quiet=args.quiet, preflight=preflight
+        out,
+        sweep_id,
+        full,
+        cells,
+        executor,
+        rerun=args.rerun,
+        quiet=args.quiet,
+        preflight=preflight,
+        redactor=redactor,
     )
     try:
         result = sweep.run()
@@ -249,6 +271,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:  # noqa: PLR0912, PLR0915
     print(render(sweep_listing(out, result.lines), args.format or "table", only="groups", by=by), flush=True)
     _epilogue(result, sweep_id)
     return result.exit_code
+
+
+def _sweep_redactor(full: Any) -> Redactor:
+    """What the sweep's own files and console are redacted with: the secrets its cells' runs
+    will know (the key, ``--secret-env`` values, secret-named variables of this environment,
+    OTLP headers, secret-named ``--var`` values, endpoints' passwords), and the rules."""
+    from cab_trace.harness.cell_helpers import handed_secrets, header_secrets
+    from cab_trace.redact import Redactor, secrets_from_env
+
+    env = os.environ
+    found = [env.get(name, "") for name in [full["key-env"], *full["secret-env"]]]
+    endpoints = full["endpoint"]
+    endpoints = list(endpoints.values()) if isinstance(endpoints, dict) else [endpoints]
+    headers = dict(h.partition("=")[::2] for h in full["otlp-header"])
+    for variables in [full["var"] or {}, *full["var-set"]]:
+        found += handed_secrets(variables, headers)
+    for endpoint in endpoints:
+        found += handed_secrets({"endpoint": endpoint}, {})
+    found += [*secrets_from_env(env), *header_secrets(env)]
+    return Redactor([s for s in dict.fromkeys(found) if s])
 
 
 def _recorded(out: Path) -> tuple[dict[str, Any], str | None]:

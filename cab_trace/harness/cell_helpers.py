@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cab_trace.harness import lifecycle, safetree
+from cab_trace.redact import MIN_ENV_SECRET_LENGTH
+from cab_trace.redact.rules import is_placeholder, is_secret_name
 
 if TYPE_CHECKING:
     from cab_trace.harness.runtime import LaunchResult
@@ -86,6 +88,34 @@ def header_secrets(environ: Mapping[str, str]) -> list[str]:
                 value = urllib.parse.unquote(value.strip())
                 if sep and len(value) >= 8:
                     found.append(value)
+    return found
+
+
+def handed_secrets(values: Mapping[str, str | None], otlp_headers: Mapping[str, str]) -> list[str]:
+    """Secrets the run is handed on its command line, besides the key: the values of
+    secret-named adapter variables (``--var api_key=…``), the password and the secret-named
+    query values (``?key=…``) of the endpoint, and the ``--otlp-header`` values. The agent
+    gets the first two (in its argv, its endpoint) and can read the last in its ancestors'
+    command lines, as ``ps`` does; it may print any of them where no rule knows its context."""
+    # As for secret-named environment variables: a value too short to be a credential is a switch.
+    found = [
+        v
+        for k, v in values.items()
+        if v
+        and k != "key"
+        and is_secret_name(k)
+        and len(v) >= MIN_ENV_SECRET_LENGTH
+        and not is_placeholder(v)
+    ]
+    endpoint = values.get("endpoint")
+    if endpoint:
+        parsed = urllib.parse.urlsplit(endpoint)
+        if parsed.password:
+            found.append(urllib.parse.unquote(parsed.password))
+        for name, value in urllib.parse.parse_qsl(parsed.query):
+            if value and (is_secret_name(name) or name.lower() in ("sig", "signature")):
+                found.append(value)
+    found += [v for v in otlp_headers.values() if v]
     return found
 
 

@@ -57,6 +57,7 @@ from cab_trace.harness.cell_helpers import (
     _slug,
     _value_source,
     display_path,
+    handed_secrets,
     header_secrets,
     write_adapter_files,
 )
@@ -164,7 +165,12 @@ class CellRunner(LaunchPhase, FinishPhases):
         # Header variables (OTEL_EXPORTER_OTLP_*HEADERS) hold collector tokens: known secrets,
         # though the agent never gets them (runtime.py leaves every OTEL_* of ours out).
         self.redactor = Redactor(
-            [*self._explicit_secrets, *secrets_from_env(agent_env), *header_secrets(config.environ)]
+            [
+                *self._explicit_secrets,
+                *handed_secrets(self.values, config.otlp.headers if config.otlp else {}),
+                *secrets_from_env(agent_env),
+                *header_secrets(config.environ),
+            ]
         )
         self._check_command(preview_argv[0] if preview_argv else "", agent_env)
         self.warnings: list[str] = []

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -47,6 +47,9 @@ from cab_trace.sweep.plan import (
     Cell,
 )
 from cab_trace.sweep.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from cab_trace.redact import Redactor
 
 #: How often, at most, cells.jsonl is rewritten while cells run (it is always written at the end).
 _FLUSH_EVERY_S = 1.0
@@ -137,8 +140,11 @@ class Sweep:
         quiet: bool = False,
         preflight: Callable[[Sequence[CellJob]], Mapping[int, Cause]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: Redactor | None = None,
     ) -> None:
         self.sweep_dir = sweep_dir
+        #: What sweep.json keeps of the spec is redacted with this (the cells get the spec whole).
+        self.redactor = redactor
         self.sweep_id = sweep_id
         self.spec = spec
         self.plan = list(plan)
@@ -184,7 +190,11 @@ class Sweep:
             )
 
     def _write_spec(self) -> None:
-        document = {"version": SPEC_VERSION, "sweep_id": self.sweep_id, "spec": self.spec.recorded()}
+        document = {
+            "version": SPEC_VERSION,
+            "sweep_id": self.sweep_id,
+            "spec": self.spec.recorded(self.redactor),
+        }
         state.write_atomic(self.sweep_dir / SPEC_FILE, orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
     def flush(self, force: bool = False) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,13 @@ class Cell:
     plugins: tuple[str, ...] = ()
     vars: tuple[tuple[str, str], ...] = ()
     variant: str = ""  # what tells this cell's plugin set and var set apart, "" when only one
+    #: ``vars`` as the sweep's files and the cell's directory name show them: a secret's value
+    #: (``api_key=…``) is ``[REDACTED]`` there, and only ``vars`` reaches the cell's run.
+    shown_vars: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def recorded_vars(self) -> dict[str, str]:
+        return dict(self.vars if self.shown_vars is None else self.shown_vars)
 
     @property
     def cell_id(self) -> str:
@@ -73,7 +80,7 @@ class Cell:
                 "task_id": self.task.id,
                 "repeat": self.repeat,
                 "plugins": list(self.plugins),
-                "vars": dict(self.vars),
+                "vars": self.recorded_vars,
             }
         )
 
@@ -103,7 +110,7 @@ class Cell:
             "task_id": self.task.id,
             "repeat": self.repeat,
             "plugins": list(self.plugins),
-            "vars": dict(self.vars),
+            "vars": self.recorded_vars,
         }
 
 
@@ -159,6 +166,7 @@ def expand(
     variables: Mapping[str, str] | None = None,
     plugin_sets: Sequence[Sequence[str]] = (),
     var_sets: Sequence[Mapping[str, str]] = (),
+    hide: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
 ) -> list[Cell]:
     """Every cell of the matrix, in the order they run: repeat by repeat, so that a sweep stopped
     half way has every adapter x model on every task about equally often; within a repeat, task by
@@ -166,7 +174,9 @@ def expand(
     for a whole run of cells).
 
     ``adapters`` are (as given, name) pairs. ``plugins`` and ``variables`` apply to every cell;
-    ``plugin_sets`` x ``var_sets`` are an axis (a variant) each when given.
+    ``plugin_sets`` x ``var_sets`` are an axis (a variant) each when given. ``hide`` gives
+    variables as the sweep may write them down (secrets' values replaced); it names the cells'
+    variants and directories, and their lines in ``cells.jsonl``.
 
     Raises:
         UsageError: an empty axis, or two cells that would share (or nest) a directory.
@@ -180,18 +190,22 @@ def expand(
     base_vars = dict(variables or {})
     p_sets = [list(s) for s in plugin_sets] or [[]]
     v_sets = [dict(v) for v in var_sets] or [{}]
-    variants: list[tuple[tuple[str, ...], tuple[tuple[str, str], ...], str]] = []
+    shown = hide or (lambda v: v)
+    variants: list[tuple[tuple[str, ...], tuple[tuple[str, str], ...], str, tuple[tuple[str, str], ...]]] = []
     for p_set in p_sets:
         for v_set in v_sets:
-            label = variant_label(p_set, v_set) if len(p_sets) * len(v_sets) > 1 else ""
-            variants.append((tuple([*plugins, *p_set]), tuple({**base_vars, **v_set}.items()), label))
+            label = variant_label(p_set, shown(v_set)) if len(p_sets) * len(v_sets) > 1 else ""
+            var_items = {**base_vars, **v_set}
+            variants.append(
+                (tuple([*plugins, *p_set]), tuple(var_items.items()), label, tuple(shown(var_items).items()))
+            )
     cells = [
-        Cell(sweep_id, name, ref, model, task, repeat, plugin_stack, var_items, label)
+        Cell(sweep_id, name, ref, model, task, repeat, plugin_stack, var_items, label, shown_items)
         for repeat in range(1, repeats + 1)
         for task in tasks
         for ref, name in adapters
         for model in models
-        for plugin_stack, var_items, label in variants
+        for plugin_stack, var_items, label, shown_items in variants
     ]
     check_paths(cells)
     return cells

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import difflib
 import glob
+import json
 import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cab_trace.cli_types import byte_size, memory_limit
 from cab_trace.errors import UsageError
+from cab_trace.redact.spans import REDACTED
+
+if TYPE_CHECKING:
+    from cab_trace.redact import Redactor
 
 #: The keys a sweep file may hold, and how each is read. ``kind`` is one of:
 #: str, strs (a list of strings), bool, int (positive), seconds (0 or more), number (positive),
@@ -116,9 +121,28 @@ class SweepSpec:
             return value
         return value.get(adapter, value.get(ANY_ADAPTER))  # type: ignore[no-any-return]
 
-    def recorded(self) -> dict[str, Any]:
-        """What the sweep directory keeps of the spec, so that the same sweep runs again from it."""
-        return {k: v for k, v in self.values.items() if k not in NOT_RECORDED}
+    def recorded(self, redactor: Redactor | None = None) -> dict[str, Any]:
+        """What the sweep directory keeps of the spec, so that the same sweep runs again from it:
+        with ``redactor``, every secret in it replaced (a key in the agent's command, a
+        secret-named variable, an endpoint's password), which a resume must be given again
+        (:func:`withheld`)."""
+        kept = {k: v for k, v in self.values.items() if k not in NOT_RECORDED}
+        if redactor is None:
+            return kept
+        scrubbed: dict[str, Any] = {}
+        for key, value in kept.items():
+            if KEYS.get(key) == "vars":
+                scrubbed[key] = redactor.env(value)
+            elif key == "var-set":
+                scrubbed[key] = [redactor.env(v) for v in value]
+            else:
+                scrubbed[key] = redactor.value(value)  # a list of strings as an argv (the command)
+        return scrubbed
+
+
+def withheld(spec: SweepSpec) -> list[str]:
+    """The keys of ``spec`` that still hold a secret a sweep directory did not keep."""
+    return [k for k, v in spec.values.items() if REDACTED in json.dumps(v)]
 
 
 def normalize_key(key: str) -> str:

@@ -375,3 +375,80 @@ def test_a_sweep_directory_that_cannot_be_written_is_one_line(setup: dict) -> No
     result = run_cli("sweep", "--adapter", "command", "--task", str(setup["a"]), "--out", out, "--", "true")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.startswith("cab-trace: error: could not write") and str(blocker) in result.stderr
+
+
+# Writes a digest of its argv: what reached the cell's run, shown without the secrets in it.
+DIGEST_AGENT = """
+import hashlib, pathlib, sys
+pathlib.Path("answer.txt").write_text(hashlib.sha256(" ".join(sys.argv[1:]).encode()).hexdigest() + "\\n")
+"""
+
+
+def test_no_file_of_the_sweep_keeps_a_secret_and_a_resume_asks_for_it_again(setup: dict) -> None:
+    """A key in the agent's argv (known: $CAB_KEY, and one only its option names), a secret-named
+    variable (an axis too) and the endpoint's password reach each cell's run, and none of them
+    sweep.json, cells.jsonl, summary.json, a directory's name or the console; a resume that was
+    not given them again says so instead of running cells with ``[REDACTED]`` for a key."""
+    import hashlib
+
+    key, other, var, password = (
+        "opaque-Key-With-No-Shape-0451-zzQ8wq",
+        "unknownTok-4471-Qz8wPl",
+        "varSecret-3Kd8-Wq1z-7Rtb",
+        "urlPass-5Nf2-Ht8c-1Yqe",
+    )
+    agent = setup["root"] / "digest.py"
+    agent.write_text(DIGEST_AGENT)
+    adapter = setup["root"] / "careless.toml"
+    adapter.write_text(
+        'name = "careless"\ndescription = "takes its keys on the command line"\n'
+        f'command = [{sys.executable!r}, {str(agent)!r}, "{{api_key}}", "{{endpoint}}"]\n'
+        '[vars]\napi_key = ""\nslot = ""\n'
+    )
+    endpoint = f"http://bob:{password}@127.0.0.1:9/v1"
+    out = setup["out"]
+    command = ["--", sys.executable, str(agent), "--api-key", key, "--token", other]
+    common = ["--task", str(setup["a"]), "--timeout", "60", "--repeats", "2"]
+    # The command adapter, the key in the agent's argv; an adapter that takes a variable and an endpoint.
+    argv_sweep = ["sweep", "--adapter", "command", "--out", str(out / "argv"), *common, *command]
+    var_sweep = [
+        "sweep", "--adapter", str(adapter), "--out", str(out / "vars"), *common,
+        "--no-model-proxy", "--endpoint", endpoint,
+        "--var-set", f"api_key={var},slot=1", "--var-set", f"api_key={var},slot=2",
+    ]  # fmt: skip
+    expected = {
+        "command": hashlib.sha256(" ".join(command[3:]).encode()).hexdigest(),
+        "careless": hashlib.sha256(f"{var} {endpoint}".encode()).hexdigest(),
+    }
+
+    def assert_cells_ran_with_the_real_values(sweep_dir: Path, attempts: int) -> None:
+        cells = read_cells(sweep_dir / "cells.jsonl")
+        assert {(c["state"], c["attempts"]) for c in cells} == {("done", attempts)}
+        for cell in cells:
+            assert expected[cell["adapter"]] in (sweep_dir / cell["run_dir"] / "changes.diff").read_text()
+
+    console = ""
+    for sweep in (argv_sweep, var_sweep):
+        result = run_cli(*sweep, env={"CAB_KEY": key}, timeout=240)
+        assert result.returncode == 0, result.stderr
+        console += result.stdout + result.stderr
+    assert_cells_ran_with_the_real_values(out / "argv", 1)
+    assert_cells_ran_with_the_real_values(out / "vars", 1)
+    places = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    places["console"] = console.encode()
+    found = {
+        (place, secret)
+        for place, data in [*places.items(), *((name, name.encode()) for name in places)]
+        for secret in (key, other, var, password)
+        if secret.encode() in data
+    }
+    assert found == set()
+    assert read_cells(out / "vars" / "cells.jsonl")[1]["vars"] == {"api_key": "[REDACTED]", "slot": "2"}
+    for sweep_dir in (out / "argv", out / "vars"):
+        again = run_cli("sweep", "--out", str(sweep_dir), "--rerun", "all", env={"CAB_KEY": key}, timeout=240)
+        assert again.returncode == 2, again.stderr
+        assert "sweep.json" in again.stderr and "again" in again.stderr and "Traceback" not in again.stderr
+        assert_cells_ran_with_the_real_values(sweep_dir, 1)  # nothing ran
+    resumed = run_cli(*var_sweep, "--rerun", "all", env={"CAB_KEY": key}, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_cells_ran_with_the_real_values(out / "vars", 2)
