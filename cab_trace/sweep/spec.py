@@ -25,6 +25,7 @@ from typing import Any
 
 from cab_trace.cli_types import byte_size, memory_limit
 from cab_trace.errors import UsageError
+from cab_trace.harness.safetree import read_regular
 
 #: The keys a sweep file may hold, and how each is read. ``kind`` is one of:
 #: str, strs (a list of strings), bool, int (positive), seconds (0 or more), number (positive),
@@ -246,6 +247,10 @@ def _is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+#: A sweep file larger than this is not a sweep file.
+MAX_SWEEP_FILE = 16 << 20
+
+
 def read_sweep_file(path: Path) -> dict[str, Any]:
     """One layer from a sweep file.
 
@@ -254,7 +259,8 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
             (the message names the file and, where it can, the line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        # Not path.read_text: a named pipe would be waited on for ever, a device read for ever.
+        text = read_regular(path, MAX_SWEEP_FILE).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"--sweep-file {path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

@@ -203,3 +203,39 @@ def test_a_recording_cut_off_mid_line_says_what_was_lost(tmp_path: Path) -> None
         result = run_cli(command, str(cast))
         assert result.returncode == 0, result.stderr
         assert f"warning: {cast}: line {lines + 1}: the last line is incomplete" in result.stderr
+
+
+DEMO_TASK = FIXTURES.parent / "cab_trace" / "examples" / "demo-task"
+
+
+def test_a_sweep_file_that_is_a_named_pipe_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "sweep.toml"
+    os.mkfifo(fifo)
+    result = run_cli(
+        "sweep", "--sweep-file", str(fifo), "--out", str(tmp_path / "out"), "--dry-run", timeout=60
+    )
+    _clean_error(result, str(fifo), "fifo")
+
+
+@pytest.mark.parametrize("command", ["show", "sweep"])
+def test_a_sweeps_cells_file_that_is_a_named_pipe_is_refused(tmp_path: Path, command: str) -> None:
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    os.mkfifo(sweep / "cells.jsonl")
+    if command == "show":
+        result = run_cli("show", str(sweep), timeout=60)
+    else:  # resuming the sweep in that directory reads what its cells did
+        args = ["--task", str(DEMO_TASK), "--adapter", "command", "--out", str(sweep), "--", "true"]
+        result = run_cli("sweep", *args, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{sweep / 'cells.jsonl'}: cannot be read (" in result.stderr and "fifo" in result.stderr.lower()
+    assert not [p for p in sweep.iterdir() if p.is_dir()]  # no cell was run (a .lock is all it adds)
+
+
+def test_a_sweep_of_a_hundred_million_cells_is_refused_before_it_is_planned(tmp_path: Path) -> None:
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'task = ["{DEMO_TASK}"]\nadapter = ["command"]\nrepeats = 100000000\n')
+    result = run_cli(
+        "sweep", "--sweep-file", str(spec), "--out", str(tmp_path / "out"), "--dry-run", timeout=60
+    )
+    _clean_error(result, "100,000,000 cells", "1,000,000")
