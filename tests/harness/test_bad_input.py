@@ -239,3 +239,15 @@ def test_a_sweep_of_a_hundred_million_cells_is_refused_before_it_is_planned(tmp_
         "sweep", "--sweep-file", str(spec), "--out", str(tmp_path / "out"), "--dry-run", timeout=60
     )
     _clean_error(result, "100,000,000 cells", "1,000,000")
+
+
+@pytest.mark.parametrize("command", [["replay"], ["export", "--format", "html", "-o", "{out}/page.html"]])
+def test_a_runs_diff_that_is_a_named_pipe_is_left_out_and_said(tmp_path: Path, command: list[str]) -> None:
+    run, _ = _copy_run(tmp_path)
+    (run / "changes.diff").unlink()
+    os.mkfifo(run / "changes.diff")  # opened, it would be waited on for ever
+    result = run_cli(*[a.format(out=tmp_path) for a in command], str(run), timeout=60)
+    assert "Traceback" not in result.stderr
+    assert f"warning: {run / 'changes.diff'}: is a named pipe (FIFO), not a file" in result.stderr
+    # replay stops at "needs a terminal" here (no tty); the page is written without the diff
+    assert result.returncode == (2 if command == ["replay"] else 0), result.stderr
