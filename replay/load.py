@@ -21,6 +21,7 @@ from cab_trace.model import SpanRecord
 from cab_trace.model.foreign import terminal_of
 from cab_trace.model.formats import resolve_source
 from cab_trace.model.index import RecordView, SpanIndex, open_index
+from cab_trace.model.jsonl import special_file
 from replay.terminal import Cast, read_cast
 from replay.tree import SpanTree
 
@@ -168,13 +169,18 @@ def load(path: Path, warn: Callable[[str], None] | None = None) -> list[LoadedTr
         trace.cast = read_cast(cast_path)
         trace.cast_origin_ns = cast_origin(trace, trace.cast)
     if len(traces) == 1:
-        read_diff(traces[0], trace_path.parent / DIFF_FILE_NAME)
+        read_diff(traces[0], trace_path.parent / DIFF_FILE_NAME, note)
     return traces
 
 
-def read_diff(trace: LoadedTrace, path: Path) -> None:
+def read_diff(trace: LoadedTrace, path: Path, note: Callable[[str], None] | None = None) -> None:
     """Attach the run's diff (its head, when it is long); a diff that cannot be read is left
-    out: the changes span still says which files changed."""
+    out: the changes span still says which files changed. One that is a named pipe or a device
+    is not opened (a pipe would be waited on for ever), and ``note`` is told."""
+    if (kind := special_file(path)) is not None:
+        if note is not None:
+            note(f"{path}: is {kind}, not a file: the run's diff is left out")
+        return
     try:
         with path.open("rb") as handle:
             head = handle.read(DIFF_SHOWN_BYTES)

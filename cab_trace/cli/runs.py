@@ -19,6 +19,7 @@ from cab_trace.cli.common import PROG, stderr
 from cab_trace.errors import TraceFileError, UsageError
 from cab_trace.model import TRACE_FILE_NAME, SpanRecord
 from cab_trace.model.formats import read_trace
+from cab_trace.model.jsonl import missing_problem
 from cab_trace.show import safe_text
 from cab_trace.sweep.runs import CELLS_FILE_NAME, RunsListing, scan_runs
 
@@ -112,8 +113,8 @@ def targets(names: Sequence[str], command: str, no_index: bool = False) -> list[
     out = []
     for name in names:
         path, trace = _split_trace(name)
-        if not path.exists():
-            raise UsageError(f"{name}: no such file or directory")
+        if not path.is_file() and not path.is_dir():
+            raise UsageError(f"{name}: {missing_problem(path)}")
         if is_runs_dir(path):
             raise UsageError(
                 f"{name} is a directory of runs, not one run",

@@ -12,6 +12,7 @@ from typing import IO
 import orjson
 
 from cab_trace.errors import CabTraceError, TraceFileError, UsageError
+from cab_trace.export.output import refuse_overwriting, replacing
 from cab_trace.export.sources import trace_files
 from cab_trace.model import SpanRecord
 from cab_trace.model.asciicast import convert, header_version
@@ -65,9 +66,10 @@ def run_export(args: argparse.Namespace, say: Say) -> int:
     if args.format == "asciicast":
         return _export_cast(files, args.output, say, args.cast_version or 2)
     if args.format:
+        refuse_overwriting(args.output, [resolve_source(f) for f in files])
         # Streamed: records go from the readers to the writer one at a time (bounded memory).
         write = write_jaeger if args.format == "jaeger-json" else write_otlp_lines
-        with args.output.open("wb") as out:
+        with replacing(args.output) as out:
             count, traces = write(_stream(files, say), out)
         say(f"cab-trace: wrote {count} span(s) of {traces} trace(s) to {args.output} ({args.format})")
         return 0
@@ -159,6 +161,7 @@ def _export_cast(files: list[Path], output: Path, say: Say, version: int = 2) ->
             hint="runs record their terminal when the agent's output is captured to a cast file",
         )
     cast = casts[0]
+    refuse_overwriting(output, [cast])
     notes: list[str] = []
     with cast.open("rb") as source:
         source_version = header_version(_header(source))
@@ -171,12 +174,11 @@ def _export_cast(files: list[Path], output: Path, say: Say, version: int = 2) ->
         say(f"cab-trace: wrote {output} (asciicast v{version}); play it with: asciinema play {output}")
         return 0
     try:
-        with cast.open("rb") as source, output.open("wb") as out:
+        with cast.open("rb") as source, replacing(output) as out:
             # Streamed line by line: a recording can be larger than memory.
             for line in convert(source, version, notes):
                 out.write(line)
     except RecordError as exc:
-        output.unlink(missing_ok=True)
         raise TraceFileError(cast, f"not an asciicast v2 or v3 recording: {exc}") from None
     for note in dict.fromkeys(notes):
         say(f"cab-trace: note: {note}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from cab_trace.errors import UsageError
 from cab_trace.model import TRACE_FILE_NAME, harbor
 from cab_trace.model.foreign import looks_like_inspect_log, trial_result_in
+from cab_trace.model.jsonl import missing_problem
 
 
 def traces_below(path: Path) -> list[Path]:
@@ -57,5 +58,5 @@ def trace_files(paths: Sequence[Path]) -> list[Path]:
                 )
             files.extend(found)
         else:
-            raise UsageError(f"{path}: no such file or directory")
+            raise UsageError(f"{path}: {missing_problem(path)}")
     return files

@@ -15,7 +15,7 @@ recording does not drift by adding up floats.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -107,11 +107,11 @@ def read(lines: Iterable[bytes]) -> Cast:
             "line 1: not an asciicast v2 or v3 header (a version of 2 or 3 and a positive size)"
         )
     cast = Cast(header, version, iter(()))
-    cast.events = _events(it, version)
+    cast.events = _events(it, version, cast.notes)
     return cast
 
 
-def _events(lines: Iterator[bytes], version: int) -> Iterator[Event]:
+def _events(lines: Iterator[bytes], version: int, notes: list[str]) -> Iterator[Event]:
     clock = 0
     for number, raw in enumerate(lines, start=2):
         if not raw.strip() or (version == 3 and raw.lstrip().startswith(b"#")):
@@ -120,7 +120,13 @@ def _events(lines: Iterator[bytes], version: int) -> Iterator[Event]:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError:
             if not raw.endswith(b"\n"):
-                return  # a recording cut off mid-line: what came before stands
+                # A recording cut off mid-line (the recorder was killed): what came before
+                # stands, and what was lost is said.
+                notes.append(
+                    f"line {number}: the last line is incomplete (the recorder was probably killed "
+                    f"mid-line); read the {number - 2} line(s) of events before it"
+                )
+                return
             raise RecordError(f"line {number}: not JSON") from None
         if not (isinstance(event, list) and len(event) == 3 and isinstance(event[1], str)):
             raise RecordError(f"line {number}: an event must be [time, code, data]")
@@ -205,9 +211,12 @@ def convert(lines: Iterable[bytes], target: int, notes: list[str] | None = None)
         previous = event.time_us
 
 
-def records_from_cast(lines: Iterable[bytes], name: str = "terminal recording") -> Iterator[SpanRecord]:
+def records_from_cast(
+    lines: Iterable[bytes], name: str = "terminal recording", warn: Callable[[str], None] | None = None
+) -> Iterator[SpanRecord]:
     """A recording on its own as one ``container`` span, from the header's timestamp (the Unix
-    epoch when it has none) to its last event; markers are events, ``x`` the exit code."""
+    epoch when it has none) to its last event; markers are events, ``x`` the exit code. ``warn``
+    gets what was lost (a last line cut off)."""
     cast = read(lines)
     header = cast.header
     digest = hashlib.sha256(orjson.dumps(header, option=orjson.OPT_SORT_KEYS) + name.encode())
@@ -244,6 +253,9 @@ def records_from_cast(lines: Iterable[bytes], name: str = "terminal recording") 
                 a["asciicast.exit"] = event.data
     a["asciicast.events"] = events
     span.end_ns = start + last * 1000
+    for note in cast.notes:
+        if warn is not None:
+            warn(note)
     if start == 0:
         a["cab.import.timing"] = "no timestamp in the header: times start at the Unix epoch"
     return iter([span.record({"service.name": "asciicast"}, SCOPE)])

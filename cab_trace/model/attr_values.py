@@ -155,12 +155,21 @@ def otlp_any_value(value: AnyAttrValue) -> dict[str, Any]:
     return {"arrayValue": {"values": [otlp_any_value(v) for v in value]}}
 
 
-def from_any_value(obj: object, where: str) -> AnyAttrValue:
+#: How deep lists and key-value lists may nest in one value. Each level is three levels of JSON
+#: when written (``{"arrayValue": {"values": [...]}}``), and a JSON writer has a depth limit
+#: (orjson's is 254): a value read but not writable would fail every export of the trace, and
+#: the recorder writing an agent's span. Sixty-four is far beyond what any tool sends.
+MAX_VALUE_DEPTH = 64
+
+
+def from_any_value(obj: object, where: str, depth: int = 0) -> AnyAttrValue:
     """Decode an OTLP/JSON ``AnyValue`` (the empty object is the empty value, None).
 
     Raises:
         RecordError: naming ``where`` and the problem, in OTLP's field names.
     """
+    if depth > MAX_VALUE_DEPTH:
+        raise RecordError(f"{where}: lists nest deeper than {MAX_VALUE_DEPTH} levels")
     if not isinstance(obj, dict):
         raise RecordError(f"{where}: an AnyValue must be an object, not {_json_type(obj)}")
     if not obj:
@@ -169,7 +178,12 @@ def from_any_value(obj: object, where: str) -> AnyAttrValue:
         raise RecordError(f"{where}: an AnyValue holds one of its fields, not {', '.join(sorted(obj))}")
     ((kind, v),) = obj.items()
     name = str(kind)
-    decode = _ANY_VALUE_DECODERS.get(_CAMEL.get(name, name))
+    field = _CAMEL.get(name, name)
+    if field == "arrayValue":
+        return _array_value(v, where, depth + 1)
+    if field == "kvlistValue":
+        return _kvlist_value(v, where, depth + 1)
+    decode = _ANY_VALUE_DECODERS.get(field)
     if decode is None:
         raise RecordError(f"{where}: unknown AnyValue field {kind!r}")
     return decode(v, where)
@@ -214,18 +228,18 @@ def _bytes_value(v: object, where: str) -> AnyAttrValue:
         raise RecordError(f"{where}: bytesValue {v[:40]!r} is not base64") from None
 
 
-def _array_value(v: object, where: str) -> AnyAttrValue:
+def _array_value(v: object, where: str, depth: int) -> AnyAttrValue:
     items = _values_list(v, f"{where}.arrayValue")
-    return [from_any_value(x, f"{where}.arrayValue.values[{i}]") for i, x in enumerate(items)]
+    return [from_any_value(x, f"{where}.arrayValue.values[{i}]", depth) for i, x in enumerate(items)]
 
 
-def _kvlist_value(v: object, where: str) -> AnyAttrValue:
+def _kvlist_value(v: object, where: str, depth: int) -> AnyAttrValue:
     out: dict[str, AnyAttrValue] = {}
     for i, kv in enumerate(_values_list(v, f"{where}.kvlistValue")):
         inner = f"{where}.kvlistValue.values[{i}]"
         if not isinstance(kv, dict) or not isinstance(kv.get("key", ""), str):
             raise RecordError(f"{inner}: must be an object with a string key")
-        out[kv.get("key", "")] = from_any_value(kv.get("value", {}), f"{inner}.value")
+        out[kv.get("key", "")] = from_any_value(kv.get("value", {}), f"{inner}.value", depth)
     return out
 
 
@@ -235,11 +249,12 @@ _ANY_VALUE_DECODERS: dict[str, Callable[[object, str], AnyAttrValue]] = {
     "intValue": _int_value,
     "doubleValue": _double_value,
     "bytesValue": _bytes_value,
-    "arrayValue": _array_value,
-    "kvlistValue": _kvlist_value,
 }
 #: The protobuf JSON mapping accepts the proto's own field names too.
-_CAMEL = {re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), k): k for k in _ANY_VALUE_DECODERS}
+_CAMEL = {
+    re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), k): k
+    for k in (*_ANY_VALUE_DECODERS, "arrayValue", "kvlistValue")
+}
 
 
 def _values_list(v: object, where: str) -> list[Any]:

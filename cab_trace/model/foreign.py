@@ -7,6 +7,7 @@ Stdlib and orjson only; :mod:`cab_trace.model.formats` tells the formats apart a
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import orjson
 
 from cab_trace.errors import TraceFileError
 from cab_trace.model import asciicast, harbor, inspect_archive, inspect_log
+from cab_trace.model.jsonl import missing_problem
 from cab_trace.model.record import RecordError, SpanRecord
 
 WarnFn = Callable[[str], None]
@@ -72,13 +74,27 @@ def _warn_read(path: Path, warn: WarnFn | None, what: str, exc: Exception) -> No
 
 
 def _optional_json(path: Path, warn: WarnFn | None, what: str) -> Any:
+    """A trial's optional JSON file, parsed; None when there is none, or (said) when what is
+    there cannot be read: the trial is still read, without it."""
     if not path.is_file():
+        if os.path.lexists(path):  # there, but a directory, a named pipe or a broken link
+            _warn_read(path, warn, what, OSError(missing_problem(path)))
         return None
     try:
         return orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         _warn_read(path, warn, what, exc)
         return None
+
+
+def _trajectory(path: Path, warn: WarnFn | None, what: str) -> Any:
+    """A trial's ATIF trajectory, or None; one that is there but is not ATIF is said, not
+    dropped in silence."""
+    found = _optional_json(path, warn, what)
+    if found is not None and not harbor.is_atif(found):
+        _warn_read(path, warn, what, ValueError("not an ATIF trajectory: no agent object and steps list"))
+        return None
+    return found
 
 
 def _checked(path: Path, fmt: str, records: Iterator[SpanRecord]) -> Iterator[SpanRecord]:
@@ -94,7 +110,7 @@ def read_imported(path: Path, fmt: str, document: Any, warn: WarnFn | None) -> I
     if fmt == "inspect-eval":
         return _checked(path, fmt, inspect_archive.records_from_eval_archive(path.read_bytes(), warn))
     if fmt == "asciicast":
-        return _cast(path)
+        return _cast(path, warn)
     if document is None:
         try:
             document = orjson.loads(path.read_bytes())
@@ -107,20 +123,26 @@ def read_imported(path: Path, fmt: str, document: Any, warn: WarnFn | None) -> I
     return _checked(path, fmt, _trial(path, document, warn))
 
 
-def _cast(path: Path) -> Iterator[SpanRecord]:
+def _cast(path: Path, warn: WarnFn | None) -> Iterator[SpanRecord]:
+    def said(note: str) -> None:
+        if warn is not None:
+            warn(f"{path}: {note}")
+
     with path.open("rb") as handle:
         try:
-            yield from asciicast.records_from_cast(handle, path.name)
+            yield from asciicast.records_from_cast(handle, path.name, said)
         except RecordError as exc:
             raise TraceFileError(path, f"not a valid asciicast recording: {exc}") from None
 
 
 def _trial(result_path: Path, result: Any, warn: WarnFn | None) -> Iterator[SpanRecord]:
     directory = result_path.parent
-    trajectory = _optional_json(directory / harbor.TRAJECTORY_FILE, warn, "the agent's trajectory")
+    trajectory = _trajectory(directory / harbor.TRAJECTORY_FILE, warn, "the agent's trajectory")
     reward_text = None
     reward = directory / "verifier" / "reward.txt"
-    if reward.is_file():
+    if not reward.is_file() and os.path.lexists(reward):  # the verdict: never dropped unsaid
+        _warn_read(reward, warn, "the reward", OSError(missing_problem(reward)))
+    elif reward.is_file():
         try:
             reward_text = reward.read_text("utf-8", errors="replace")
         except OSError as exc:
@@ -130,9 +152,8 @@ def _trial(result_path: Path, result: Any, warn: WarnFn | None) -> Iterator[Span
     for step in step_results if isinstance(step_results, list) else []:
         name = step.get("step_name") if isinstance(step, dict) else None
         if isinstance(name, str) and "/" not in name and name not in (".", ".."):
-            found = _optional_json(
-                directory / "steps" / name / harbor.TRAJECTORY_FILE, warn, "a step's trajectory"
-            )
+            step_file = directory / "steps" / name / harbor.TRAJECTORY_FILE
+            found = _trajectory(step_file, warn, "a step's trajectory")
             if found is not None:
                 steps[name] = found
     yield from harbor.records_from_trial(result, trajectory, reward_text, steps)

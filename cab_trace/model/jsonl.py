@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +50,45 @@ def resolve_trace_path(path: Path | str) -> Path:
                 hint="pass a trace file or a run directory made by `cab-trace run`",
             )
         return candidate
+    if (kind := special_file(p)) is not None:
+        # Opening a named pipe waits for a writer, for ever; a device may never end.
+        raise TraceFileError(
+            p,
+            f"is {kind}, not a file",
+            hint="a trace is read more than once (its format, then its spans): save it to a file first",
+        )
     return p
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a directory (a named
+    pipe, a socket, a device), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing, a symlink loop, no permission: opening it says which
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None
+
+
+def missing_problem(path: Path) -> str:
+    """Why ``path`` cannot be read as a file: what it is instead (a directory, a named pipe),
+    the operating system's reason (a symlink loop, a dangling link), or that nothing is there."""
+    if (kind := special_file(path)) is not None:
+        return f"is {kind}, not a file"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        dangling = os.path.islink(path)
+        return "no such file or directory" + (" (a dangling link)" if dangling else "")
+    except OSError as exc:
+        return f"cannot be opened: {exc.strerror or exc}"
+    return "is a directory, not a file" if stat.S_ISDIR(mode) else "is not a regular file"
 
 
 def read_records(path: Path | str, warn: WarnFn | None = None) -> Iterator[SpanRecord]:

@@ -33,6 +33,8 @@ INCOMING_DIR = ".incoming"
 RESERVED = frozenset({CELLS_FILE, SUMMARY_FILE, SPEC_FILE, LOCK_FILE, LOGS_DIR, ATTEMPTS_DIR, INCOMING_DIR})
 
 _PLAIN = re.compile(r"[A-Za-z0-9._+=@,:~-]")
+#: The most cells one sweep plans (each is a line of cells.jsonl and a directory).
+MAX_CELLS = 1_000_000
 _MAX_SEGMENT = 120  # bytes; a longer part is cut and given a hash, well under NAME_MAX (255)
 
 
@@ -199,6 +201,15 @@ def expand(
             variants.append(
                 (tuple([*plugins, *p_set]), tuple(var_items.items()), label, tuple(shown(var_items).items()))
             )
+    count = repeats * len(tasks) * len(adapters) * len(models) * len(variants)
+    if count > MAX_CELLS:
+        # A typo (repeats = 100000000) would otherwise plan cells until memory runs out.
+        raise UsageError(
+            f"the sweep has {count:,} cells ({repeats:,} repeat(s) x {len(tasks)} task(s) x "
+            f"{len(adapters)} adapter(s) x {len(models)} model(s) x {len(variants)} variant(s)); "
+            f"the most one sweep plans is {MAX_CELLS:,}",
+            hint="split it into several sweeps (each its own --out)",
+        )
     cells = [
         Cell(sweep_id, name, ref, model, task, repeat, plugin_stack, var_items, label, shown_items)
         for repeat in range(1, repeats + 1)

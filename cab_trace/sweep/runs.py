@@ -33,6 +33,7 @@ import orjson
 from cab_trace.model import TRACE_FILE_NAME
 from cab_trace.model.foreign import looks_like_inspect_log, trial_result_in
 from cab_trace.model.harbor import RESULT_FILE, TRAJECTORY_FILE
+from cab_trace.model.jsonl import special_file
 from cab_trace.show import safe_text
 from cab_trace.sweep.runs_index import (
     INDEX_FILE_NAME,
@@ -269,6 +270,8 @@ def read_cells(path: Path, warn: WarnFn | None = None) -> list[dict[str, Any]]:
     warning naming the file and the line (the sweep may be rewriting it)."""
     cells = []
     try:
+        if kind := special_file(path):  # a named pipe is refused, not waited on for ever
+            raise OSError(f"{kind}, not a file")
         data = path.read_bytes()
     except OSError as exc:
         if warn is not None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from cab_trace.cli_types import byte_size, memory_limit
 from cab_trace.errors import UsageError
+from cab_trace.harness.safetree import read_regular
 from cab_trace.redact.spans import REDACTED
 
 if TYPE_CHECKING:
@@ -270,6 +271,10 @@ def _is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+#: A sweep file larger than this is not a sweep file.
+MAX_SWEEP_FILE = 16 << 20
+
+
 def read_sweep_file(path: Path) -> dict[str, Any]:
     """One layer from a sweep file.
 
@@ -278,7 +283,8 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
             (the message names the file and, where it can, the line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        # Not path.read_text: a named pipe would be waited on for ever, a device read for ever.
+        text = read_regular(path, MAX_SWEEP_FILE).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"--sweep-file {path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

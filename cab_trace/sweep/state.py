@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from cab_trace.errors import UsageError
+from cab_trace.model.jsonl import special_file
 from cab_trace.sweep import summary
 from cab_trace.sweep.plan import Cell, identity_key
 
@@ -42,6 +43,8 @@ def read_cells(path: Path) -> list[dict[str, Any]]:
         UsageError: a line that is not a JSON object (naming the file and the line).
     """
     try:
+        if kind := special_file(path):  # a named pipe is refused, not waited on for ever
+            raise OSError(f"{kind}, not a file")
         data = path.read_bytes()
     except FileNotFoundError:
         return []

@@ -110,6 +110,8 @@ PURE = [
     # the cell page (export --format html): renders terminals with the replay's emulator, no UI
     "cab_trace.export.html",
     "cab_trace.export.html.site",
+    # where an export writes (never over its input, whole or not at all): stdlib only
+    "cab_trace.export.output",
     "replay.view",
     "replay.moments",
     "replay.outcome",

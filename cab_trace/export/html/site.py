@@ -4,9 +4,9 @@ directory with a page per cell and a sortable index of them.
 A sweep directory says its cells in ``cells.jsonl`` (one JSON object per cell, in plan order;
 see docs/sweeps.md): their identity, state and run directory. The index lists each cell's
 repeats together (:func:`index_order`), and says each cell's place in the plan. A directory
-without one is searched for run directories (any directory holding a ``trace.jsonl``, outside
-hidden directories such as a sweep's ``.attempts``) at any depth, listed by path with numbers
-in order (``r2`` before ``r10``).
+without one is searched for runs as ``export`` finds them (any directory holding a ``trace.jsonl``,
+a Harbor trial, an Inspect AI log; outside hidden directories such as a sweep's ``.attempts``)
+at any depth, listed by path with numbers in order (``r2`` before ``r10``).
 
 Every page is leak-checked before it is written (:func:`check_document`), and written whole or
 not at all (a temporary file, then a rename). A cell whose page cannot be made is a row of the
@@ -15,11 +15,9 @@ index that says why, and the export ends with a non-zero exit: nothing lost goes
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +31,13 @@ from cab_trace.export.html.data import PageOptions, build_page
 from cab_trace.export.html.frames import DEFAULT_LIMIT
 from cab_trace.export.html.render import Document, render_page
 from cab_trace.export.html.site_index import render_index
-from cab_trace.model import TRACE_FILE_NAME
+from cab_trace.export.output import refuse_overwriting, replacing
+from cab_trace.export.sources import traces_below
+from cab_trace.model import TRACE_FILE_NAME, harbor
 from cab_trace.model.axes import CellNumbers
-from cab_trace.model.jsonl import resolve_trace_path
+from cab_trace.model.foreign import terminal_of, trial_result_in
+from cab_trace.model.formats import resolve_source
+from cab_trace.model.jsonl import missing_problem
 from cab_trace.redact import secrets_from_env
 from cab_trace.redact.known import named_secrets
 from cab_trace.show import safe_text
@@ -72,16 +74,8 @@ class Row:
 def write_atomic(path: Path, text: str) -> None:
     """``text`` to ``path`` whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with replacing(path) as out:
+        out.write(text.encode("utf-8"))
 
 
 def checked_write(document: Document, path: Path, known_secrets: Sequence[str]) -> None:
@@ -103,7 +97,7 @@ def checked_write(document: Document, path: Path, known_secrets: Sequence[str]) 
 
 
 def _one_trace(path: Path, say: Say) -> tuple[LoadedTrace, Path]:
-    trace_path = resolve_trace_path(path)
+    trace_path = resolve_source(path)  # a Harbor trial directory's is its result.json
     traces = load(path, warn=lambda m: say(f"cab-trace: warning: {m}"))
     if not traces:
         raise UsageError(f"{trace_path}: holds no spans: no page to make")
@@ -119,6 +113,10 @@ def export_page(
     path: Path, output: Path, options: PageOptions, known_secrets: Sequence[str], say: Say
 ) -> int:
     """One run's page to ``output``."""
+    source = resolve_source(path)
+    # The page is made from the trace, the run's terminal recording and its diff.
+    cast = terminal_of(source)
+    refuse_overwriting(output, [source, source.parent / "changes.diff", *([cast] if cast else [])])
     trace, run_dir = _one_trace(path, say)
     document = render_page(build_page(trace, run_dir, options))
     if options.progress is not None:
@@ -164,11 +162,9 @@ def _natural(text: str) -> tuple[Any, ...]:
 
 
 def _runs_below(root: Path) -> list[Path]:
-    runs = {
-        p.parent
-        for p in root.rglob(TRACE_FILE_NAME)
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    }
+    """Every run below ``root`` as the other exports find them (run directories, Harbor trials,
+    Inspect AI logs; not in hidden directories): a run or trial as its directory, a log as itself."""
+    runs = {p.parent if p.name in (TRACE_FILE_NAME, harbor.RESULT_FILE) else p for p in traces_below(root)}
     return sorted(runs, key=lambda run: [_natural(part) for part in run.relative_to(root).parts])
 
 
@@ -207,8 +203,8 @@ def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | N
     runs: list[Path | None] = []
     titles = []
     for path in paths:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or directory")
+        if not path.is_file() and not path.is_dir():
+            raise UsageError(f"{path}: {missing_problem(path)}")
         if path.is_dir() and (path / CELLS_FILE).is_file():
             cells = read_cells(path, say)
             sweep_ids = {str(c["sweep_id"]) for c in cells if isinstance(c.get("sweep_id"), str)}
@@ -226,7 +222,7 @@ def plan_site(paths: Sequence[Path], say: Say) -> tuple[list[Row], list[Path | N
                     where = None
                 rows.append(row)
                 runs.append(where)
-        elif path.is_file() or (path / TRACE_FILE_NAME).is_file():
+        elif _one_run(path):
             titles.append(str(path))
             rows.append(Row(str(path)))
             runs.append(path)
@@ -279,7 +275,7 @@ def export_site(
                 while name in used:
                     name = f"{base}-{len(used)}"
                 used.add(name)
-                page = build_page(trace, resolve_trace_path(run).parent, options)
+                page = build_page(trace, resolve_source(run).parent, options)
                 document = render_page(page, index_href=f"../{INDEX_FILE}")
                 checked_write(document, out_dir / CELLS_DIR / f"{name}.html", known_secrets)
                 target.numbers = page.numbers
@@ -311,6 +307,12 @@ def _known_secrets(names: Sequence[str]) -> list[str]:
     return named_secrets(names, os.environ) + secrets_from_env(os.environ)
 
 
+def _one_run(path: Path) -> bool:
+    """A path that is one run: a trace file, a run directory or a Harbor trial directory (the
+    other commands read all three as one run)."""
+    return path.is_file() or (path / TRACE_FILE_NAME).is_file() or trial_result_in(path) is not None
+
+
 def _is_directory_target(output: Path) -> bool:
     return output.is_dir() or str(output).endswith(("/", os.sep))
 
@@ -331,7 +333,10 @@ def run_html_export(args: Any, say: Say) -> int:
     secrets = _known_secrets(args.known_secret_env)
     paths: list[Path] = list(args.paths)
     output: Path = args.output
-    one_run = len(paths) == 1 and (paths[0].is_file() or (paths[0] / TRACE_FILE_NAME).is_file())
+    for path in paths:
+        if not path.is_file() and not path.is_dir():
+            raise UsageError(f"{path}: {missing_problem(path)}")
+    one_run = len(paths) == 1 and _one_run(paths[0])
     if one_run and not _is_directory_target(output):
         return export_page(paths[0], output, options, secrets, say)
     if not one_run and output.suffix.lower() in (".html", ".htm") and not output.is_dir():
