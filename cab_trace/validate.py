@@ -53,6 +53,7 @@ class ValidationReport:
     format: str = "cab-jsonl"
     spans: int = 0
     traces: int = 0  # another tool's format: how many traces it made
+    cut_line: int | None = None  # our JSONL: the last line, cut off by a writer killed mid-line
 
     @property
     def ok(self) -> bool:
@@ -165,6 +166,7 @@ def _slow_line(
             f"{report.path}:{number}: last line is incomplete ({problem}); "
             "the writer was probably killed mid-line"
         )
+        report.cut_line = number
         return
     report.problem(f"{report.path}:{number}: {problem}")
 

@@ -15,7 +15,9 @@ def register(sub: Any) -> None:
         help="check a trace file against the span-record schema",
         description="Check every line of a trace file against schemas/span-record.v1.schema.json. "
         "Another tool's file (OTLP/JSON, Jaeger JSON, an Inspect AI log, a Harbor trial, an ATIF "
-        "trajectory, an asciicast recording) is valid when every span it makes is; it says what the file is.",
+        "trajectory, an asciicast recording) is valid when every span it makes is; it says what the file is. "
+        "Exit status: 0 valid; 1 valid but for a last line cut off (a writer killed mid-line: what that "
+        "line held is lost, and show and replay read the rest); 2 not valid.",
     )
     validate.add_argument(
         "path", type=Path, metavar="PATH", help="a trace file, a run directory or a Harbor trial directory"
@@ -34,6 +36,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if report.ok:
             from cab_trace.model.foreign import IMPORTED, LABELS
 
+            if report.cut_line is not None:
+                stdout(
+                    f"{report.path}: incomplete: line {report.cut_line} of {report.lines} is cut off"
+                    " (the writer was killed mid-line); what it held is lost, the rest is valid"
+                )
+                return 1
             if report.format == "cab-jsonl":
                 what = f"{report.lines} line(s)"
             elif report.format in IMPORTED:
