@@ -26,7 +26,7 @@ import orjson
 
 from cab_trace.errors import TraceFileError
 from cab_trace.model.formats import detect_format, read_trace, resolve_source
-from cab_trace.model.jsonl import looks_truncated, open_error
+from cab_trace.model.jsonl import json_line_problem, looks_truncated, open_error
 from cab_trace.model.lines import max_line_bytes, too_long
 from cab_trace.model.record import RecordError, SpanRecord
 
@@ -314,7 +314,7 @@ def _line_row(index: SpanIndex, path: Path, raw: bytes, offset: int, number: int
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        problem = "not UTF-8 text" if "utf-8" in str(exc).lower() else f"not valid JSON ({exc})"
+        problem = json_line_problem(raw, exc)
         raise TraceFileError(path, problem, number) from None
     try:
         record = SpanRecord.from_json_obj(obj)

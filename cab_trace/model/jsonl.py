@@ -165,13 +165,24 @@ def looks_truncated(raw: bytes) -> bool:
     )
 
 
+#: What some Windows tools put at the start of a UTF-8 file; JSON Lines does not allow it.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def json_line_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    """What is wrong with a line orjson refused, in a few words."""
+    if raw.startswith(UTF8_BOM):
+        return "starts with a UTF-8 byte order mark (BOM), which JSON Lines does not allow: remove it"
+    return "not UTF-8 text" if "utf-8" in str(exc).lower() else f"not valid JSON ({exc})"
+
+
 def _parse_line(number: int, raw: bytes, file_path: Path) -> SpanRecord | None:
     if not raw.strip():
         return None  # blank lines (a hand-edited file's trailing newline) carry nothing
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        problem = "not UTF-8 text" if "utf-8" in str(exc).lower() else f"not valid JSON ({exc})"
+        problem = json_line_problem(raw, exc)
         raise TraceFileError(file_path, problem, number) from None
     try:
         return SpanRecord.from_json_obj(obj)

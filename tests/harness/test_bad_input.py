@@ -251,3 +251,14 @@ def test_a_runs_diff_that_is_a_named_pipe_is_left_out_and_said(tmp_path: Path, c
     assert f"warning: {run / 'changes.diff'}: is a named pipe (FIFO), not a file" in result.stderr
     # replay stops at "needs a terminal" here (no tty); the page is written without the diff
     assert result.returncode == (2 if command == ["replay"] else 0), result.stderr
+
+
+@pytest.mark.parametrize("command", [["show"], ["export", "--format", "otlp-json", "-o", "{out}/x.jsonl"]])
+def test_a_trace_saved_with_a_byte_order_mark_is_named_so(tmp_path: Path, command: list[str]) -> None:
+    """A Windows editor's BOM is a BOM, not "not UTF-8 text" (the file is UTF-8)."""
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (RUN / "trace.jsonl").read_bytes())
+    args = [a.replace("{out}", str(tmp_path)) for a in command]
+    result = run_cli(*args[:1], str(path), *args[1:])
+    _clean_error(result, f"{path}:1:", "byte order mark (BOM)")
+    assert "not UTF-8" not in result.stderr
