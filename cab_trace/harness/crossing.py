@@ -90,6 +90,7 @@ def check_option_injection(template: Sequence[str], values: Mapping[str, str | N
                 raise TaskError(
                     f"{task_file}: {field} starts with '-', and the adapter passes it as an argument of "
                     "its own, where the agent would read it as an option",
-                    hint="start it with another character, or put '--' before it in the command "
-                    "(or use an option that takes it as a value, --prompt={prompt})",
+                    hint="start it with another character, or end the agent's options before it in "
+                    "the adapter's command ('--', where the agent honours it; pi does not) or pass it "
+                    "as an option's value (--prompt={prompt})",
                 )

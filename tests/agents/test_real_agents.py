@@ -9,7 +9,9 @@ harness and everything they touch are real.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -159,3 +161,48 @@ def test_pinned_versions_are_the_ones_installed(tmp_path: Path) -> None:
             env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": ""},
         )
         assert version in shown.stdout + shown.stderr, (package, version, shown.stdout, shown.stderr)
+
+
+#: A task prompt written as a Markdown list: it starts with '-'.
+LIST_PROMPT = "- greet() forgets the exclamation mark\n- fix it so that the tests pass"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", list(PROVEN))
+def test_a_prompt_that_starts_with_a_dash_reaches_the_agent_as_its_prompt(
+    tmp_path: Path, adapter: str
+) -> None:
+    """The built-in adapters end the agent's options before the prompt (``--``) or give it as an
+    option's value (``--message=…``), so the agent reads a Markdown list as its prompt, word for
+    word. pi reads every argument that starts with '-' as an option, "--" or not: for pi such a
+    task is refused before anything runs, naming task.toml."""
+    task = tmp_path / "task"
+    shutil.copytree(DEMO_TASK, task)
+    text = (task / "task.toml").read_text()
+    (task / "task.toml").write_text(
+        "\n".join(
+            f"prompt = {json.dumps(LIST_PROMPT)}" if line.startswith("prompt") else line
+            for line in text.splitlines()
+        )
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": f"{agent_bin(adapter)}{os.pathsep}{os.environ['PATH']}", "CAB_KEY": KEY}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "OPENAI_API_KEY"):
+        env[name] = ""
+    env.update(ANTHROPIC_API_KEY="", GEMINI_API_KEY="")
+    with ScriptedModelServer(expect_key=KEY) as server:
+        result = run_cli(
+            "run", "--adapter", adapter, "--model", "scripted-model",
+            "--endpoint", server.base_url if PROVEN[adapter]["bare"] else server.url,
+            "--task", str(task), "--out", str(tmp_path / "run"), "--timeout", "120",
+            env=env, cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+    if adapter == "pi":
+        assert result.returncode == 2 and "task.toml" in result.stderr, result.stderr
+        assert "prompt starts with '-'" in result.stderr and not server.requests
+        return
+    assert result.returncode == 0, result.stderr
+    assert "run ok · ✓ check passed" in result.stderr, result.stderr
+    first = json.dumps(server.requests_to(PROVEN[adapter]["path"])[0].body)
+    assert json.dumps(LIST_PROMPT)[1:-1] in first  # the prompt, as the task wrote it

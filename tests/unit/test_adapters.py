@@ -64,7 +64,7 @@ def test_aider_argv_and_plugin_args_before_the_message() -> None:
         "--model",
         "openai/stepfun-ai/step-3.5-flash",
     ]
-    assert argv[-3:] == ["--no-git", "--message", "Fix it"]
+    assert argv[-2:] == ["--no-git", "--message=Fix it"]
 
 
 def test_missing_endpoint_in_a_file_is_a_clear_error() -> None:
