@@ -35,7 +35,8 @@ def test_a_cut_off_last_span_line_is_a_warning(tmp_path: Path, command: str) -> 
     path = tmp_path / "t.jsonl"
     path.write_bytes(line + b"\n" + line[:60])
     result = run_cli(command, str(path))
-    assert result.returncode == 0, result.stderr
+    # show reads what was recorded; validate does not call a file that lost a line valid.
+    assert result.returncode == (1 if command == "validate" else 0), result.stderr
     assert f"{path}:2: last line is incomplete" in result.stderr
 
 
