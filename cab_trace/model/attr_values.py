@@ -104,14 +104,11 @@ _NON_FINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.in
 
 
 def _plain_value(value: object) -> bool:
-    t = type(value)
-    if t is str or t is bool:
+    """Whether a value is written as plain JSON: :func:`_plain_ok`'s verdict, and for a list it
+    turns down (numbers, or a mix), the exact check's."""
+    if _plain_ok(value):
         return True
-    if t is int:
-        return INT64_MIN <= value <= INT64_MAX  # type: ignore[operator]
-    if t is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
-    if t is list:
+    if type(value) is list:
         try:
             check_attr_value(value, "")
         except RecordError:
